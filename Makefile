@@ -1,0 +1,48 @@
+# The two commands a new machine needs: `make run` (the whole back-office with the sandbox supplier)
+# and `make test` (the whole suite). Both set up everything themselves with only Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: run test bench install setup lint format clean-var
+
+run: setup
+	@echo "Starting web (http://127.0.0.1:8000), worker, beat and the sandbox supplier. Ctrl-C stops them all."
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start
+
+test: install
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# Speed figures (catalog sync, batch parsing, reconciliation ...), printed, not asserted by the suite.
+bench: install
+	$(BIN)/pytest tests/benchmarks -o python_files="bench_*.py" -p no:xdist -s -q $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: install
+	$(BIN)/python bin/ensure-env
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py create_demo_users
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean-var:
+	rm -rf var/db.sqlite3* var/broker var/celerybeat-schedule* var/sandbox.sqlite3* var/static

@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from reseller.core.models import AuditEvent, Heartbeat
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit trail is written by services, never edited by hand."""
+
+    list_display = ["created_at", "actor_name", "action", "target_type", "target_id", "ip_address"]
+    list_filter = ["action"]
+    search_fields = ["actor_name", "action", "target_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+admin.site.register(Heartbeat)
+admin.site.site_header = "Reseller back-office administration"

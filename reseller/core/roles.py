@@ -1,0 +1,91 @@
+"""The three staff roles and the permissions each one holds.
+
+Roles are Django groups kept in step with the rules below after every `migrate`. Rules name whole
+apps, so a permission a later app adds reaches the right role without touching this file; the
+exceptions are listed by name.
+"""
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import Group, Permission
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    label: str
+    description: str
+    # Every permission of these apps.
+    full_apps: tuple[str, ...] = ()
+    # Only the view_* permissions of these apps.
+    read_apps: tuple[str, ...] = ()
+    # Single permissions as "app_label.codename".
+    extra: tuple[str, ...] = ()
+    # Permissions of full_apps this role must not hold, as "app_label.codename".
+    withheld: tuple[str, ...] = ()
+    is_staff: bool = False
+    all_permissions: bool = field(default=False)
+
+
+OPERATOR = Role(
+    name="operator",
+    label="Operator",
+    description="Browses the catalog and places and follows orders.",
+    full_apps=("catalog", "orders"),
+    read_apps=("suppliers",),
+    withheld=("orders.reveal_key", "orders.export_keys"),
+)
+FINANCE = Role(
+    name="finance",
+    label="Finance",
+    description="Watches balances, syncs the supplier ledger and reconciles it against orders.",
+    full_apps=("finance",),
+    read_apps=("orders", "catalog", "suppliers"),
+)
+ADMIN = Role(
+    name="admin",
+    label="Admin",
+    description="Manages supplier accounts and staff; may do everything.",
+    all_permissions=True,
+    is_staff=True,
+)
+
+ROLES: dict[str, Role] = {role.name: role for role in (OPERATOR, FINANCE, ADMIN)}
+
+
+def permissions_for(role: Role, *, using: str = "default"):
+    perms = Permission.objects.using(using).select_related("content_type")
+    if role.all_permissions:
+        return list(perms)
+    chosen = []
+    for perm in perms:
+        app, codename = perm.content_type.app_label, perm.codename
+        key = f"{app}.{codename}"
+        if key in role.withheld:
+            continue
+        if (
+            app in role.full_apps
+            or (app in role.read_apps and codename.startswith("view_"))
+            or key in role.extra
+        ):
+            chosen.append(perm)
+    return chosen
+
+
+def sync_role_groups(*, using: str = "default") -> None:
+    for role in ROLES.values():
+        group, _ = Group.objects.using(using).get_or_create(name=role.name)
+        group.permissions.set(permissions_for(role, using=using))
+
+
+def role_of(user) -> Role | None:
+    """The user's role (users hold one), or None for a user outside the three roles."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_superuser:
+        return ADMIN
+    names = {group.name for group in user.groups.all()}
+    for role in (ADMIN, FINANCE, OPERATOR):
+        if role.name in names:
+            return role
+    return None

@@ -1,0 +1,115 @@
+"""Writes of the core app: audit events and staff accounts."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from reseller.core.errors import ApplicationError
+from reseller.core.models import AuditEvent, Heartbeat
+from reseller.core.roles import ROLES
+
+User = get_user_model()
+
+
+def _client_address(request) -> tuple[str | None, str]:
+    if request is None:
+        return None, ""
+    # Behind a proxy, REMOTE_ADDR is the proxy; production settings tell axes how many hops to
+    # trust, and we record the same address axes throttles on.
+    from axes.helpers import get_client_ip_address
+
+    return get_client_ip_address(request) or None, request.META.get("HTTP_USER_AGENT", "")[:300]
+
+
+def audit_record(
+    *,
+    action: str,
+    actor=None,
+    request=None,
+    target=None,
+    target_type: str = "",
+    target_id: str = "",
+    data: dict | None = None,
+) -> AuditEvent:
+    """Record one audit event. `data` must never hold a secret (a token, a key, a password)."""
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or str(target.pk)
+    ip_address, user_agent = _client_address(request)
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        actor_name=getattr(actor, "username", "") or "",
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        ip_address=ip_address,
+        user_agent=user_agent,
+        data=data or {},
+    )
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _set_role(user, role_name: str) -> None:
+    if role_name not in ROLES:
+        raise ApplicationError(f"Unknown role {role_name!r}.")
+    role = ROLES[role_name]
+    user.groups.set([Group.objects.get(name=role_name)])
+    user.is_staff = role.is_staff
+    user.save(update_fields=["is_staff"])
+
+
+@transaction.atomic
+def staff_create(
+    *, username: str, email: str, role: str, by=None, request=None
+) -> tuple[User, str]:
+    """Create a staff user with a random password, returned once to be handed over."""
+    if User.objects.filter(username__iexact=username).exists():
+        raise ApplicationError(f"A user named {username!r} already exists.")
+    password = generate_password()
+    user = User.objects.create_user(username=username, email=email, password=password)
+    _set_role(user, role)
+    audit_record(
+        action="staff.created", actor=by, request=request, target=user, data={"role": role}
+    )
+    return user, password
+
+
+@transaction.atomic
+def staff_update(*, user, role: str, is_active: bool, by=None, request=None) -> None:
+    if by is not None and user.pk == by.pk and (not is_active or role != "admin"):
+        raise ApplicationError("You cannot demote or deactivate your own account.")
+    before = {"role": getattr(user.groups.first(), "name", ""), "is_active": user.is_active}
+    _set_role(user, role)
+    user.is_active = is_active
+    user.save(update_fields=["is_active"])
+    audit_record(
+        action="staff.updated",
+        actor=by,
+        request=request,
+        target=user,
+        data={"before": before, "after": {"role": role, "is_active": is_active}},
+    )
+
+
+@transaction.atomic
+def staff_reset_password(*, user, by=None, request=None) -> str:
+    password = generate_password()
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    audit_record(action="staff.password_reset", actor=by, request=request, target=user)
+    return password
+
+
+def heartbeat_record(*, name: str, worker: str) -> Heartbeat:
+    beat, _ = Heartbeat.objects.update_or_create(
+        name=name, defaults={"beat_at": timezone.now(), "worker": worker[:200]}
+    )
+    return beat

@@ -1,0 +1,108 @@
+"""Pages of the core app: the dashboard, staff management, the audit log, and the health check."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.paginator import Paginator
+from django.db import connection
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from reseller.core import selectors, services
+from reseller.core.errors import ApplicationError
+from reseller.core.filters import AuditEventFilter
+from reseller.core.forms import StaffCreateForm, StaffUpdateForm
+from reseller.core.roles import role_of
+
+AUDIT_PAGE_SIZE = 50
+
+
+@require_GET
+def dashboard(request):
+    context = {"worker": selectors.worker_status()}
+    if request.user.has_perm("core.view_auditevent"):
+        context["recent_events"] = selectors.audit_event_list()[:8]
+    return render(request, "core/dashboard.html", context)
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    """For load balancers and docker-compose: the web process answers and the database does too."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
+
+
+@permission_required("auth.change_user", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def staff_list(request):
+    form = StaffCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user, password = services.staff_create(
+                **form.cleaned_data, by=request.user, request=request
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            # Shown once, in this response only: the password is not stored anywhere readable.
+            return render(
+                request,
+                "core/staff_password.html",
+                {"staff_user": user, "password": password, "created": True},
+            )
+    users = [(user, role_of(user)) for user in selectors.staff_list()]
+    return render(request, "core/staff_list.html", {"form": form, "users": users})
+
+
+@permission_required("auth.change_user", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def staff_detail(request, user_id: int):
+    staff_user = get_object_or_404(get_user_model(), pk=user_id)
+    role = role_of(staff_user)
+    initial = {"role": role.name if role else "operator", "is_active": staff_user.is_active}
+    form = StaffUpdateForm(request.POST or None, initial=initial)
+    if request.method == "POST":
+        if "reset_password" in request.POST:
+            password = services.staff_reset_password(
+                user=staff_user, by=request.user, request=request
+            )
+            return render(
+                request,
+                "core/staff_password.html",
+                {"staff_user": staff_user, "password": password, "created": False},
+            )
+        if form.is_valid():
+            try:
+                services.staff_update(
+                    user=staff_user, **form.cleaned_data, by=request.user, request=request
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, f"{staff_user.username} updated.")
+                return redirect("staff_list")
+    events = selectors.audit_event_list().filter(
+        target_type="auth.user", target_id=str(staff_user.pk)
+    )[:20]
+    return render(
+        request,
+        "core/staff_detail.html",
+        {"staff_user": staff_user, "form": form, "events": events},
+    )
+
+
+@permission_required("core.view_auditevent", raise_exception=True)
+@require_GET
+def audit_list(request):
+    filterset = AuditEventFilter(request.GET or None, queryset=selectors.audit_event_list())
+    page = Paginator(filterset.qs, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {"filter": filterset, "page": page, "query": query.urlencode()}
+    template = "core/audit_list.html#results" if request.htmx else "core/audit_list.html"
+    return render(request, template, context)

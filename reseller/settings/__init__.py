@@ -1,0 +1,1 @@
+"""Settings modules: base (shared), local (a developer's machine), test, production."""

@@ -1,0 +1,20 @@
+"""The test suite: whatever DATABASE_URL / REDIS_URL the environment names (CI names PostgreSQL and Redis)."""
+
+from .base import *  # noqa: F403
+from .base import DATABASES, VAR_DIR
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key"  # noqa: S105
+FIELD_ENCRYPTION_KEYS = [
+    "dGVzdC1lbmNyeXB0aW9uLWtleS1vbmUtMzItYnl0ZXM=",
+]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = False
+ALLOWED_HOSTS = ["*"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not the in-memory default, so a worker subprocess started by a test sees the same data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405

@@ -1,0 +1,49 @@
+import re
+
+from playwright.sync_api import expect
+
+
+def test_operator_signs_in_and_sees_the_dashboard(page, sign_in):
+    user = sign_in("operator")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.locator(".who")).to_contain_text(user.username)
+    expect(page.locator(".who .badge")).to_have_text("Operator")
+    # The navigation offers only what the role may open.
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("link", name="Staff")
+    ).to_have_count(0)
+
+
+def test_a_page_the_role_lacks_is_refused(page, sign_in):
+    sign_in("finance")
+    response = page.goto("/staff/")
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    expect(page.get_by_text("(Finance)")).to_be_visible()
+
+
+def test_admin_adds_staff_and_filters_the_audit_log_with_htmx(page, sign_in):
+    sign_in("admin")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Staff").click()
+    page.get_by_label("Username").fill("new-operator")
+    page.get_by_label("Role").select_option("operator")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("heading", name="new-operator added")).to_be_visible()
+    expect(page.get_by_test_id("one-time-password")).to_have_text(re.compile(r"\S{12,}"))
+
+    page.goto("/audit/")
+    page.get_by_label("Action starts with").fill("staff.")
+    # htmx swaps the results in place and keeps the filter in the address bar.
+    page.wait_for_url(re.compile(r"action=staff\."))
+    expect(page.locator("#results tbody tr")).to_have_count(
+        2
+    )  # the admin's and new-operator's creation
+    expect(page.locator("#results")).not_to_contain_text("auth.login")
+
+
+def test_sign_out(page, sign_in):
+    sign_in("operator")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
