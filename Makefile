@@ -35,6 +35,7 @@ setup: install
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py create_demo_users
+	$(BIN)/python manage.py setup_demo_supplier
 
 lint: install
 	$(BIN)/ruff check .

@@ -42,3 +42,48 @@ def client_as(client, make_staff):
         return client
 
     return sign_in
+
+
+SANDBOX_ADMIN_KEY = "test-admin-key"
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory):
+    """The sandbox supplier over real HTTP, one per test process, with a small catalog."""
+    from sandbox.testing import running_sandbox
+
+    with running_sandbox(
+        tmp_path_factory.mktemp("sandbox"), offers=3000, seed=11, admin_key=SANDBOX_ADMIN_KEY
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_account(sandbox, db):
+    """A fresh account at the sandbox and the SupplierAccount pointing at it (`.remote` holds
+    what the sandbox answered: token, management_token, partnerId)."""
+    from suppliers.models import SupplierAccount
+    from suppliers.services import supplier_account_save
+
+    counter = {"n": 0}
+
+    def make(*, kind="gamesdrop", rate_limit=1000, **remote_fields):
+        counter["n"] += 1
+        remote = sandbox.create_account(
+            **{"kind": kind, "balance": "1000", "balance_profile": "MIXED", **remote_fields}
+        )
+        account = supplier_account_save(
+            account=SupplierAccount(
+                name=f"sandbox-{kind}-{counter['n']}-{remote['partnerId']}",
+                kind=kind,
+                base_url=sandbox.url,
+                rate_limit_per_second=rate_limit,
+                read_timeout_seconds=5,
+            ),
+            shop_token=remote["token"],
+            management_token=remote.get("management_token") or "",
+        )
+        account.remote = remote
+        return account
+
+    return make

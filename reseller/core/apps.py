@@ -16,8 +16,13 @@ class CoreConfig(AppConfig):
         post_migrate.connect(_sync_roles_after_migrate, dispatch_uid="core.sync_role_groups")
 
 
-def _sync_roles_after_migrate(sender, **kwargs) -> None:
-    if sender.label != "core":
+def _sync_roles_after_migrate(sender, apps=None, **kwargs) -> None:
+    # post_migrate is sent once per app that has models, in INSTALLED_APPS order; permissions
+    # of every app exist only once the last one has been sent.
+    from django.apps import apps as installed
+
+    with_models = [config for config in installed.get_app_configs() if config.models_module]
+    if sender.label != with_models[-1].label:
         return
     from reseller.core.roles import sync_role_groups
 

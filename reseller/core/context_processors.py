@@ -7,6 +7,7 @@ from reseller.core.roles import role_of
 # (label, url name, permission needed or None for any signed-in user). Later apps add their pages here.
 NAVIGATION = [
     ("Dashboard", "dashboard", None),
+    ("Suppliers", "supplier_list", "suppliers.view_supplieraccount"),
     ("Staff", "staff_list", "auth.change_user"),
     ("Audit log", "audit_list", "core.view_auditevent"),
 ]

@@ -227,6 +227,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    "catalog-sync": {
+        "task": "catalog.tasks.sync_all_catalogs",
+        "schedule": 60.0 * env.int("CATALOG_SYNC_MINUTES", default=60),
+        "options": {"expires": 600},
+    },
 }
 
 LOGGING = {

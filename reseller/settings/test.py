@@ -1,5 +1,7 @@
 """The test suite: whatever DATABASE_URL / REDIS_URL the environment names (CI names PostgreSQL and Redis)."""
 
+import os
+
 from .base import *  # noqa: F403
 from .base import DATABASES, VAR_DIR
 
@@ -18,3 +20,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+
+# Parallel test processes (pytest-xdist) may share one Redis: keep their cache keys apart. A
+# subprocess started by a test inherits the variable and so shares its parent's keys.
+CACHES["default"]["KEY_PREFIX"] = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405

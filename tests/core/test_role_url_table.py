@@ -26,6 +26,12 @@ TABLE = {
     "staff_list": (None, expect(SIGN_IN, 403, 403, 200)),
     "staff_detail": (lambda f: {"user_id": f["user"].pk}, expect(SIGN_IN, 403, 403, 200)),
     "audit_list": (None, expect(SIGN_IN, 403, 403, 200)),
+    # Supplier accounts: every role may see the list; only admins add, change and test them.
+    "supplier_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "supplier_create": (None, expect(SIGN_IN, 403, 403, 200)),
+    "supplier_edit": (lambda f: {"account_id": f["account"].pk}, expect(SIGN_IN, 403, 403, 200)),
+    # A POST-only action: GET is refused once the role check has passed.
+    "supplier_check": (lambda f: {"account_id": f["account"].pk}, expect(SIGN_IN, 403, 403, 405)),
     # The Django admin sends anyone who is not an admin to its own sign-in page.
     "admin:index": (None, expect(302, 302, 302, 200)),
 }
@@ -55,7 +61,14 @@ def test_every_named_url_is_in_the_table():
 
 @pytest.fixture
 def fixtures(make_staff):
-    return {"user": make_staff("operator", username="someone")}
+    from suppliers.models import SupplierAccount
+
+    return {
+        "user": make_staff("operator", username="someone"),
+        "account": SupplierAccount.objects.create(
+            name="Table", base_url="http://127.0.0.1:9", shop_token="t" * 32
+        ),
+    }
 
 
 @pytest.mark.parametrize("role", WHO, ids=lambda r: r or "anonymous")

@@ -1,0 +1,51 @@
+from django import forms
+from django.db import models
+
+from suppliers.models import SupplierAccount
+
+
+def _form_field(model_field, **kwargs):
+    # An address typed without a scheme means https (Django 6's default, taken now).
+    if isinstance(model_field, models.URLField):
+        kwargs["assume_scheme"] = "https"
+    return model_field.formfield(**kwargs)
+
+
+class SupplierAccountForm(forms.ModelForm):
+    """Tokens are write-only: the inputs start empty, and an empty input keeps the stored token."""
+
+    shop_token_input = forms.CharField(
+        label="Shop token",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    management_token_input = forms.CharField(
+        label="Management credential (transaction history)",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    clear_management_token = forms.BooleanField(
+        label="Remove the stored management credential", required=False
+    )
+
+    class Meta:
+        model = SupplierAccount
+        formfield_callback = _form_field
+        fields = [
+            "name",
+            "kind",
+            "base_url",
+            "user_info_url",
+            "rate_limit_per_second",
+            "connect_timeout_seconds",
+            "read_timeout_seconds",
+            "enabled",
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and not data.get("shop_token_input"):
+            self.add_error("shop_token_input", "A new account needs its shop token.")
+        return data

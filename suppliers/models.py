@@ -1,0 +1,88 @@
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from reseller.core.fields import EncryptedTextField
+
+
+class SupplierKind(models.TextChoices):
+    GAMESDROP = "gamesdrop", "GamesDrop"
+    CODEGAMES = "codegames", "CodeGames"
+
+
+class BalanceProfile(models.TextChoices):
+    """Which settlement methods an account may buy (GamesDrop "Supplier Settlement Compatibility")."""
+
+    FIAT = "FIAT", "Fiat"
+    USDT = "USDT", "USDT"
+    MIXED = "MIXED", "Mixed"
+
+
+class SupplierAccount(models.Model):
+    """One account at a supplier: where to call, with which credentials, how fast.
+
+    The shop token and the management credential (the supplier's separate login for the
+    transaction history) are encrypted at rest and never shown again once saved: pages show only
+    the last four characters, kept in `*_hint`.
+    """
+
+    name = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(
+        max_length=20, choices=SupplierKind.choices, default=SupplierKind.GAMESDROP
+    )
+    base_url = models.URLField(help_text="For GamesDrop: https://partner.gamesdrop.io")
+    user_info_url = models.URLField(
+        blank=True,
+        help_text="GamesDrop's Telegram user-info address, when it is not on the base URL.",
+    )
+    shop_token = EncryptedTextField()
+    shop_token_hint = models.CharField(max_length=4, blank=True)
+    management_token = EncryptedTextField(blank=True)
+    management_token_hint = models.CharField(max_length=4, blank=True)
+    rate_limit_per_second = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("10"),
+        validators=[MinValueValidator(Decimal("0.1"))],
+        help_text="Requests per second to this account, across all workers together.",
+    )
+    connect_timeout_seconds = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("3.05"),
+        validators=[MinValueValidator(Decimal("0.1"))],
+    )
+    read_timeout_seconds = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("20"),
+        validators=[MinValueValidator(Decimal("0.5"))],
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # What the last connection test (or balance call) learned.
+    balance_profile = models.CharField(max_length=10, choices=BalanceProfile.choices, blank=True)
+    is_postpaid = models.BooleanField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True, blank=True)
+    last_check_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<SupplierAccount {self.pk} {self.name!r} {self.kind}>"
+
+    @property
+    def masked_shop_token(self) -> str:
+        return f"••••••••{self.shop_token_hint}" if self.shop_token_hint else ""
+
+    @property
+    def masked_management_token(self) -> str:
+        return f"••••••••{self.management_token_hint}" if self.management_token_hint else ""

@@ -1,0 +1,112 @@
+"""Writes of the suppliers app, and the one place a supplier client is built for an account.
+
+Every other app reaches a supplier through `supplier_client(account)`, so credentials, timeouts,
+the shared rate limit and log redaction are applied the same way everywhere.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from reseller.core.redaction import register_secret
+from reseller.core.services import audit_record
+from suppliers import ratelimit
+from suppliers.clients import CodeGamesClient, GamesDropClient, SupplierError
+from suppliers.models import SupplierAccount, SupplierKind
+
+
+def supplier_client(account: SupplierAccount, *, max_retries: int = 3):
+    """A client for the account, throttled by the account's shared rate limit."""
+    register_secret(account.shop_token)
+    register_secret(account.management_token)
+    timeout = (float(account.connect_timeout_seconds), float(account.read_timeout_seconds))
+    throttle = ratelimit.throttle_for(f"account-{account.pk}", account.rate_limit_per_second)
+    if account.kind == SupplierKind.CODEGAMES:
+        return CodeGamesClient(
+            account.base_url,
+            account.shop_token,
+            timeout=timeout,
+            max_retries=max_retries,
+            throttle=throttle,
+        )
+    return GamesDropClient(
+        account.base_url,
+        account.shop_token,
+        management_token=account.management_token or None,
+        user_info_url=account.user_info_url or None,
+        timeout=timeout,
+        max_retries=max_retries,
+        throttle=throttle,
+    )
+
+
+def _hint(secret: str) -> str:
+    return secret[-4:] if len(secret) >= 12 else ""
+
+
+@transaction.atomic
+def supplier_account_save(
+    *,
+    account: SupplierAccount,
+    shop_token: str = "",
+    management_token: str = "",
+    clear_management_token: bool = False,
+    by=None,
+    request=None,
+) -> SupplierAccount:
+    """Create or update an account. Blank token fields keep the stored tokens."""
+    created = account.pk is None
+    changed_secrets = []
+    if shop_token:
+        account.shop_token, account.shop_token_hint = shop_token, _hint(shop_token)
+        changed_secrets.append("shop_token")
+    if clear_management_token:
+        account.management_token, account.management_token_hint = "", ""
+        changed_secrets.append("management_token")
+    elif management_token:
+        account.management_token = management_token
+        account.management_token_hint = _hint(management_token)
+        changed_secrets.append("management_token")
+    account.full_clean()
+    account.save()
+    audit_record(
+        action="supplier_account.created" if created else "supplier_account.updated",
+        actor=by,
+        request=request,
+        target=account,
+        # Which secrets changed, never their values.
+        data={"name": account.name, "secrets_replaced": changed_secrets},
+    )
+    return account
+
+
+def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -> tuple[bool, str]:
+    """Call the balance endpoint and record what it says (the "Test connection" button)."""
+    try:
+        balance = supplier_client(account, max_retries=0).balance()
+    except SupplierError as error:
+        ok, message = False, f"{type(error).__name__}: {error}"
+        profile, postpaid = account.balance_profile, account.is_postpaid
+    else:
+        ok = True
+        profile = balance.balance_profile or ""
+        postpaid = balance.is_postpaid
+        message = (
+            f"Connected. Balance {balance.balance} {balance.currency}"
+            f"{' (postpaid)' if balance.is_postpaid else ''}, profile {profile or 'not stated'}."
+        )
+    SupplierAccount.objects.filter(pk=account.pk).update(
+        last_checked_at=timezone.now(),
+        last_check_ok=ok,
+        last_check_message=message[:500],
+        balance_profile=profile,
+        is_postpaid=postpaid,
+    )
+    account.refresh_from_db()
+    audit_record(
+        action="supplier_account.checked",
+        actor=by,
+        request=request,
+        target=account,
+        data={"ok": ok},
+    )
+    return ok, message

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from suppliers import views
+
+urlpatterns = [
+    path("", views.supplier_list, name="supplier_list"),
+    path("new/", views.supplier_create, name="supplier_create"),
+    path("<int:account_id>/", views.supplier_edit, name="supplier_edit"),
+    path("<int:account_id>/check/", views.supplier_check, name="supplier_check"),
+]

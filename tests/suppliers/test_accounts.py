@@ -1,0 +1,122 @@
+import logging
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from reseller.core.models import AuditEvent
+from suppliers.clients import CodeGamesClient, GamesDropClient
+from suppliers.models import SupplierAccount
+from suppliers.services import supplier_account_check, supplier_client
+
+TOKEN = "abcdef1234567890abcdef1234567890"
+
+
+def _form(**overrides):
+    return {
+        "name": "GamesDrop main",
+        "kind": "gamesdrop",
+        "base_url": "https://partner.gamesdrop.io",
+        "user_info_url": "",
+        "rate_limit_per_second": "10",
+        "connect_timeout_seconds": "3.05",
+        "read_timeout_seconds": "20",
+        "enabled": "on",
+        "shop_token_input": TOKEN,
+        "management_token_input": "",
+        **overrides,
+    }
+
+
+@pytest.mark.django_db
+def test_admin_saves_a_token_that_is_encrypted_and_never_shown_again(client_as):
+    admin = client_as("admin")
+    response = admin.post(reverse("supplier_create"), _form())
+    account = SupplierAccount.objects.get(name="GamesDrop main")
+    assert response.status_code == 302
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT shop_token FROM suppliers_supplieraccount WHERE id = %s", [account.pk]
+        )
+        assert TOKEN not in cursor.fetchone()[0]
+
+    page = admin.get(reverse("supplier_edit", args=[account.pk])).content.decode()
+    assert TOKEN not in page and TOKEN[:-4] not in page
+    assert "••••••••7890" in page
+    assert all(TOKEN not in str(e.data) for e in AuditEvent.objects.all())
+
+
+@pytest.mark.django_db
+def test_an_empty_token_input_keeps_the_stored_token_and_a_new_one_replaces_it(client_as):
+    admin = client_as("admin")
+    admin.post(reverse("supplier_create"), _form())
+    account = SupplierAccount.objects.get()
+    admin.post(
+        reverse("supplier_edit", args=[account.pk]), _form(shop_token_input="", name="Renamed")
+    )
+    account.refresh_from_db()
+    assert account.name == "Renamed" and account.shop_token == TOKEN
+
+    admin.post(reverse("supplier_edit", args=[account.pk]), _form(shop_token_input="f" * 32))
+    account.refresh_from_db()
+    assert account.shop_token == "f" * 32
+    replaced = AuditEvent.objects.filter(action="supplier_account.updated").first()  # newest
+    assert replaced.data["secrets_replaced"] == ["shop_token"]
+
+
+@pytest.mark.django_db
+def test_a_new_account_needs_a_token(client_as):
+    response = client_as("admin").post(reverse("supplier_create"), _form(shop_token_input=""))
+    assert response.status_code == 200
+    assert "needs its shop token" in response.content.decode()
+    assert not SupplierAccount.objects.exists()
+
+
+def test_test_connection_reports_the_balance_and_profile_from_the_sandbox(
+    client_as, sandbox_account
+):
+    account = sandbox_account(balance_profile="USDT", balance="250.50")
+    admin = client_as("admin")
+    response = admin.post(reverse("supplier_check", args=[account.pk]), HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html and 'id="check-result"' in html
+    assert "Balance 250.50 USD" in html and "profile USDT" in html
+    account.refresh_from_db()
+    assert account.last_check_ok and account.balance_profile == "USDT"
+    assert account.is_postpaid is False
+
+
+def test_test_connection_with_a_wrong_token_says_so_without_showing_it(
+    client_as, sandbox_account, caplog
+):
+    account = sandbox_account()
+    account.shop_token = "0" * 32
+    account.save()
+    caplog.set_level(logging.DEBUG)
+    response = client_as("admin").post(reverse("supplier_check", args=[account.pk]), follow=True)
+    html = response.content.decode()
+    assert "InvalidToken" in html and "0" * 32 not in html
+    assert "0" * 32 not in caplog.text
+    account.refresh_from_db()
+    assert account.last_check_ok is False
+
+
+@pytest.mark.django_db
+def test_an_unreachable_supplier_is_a_failed_check_not_a_crash():
+    account = SupplierAccount.objects.create(
+        name="nowhere", base_url="http://127.0.0.1:9", shop_token=TOKEN, connect_timeout_seconds=1
+    )
+    ok, message = supplier_account_check(account=account)
+    assert not ok and "SupplierUnreachable" in message and TOKEN not in message
+
+
+@pytest.mark.django_db
+def test_each_kind_gets_its_own_client():
+    gamesdrop = SupplierAccount.objects.create(name="a", base_url="http://x.test", shop_token=TOKEN)
+    codegames = SupplierAccount.objects.create(
+        name="b", kind="codegames", base_url="http://y.test", shop_token=TOKEN
+    )
+    assert isinstance(supplier_client(gamesdrop), GamesDropClient)
+    assert isinstance(supplier_client(codegames), CodeGamesClient)
+    assert TOKEN not in repr(supplier_client(gamesdrop))
