@@ -1,0 +1,237 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from suppliers.models import SupplierAccount
+
+# Which offer settlement methods each account balance profile may buy (GamesDrop "Supplier
+# Settlement Compatibility"). An offer whose method is not known yet is neither.
+COMPATIBLE_METHODS = {
+    "FIAT": {"FIAT", "MIXED"},
+    "USDT": {"USDT", "MIXED"},
+    "MIXED": {"FIAT", "USDT", "MIXED"},
+}
+
+
+class Offer(models.Model):
+    """One supplier offer as the last sync (or find-one) saw it.
+
+    Offers are never deleted: orders point at them. One that stops appearing in a complete sync is
+    marked delisted, and comes back when it reappears.
+    """
+
+    account = models.ForeignKey(SupplierAccount, on_delete=models.PROTECT, related_name="offers")
+    offer_id = models.BigIntegerField(help_text="The supplier's offerGroupId, sent as offerId.")
+    product_id = models.BigIntegerField(null=True, blank=True)
+    product_name = models.CharField(max_length=200, blank=True)
+    offer_name = models.CharField(max_length=200, blank=True)
+    category = models.CharField(max_length=60, blank=True, db_index=True)
+    # Lower-cased "product offer" text for search; a trigram index serves it on PostgreSQL.
+    search_text = models.TextField(blank=True)
+    price = models.DecimalField(max_digits=18, decimal_places=4)
+    currency = models.CharField(max_length=8, blank=True)
+    # The price before the last change, for "changed since the last sync" at a glance.
+    previous_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    price_changed_at = models.DateTimeField(null=True, blank=True)
+    in_stock = models.BooleanField(default=True)
+    requires_user_id = models.BooleanField(default=False)
+    requires_server_id = models.BooleanField(default=False)
+    # Known from find-one only; empty/None until the offer's price is refreshed once.
+    returns_key = models.BooleanField(null=True, blank=True)
+    settlement_method = models.CharField(max_length=10, blank=True)
+    units = models.PositiveIntegerField(null=True, blank=True, help_text="find-one's count")
+    required_fields = models.JSONField(default=list, blank=True)
+    detail_checked_at = models.DateTimeField(null=True, blank=True)
+
+    first_seen_at = models.DateTimeField()
+    synced_at = models.DateTimeField(help_text="When a sync last wrote this row.")
+    delisted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["product_name", "offer_name", "offer_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "offer_id"], name="offer_unique_per_account")
+        ]
+        indexes = [
+            models.Index(fields=["account", "delisted_at"]),
+            models.Index(fields=["account", "product_name"]),
+            models.Index(fields=["account", "price"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_name} · {self.offer_name} (#{self.offer_id})"
+
+    @property
+    def is_delisted(self) -> bool:
+        return self.delisted_at is not None
+
+    @property
+    def product_type(self) -> str:
+        if self.returns_key is True:
+            return "Key"
+        if self.returns_key is False or self.requires_user_id:
+            return "Top-up"
+        return "Key"
+
+    def is_compatible_with(self, balance_profile: str) -> bool | None:
+        """True or False once both sides are known; None while either is unknown."""
+        if not self.settlement_method or not balance_profile:
+            return None
+        return self.settlement_method in COMPATIBLE_METHODS.get(balance_profile, set())
+
+
+class PriceHistory(models.Model):
+    """A price an offer had from `recorded_at` on: written on first sight and on every change."""
+
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="price_history")
+    price = models.DecimalField(max_digits=18, decimal_places=4)
+    currency = models.CharField(max_length=8, blank=True)
+    recorded_at = models.DateTimeField()
+    source = models.CharField(max_length=20, default="sync")  # sync | find-one
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["offer", "-recorded_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id} {self.price} {self.currency} at {self.recorded_at:%Y-%m-%d %H:%M}"
+
+
+class SyncJob(models.Model):
+    """One catalog sync of one account: a job row the page polls for progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(SupplierAccount, on_delete=models.CASCADE, related_name="sync_jobs")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trigger = models.CharField(max_length=20, default="manual")  # manual | schedule
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Updated after every page: a running job that stops reporting has lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    rows_expected = models.PositiveIntegerField(default=0)
+    pages_done = models.PositiveIntegerField(default=0)
+    rows_fetched = models.PositiveIntegerField(default=0)
+    rows_written = models.PositiveIntegerField(default=0)
+    rows_new = models.PositiveIntegerField(default=0)
+    rows_changed = models.PositiveIntegerField(default=0)
+    price_changes = models.PositiveIntegerField(default=0)
+    rows_delisted = models.PositiveIntegerField(default=0)
+    rows_relisted = models.PositiveIntegerField(default=0)
+    balance_profile = models.CharField(max_length=10, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one sync of an account queued or running at a time.
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_account",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Sync #{self.pk} of {self.account} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_expected:
+            return 0
+        return min(99, int(self.rows_fetched * 100 / self.rows_expected))
+
+
+class PricingRule(models.Model):
+    """A retail markup. The most specific active rule for an offer wins: offer, then product,
+    then category, then the account-wide default."""
+
+    class Scope(models.TextChoices):
+        OFFER = "offer", "Offer"
+        PRODUCT = "product", "Product"
+        CATEGORY = "category", "Category"
+        DEFAULT = "default", "Everything"
+
+    class Rounding(models.TextChoices):
+        NONE = "none", "To the cent"
+        UP_99 = "up_99", "Up to .99"
+        UP_95 = "up_95", "Up to .95"
+        UP_WHOLE = "up_whole", "Up to a whole unit"
+        UP_TEN_CENTS = "up_0_10", "Up to 10 cents"
+
+    account = models.ForeignKey(
+        SupplierAccount, on_delete=models.CASCADE, related_name="pricing_rules"
+    )
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    # The offer id, the product id or the category name; empty for the default rule.
+    target = models.CharField(max_length=60, blank=True)
+    markup_percent = models.DecimalField(max_digits=7, decimal_places=3, default=Decimal("0"))
+    markup_fixed = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0"))
+    # A fixed markup in USD is converted into the offer's currency with CurrencyRate.
+    fixed_in_usd = models.BooleanField(default=False)
+    rounding = models.CharField(max_length=10, choices=Rounding.choices, default=Rounding.NONE)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["scope", "target"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "scope", "target"], name="one_rule_per_target"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scope_display()} {self.target or 'all'}: +{self.markup_percent}% +{self.markup_fixed}"
+
+
+class CurrencyRate(models.Model):
+    """What one unit of a currency is worth in USD, as staff last set it (an estimate: the
+    supplier's own conversion is known only after a purchase, from its ledger)."""
+
+    currency = models.CharField(max_length=8, unique=True)
+    usd_per_unit = models.DecimalField(max_digits=18, decimal_places=8)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["currency"]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.usd_per_unit} USD"
+
+
+class ProfileChange(models.Model):
+    """The account's balance profile changed: offers appear or vanish on the next sync."""
+
+    account = models.ForeignKey(
+        SupplierAccount, on_delete=models.CASCADE, related_name="profile_changes"
+    )
+    old_profile = models.CharField(max_length=10, blank=True)
+    new_profile = models.CharField(max_length=10)
+    detected_at = models.DateTimeField(auto_now_add=True)
+    # Filled by the first complete sync after the change.
+    synced_job = models.ForeignKey(
+        SyncJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-detected_at"]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.old_profile or '?'} → {self.new_profile}"
