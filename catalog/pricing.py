@@ -80,7 +80,7 @@ class RuleBook:
     def price(self, *, cost: Decimal, currency: str, offer_id, product_id, category) -> RetailPrice:
         rule = self.rule_for(offer_id=offer_id, product_id=product_id, category=category)
         if rule is None:
-            return RetailPrice(cost, cost, currency, None)
+            return RetailPrice(cost, round_price(cost, Rounding.NONE), currency, None)
         fixed = rule.markup_fixed
         if rule.fixed_in_usd and fixed:
             rate = self._usd_rates.get(currency)

@@ -10,7 +10,8 @@ How a sync runs (`sync_job_run`):
 3. Each page is written in one transaction with a handful of queries whatever its size: one read
    of the rows already known, one INSERT ... ON CONFLICT DO UPDATE for new and changed offers only
    (unchanged rows are not rewritten), one insert of price-history rows, one update of the job's
-   counters. HTTP happens between transactions, never inside one.
+   counters (see catalog/bulk.py). The next page is fetched by a second thread meanwhile; HTTP
+   never happens inside a transaction.
 4. Only after every page has been written is an offer missing from the feed marked delisted; a
    delisted offer that reappears is relisted. A sync that fails midway keeps the pages written so
    far (each is consistent on its own), rolls back the failing page, records why, and delists
@@ -20,14 +21,17 @@ How a sync runs (`sync_job_run`):
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog.models import Offer, PriceHistory, ProfileChange, SyncJob
+from catalog import bulk
+from catalog.models import Offer, ProfileChange, SyncJob
 from reseller.core.errors import ApplicationError
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
@@ -39,19 +43,6 @@ PAGE_SIZE = 5000
 CATEGORIES = ("Top Up", "Gift Cards")
 # A running job whose worker has not reported for this long is taken to have died.
 STALE_AFTER = timedelta(minutes=10)
-# Fields a sync owns; a row is rewritten only when one of them differs.
-SYNCED_FIELDS = (
-    "product_id",
-    "product_name",
-    "offer_name",
-    "category",
-    "search_text",
-    "price",
-    "currency",
-    "in_stock",
-    "requires_user_id",
-    "requires_server_id",
-)
 
 
 class SyncAlreadyRunning(ApplicationError):
@@ -120,16 +111,8 @@ def sync_job_run(job_id: int) -> SyncJob | None:
         SyncJob.objects.filter(pk=job.pk).update(balance_profile=profile)
         passes, expected = _plan_passes(client)
         SyncJob.objects.filter(pk=job.pk).update(rows_expected=expected)
-        for category in passes:
-            page_number = 1
-            while True:
-                page = client.sync_page(page=page_number, limit=PAGE_SIZE, category=category)
-                if not page.rows:
-                    break
-                _write_page(job, account, page.rows, category, seen)
-                page_number += 1
-                if len(page.rows) < PAGE_SIZE:
-                    break
+        for category, rows in _pages_fetched_ahead(client, passes):
+            _write_page(job, account, rows, category, seen)
         delisted = _delist_missing(account, seen)
     except SupplierError as error:
         return _finish_failed(job, f"{type(error).__name__}: {error}")
@@ -148,6 +131,71 @@ def sync_job_run(job_id: int) -> SyncJob | None:
     job.save(update_fields=["status", "rows_delisted", "finished_at", "message"])
     ProfileChange.objects.filter(account=account, synced_job__isnull=True).update(synced_job=job)
     return job
+
+
+def _pages(client, passes):
+    for category in passes:
+        page_number = 1
+        while True:
+            page = client.sync_page(page=page_number, limit=PAGE_SIZE, category=category)
+            if not page.rows:
+                break
+            yield category, page.rows
+            page_number += 1
+            if len(page.rows) < PAGE_SIZE:
+                break
+
+
+def _pages_fetched_ahead(client, passes):
+    """The pages in order, the next one fetched while the current one is written.
+
+    Fetching (the network) and writing (the database) then overlap, so a sync takes about as
+    long as the slower of the two rather than their sum. At most two pages wait in memory.
+    A failure in the fetching thread is raised here, at the page it happened on.
+
+    Inside a transaction someone else opened, pages are fetched in turn instead: the thread has a
+    database connection of its own (the shared rate limit lives in the cache), which can neither
+    see that transaction's rows nor wait for them without deadlocking.
+    """
+    if connection.in_atomic_block:
+        yield from _pages(client, passes)
+        return
+    pages: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            for item in _pages(client, passes):
+                while not stop.is_set():
+                    try:
+                        pages.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            pages.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 (handed to the writing thread)
+            pages.put(error)
+        finally:
+            connections.close_all()  # the rate limiter may have used this thread's connection
+
+    fetcher = threading.Thread(target=fetch, name="catalog-sync-fetch", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            item = pages.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        fetcher.join(timeout=30)
+
+
+_DONE = object()
 
 
 def _finish_failed(job: SyncJob, reason: str) -> SyncJob:
@@ -233,85 +281,42 @@ def upsert_offers(
 ) -> PageResult:
     """Write one page of sync rows: new and changed offers only, plus their price history."""
     result = PageResult()
-    incoming: dict[int, dict] = {}
-    for row in rows:
-        incoming[row.offer_id] = _row_values(row, category)
+    incoming = {row.offer_id: _row_values(row, category) for row in rows}
     seen.update(incoming)
-    known = {
-        values[0]: values
-        for values in Offer.objects.filter(
-            account=account, offer_id__in=list(incoming)
-        ).values_list("offer_id", "pk", "delisted_at", "first_seen_at", *SYNCED_FIELDS)
-    }
-    to_write: list[Offer] = []
-    price_moves: list[tuple[int, dict]] = []  # (offer_id, values) needing a history row
+    known = bulk.known_offers(account.pk, list(incoming))
+    to_write: list[dict] = []
+    price_moves: list[int] = []
     for offer_id, values in incoming.items():
         current = known.get(offer_id)
         if current is None:
             result.new += 1
-            to_write.append(
-                Offer(
-                    account=account, offer_id=offer_id, first_seen_at=now, synced_at=now, **values
-                )
-            )
-            price_moves.append((offer_id, values))
-            continue
-        _, pk, delisted_at, first_seen_at, *old = current
-        old_values = dict(zip(SYNCED_FIELDS, old, strict=True))
-        if old_values == values and delisted_at is None:
-            continue  # unchanged: not rewritten
-        offer = Offer(
-            pk=pk,
-            account=account,
-            offer_id=offer_id,
-            first_seen_at=first_seen_at,
-            synced_at=now,
-            delisted_at=None,
-            **values,
-        )
-        if delisted_at is not None:
-            result.relisted += 1
-        if old_values != values:
-            result.changed += 1
-        if old_values["price"] != values["price"] or old_values["currency"] != values["currency"]:
-            result.price_changes += 1
-            offer.previous_price = old_values["price"]
-            offer.price_changed_at = now
-            price_moves.append((offer_id, values))
-        to_write.append(offer)
-    if not to_write:
-        return result
-    moved_prices = {offer_id for offer_id, _ in price_moves}
-    with_price_change = [o for o in to_write if o.offer_id in moved_prices and o.pk is not None]
-    without_price_change = [o for o in to_write if o not in with_price_change]
-    base_fields = [*SYNCED_FIELDS, "synced_at", "delisted_at"]
-    for batch, fields in (
-        (without_price_change, base_fields),
-        (with_price_change, [*base_fields, "previous_price", "price_changed_at"]),
-    ):
-        if batch:
-            Offer.objects.bulk_create(
-                batch,
-                update_conflicts=True,
-                unique_fields=["account", "offer_id"],
-                update_fields=fields,
-            )
+            price_moves.append(offer_id)
+        else:
+            delisted, *old = current
+            old_values = dict(zip(bulk.COMPARED, old, strict=True))
+            changed = any(old_values[column] != values[column] for column in bulk.COMPARED)
+            if not changed and not delisted:
+                continue  # unchanged: not rewritten
+            result.relisted += delisted
+            result.changed += changed
+            if (
+                old_values["price"] != values["price"]
+                or old_values["currency"] != values["currency"]
+            ):
+                result.price_changes += 1
+                price_moves.append(offer_id)
+        to_write.append({"offer_id": offer_id, **values})
+    ids = bulk.upsert_offers(
+        account.pk, to_write, now, new_ids={o for o in incoming if o not in known}
+    )
+    bulk.insert_price_history(
+        [
+            (ids[offer_id], incoming[offer_id]["price"], incoming[offer_id]["currency"])
+            for offer_id in price_moves
+        ],
+        now,
+    )
     result.written = len(to_write)
-    if price_moves:
-        pks = dict(
-            Offer.objects.filter(account=account, offer_id__in=list(moved_prices)).values_list(
-                "offer_id", "pk"
-            )
-        )
-        PriceHistory.objects.bulk_create(
-            PriceHistory(
-                offer_id=pks[offer_id],
-                price=values["price"],
-                currency=values["currency"],
-                recorded_at=now,
-            )
-            for offer_id, values in price_moves
-        )
     return result
 
 

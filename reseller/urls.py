@@ -7,6 +7,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("suppliers/", include("suppliers.urls")),
+    path("catalog/", include("catalog.urls")),
+    path("orders/", include("orders.urls")),
+    path("finance/", include("finance.urls")),
     path("", include("reseller.core.urls")),
 ]
 

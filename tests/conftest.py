@@ -1,8 +1,13 @@
-"""Fixtures shared by the whole suite: staff users in each role, and clients signed in as them."""
+"""Fixtures shared by the whole suite: staff users in each role, clients signed in as them, the
+sandbox supplier, and a real Celery worker."""
 
 import os
+import subprocess
+import sys
+import time
 
 import pytest
+from django.conf import settings
 
 from reseller.core.services import staff_create
 
@@ -87,3 +92,68 @@ def sandbox_account(sandbox, db):
         return account
 
     return make
+
+
+def database_url() -> str:
+    """The URL of the database this test process uses, for a subprocess to open the same one."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` subprocess on this test run's own queue and database."""
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "--app",
+            "reseller",
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "2",
+            "--queues",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ],
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "reseller.settings.test",
+            "DATABASE_URL": database_url(),
+        },
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
+def wait_until(
+    condition, *, timeout: float = 30, interval: float = 0.2, message: str = "condition"
+):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")

@@ -7,6 +7,8 @@ from reseller.core.roles import role_of
 # (label, url name, permission needed or None for any signed-in user). Later apps add their pages here.
 NAVIGATION = [
     ("Dashboard", "dashboard", None),
+    ("Catalog", "catalog_browse", "catalog.view_offer"),
+    ("Pricing", "pricing", "catalog.view_pricingrule"),
     ("Suppliers", "supplier_list", "suppliers.view_supplieraccount"),
     ("Staff", "staff_list", "auth.change_user"),
     ("Audit log", "audit_list", "core.view_auditevent"),

@@ -14,6 +14,7 @@ from reseller.core import selectors, services
 from reseller.core.errors import ApplicationError
 from reseller.core.filters import AuditEventFilter
 from reseller.core.forms import StaffCreateForm, StaffUpdateForm
+from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.roles import role_of
 
 AUDIT_PAGE_SIZE = 50
@@ -101,8 +102,10 @@ def staff_detail(request, user_id: int):
 def audit_list(request):
     filterset = AuditEventFilter(request.GET or None, queryset=selectors.audit_event_list())
     page = Paginator(filterset.qs, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    context = {"filter": filterset, "page": page, "query": query.urlencode()}
+    context = {
+        "filter": filterset,
+        "page": page,
+        "query": without_empty(request.GET, drop=("page",)),
+    }
     template = "core/audit_list.html#results" if request.htmx else "core/audit_list.html"
-    return render(request, template, context)
+    return push_clean_url(request, render(request, template, context))

@@ -227,6 +227,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 25},
     },
+    # Claims due polls, recovers lost submissions and expired leases, resumes funded accounts.
+    "orders-sweep": {
+        "task": "orders.tasks.sweep_orders",
+        "schedule": 5.0,
+        "options": {"expires": 5},
+    },
     "catalog-sync": {
         "task": "catalog.tasks.sync_all_catalogs",
         "schedule": 60.0 * env.int("CATALOG_SYNC_MINUTES", default=60),

@@ -5,6 +5,10 @@ import pytest
 from catalog import sync
 from catalog.models import Offer, PriceHistory, ProfileChange, SyncJob
 
+# Real commits, as in production: the sync fetches the next page in a second thread, which only
+# sees committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 def run_sync(account, **kwargs):
     job = SyncJob.objects.create(account=account)

@@ -8,18 +8,10 @@ import uuid
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from reseller.core.models import Heartbeat
 from reseller.core.tasks import record_heartbeat
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+from tests.conftest import database_url as _database_url
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,20 +1,14 @@
 """Every URL of the project, with every role and an anonymous visitor, answers as the table says.
 
-Each issue that adds pages adds its rows here; the completeness test fails while a named URL is
-missing from the table.
+The rows of the orders and finance pages live beside their tests (tests/orders/role_urls.py,
+tests/finance/role_urls.py: ROWS, and `fixtures(make_staff)` for the objects their URLs name);
+the completeness test fails while a named URL is missing from the table.
 """
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-ANON, OPERATOR, FINANCE, ADMIN = None, "operator", "finance", "admin"
-WHO = (ANON, OPERATOR, FINANCE, ADMIN)
-SIGN_IN = 302  # anonymous visitors are sent to the sign-in page
-
-
-def expect(anon, operator, finance, admin):
-    return dict(zip(WHO, (anon, operator, finance, admin), strict=True))
-
+from tests.core.role_table import ANON, SIGN_IN, WHO, expect
 
 # url name -> (function making reverse() kwargs from the fixtures, expected status per role)
 TABLE = {
@@ -32,9 +26,31 @@ TABLE = {
     "supplier_edit": (lambda f: {"account_id": f["account"].pk}, expect(SIGN_IN, 403, 403, 200)),
     # A POST-only action: GET is refused once the role check has passed.
     "supplier_check": (lambda f: {"account_id": f["account"].pk}, expect(SIGN_IN, 403, 403, 405)),
+    # Catalog: operators work in it; finance reads it; only operators and admins change it.
+    "catalog_browse": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog_export": (None, expect(SIGN_IN, 200, 200, 200)),
+    "offer_detail": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
+    "offer_refresh": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 405, 403, 405)),
+    "offer_servers": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
+    "sync_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "sync_start": (None, expect(SIGN_IN, 405, 403, 405)),
+    "sync_detail": (lambda f: {"job_pk": f["job"].pk}, expect(SIGN_IN, 200, 200, 200)),
+    "profile_change_dismiss": (
+        lambda f: {"change_pk": f["change"].pk},
+        expect(SIGN_IN, 405, 403, 405),
+    ),
+    "pricing": (None, expect(SIGN_IN, 200, 200, 200)),
+    "pricing_rule_edit": (lambda f: {"rule_pk": f["rule"].pk}, expect(SIGN_IN, 200, 403, 200)),
+    "currency_rate_save": (None, expect(SIGN_IN, 405, 403, 405)),
     # The Django admin sends anyone who is not an admin to its own sign-in page.
     "admin:index": (None, expect(302, 302, 302, 200)),
 }
+
+from tests.finance import role_urls as finance_urls  # noqa: E402
+from tests.orders import role_urls as order_urls  # noqa: E402
+
+TABLE.update(order_urls.ROWS)
+TABLE.update(finance_urls.ROWS)
 
 # Whole namespaces covered by one row above (the Django admin has hundreds of URLs of its own).
 NAMESPACES_COVERED_BY_ONE_ROW = {"admin"}
@@ -61,13 +77,26 @@ def test_every_named_url_is_in_the_table():
 
 @pytest.fixture
 def fixtures(make_staff):
+    from django.utils import timezone
+
+    from catalog.models import Offer, PricingRule, ProfileChange, SyncJob
     from suppliers.models import SupplierAccount
 
+    account = SupplierAccount.objects.create(
+        name="Table", base_url="http://127.0.0.1:9", shop_token="t" * 32, connect_timeout_seconds=1
+    )
+    now = timezone.now()
     return {
+        **order_urls.fixtures(make_staff),
+        **finance_urls.fixtures(make_staff),
         "user": make_staff("operator", username="someone"),
-        "account": SupplierAccount.objects.create(
-            name="Table", base_url="http://127.0.0.1:9", shop_token="t" * 32
+        "account": account,
+        "offer": Offer.objects.create(
+            account=account, offer_id=1, price=1, first_seen_at=now, synced_at=now
         ),
+        "job": SyncJob.objects.create(account=account, status="succeeded"),
+        "change": ProfileChange.objects.create(account=account, new_profile="FIAT"),
+        "rule": PricingRule.objects.create(account=account, scope="default"),
     }
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from suppliers import ratelimit
-from tests.core.test_background_worker import _database_url
+from tests.conftest import database_url as _database_url
 
 
 class FakeClock:

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from catalog import views
+
+urlpatterns = [
+    path("", views.catalog_browse, name="catalog_browse"),
+    path("export.csv", views.catalog_export, name="catalog_export"),
+    path("offers/<int:offer_pk>/", views.offer_detail, name="offer_detail"),
+    path("offers/<int:offer_pk>/refresh/", views.offer_refresh, name="offer_refresh"),
+    path("offers/<int:offer_pk>/servers/", views.offer_servers, name="offer_servers"),
+    path("sync/", views.sync_list, name="sync_list"),
+    path("sync/start/", views.sync_start, name="sync_start"),
+    path("sync/<int:job_pk>/", views.sync_detail, name="sync_detail"),
+    path(
+        "profile-changes/<int:change_pk>/dismiss/",
+        views.profile_change_dismiss,
+        name="profile_change_dismiss",
+    ),
+    path("pricing/", views.pricing, name="pricing"),
+    path("pricing/<int:rule_pk>/", views.pricing_rule_edit, name="pricing_rule_edit"),
+    path("pricing/rates/", views.currency_rate_save, name="currency_rate_save"),
+]

@@ -1,0 +1,332 @@
+"""Catalog pages: the browser, an offer, syncs, pricing rules. Plain pages that htmx makes quick."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from catalog import selectors, services, sync
+from catalog.filters import OfferFilter
+from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, SyncJob
+from catalog.pricing import RuleBook
+from reseller.core.errors import ApplicationError
+from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.spreadsheets import csv_lines
+from suppliers.clients import SupplierError
+from suppliers.services import supplier_client
+
+PAGE_SIZE = 50
+
+
+def _account(request):
+    accounts = list(selectors.catalog_accounts())
+    wanted = request.GET.get("account") or request.POST.get("account")
+    if wanted:
+        for account in accounts:
+            if str(account.pk) == wanted:
+                return account, accounts
+        raise Http404("No such supplier account.")
+    return (accounts[0] if accounts else None), accounts
+
+
+def _offer_filter(request, account):
+    return OfferFilter(
+        request.GET or None,
+        queryset=selectors.offer_list_for_catalog(account=account),
+        account=account,
+        categories=selectors.category_choices(account),
+        currencies=selectors.currency_choices(account),
+        last_sync=selectors.last_successful_sync(account),
+    )
+
+
+@permission_required("catalog.view_offer", raise_exception=True)
+@require_GET
+def catalog_browse(request):
+    account, accounts = _account(request)
+    if account is None:
+        return render(request, "catalog/empty.html")
+    filterset = _offer_filter(request, account)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    book = RuleBook.for_account(account)
+    rows = [
+        (offer, book.price_offer(offer), offer.is_compatible_with(account.balance_profile))
+        for offer in page
+    ]
+    context = {
+        "account": account,
+        "accounts": accounts,
+        "filter": filterset,
+        "page": page,
+        "rows": rows,
+        "query": without_empty(request.GET, drop=("page",)),
+        "sort_query": without_empty(request.GET, drop=("page", "sort")),
+        "sort": request.GET.get("sort", ""),
+        "last_sync": selectors.last_successful_sync(account),
+        "active_sync": selectors.active_sync(account),
+        "profile_changes": selectors.open_profile_changes(account),
+    }
+    template = (
+        "catalog/browse.html#results"
+        if request.htmx and request.htmx.target == "results"
+        else "catalog/browse.html"
+    )
+    return push_clean_url(request, render(request, template, context))
+
+
+@permission_required("catalog.view_offer", raise_exception=True)
+@require_GET
+def catalog_export(request):
+    """The priced catalog (the browser's current filters) as CSV for the storefront."""
+    account, _ = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    book = RuleBook.for_account(account)
+    offers = _offer_filter(request, account).qs
+
+    def rows():
+        for offer in offers.iterator(chunk_size=2000):
+            price = book.price_offer(offer)
+            yield [
+                offer.offer_id,
+                offer.product_name,
+                offer.offer_name,
+                offer.category,
+                offer.product_type,
+                offer.currency,
+                offer.price,
+                price.retail if price.retail is not None else "",
+                price.margin if price.margin is not None else "",
+                offer.in_stock,
+                offer.requires_user_id,
+                offer.requires_server_id,
+                "delisted" if offer.delisted_at else "listed",
+            ]
+
+    header = [
+        "offer_id", "product", "offer", "category", "type", "currency", "cost", "retail", "margin",
+        "in_stock", "needs_player_id", "needs_server_id", "listing",
+    ]  # fmt: skip
+    response = StreamingHttpResponse(
+        csv_lines(header, rows()), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="catalog-{account.pk}-{stamp}.csv"'
+    return response
+
+
+@permission_required("catalog.view_offer", raise_exception=True)
+@require_GET
+def offer_detail(request, offer_pk: int):
+    offer = get_object_or_404(Offer.objects.select_related("account"), pk=offer_pk)
+    book = RuleBook.for_account(offer.account)
+    context = {
+        "offer": offer,
+        "price": book.price_offer(offer),
+        "rule": book.rule_for(
+            offer_id=offer.offer_id, product_id=offer.product_id, category=offer.category
+        ),
+        "compatible": offer.is_compatible_with(offer.account.balance_profile),
+        "chart": selectors.price_chart(offer),
+        "history": offer.price_history.all()[:20],
+        "orders": _orders_for(offer),
+    }
+    return render(request, "catalog/offer_detail.html", context)
+
+
+def _orders_for(offer):
+    from orders.selectors import order_list  # orders use the catalog, not the other way round
+
+    return order_list().filter(offer=offer)[:20]
+
+
+@permission_required("catalog.change_offer", raise_exception=True)
+@require_POST
+def offer_refresh(request, offer_pk: int):
+    offer = get_object_or_404(Offer.objects.select_related("account"), pk=offer_pk)
+    try:
+        offer = services.offer_refresh_price(offer=offer, by=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Live price: {floatformat(offer.price, '-2')} {offer.currency}.")
+    return redirect("offer_detail", offer_pk=offer.pk)
+
+
+@permission_required("catalog.view_offer", raise_exception=True)
+@require_GET
+def offer_servers(request, offer_pk: int):
+    """The offer's server list, fetched from the supplier on demand."""
+    offer = get_object_or_404(Offer.objects.select_related("account"), pk=offer_pk)
+    error, servers = "", ()
+    try:
+        # A person is waiting: one quick retry at most.
+        servers = supplier_client(offer.account, max_retries=1).servers(offer.offer_id)
+    except SupplierError as failure:
+        error = f"The supplier did not give the server list: {failure}"
+    context = {"offer": offer, "servers": servers, "error": error}
+    template = (
+        "catalog/offer_servers.html#servers" if request.htmx else "catalog/offer_servers.html"
+    )
+    return render(request, template, context)
+
+
+@permission_required("catalog.view_syncjob", raise_exception=True)
+@require_GET
+def sync_list(request):
+    account, accounts = _account(request)
+    jobs = Paginator(selectors.sync_job_list(), 25).get_page(request.GET.get("page"))
+    return render(
+        request, "catalog/sync_list.html", {"jobs": jobs, "accounts": accounts, "account": account}
+    )
+
+
+@permission_required("catalog.add_syncjob", raise_exception=True)
+@require_POST
+def sync_start(request):
+    account, _ = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    try:
+        job = sync.sync_job_start(account=account, by=request.user)
+    except sync.SyncAlreadyRunning as error:
+        messages.info(request, error.message)
+        job = selectors.active_sync(account)
+    return redirect("sync_detail", job_pk=job.pk)
+
+
+@permission_required("catalog.view_syncjob", raise_exception=True)
+@require_GET
+def sync_detail(request, job_pk: int):
+    job = get_object_or_404(SyncJob.objects.select_related("account", "started_by"), pk=job_pk)
+    template = "catalog/sync_detail.html#progress" if request.htmx else "catalog/sync_detail.html"
+    return render(request, template, {"job": job})
+
+
+@permission_required("catalog.change_profilechange", raise_exception=True)
+@require_POST
+def profile_change_dismiss(request, change_pk: int):
+    change = get_object_or_404(ProfileChange, pk=change_pk)
+    services.profile_change_dismiss(change=change, by=request.user, request=request)
+    return redirect(f"{reverse('catalog_browse')}?account={change.account_id}")
+
+
+class PricingRuleForm(forms.ModelForm):
+    class Meta:
+        model = PricingRule
+        fields = [
+            "scope",
+            "target",
+            "markup_percent",
+            "markup_fixed",
+            "fixed_in_usd",
+            "rounding",
+            "note",
+        ]
+        labels = {
+            "target": "Offer id, product id or category",
+            "markup_percent": "Markup %",
+            "markup_fixed": "Fixed markup",
+            "fixed_in_usd": "Fixed markup is in USD",
+        }
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.account = account
+
+    def clean(self):
+        data = super().clean()
+        scope, target = data.get("scope"), (data.get("target") or "").strip()
+        if scope == PricingRule.Scope.DEFAULT:
+            target = ""
+        elif not target:
+            self.add_error("target", "Say which offer, product or category this rule is for.")
+        elif scope in (PricingRule.Scope.OFFER, PricingRule.Scope.PRODUCT) and not target.isdigit():
+            self.add_error("target", "An offer or product is named by its numeric id.")
+        data["target"] = target
+        self.instance.target = target
+        if data.get("markup_percent") is not None and data["markup_percent"] < -90:
+            self.add_error("markup_percent", "A markup below -90 % is surely a typo.")
+        return data
+
+
+class CurrencyRateForm(forms.Form):
+    currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", max_length=3)
+    usd_per_unit = forms.DecimalField(
+        max_digits=18, decimal_places=8, min_value=0, label="USD per unit"
+    )
+
+
+@permission_required("catalog.view_pricingrule", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def pricing(request):
+    account, accounts = _account(request)
+    if account is None:
+        return render(request, "catalog/empty.html")
+    can_change = request.user.has_perm("catalog.add_pricingrule")
+    form = PricingRuleForm(request.POST or None, account=account)
+    rate_form = CurrencyRateForm()
+    if request.method == "POST":
+        if not can_change:
+            return render(request, "403.html", status=403)
+        if form.is_valid():
+            try:
+                services.pricing_rule_save(
+                    rule=form.save(commit=False), by=request.user, request=request
+                )
+            except forms.ValidationError:
+                form.add_error(None, "A rule for this target exists already: edit it instead.")
+            else:
+                messages.success(request, "Rule saved.")
+                return redirect(f"{reverse('pricing')}?account={account.pk}")
+    context = {
+        "account": account,
+        "accounts": accounts,
+        "rules": PricingRule.objects.filter(account=account),
+        "rates": CurrencyRate.objects.all(),
+        "form": form,
+        "rate_form": rate_form,
+        "can_change": can_change,
+    }
+    return render(request, "catalog/pricing.html", context)
+
+
+@permission_required("catalog.change_pricingrule", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def pricing_rule_edit(request, rule_pk: int):
+    rule = get_object_or_404(PricingRule.objects.select_related("account"), pk=rule_pk)
+    form = PricingRuleForm(request.POST or None, instance=rule, account=rule.account)
+    if request.method == "POST":
+        if "delete" in request.POST:
+            services.pricing_rule_delete(rule=rule, by=request.user, request=request)
+            messages.success(request, "Rule deleted.")
+            return redirect(f"{reverse('pricing')}?account={rule.account_id}")
+        if form.is_valid():
+            services.pricing_rule_save(
+                rule=form.save(commit=False), by=request.user, request=request
+            )
+            messages.success(request, "Rule saved.")
+            return redirect(f"{reverse('pricing')}?account={rule.account_id}")
+    return render(request, "catalog/pricing_rule.html", {"form": form, "rule": rule})
+
+
+@permission_required("catalog.change_currencyrate", raise_exception=True)
+@require_POST
+def currency_rate_save(request):
+    form = CurrencyRateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.currency_rate_save(**form.cleaned_data, by=request.user, request=request)
+        except ApplicationError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Rate for {form.cleaned_data['currency'].upper()} saved.")
+    else:
+        messages.error(request, "A rate needs a three-letter currency code and a positive number.")
+    return redirect(f"{reverse('pricing')}?account={request.POST.get('account', '')}")

@@ -1,0 +1,19 @@
+"""The orders app's refusals: each an ApplicationError whose message is safe to show to staff."""
+
+from reseller.core.errors import ApplicationError
+
+
+class OrderError(ApplicationError):
+    """An order rule refused the request."""
+
+
+class InvalidTransition(OrderError):
+    """A status move that is not in the table of allowed moves (orders.states.TRANSITIONS)."""
+
+
+class PriceAboveLimit(OrderError):
+    """The supplier's current unit price is above the highest price the operator accepts."""
+
+
+class OrderActionRefused(OrderError):
+    """An operator action that does not apply to the order (or batch, or queue) as it is now."""

@@ -1,0 +1,276 @@
+"""Orders, batches, their history, the key vault and each supplier account's order queue.
+
+Statuses move only through `orders.states.order_transition` (the allowed moves are a table
+there); `orders.states` is also the only writer of `OrderEvent`. The exactly-once rules
+(architecture.md) rest on three columns here: `transaction_id` (unique, committed before the
+first create-order call) and the claim lease (`claimed_by`, `lease_expires_at`).
+"""
+
+from django.conf import settings
+from django.db import models
+
+from catalog.models import Offer
+from reseller.core.fields import EncryptedTextField
+from suppliers.models import SupplierAccount
+
+
+class OrderStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    SUBMITTING = "SUBMITTING", "Submitting"
+    SUBMITTED = "SUBMITTED", "Submitted"
+    PROCESSING = "PROCESSING", "Processing"
+    UNKNOWN = "UNKNOWN", "Outcome unknown"
+    COMPLETED = "COMPLETED", "Completed"
+    CANCELED = "CANCELED", "Canceled by the supplier"
+    FAILED = "FAILED", "Failed (refunded)"
+    REFUNDED = "REFUNDED", "Refunded"
+    REJECTED = "REJECTED", "Rejected by the supplier"
+    ON_HOLD = "ON_HOLD", "On hold"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION", "Needs attention"
+    WITHDRAWN = "WITHDRAWN", "Withdrawn"
+    RESOLVED = "RESOLVED", "Resolved"
+
+
+class Batch(models.Model):
+    """A CSV/XLSX upload: previewed, confirmed, then its orders run. Counts come from selectors."""
+
+    class Status(models.TextChoices):
+        PREVIEW = "PREVIEW", "Preview"
+        CONFIRMED = "CONFIRMED", "Confirmed"
+        RUNNING = "RUNNING", "Running"
+        PAUSED = "PAUSED", "Paused"
+        DONE = "DONE", "Done"
+
+    name = models.CharField(max_length=200)
+    source_filename = models.CharField(max_length=255, blank=True)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PREVIEW, db_index=True
+    )
+    # Where `batch_resume` returns to (CONFIRMED or RUNNING).
+    status_before_pause = models.CharField(max_length=12, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"Batch #{self.pk} {self.name} ({self.status})"
+
+    @property
+    def accepts_submissions(self) -> bool:
+        """Whether this batch's QUEUED orders may be sent (not before confirmation, not paused)."""
+        return self.status not in (self.Status.PREVIEW, self.Status.PAUSED)
+
+
+class Order(models.Model):
+    """One purchase of one offer (one `transactionId`); a quantity of N is N orders."""
+
+    account = models.ForeignKey(SupplierAccount, on_delete=models.PROTECT, related_name="orders")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="orders")
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    row_number = models.PositiveIntegerField(null=True, blank=True)
+    # Generated at creation and committed before the first create-order call; every resend of
+    # this order reuses it. Replaced only after the supplier confirmed no order exists under it
+    # (the old one stays in OrderTransactionId).
+    transaction_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.QUEUED
+    )
+
+    # Customer.
+    game_user_id = models.CharField(max_length=64, blank=True)
+    game_server_id = models.CharField(max_length=64, blank=True)
+    email = models.EmailField(blank=True)
+    telegram_username = models.CharField(max_length=64, blank=True)
+    customer_reference = models.CharField(max_length=120, blank=True, db_index=True)
+
+    # Money, per unit, in the offer's currency.
+    max_unit_price = models.DecimalField(
+        max_digits=18, decimal_places=4, help_text="The highest unit price the operator accepts."
+    )
+    quoted_price = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The supplier's unit price as last confirmed (find-one or sync).",
+    )
+    price_sent = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=8, blank=True)
+
+    # What the supplier said.
+    supplier_order_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    supplier_status = models.CharField(max_length=20, blank=True)
+    supplier_message = models.CharField(max_length=500, blank=True)
+    units = models.PositiveIntegerField(default=1, help_text="Units in this order (count).")
+    units_delivered = models.PositiveIntegerField(default=0)
+    # Telegram Stars deliver through fulfillmentData (no key); it holds no secret.
+    fulfillment_data = models.JSONField(default=dict, blank=True)
+
+    # The claim: whoever holds an unexpired lease is the only one calling the supplier for it.
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    # Durable work list: the sweep finds every due order by this column (see orders.polling).
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    poll_count = models.PositiveIntegerField(default=0, help_text="Status calls made.")
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    submit_attempts = models.PositiveIntegerField(default=0, help_text="create-order calls made.")
+    submitted_at = models.DateTimeField(
+        null=True, blank=True, help_text="First create-order call under the current transactionId."
+    )
+    last_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Latest create-order call; the 60-minute limit runs from it.",
+    )
+    final_at = models.DateTimeField(null=True, blank=True)
+    # Safe to show to staff: never a key, a token or a raw supplier body.
+    last_error = models.TextField(blank=True)
+
+    # Delivery to the customer's email, once.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_to = models.EmailField(blank=True)
+    delivery_started_at = models.DateTimeField(null=True, blank=True)
+    delivery_count = models.PositiveIntegerField(default=0)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_poll_at"], name="order_status_next_poll"),
+            models.Index(fields=["status", "lease_expires_at"], name="order_status_lease"),
+            models.Index(fields=["status", "last_sent_at"], name="order_status_last_sent"),
+            models.Index(fields=["batch", "status"], name="order_batch_status"),
+            models.Index(fields=["account", "status", "created_at"], name="order_account_status"),
+        ]
+        permissions = [
+            ("reveal_key", "Reveal product keys and PINs"),
+            ("export_keys", "Export the keys of a batch"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk} {self.transaction_id} ({self.status})"
+
+    def __repr__(self) -> str:
+        return f"<Order {self.pk} {self.transaction_id} {self.status}>"
+
+    @property
+    def is_final(self) -> bool:
+        from orders.states import FINAL_STATUSES
+
+        return self.status in FINAL_STATUSES
+
+    @property
+    def total_price(self):
+        price = self.price_sent if self.price_sent is not None else self.quoted_price
+        return None if price is None else price * self.units
+
+
+class OrderEvent(models.Model):
+    """One status move. Written only by `orders.states` (creation and `order_transition`)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["order", "at"], name="orderevent_order_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '-'} → {self.to_status}"
+
+
+class OrderTransactionId(models.Model):
+    """Every transactionId an order has used; `retired_at` is set when it was replaced."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="transaction_ids")
+    transaction_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.transaction_id
+
+
+def mask_secret(secret: str) -> str:
+    """First two and last two characters, the rest hidden; short secrets are hidden entirely."""
+    if not secret:
+        return ""
+    if len(secret) < 8:
+        return "••••"
+    return f"{secret[:2]}••••{secret[-2:]}"
+
+
+class OrderKey(models.Model):
+    """One delivered unit's key or PIN, encrypted at rest; stored with the move to COMPLETED."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="keys")
+    unit_index = models.PositiveIntegerField()
+    secret = EncryptedTextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "unit_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "unit_index"], name="orderkey_one_per_unit")
+        ]
+
+    def __str__(self) -> str:
+        return f"Key {self.unit_index + 1} of order {self.order_id}: {self.masked}"
+
+    def __repr__(self) -> str:
+        return f"<OrderKey order={self.order_id} unit={self.unit_index} {self.masked}>"
+
+    @property
+    def masked(self) -> str:
+        return mask_secret(self.secret)
+
+
+class AccountQueue(models.Model):
+    """The order queue of one supplier account. On hold, its orders are not sent (they wait as
+    ON_HOLD) until the balance covers the next one, or an operator resumes it."""
+
+    account = models.OneToOneField(
+        SupplierAccount, on_delete=models.CASCADE, related_name="order_queue"
+    )
+    on_hold = models.BooleanField(default=False)
+    hold_reason = models.CharField(max_length=500, blank=True)
+    held_since = models.DateTimeField(null=True, blank=True)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_message = models.CharField(max_length=500, blank=True)
+    # The balance the previous check saw (USD), for when a held order's USD cost is unknown.
+    last_seen_balance = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["on_hold", "next_check_at"], name="accountqueue_due")]
+
+    def __str__(self) -> str:
+        return f"Queue of {self.account_id} ({'on hold' if self.on_hold else 'running'})"

@@ -1,0 +1,94 @@
+"""When each order is looked at next: leases, the polling back-off, the 60-minute limit.
+
+Every order that is neither final nor held carries either a live lease (someone is calling the
+supplier for it right now) or a `next_poll_at`. The beat-driven sweep finds due orders by that
+column alone (index status + next_poll_at), so the database is the whole work list: if the broker
+loses every message, the next sweep rebuilds the work from the rows.
+
+Back-off of status calls for a pending order (SUBMITTED / PROCESSING / UNKNOWN), by the number of
+status calls made so far: 5, 10, 20, 30, 60, 120, 180 seconds, then every 300 seconds, and one
+last call exactly at the 60-minute limit. Over the supplier's 60 minutes that is 18 status calls
+(`status_calls_within`). An order still pending after 60 minutes is NEEDS_ATTENTION and is then
+followed every 15 minutes for 24 hours (it was paid for: if the supplier finishes it, the keys
+are stored), and after that only on an operator's re-check.
+"""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+POLL_DELAYS = (5, 10, 20, 30, 60, 120, 180)
+POLL_DELAY_CAP = 300
+# The supplier finishes orders within 60 minutes; later, a person must look.
+PENDING_LIMIT = timedelta(minutes=60)
+# The sweep flags orders nobody polled at the limit (a dead worker) after this grace.
+PENDING_LIMIT_GRACE = timedelta(minutes=10)
+ATTENTION_FOLLOW_EVERY = timedelta(minutes=15)
+ATTENTION_FOLLOW_FOR = timedelta(hours=24)
+
+# A QUEUED order whose submit task has not claimed it by then is enqueued again by the sweep
+# (its message may have been lost). A duplicate message is harmless: the claim lets one through.
+QUEUED_RESCUE_AFTER = timedelta(minutes=5)
+# When the sweep enqueues a due order it pushes `next_poll_at` this far, so a second sweep does
+# not enqueue it again while the task waits in the broker; a lost task is retried after this.
+ENQUEUED_GRACE = timedelta(minutes=2)
+# An UNKNOWN order is resolved at once (countdown task), and by the sweep after this at the latest.
+UNKNOWN_FIRST_CHECK = timedelta(seconds=3)
+# Held accounts: how often the balance is checked.
+HOLD_CHECK_EVERY = timedelta(seconds=60)
+# Accounts without a balance endpoint (CodeGames) are resumed on trial this often.
+HOLD_PROBE_EVERY = timedelta(minutes=5)
+
+# The claim lease must outlast everything one create-order call can take: waiting for a slot of
+# the shared rate limit (up to ratelimit.MAX_WAIT_SECONDS), connecting and reading the answer.
+MIN_SUBMIT_LEASE = timedelta(seconds=90)
+LEASE_MARGIN_SECONDS = 30
+
+
+def poll_delay(poll_count: int) -> timedelta:
+    """The wait before the next status call after `poll_count` calls."""
+    if poll_count < len(POLL_DELAYS):
+        return timedelta(seconds=POLL_DELAYS[poll_count])
+    return timedelta(seconds=POLL_DELAY_CAP)
+
+
+def pending_deadline(last_sent_at: datetime | None, now: datetime) -> datetime:
+    return (last_sent_at or now) + PENDING_LIMIT
+
+
+def next_pending_poll(*, poll_count: int, last_sent_at: datetime | None, now: datetime) -> datetime:
+    """Next status call for a pending order: the back-off, but never past the 60-minute limit
+    (the call at the limit decides between "still pending" and NEEDS_ATTENTION)."""
+    deadline = pending_deadline(last_sent_at, now)
+    candidate = now + poll_delay(poll_count)
+    return min(candidate, deadline) if now < deadline else candidate
+
+
+def next_attention_poll(*, last_sent_at: datetime | None, now: datetime) -> datetime | None:
+    """Slow follow-up of a NEEDS_ATTENTION order still pending at the supplier."""
+    if last_sent_at is None or now >= last_sent_at + ATTENTION_FOLLOW_FOR:
+        return None
+    return now + ATTENTION_FOLLOW_EVERY
+
+
+def is_past_limit(last_sent_at: datetime | None, now: datetime) -> bool:
+    return last_sent_at is not None and now >= last_sent_at + PENDING_LIMIT
+
+
+def call_lease(account, *, attempts: int = 1) -> timedelta:
+    """How long a claim lasts for `attempts` HTTP attempts to this account."""
+    from suppliers.ratelimit import MAX_WAIT_SECONDS
+
+    per_attempt = Decimal(account.connect_timeout_seconds) + Decimal(account.read_timeout_seconds)
+    seconds = MAX_WAIT_SECONDS + float(per_attempt) * attempts + LEASE_MARGIN_SECONDS
+    return max(MIN_SUBMIT_LEASE, timedelta(seconds=seconds))
+
+
+def status_calls_within(window: timedelta = PENDING_LIMIT) -> int:
+    """How many status calls one order pending for the whole window costs (the last at the limit)."""
+    elapsed, calls = timedelta(0), 0
+    while True:
+        step = poll_delay(calls)
+        if elapsed + step >= window:
+            return calls + 1
+        elapsed += step
+        calls += 1

@@ -1,0 +1,129 @@
+"""Reads of the orders app: lists, counts per status, what is in flight, due or needs a person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from orders.models import AccountQueue, Batch, Order, OrderEvent, OrderStatus
+from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, POLLED_STATUSES
+
+S = OrderStatus
+
+
+def order_list() -> QuerySet[Order]:
+    """Every order, newest first, with what a list row shows."""
+    return Order.objects.select_related("offer", "account", "batch")
+
+
+def order_get(*, pk: int) -> Order:
+    return order_list().get(pk=pk)
+
+
+def customer_references_ordered(*, references, account=None) -> set[str]:
+    """Which of `references` already have an order (any status but WITHDRAWN), for the batch
+    preview's "already ordered" check. Compared exactly as written."""
+    wanted = {reference for reference in references if reference}
+    found: set[str] = set()
+    orders = Order.objects.exclude(status=S.WITHDRAWN)
+    if account is not None:
+        orders = orders.filter(account=account)
+    wanted_list = sorted(wanted)
+    for start in range(0, len(wanted_list), 500):
+        chunk = wanted_list[start : start + 500]
+        found.update(
+            orders.filter(customer_reference__in=chunk)
+            .values_list("customer_reference", flat=True)
+            .distinct()
+        )
+    return found
+
+
+def order_events(*, order: Order) -> QuerySet[OrderEvent]:
+    return order.events.select_related("actor").order_by("at", "id")
+
+
+def order_keys_masked(*, order: Order) -> list[tuple[int, str]]:
+    """(unit number, masked key) for display; the clear keys need `order_key_reveal`."""
+    return [(key.unit_index + 1, key.masked) for key in order.keys.order_by("unit_index")]
+
+
+def orders_in_flight() -> QuerySet[Order]:
+    return order_list().filter(status__in=list(IN_FLIGHT_STATUSES))
+
+
+def orders_needing_attention() -> QuerySet[Order]:
+    return order_list().filter(status=S.NEEDS_ATTENTION)
+
+
+def orders_on_hold(*, account=None) -> QuerySet[Order]:
+    orders = order_list().filter(status=S.ON_HOLD)
+    return orders.filter(account=account) if account is not None else orders
+
+
+def orders_due(*, now: datetime | None = None, limit: int = 500) -> QuerySet[Order]:
+    """Pending orders whose next status call is due (what the sweep enqueues next)."""
+    now = now or timezone.now()
+    return Order.objects.filter(status__in=list(POLLED_STATUSES), next_poll_at__lte=now).order_by(
+        "next_poll_at"
+    )[:limit]
+
+
+def order_status_counts(orders: QuerySet[Order] | None = None) -> dict[str, int]:
+    """{status: count} over `orders` (all orders by default), every status present (0 if none)."""
+    orders = Order.objects.all() if orders is None else orders
+    counts = dict.fromkeys(S.values, 0)
+    for row in orders.order_by().values("status").annotate(n=Count("pk")):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
+def batch_status_counts(*, batch: Batch) -> dict[str, int]:
+    return order_status_counts(Order.objects.filter(batch=batch))
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    finished: int
+    counts: dict[str, int]
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(self.finished * 100 / self.total)
+
+    @property
+    def needs_attention(self) -> int:
+        return self.counts.get(S.NEEDS_ATTENTION, 0)
+
+
+def batch_progress(*, batch: Batch) -> BatchProgress:
+    """Counts per status and the share of orders in a final status (the progress bar)."""
+    counts = batch_status_counts(batch=batch)
+    finished = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
+    return BatchProgress(total=sum(counts.values()), finished=finished, counts=counts)
+
+
+def batch_list() -> QuerySet[Batch]:
+    return Batch.objects.select_related("created_by").annotate(order_count=Count("orders"))
+
+
+def batches_running() -> QuerySet[Batch]:
+    return Batch.objects.filter(status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING])
+
+
+def account_queues_on_hold() -> QuerySet[AccountQueue]:
+    return AccountQueue.objects.filter(on_hold=True).select_related("account")
+
+
+def orders_dashboard_counts() -> dict[str, int]:
+    """The dashboard's three figures (and held orders)."""
+    return {
+        "in_flight": Order.objects.filter(status__in=list(IN_FLIGHT_STATUSES)).count(),
+        "needs_attention": Order.objects.filter(status=S.NEEDS_ATTENTION).count(),
+        "on_hold": Order.objects.filter(status=S.ON_HOLD).count(),
+        "batches_running": batches_running().count(),
+    }

@@ -1,0 +1,225 @@
+"""The order state machine: the table of allowed moves and the one function that applies them.
+
+```
+QUEUED ──claim──> SUBMITTING ──answer──> SUBMITTED / PROCESSING ──poll──> COMPLETED / CANCELED /
+   │                 │                        │                           FAILED / REFUNDED
+   │                 │ timeout/reset/5xx,      │ 60+ min
+   │                 │ lease expired           v
+   │                 v                    NEEDS_ATTENTION ──operator──> RESOLVED
+   │              UNKNOWN ──status by transactionId──> (follow the supplier)
+   │                 └── ORDER_NOT_FOUND ──> QUEUED (same transactionId)
+   ├── refusal (WRONG_PRICE beyond the limit, OUT_OF_STOCK, ...) ──> REJECTED ──retry──> QUEUED
+   ├── INSUFFICIENT_BALANCE ──> ON_HOLD ──funded / operator──> QUEUED
+   └── operator, before it was ever sent ──> WITHDRAWN
+```
+
+`order_transition` is the only writer of `Order.status` once an order exists, and of
+`OrderEvent` (`order_events_created` records the creations in bulk, the only other writer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders import polling
+from orders.errors import InvalidTransition, OrderError
+from orders.models import Order, OrderEvent, OrderStatus
+
+S = OrderStatus
+
+#: What the supplier said, in our vocabulary (GamesDrop and CodeGames).
+SUPPLIER_STATUSES = {
+    "SUBMITTED": S.SUBMITTED,
+    "PROCESSING": S.PROCESSING,
+    "COMPLETED": S.COMPLETED,
+    "CANCELED": S.CANCELED,
+    "CANCELLED": S.CANCELED,
+    "FAILED": S.FAILED,
+    "REFUND": S.REFUNDED,
+    "REFUNDED": S.REFUNDED,
+}
+SUPPLIER_FINAL = frozenset({S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED})
+SUPPLIER_PENDING = frozenset({S.SUBMITTED, S.PROCESSING})
+
+#: The allowed moves. Anything else raises InvalidTransition.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    # Claimed by a worker; the account's queue is on hold; an operator withdrew it.
+    S.QUEUED: frozenset({S.SUBMITTING, S.ON_HOLD, S.WITHDRAWN}),
+    S.SUBMITTING: frozenset(
+        {
+            # The supplier answered create-order.
+            S.SUBMITTED,
+            S.PROCESSING,
+            S.COMPLETED,
+            S.CANCELED,
+            S.FAILED,
+            S.REFUNDED,
+            # Timeout / reset / 5xx / unreadable answer / TRANSACTION_DUPLICATE / lease expired.
+            S.UNKNOWN,
+            # A refusal: nothing was created.
+            S.REJECTED,
+            # INSUFFICIENT_BALANCE (or a refused token): the account's queue pauses.
+            S.ON_HOLD,
+            # Nothing was sent (the rate limit was saturated) or WRONG_PRICE re-quoted within
+            # the operator's limit: send again with the same transactionId.
+            S.QUEUED,
+        }
+    ),
+    S.SUBMITTED: frozenset(
+        {S.PROCESSING, S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED, S.NEEDS_ATTENTION}
+    ),
+    S.PROCESSING: frozenset({S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED, S.NEEDS_ATTENTION}),
+    S.UNKNOWN: frozenset(
+        {
+            # order-status by transactionId found it: follow the supplier.
+            S.SUBMITTED,
+            S.PROCESSING,
+            S.COMPLETED,
+            S.CANCELED,
+            S.FAILED,
+            S.REFUNDED,
+            # ORDER_NOT_FOUND: safe to send again with the same transactionId.
+            S.QUEUED,
+            # Unresolved after 60 minutes.
+            S.NEEDS_ATTENTION,
+        }
+    ),
+    # A partial delivery is flagged; the supplier may refund a completed order later.
+    S.COMPLETED: frozenset({S.NEEDS_ATTENTION, S.REFUNDED}),
+    S.CANCELED: frozenset(),
+    S.FAILED: frozenset(),
+    S.REFUNDED: frozenset(),
+    # An operator's retry, with a new transactionId (the refusal proved none exists).
+    S.REJECTED: frozenset({S.QUEUED}),
+    S.ON_HOLD: frozenset({S.QUEUED, S.WITHDRAWN}),
+    S.NEEDS_ATTENTION: frozenset(
+        {
+            # An operator closed it with a comment.
+            S.RESOLVED,
+            # Still followed: the supplier finished it late (or the missing keys arrived).
+            S.COMPLETED,
+            S.CANCELED,
+            S.FAILED,
+            S.REFUNDED,
+            # It was UNKNOWN and the supplier finally confirmed no order under its transactionId.
+            S.QUEUED,
+        }
+    ),
+    S.WITHDRAWN: frozenset(),
+    S.RESOLVED: frozenset(),
+}
+
+#: No further work: neither the sweep nor a worker touches these again by itself.
+FINAL_STATUSES = frozenset(
+    {S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED, S.REJECTED, S.WITHDRAWN, S.RESOLVED}
+)
+#: A batch is done when none of its orders is in one of these.
+OPEN_STATUSES = frozenset(set(S.values) - FINAL_STATUSES)
+#: Orders whose supplier side is (or may be) pending: status calls follow them.
+POLLED_STATUSES = frozenset({S.SUBMITTED, S.PROCESSING, S.UNKNOWN, S.NEEDS_ATTENTION})
+IN_FLIGHT_STATUSES = frozenset({S.SUBMITTING, S.SUBMITTED, S.PROCESSING, S.UNKNOWN})
+#: Statuses in which nothing is scheduled (`next_poll_at` is cleared on entry).
+UNSCHEDULED_STATUSES = FINAL_STATUSES | {S.SUBMITTING, S.ON_HOLD}
+
+
+def can_move(from_status: str, to_status: str) -> bool:
+    return to_status in TRANSITIONS.get(from_status, frozenset())
+
+
+def _default_schedule(order: Order, to: str, now: datetime) -> datetime | None:
+    if to in UNSCHEDULED_STATUSES:
+        return None
+    if to == S.QUEUED:
+        return now + polling.QUEUED_RESCUE_AFTER
+    if to == S.UNKNOWN:
+        return now + polling.UNKNOWN_FIRST_CHECK
+    if to in SUPPLIER_PENDING:
+        return polling.next_pending_poll(
+            poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
+        )
+    # NEEDS_ATTENTION: the caller says whether it is still followed (see polling).
+    return None
+
+
+def order_transition(
+    order: Order,
+    to: str,
+    *,
+    actor=None,
+    reason: str = "",
+    data: dict | None = None,
+    changes: dict | None = None,
+    now: datetime | None = None,
+) -> Order:
+    """Move `order` to `to` under a row lock and record the move; raise InvalidTransition if the
+    table does not allow it from the status the row has now.
+
+    `changes` are other columns written in the same UPDATE. Unless given there: entering a final
+    status sets `final_at`, entering QUEUED clears it; leaving SUBMITTING (or a poll) releases the
+    lease; `next_poll_at` follows the status (see `_default_schedule`). `data` must never hold a
+    secret. Updates `order` in place and returns it.
+    """
+    to = S(to)
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = (
+            Order.objects.select_for_update()
+            .filter(pk=order.pk)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if current is None:
+            raise OrderError(f"Order {order.pk} does not exist.")
+        if not can_move(current, to):
+            raise InvalidTransition(
+                f"Order #{order.pk} cannot move from {S(current).label} to {to.label}.",
+                extra={"order": order.pk, "from": current, "to": str(to)},
+            )
+        fields = dict(changes or {})
+        fields["status"] = to
+        fields["updated_at"] = now
+        if to in FINAL_STATUSES:
+            fields.setdefault("final_at", now)
+        elif to == S.QUEUED:
+            fields.setdefault("final_at", None)
+        if to != S.SUBMITTING:
+            fields.setdefault("claimed_by", "")
+            fields.setdefault("lease_expires_at", None)
+        if "next_poll_at" not in fields:
+            fields["next_poll_at"] = _default_schedule(order, to, now)
+        Order.objects.filter(pk=order.pk).update(**fields)
+        OrderEvent.objects.create(
+            order_id=order.pk,
+            from_status=current,
+            to_status=to,
+            at=now,
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+            reason=reason,
+            data=data or {},
+        )
+    for name, value in fields.items():
+        setattr(order, name, value)
+    return order
+
+
+def order_events_created(orders: Iterable[Order], *, actor=None, reason: str = "") -> None:
+    """Record the creation (no status → QUEUED) of freshly inserted orders, in one query."""
+    actor = actor if getattr(actor, "is_authenticated", False) else None
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order_id=order.pk,
+                from_status="",
+                to_status=order.status,
+                at=order.created_at,
+                actor=actor,
+                reason=reason,
+                data={"transaction_id": order.transaction_id},
+            )
+            for order in orders
+        ]
+    )

@@ -1,0 +1,56 @@
+"""Celery tasks of the orders app: thin. Each takes an id, re-fetches, returns if there is
+nothing left to do, and calls one service. Every one of them is safe to run twice, at once
+included (claims with SKIP LOCKED and leases decide who calls the supplier), so all are
+`acks_late`: a task lost with its worker is delivered again, and the sweep re-creates any task
+the broker lost."""
+
+import smtplib
+
+from celery import shared_task
+
+from orders import services
+from orders.models import AccountQueue, Order, OrderStatus
+from orders.states import POLLED_STATUSES
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def submit_order(order_id: int) -> None:
+    if not Order.objects.filter(pk=order_id, status=OrderStatus.QUEUED).exists():
+        return
+    services.order_submit(order_id=order_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def poll_order(order_id: int) -> None:
+    if not Order.objects.filter(pk=order_id, status__in=list(POLLED_STATUSES)).exists():
+        return
+    services.order_poll(order_id=order_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def check_account_queue(account_id: int) -> None:
+    if not AccountQueue.objects.filter(account_id=account_id, on_hold=True).exists():
+        return
+    services.account_queue_check(account_id=account_id)
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=6,
+)
+def deliver_order(order_id: int) -> None:
+    order = Order.objects.filter(pk=order_id).first()
+    if order is None or order.delivered_at is not None or not order.email:
+        return
+    services.order_deliver(order=order)
+
+
+@shared_task(ignore_result=True)
+def sweep_orders() -> None:
+    """Scheduled by beat (exactly one beat): rebuild the pending work from the rows."""
+    services.orders_sweep()

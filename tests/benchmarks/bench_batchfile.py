@@ -1,0 +1,178 @@
+"""How fast a 50,000-row batch CSV is read, parsed and validated, and how much memory that takes.
+
+Target (issue 5): under 10 s and under 300 MB. The file is what a Russian-language Excel export
+looks like (semicolons, decimal commas, Cyrillic references, UTF-8 without a BOM so the whole-file
+encoding check runs), against 5,000 catalog offers; about one row in seven has a problem (bad
+numbers, unknown, delisted or out-of-stock offers, missing player ids, repeated or used references).
+
+Two runs: the first is timed with nothing else attached; the second runs under tracemalloc for the
+peak of Python allocations (tracemalloc slows the code, so its time is not reported). Process RSS
+is read from /proc: the peak (VmHWM) is reset before the timed run where the kernel allows it, so
+"peak RSS growth" is the run's own high-water mark above the RSS it started from.
+"""
+
+import gc
+import random
+import resource
+import time
+import tracemalloc
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from orders.batchfile import parse_rows, read_rows, validate_rows
+from tests.benchmarks.conftest import report
+
+ROWS = 50_000
+OFFERS = 5_000
+CURRENCIES = ("RUB", "USD", "EUR", "KZT", "TRY", "UAH")  # UAH has no seeded rate
+
+
+def make_catalog():
+    from catalog.models import Offer
+    from suppliers.models import SupplierAccount
+
+    account = SupplierAccount.objects.create(
+        name="bench-batch",
+        base_url="http://127.0.0.1:9",
+        shop_token="t" * 32,
+        balance_profile="FIAT",
+    )
+    now = timezone.now()
+    rng = random.Random(5)
+    offers = []
+    for n in range(1, OFFERS + 1):
+        top_up = n % 3 == 0
+        offers.append(
+            Offer(
+                account=account,
+                offer_id=100_000 + n,
+                product_name=f"Product {n // 10}",
+                offer_name=f"{n % 10 * 100} units",
+                price=Decimal(rng.randint(50, 500_000)) / 100,
+                currency=CURRENCIES[n % len(CURRENCIES)],
+                in_stock=n % 97 != 0,
+                requires_user_id=top_up,
+                requires_server_id=top_up and n % 2 == 0,
+                settlement_method=("FIAT", "MIXED", "")[n % 3],
+                delisted_at=now if n % 211 == 0 else None,
+                first_seen_at=now,
+                synced_at=now,
+            )
+        )
+    Offer.objects.bulk_create(offers, batch_size=1000)
+    return account, {offer.offer_id: offer for offer in offers}
+
+
+def make_csv(offers) -> bytes:
+    """50,000 rows; of every 33, four are broken on purpose (a bad number, an unknown offer, a
+    missing player id, a repeated reference)."""
+    rng = random.Random(7)
+    ids = list(offers)
+    lines = [
+        "offer_id;quantity;player_id;server_id;email;telegram_username;customer_reference;max_unit_price"
+    ]
+    for n in range(ROWS):
+        offer = offers[rng.choice(ids)]
+        player = str(rng.randint(10**8, 10**11)) if offer.requires_user_id else ""
+        server = rng.choice(["os_euro", "os_asia", "os_usa"]) if offer.requires_server_id else ""
+        email = f"customer{n}@example.com" if not offer.requires_user_id else ""
+        reference = f"Заказ-{n:06d}"
+        limit = f"{offer.price * Decimal('1.1'):.2f}".replace(".", ",")
+        quantity = str(rng.randint(1, 5))
+        offer_id = str(offer.offer_id)
+        broken = n % 33
+        if broken == 1:
+            quantity = "two"
+        elif broken == 2:
+            offer_id = str(900_000 + n)
+        elif broken == 3 and player:
+            player = ""
+        elif broken == 4:
+            reference = f"Заказ-{n - 4:06d}"
+        lines.append(";".join([offer_id, quantity, player, server, email, "", reference, limit]))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+
+
+def proc_status_kb(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def parse_and_validate(data: bytes, account, ordered):
+    reader = read_rows(data, "orders.csv")
+    started = time.perf_counter()
+    rows = list(parse_rows(reader))
+    parsed = time.perf_counter()
+    with CaptureQueriesContext(connection) as queries:
+        preview = validate_rows(
+            rows, account=account, ordered_references=ordered, warnings=reader.warnings
+        )
+    done = time.perf_counter()
+    return preview, parsed - started, done - parsed, len(queries), reader
+
+
+@pytest.mark.django_db
+def test_parse_and_validate_a_50000_row_csv():
+    account, offers = make_catalog()
+    data = make_csv(offers)
+    already_ordered = {f"Заказ-{n:06d}" for n in range(0, ROWS, 500)}  # 100 old references
+
+    def ordered(references):
+        return references & already_ordered
+
+    gc.collect()
+    rss_before = proc_status_kb("VmRSS")
+    peak_reset = reset_peak_rss()
+    started = time.perf_counter()
+    preview, parse_seconds, validate_seconds, queries, reader = parse_and_validate(
+        data, account, ordered
+    )
+    seconds = time.perf_counter() - started
+    hwm_after = proc_status_kb("VmHWM")
+    max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+    assert preview.rows_total == ROWS == reader.rows_read
+    assert preview.rows_ok + preview.rows_with_problems == ROWS
+    assert preview.rows[-1].row_number == ROWS + 1
+    assert preview.rows_with_problems > 1500  # the broken rows were really checked
+
+    counts = f"{preview.rows_ok:,} ok, {preview.rows_with_problems:,} with problems"
+    del preview
+    gc.collect()
+    tracemalloc.start()
+    parse_and_validate(data, account, ordered)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    figures = {
+        "rows": f"{ROWS:,} ({len(data) / 1e6:.1f} MB CSV, UTF-8, ';'), {OFFERS:,} offers",
+        "seconds (read+parse+validate)": f"{seconds:.2f}",
+        "  read+parse": f"{parse_seconds:.2f}",
+        "  validate": f"{validate_seconds:.2f} ({queries} queries)",
+        "rows per second": f"{ROWS / seconds:,.0f}",
+        "peak Python allocations (tracemalloc)": f"{traced_peak / 2**20:.1f} MB",
+    }
+    if peak_reset and rss_before is not None and hwm_after is not None:
+        figures["peak RSS growth during the run"] = f"{(hwm_after - rss_before) / 1024:.1f} MB"
+    figures["process max RSS (whole test process)"] = f"{max_rss_mb:.1f} MB"
+    figures["rows"] += f"; {counts}"
+    report("batch file parse+validate 50,000 rows", figures)

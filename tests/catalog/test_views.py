@@ -1,0 +1,250 @@
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import Offer, PriceHistory, PricingRule
+from suppliers.models import SupplierAccount
+
+
+@pytest.fixture
+def account(db):
+    return SupplierAccount.objects.create(
+        name="Main", base_url="http://127.0.0.1:9", shop_token="t" * 32, balance_profile="FIAT"
+    )
+
+
+def make_offer(account, offer_id, product, name, price="10.00", currency="USD", **extra):
+    now = timezone.now()
+    return Offer.objects.create(
+        account=account,
+        offer_id=offer_id,
+        product_name=product,
+        offer_name=name,
+        search_text=f"{product} {name}".lower(),
+        price=Decimal(price),
+        currency=currency,
+        first_seen_at=now,
+        synced_at=now,
+        **extra,
+    )
+
+
+@pytest.fixture
+def offers(account):
+    return [
+        make_offer(
+            account, 1, "PUBG Mobile", "60 UC", "0.99", category="Top Up", settlement_method="FIAT"
+        ),
+        make_offer(
+            account, 2, "PUBG Mobile", "325 UC", "4.99", category="Top Up", settlement_method="USDT"
+        ),
+        make_offer(account, 3, "Steam Wallet TR", "100 TRY", "95.00", "TRY", category="Gift Cards"),
+        make_offer(
+            account,
+            4,
+            "=cmd|' /C calc'!A0",
+            "50% off_",
+            "5.00",
+            category="Gift Cards",
+            in_stock=False,
+        ),
+        make_offer(account, 5, "Gone Game", "1 coin", "1.00", delisted_at=timezone.now()),
+    ]
+
+
+def offer_ids(response):
+    return [row[0].offer_id for row in response.context["rows"]]
+
+
+def test_search_filters_and_sorts_through_htmx(client_as, offers):
+    client = client_as("operator")
+    url = reverse("catalog_browse")
+    response = client.get(
+        url, {"q": "pubg", "sort": "-price"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results"
+    )
+    assert b"<html" not in response.content and b'id="results"' in response.content
+    assert offer_ids(response) == [2, 1]
+
+    full = client.get(url, {"q": "pubg uc", "category": "Top Up", "max_price": "1"})
+    assert b"<html" in full.content and offer_ids(full) == [1]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"compatibility": "compatible"}, [1]),
+        ({"compatibility": "incompatible"}, [2]),
+        ({"compatibility": "unknown"}, [4, 3]),
+        ({"stock": "out"}, [4]),
+        ({"currency": "TRY"}, [3]),
+        ({"listing": "delisted"}, [5]),
+        ({"min_price": "4", "max_price": "95", "sort": "price"}, [2, 4, 3]),
+    ],
+)
+def test_each_filter(client_as, offers, params, expected):
+    response = client_as("finance").get(reverse("catalog_browse"), {"sort": "-id", **params})
+    assert sorted(offer_ids(response)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"quoted"',
+        "50%",
+        "off_",
+        "%_%",
+        "'; DROP TABLE catalog_offer; --",
+        "ñandú 漢字 🎮",
+        "x" * 5000,
+        "\x00",
+    ],
+)
+def test_any_search_text_is_safe(client_as, offers, query):
+    response = client_as("operator").get(reverse("catalog_browse"), {"q": query})
+    assert response.status_code == 200
+    if query in ("50%", "off_"):
+        assert offer_ids(response) == [4]  # the literal characters, not LIKE wildcards
+    if query == "%_%":
+        assert offer_ids(response) == []
+
+
+def test_bad_filter_values_are_ignored_with_a_message(client_as, offers):
+    response = client_as("operator").get(
+        reverse("catalog_browse"), {"min_price": "cheap", "sort": "evil"}
+    )
+    assert response.status_code == 200
+    assert b"Some filters were not understood" in response.content
+
+
+def test_price_changes_since_the_last_sync_are_marked(client_as, account, offers):
+    offers[0].previous_price, offers[0].price_changed_at = Decimal("0.89"), timezone.now()
+    offers[0].save()
+    response = client_as("operator").get(reverse("catalog_browse"), {"changed": "on"})
+    assert offer_ids(response) == [1]
+    assert "▲" in response.content.decode()
+
+
+def test_retail_and_margin_follow_the_rules(client_as, account, offers):
+    PricingRule.objects.create(
+        account=account, scope="category", target="Top Up", markup_percent=10, rounding="up_99"
+    )
+    response = client_as("operator").get(reverse("catalog_browse"), {"q": "325"})
+    offer, price, compatible = response.context["rows"][0]
+    assert price.retail == Decimal("5.99") and compatible is False
+
+
+def test_priced_export_is_a_safe_spreadsheet(client_as, account, offers):
+    PricingRule.objects.create(account=account, scope="default", markup_percent=20)
+    response = client_as("operator").get(reverse("catalog_export"), {"account": account.pk})
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.startswith("\ufeff")
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    assert {r["offer_id"] for r in rows} == {
+        "1",
+        "2",
+        "3",
+        "4",
+    }  # delisted left out, as in the page
+    evil = next(r for r in rows if r["offer_id"] == "4")
+    assert evil["product"].startswith("'=")
+    assert next(r for r in rows if r["offer_id"] == "1")["retail"] == "1.19"
+
+
+def test_offer_page_shows_history_chart_and_rule(client_as, account, offers):
+    offer = offers[0]
+    PriceHistory.objects.create(
+        offer=offer, price=Decimal("0.89"), currency="USD", recorded_at=timezone.now()
+    )
+    PriceHistory.objects.create(
+        offer=offer, price=Decimal("0.99"), currency="USD", recorded_at=timezone.now()
+    )
+    html = client_as("finance").get(reverse("offer_detail", args=[offer.pk])).content.decode()
+    assert "<polyline" in html and "No markup rule" in html
+
+
+def test_pricing_rule_forms_validate_and_audit(client_as, account):
+    client = client_as("operator")
+    url = f"{reverse('pricing')}?account={account.pk}"
+    bad = client.post(
+        url,
+        {
+            "scope": "offer",
+            "target": "abc",
+            "markup_percent": "5",
+            "markup_fixed": "0",
+            "rounding": "none",
+        },
+    )
+    assert "numeric id" in bad.content.decode()
+    client.post(
+        url,
+        {
+            "scope": "offer",
+            "target": "7",
+            "markup_percent": "5",
+            "markup_fixed": "0",
+            "rounding": "none",
+        },
+    )
+    duplicate = client.post(
+        url,
+        {
+            "scope": "offer",
+            "target": "7",
+            "markup_percent": "6",
+            "markup_fixed": "0",
+            "rounding": "none",
+        },
+    )
+    assert duplicate.status_code == 200 and PricingRule.objects.count() == 1
+    assert client_as("finance").post(url, {"scope": "default"}).status_code == 403
+
+
+def test_refresh_price_reads_find_one_from_the_sandbox(client_as, sandbox, sandbox_account):
+    from catalog.models import SyncJob
+    from catalog.sync import sync_job_run
+
+    account = sandbox_account()
+    job = SyncJob.objects.create(account=account)
+    sync_job_run(job.pk)
+    offer = Offer.objects.get(account=account, offer_id=999)
+    sandbox.admin("POST", "/sandbox/offers/999", {"price": "24.50"})
+    try:
+        response = client_as("operator").post(
+            reverse("offer_refresh", args=[offer.pk]), follow=True
+        )
+    finally:
+        sandbox.admin("POST", "/sandbox/offers/999", {"price": "23.09"})
+    offer.refresh_from_db()
+    assert offer.price == Decimal("24.50") and offer.previous_price == Decimal("23.09")
+    assert offer.settlement_method == "MIXED" and offer.returns_key is True
+    assert offer.price_history.filter(source="find-one").exists()
+    assert "Live price: 24.50 KZT" in response.content.decode()
+
+
+def test_servers_are_fetched_on_demand(client_as, sandbox, sandbox_account):
+    account = sandbox_account()
+    listed = sandbox.admin(
+        "GET", "/sandbox/offers", params={"req_server": "true", "settlement": "MIXED", "limit": 1}
+    )
+    remote = listed["offers"][0]
+    now = timezone.now()
+    offer = Offer.objects.create(
+        account=account,
+        offer_id=remote["offerId"],
+        price=1,
+        first_seen_at=now,
+        synced_at=now,
+        requires_server_id=True,
+    )
+    response = client_as("operator").get(
+        reverse("offer_servers", args=[offer.pk]), HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    for label, value in remote["servers"].items():
+        assert label in html and value in html

@@ -1,0 +1,59 @@
+"""The downloadable template reads back as a clean batch, in both formats."""
+
+import io
+
+import openpyxl
+
+from orders.batchfile import (
+    TEMPLATE_HEADER,
+    batch_template_csv,
+    batch_template_xlsx,
+    parse_row,
+    read_rows,
+)
+
+
+def test_csv_template_has_the_header_and_two_examples():
+    text = batch_template_csv()
+    lines = text.split("\r\n")
+    assert lines[0] == (
+        "offer_id,quantity,player_id,server_id,email,telegram_username,customer_reference,"
+        "max_unit_price"
+    )
+    assert len([line for line in lines if line]) == 3
+
+
+def test_both_templates_read_back_without_problems():
+    parsed = {}
+    for name, data in (
+        ("template.csv", batch_template_csv().encode()),
+        ("template.xlsx", batch_template_xlsx()),
+    ):
+        reader = read_rows(data, name)
+        assert reader.unknown_columns == [] and set(reader.columns) == {
+            "offer_id",
+            "quantity",
+            "game_user_id",
+            "game_server_id",
+            "email",
+            "telegram_username",
+            "customer_reference",
+            "max_unit_price",
+        }
+        rows = [parse_row(raw) for raw in reader]
+        assert [row.problems for row in rows] == [[], []]
+        parsed[name] = [
+            (row.row_number, row.offer_id, row.quantity, row.game_user_id, row.max_unit_price)
+            for row in rows
+        ]
+    assert parsed["template.csv"] == parsed["template.xlsx"]
+    assert parsed["template.csv"][0][3] == "52357322414"
+
+
+def test_xlsx_template_keeps_ids_as_text():
+    workbook = openpyxl.load_workbook(io.BytesIO(batch_template_xlsx()))
+    sheet = workbook.worksheets[0]
+    assert [cell.value for cell in sheet[1]] == list(TEMPLATE_HEADER)
+    player = sheet.cell(row=2, column=TEMPLATE_HEADER.index("player_id") + 1)
+    assert player.value == "52357322414" and player.number_format == "@"
+    assert sheet.cell(row=2, column=1).value == 1001  # offer ids and quantities stay numbers
