@@ -1,3 +1,6 @@
-from django.urls import path  # noqa: F401
+from django.urls import include, path
 
-urlpatterns: list = []
+urlpatterns = [
+    path("batches/", include("orders.batch_urls")),
+    path("", include("orders.order_urls")),
+]

@@ -48,8 +48,10 @@ TABLE = {
 
 from tests.finance import role_urls as finance_urls  # noqa: E402
 from tests.orders import role_urls as order_urls  # noqa: E402
+from tests.orders import role_urls_batches as batch_urls  # noqa: E402
 
 TABLE.update(order_urls.ROWS)
+TABLE.update(batch_urls.ROWS)
 TABLE.update(finance_urls.ROWS)
 
 # Whole namespaces covered by one row above (the Django admin has hundreds of URLs of its own).
@@ -88,6 +90,7 @@ def fixtures(make_staff):
     now = timezone.now()
     return {
         **order_urls.fixtures(make_staff),
+        **batch_urls.fixtures(make_staff),
         **finance_urls.fixtures(make_staff),
         "user": make_staff("operator", username="someone"),
         "account": account,
