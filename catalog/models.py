@@ -21,12 +21,16 @@ class Offer(models.Model):
     marked delisted, and comes back when it reappears.
     """
 
-    account = models.ForeignKey(SupplierAccount, on_delete=models.PROTECT, related_name="offers")
+    # Indexed by the composite indexes below, which all start with the account; a separate index
+    # would only slow the sync's inserts.
+    account = models.ForeignKey(
+        SupplierAccount, on_delete=models.PROTECT, related_name="offers", db_index=False
+    )
     offer_id = models.BigIntegerField(help_text="The supplier's offerGroupId, sent as offerId.")
     product_id = models.BigIntegerField(null=True, blank=True)
     product_name = models.CharField(max_length=200, blank=True)
     offer_name = models.CharField(max_length=200, blank=True)
-    category = models.CharField(max_length=60, blank=True, db_index=True)
+    category = models.CharField(max_length=60, blank=True)
     # Lower-cased "product offer" text for search; a trigram index serves it on PostgreSQL.
     search_text = models.TextField(blank=True)
     price = models.DecimalField(max_digits=18, decimal_places=4)
@@ -57,6 +61,7 @@ class Offer(models.Model):
             models.Index(fields=["account", "delisted_at"]),
             models.Index(fields=["account", "product_name"]),
             models.Index(fields=["account", "price"]),
+            models.Index(fields=["account", "category"]),
         ]
 
     def __str__(self) -> str:
@@ -84,7 +89,8 @@ class Offer(models.Model):
 class PriceHistory(models.Model):
     """A price an offer had from `recorded_at` on: written on first sight and on every change."""
 
-    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="price_history")
+    # Indexed by (offer, -recorded_at) below.
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="price_history", db_index=False)
     price = models.DecimalField(max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=8, blank=True)
     recorded_at = models.DateTimeField()
