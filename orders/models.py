@@ -8,6 +8,7 @@ first create-order call) and the claim lease (`claimed_by`, `lease_expires_at`).
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from catalog.models import Offer
 from reseller.core.fields import EncryptedTextField
@@ -55,6 +56,14 @@ class Batch(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The preview of an uploaded file (orders.batch_preview): the account it is checked against,
+    # whether players were checked, and the summary (counts, estimate, balance, file warnings);
+    # its rows are BatchPreviewRow.
+    account = models.ForeignKey(
+        SupplierAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="batches"
+    )
+    check_players = models.BooleanField(default=False)
+    preview_summary = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -169,6 +178,9 @@ class Order(models.Model):
     def __repr__(self) -> str:
         return f"<Order {self.pk} {self.transaction_id} {self.status}>"
 
+    def get_absolute_url(self) -> str:
+        return reverse("order_detail", kwargs={"order_pk": self.pk})
+
     @property
     def is_final(self) -> bool:
         from orders.states import FINAL_STATUSES
@@ -274,3 +286,47 @@ class AccountQueue(models.Model):
 
     def __str__(self) -> str:
         return f"Queue of {self.account_id} ({'on hold' if self.on_hold else 'running'})"
+
+
+class BatchPreviewRow(models.Model):
+    """One row of an uploaded batch file as the preview read it: what it asked for and its
+    problems (the row will not be ordered) and warnings. Rows without problems become orders on
+    confirmation; the rows with problems stay as the record of what was skipped."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="preview_rows")
+    row_number = models.PositiveIntegerField()
+    offer = models.ForeignKey(
+        Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    offer_ref = models.BigIntegerField(null=True, blank=True, help_text="The file's offer id.")
+    quantity = models.PositiveIntegerField(null=True, blank=True)
+    game_user_id = models.CharField(max_length=64, blank=True)
+    game_server_id = models.CharField(max_length=64, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    telegram_username = models.CharField(max_length=64, blank=True)
+    customer_reference = models.CharField(max_length=120, blank=True)
+    max_unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    # The offer's price and currency when the preview was made (what the estimate used).
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    currency = models.CharField(max_length=8, blank=True)
+    player_login = models.CharField(max_length=120, blank=True)
+    has_problems = models.BooleanField(default=False)
+    problems = models.JSONField(default=list, blank=True)
+    warnings = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["batch", "row_number"]
+        indexes = [
+            models.Index(
+                fields=["batch", "has_problems", "row_number"], name="batchpreviewrow_problems"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number} of batch {self.batch_id}"
+
+    @property
+    def estimated_cost(self):
+        if self.unit_price is None or self.quantity is None:
+            return None
+        return self.unit_price * self.quantity

@@ -127,3 +127,55 @@ def orders_dashboard_counts() -> dict[str, int]:
         "on_hold": Order.objects.filter(status=S.ON_HOLD).count(),
         "batches_running": batches_running().count(),
     }
+
+
+# --- reads of the order pages -------------------------------------------------------------------
+
+OFFER_SEARCH_LIMIT = 25
+
+
+def offers_for_ordering(*, account, search: str, limit: int = OFFER_SEARCH_LIMIT):
+    """Listed offers of `account` for the manual order's picker: every word of `search` in the
+    product or offer name, or the supplier's offer id when `search` is a number."""
+    from catalog.models import Offer  # the catalog does not import orders; keep it one-way
+
+    offers = Offer.objects.filter(account=account, delisted_at__isnull=True)
+    search = (search or "").strip()
+    if not search:
+        return offers.none()
+    if search.isdigit():
+        return offers.filter(offer_id=int(search))[:limit]
+    for word in search.lower().split()[:8]:
+        offers = offers.filter(search_text__contains=word[:100])
+    return offers.order_by("-in_stock", "product_name", "offer_name", "offer_id")[:limit]
+
+
+def order_is_moving(order: Order) -> bool:
+    """Whether the order will change by itself soon (a page showing it should refresh): in
+    flight, or queued and scheduled to be sent (not waiting for a batch's confirmation)."""
+    return order.status in IN_FLIGHT_STATUSES or (
+        order.status == S.QUEUED and order.next_poll_at is not None
+    )
+
+
+def order_actions_available(*, order: Order, has_keys: bool) -> list[str]:
+    """Names of the operator actions (orders.services.ORDER_ACTIONS) that apply to the order as
+    it is now, for showing buttons; the services themselves decide."""
+    names = []
+    if order.status == S.REJECTED:
+        names.append("retry")
+    if order.status in POLLED_STATUSES | {S.COMPLETED}:
+        names.append("recheck")
+    if order.status in (S.QUEUED, S.ON_HOLD):
+        names.append("withdraw")
+    if order.status == S.NEEDS_ATTENTION:
+        names.append("mark_resolved")
+    if order.email and (order.status == S.COMPLETED or has_keys):
+        names.append("resend")
+    return names
+
+
+def held_order_counts() -> dict[int, int]:
+    """{account id: orders ON_HOLD} for the accounts that have any."""
+    rows = Order.objects.filter(status=S.ON_HOLD).order_by().values("account_id")
+    return {row["account_id"]: row["n"] for row in rows.annotate(n=Count("pk"))}

@@ -105,6 +105,18 @@ def database_url() -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def subprocess_env() -> dict:
+    """The environment for a subprocess that must share this test process's database, cache keys
+    and Celery queue (a worker, a second client process)."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reseller.settings.test",
+        "DATABASE_URL": database_url(),
+        "RESELLER_TEST_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "RESELLER_TEST_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+    }
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real `celery worker` subprocess on this test run's own queue and database."""
@@ -129,11 +141,7 @@ def celery_worker_process(transactional_db):
             "--loglevel",
             "WARNING",
         ],
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "reseller.settings.test",
-            "DATABASE_URL": database_url(),
-        },
+        env=subprocess_env(),
         cwd=settings.BASE_DIR,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -9,6 +9,9 @@ NAVIGATION = [
     ("Dashboard", "dashboard", None),
     ("Catalog", "catalog_browse", "catalog.view_offer"),
     ("Pricing", "pricing", "catalog.view_pricingrule"),
+    ("Orders", "order_list", "orders.view_order"),
+    ("Batches", "batch_list", "orders.view_batch"),
+    ("Finance", "finance_overview", "finance.view_balancesnapshot"),
     ("Suppliers", "supplier_list", "suppliers.view_supplieraccount"),
     ("Staff", "staff_list", "auth.change_user"),
     ("Audit log", "audit_list", "core.view_auditevent"),
@@ -23,7 +26,14 @@ def navigation(request):
     items = []
     for label, url_name, permission in NAVIGATION:
         if permission is None or user.has_perm(permission):
-            url = reverse(url_name)
-            active = path == url if url == "/" else path.startswith(url)
-            items.append({"label": label, "url": url, "active": active})
+            items.append({"label": label, "url": reverse(url_name), "active": False})
+    # The page belongs to the link whose address is the longest prefix of its own
+    # (/orders/batches/3/ is under Batches, not Orders).
+    matches = [
+        item
+        for item in items
+        if path == item["url"] or (item["url"] != "/" and path.startswith(item["url"]))
+    ]
+    if matches:
+        max(matches, key=lambda item: len(item["url"]))["active"] = True
     return {"nav_items": items, "user_role": role_of(user)}

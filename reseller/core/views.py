@@ -23,6 +23,16 @@ AUDIT_PAGE_SIZE = 50
 @require_GET
 def dashboard(request):
     context = {"worker": selectors.worker_status()}
+    if request.user.has_perm("orders.view_order"):
+        # Imported here: the foundation does not depend on the orders app, only this page does.
+        from orders.selectors import account_queues_on_hold, orders_dashboard_counts
+
+        context["order_counts"] = orders_dashboard_counts()
+        context["held_queues"] = list(account_queues_on_hold())
+    if request.user.has_perm("finance.view_balancesnapshot"):
+        from finance.selectors import dashboard_finance  # as above: only this page needs finance
+
+        context["finance_accounts"] = dashboard_finance()
     if request.user.has_perm("core.view_auditevent"):
         context["recent_events"] = selectors.audit_event_list()[:8]
     return render(request, "core/dashboard.html", context)

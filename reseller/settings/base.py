@@ -78,6 +78,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reseller.core.context_processors.navigation",
+                "finance.context_processors.alerts",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },
@@ -238,7 +239,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0 * env.int("CATALOG_SYNC_MINUTES", default=60),
         "options": {"expires": 600},
     },
+    # Finance: a balance snapshot of every account (alerts are judged on each), the ledger sync.
+    "finance-balance-snapshots": {
+        "task": "finance.tasks.snapshot_all_balances",
+        "schedule": 60.0 * env.int("BALANCE_SNAPSHOT_MINUTES", default=5),
+        "options": {"expires": 120},
+    },
+    "finance-ledger-sync": {
+        "task": "finance.tasks.sync_all_ledgers",
+        "schedule": 60.0 * env.int("LEDGER_SYNC_MINUTES", default=15),
+        "options": {"expires": 600},
+    },
 }
+FINANCE_BALANCE_SNAPSHOT_MINUTES = env.int("BALANCE_SNAPSHOT_MINUTES", default=5)
+# A low-balance alert is emailed when raised and at most once per this period while it lasts.
+FINANCE_ALERT_PERIOD_HOURS = env.int("LOW_BALANCE_ALERT_PERIOD_HOURS", default=24)
+# The runway divides the balance by the average daily spend over this many days.
+FINANCE_SPEND_WINDOW_DAYS = env.int("SPEND_WINDOW_DAYS", default=7)
 
 LOGGING = {
     "version": 1,

@@ -23,12 +23,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 
-# Parallel test processes (pytest-xdist) may share one Redis: keep their cache keys apart. A
-# subprocess started by a test inherits the variable and so shares its parent's keys.
-CACHES["default"]["KEY_PREFIX"] = f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"  # noqa: F405
-
-# Each test run sends its tasks to a queue of its own; a worker that a test starts (it inherits
-# the variable) consumes that queue, so parallel test runs never take each other's tasks.
-CELERY_TASK_DEFAULT_QUEUE = os.environ.setdefault(
-    "RESELLER_TEST_QUEUE", f"test-{uuid.uuid4().hex[:10]}"
-)
+# Parallel test processes (pytest-xdist, or two people's runs) may share one Redis and one broker:
+# each process keeps its own cache keys and its own Celery queue. A worker or other subprocess
+# that a test starts is handed both names (tests/conftest.py: subprocess_env) and so shares them.
+_PROCESS = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+CACHES["default"]["KEY_PREFIX"] = os.environ.get("RESELLER_TEST_CACHE_PREFIX") or _PROCESS  # noqa: F405
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("RESELLER_TEST_QUEUE") or _PROCESS

@@ -1,11 +1,67 @@
 """Rows of the role x URL table (tests/core/test_role_url_table.py) for the orders pages."""
 
-from tests.core.role_table import SIGN_IN, expect  # noqa: F401
+from tests.core.role_table import SIGN_IN, expect
+
+
+def _order(f):
+    return {"order_pk": f["single_order"].pk}
+
 
 # url name -> (function making reverse() kwargs from the fixtures, expected status per role)
-ROWS: dict = {}
+ROWS: dict = {
+    # Finance reads orders (list, detail, CSV) but cannot place them or act on them.
+    "order_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "order_export": (None, expect(SIGN_IN, 200, 200, 200)),
+    "order_create": (None, expect(SIGN_IN, 200, 403, 200)),
+    "order_detail": (_order, expect(SIGN_IN, 200, 200, 200)),
+    # POST only. Anyone who may read the order may ask; the service refuses (and audits) those
+    # without orders.reveal_key, so a GET is refused by method for every role.
+    "order_key_reveal": (_order, expect(SIGN_IN, 405, 405, 405)),
+    # POST only, after the whitelist lookup and the action's permission.
+    "order_action": (
+        lambda f: {**_order(f), "action": "recheck"},
+        expect(SIGN_IN, 405, 403, 405),
+    ),
+    "account_queue_resume": (
+        lambda f: {"account_pk": f["single_order"].account_id},
+        expect(SIGN_IN, 405, 403, 405),
+    ),
+}
 
 
 def fixtures(make_staff) -> dict:
     """Objects the orders URLs name (an order, a batch ...), created for the table test."""
-    return {}
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from catalog.models import Offer
+    from orders.models import Order
+    from suppliers.models import SupplierAccount
+
+    account = SupplierAccount.objects.create(
+        name="Orders table", base_url="http://127.0.0.1:9", shop_token="o" * 32
+    )
+    now = timezone.now()
+    offer = Offer.objects.create(
+        account=account,
+        offer_id=77,
+        product_name="Steam Wallet US",
+        offer_name="10 USD",
+        price=Decimal("10"),
+        currency="USD",
+        returns_key=True,
+        first_seen_at=now,
+        synced_at=now,
+    )
+    order = Order.objects.create(
+        account=account,
+        offer=offer,
+        transaction_id="rb-role-table-order",
+        status="COMPLETED",
+        max_unit_price=Decimal("10"),
+        quoted_price=Decimal("10"),
+        currency="USD",
+        final_at=now,
+    )
+    return {"single_order": order}

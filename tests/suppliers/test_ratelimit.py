@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 import textwrap
@@ -8,7 +7,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from suppliers import ratelimit
-from tests.conftest import database_url as _database_url
+from tests.conftest import subprocess_env
 
 
 class FakeClock:
@@ -64,11 +63,7 @@ CALLER = textwrap.dedent(
 def test_the_rate_limit_holds_across_two_processes(sandbox, sandbox_account):
     rate, calls_each = 8, 12
     account = sandbox_account(rate_limit=rate)
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "reseller.settings.test",
-        "DATABASE_URL": _database_url(),
-    }
+    env = subprocess_env()
     callers = [
         subprocess.Popen(
             [sys.executable, "-c", CALLER, str(account.pk), str(calls_each)],

@@ -1,0 +1,605 @@
+"""Finance exports: CSV (UTF-8 with BOM, streamed) and XLSX (openpyxl write-only, streamed).
+
+Both follow one rule set, because finance opens them in spreadsheet programs:
+
+* Text cells starting with ``= + - @``, a tab or a carriage return are neutralised with a leading
+  apostrophe (OWASP "CSV injection"; the rule lives in `reseller.core.spreadsheets.neutralise`),
+  so a supplier description or an order key can never run as a formula. In XLSX this also
+  matters for openpyxl itself, which would otherwise store a string starting with ``=`` as a
+  formula.
+* Numbers stay numbers: Decimal, int and float are written as numbers (a negative amount is a
+  number, not text, and is not touched). CSV writes Decimals in plain notation (``-12.50``, never
+  ``-1.25E+1``).
+* Times are UTC. Spreadsheet cells have no timezone, so they are written as naive UTC date-times
+  (real dates in XLSX, ``YYYY-MM-DD HH:MM:SS[.fff]`` in CSV) and every header says "(UTC)".
+
+The reconciliation report has one column layout per bucket (`BUCKET_COLUMNS`) shared by the XLSX
+sheets and the per-bucket CSV files, and a layout for the whole run in one CSV (`RUN_COLUMNS`,
+with the bucket as the first column). Explanations written by finance can be passed in as a
+mapping of item key to text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import IO, Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+
+from finance.reconciliation import (
+    Bucket,
+    ChainBreak,
+    LedgerEntry,
+    LocalOrder,
+    ReconciliationResult,
+    ReconItem,
+)
+from reseller.core.spreadsheets import BOM, FORMULA_STARTS, neutralise
+
+__all__ = [
+    "BOM",
+    "BUCKET_COLUMNS",
+    "FORMULA_STARTS",
+    "LEDGER_HEADER",
+    "ORDER_HEADER",
+    "RUN_COLUMNS",
+    "SUMMARY_SHEET",
+    "iter_csv",
+    "iter_reconciliation_csv",
+    "ledger_rows",
+    "neutralise",
+    "order_rows",
+    "reconciliation_rows",
+    "write_csv",
+    "write_reconciliation_csv",
+    "write_reconciliation_xlsx",
+]
+
+SUMMARY_SHEET = "Summary"
+UTC_NOTE = "All times are UTC, written without a timezone (spreadsheet cells have none)."
+AMOUNT_FORMAT = "#,##0.00"
+RATE_FORMAT = "0.000000"
+
+
+def utc_naive(value: datetime) -> datetime:
+    """An aware datetime as naive UTC (a naive one is taken to be UTC already)."""
+    if value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+
+
+def csv_value(value: object) -> str:
+    """One CSV field: numbers in plain notation, times as naive UTC, text neutralised."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    if isinstance(value, datetime):
+        moment = utc_naive(value)
+        text = moment.strftime("%Y-%m-%d %H:%M:%S")
+        return f"{text}.{moment.microsecond // 1000:03d}" if moment.microsecond else text
+    if isinstance(value, date):
+        return value.isoformat()
+    return neutralise(str(value))
+
+
+class _Line:
+    """A write target that keeps only the last line the csv writer produced."""
+
+    __slots__ = ("text",)
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text = text
+
+
+def iter_csv(rows: Iterable[Sequence[object]], header: Sequence[str]) -> Iterator[str]:
+    """The file line by line (for StreamingHttpResponse): the BOM and the header, then each row.
+
+    Streaming: nothing is held but the current line.
+    """
+    line = _Line()
+    writer = csv.writer(line, lineterminator="\r\n")
+    writer.writerow([csv_value(name) for name in header])
+    yield BOM + line.text
+    for row in rows:
+        writer.writerow([csv_value(value) for value in row])
+        yield line.text
+
+
+def write_csv(rows: Iterable[Sequence[object]], header: Sequence[str], stream: IO[Any]) -> None:
+    """Write the CSV to a stream: text streams get str, anything else UTF-8 bytes."""
+    text = isinstance(stream, io.TextIOBase)
+    for line in iter_csv(rows, header):
+        stream.write(line if text else line.encode("utf-8"))
+
+
+# -- column layouts -------------------------------------------------------------------------------
+
+Item = ReconItem | ChainBreak
+Explanations = Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A report column: its header, how to read it from an item, how to show it in XLSX."""
+
+    header: str
+    get: Callable[[Item, Explanations], object]
+    kind: str = "text"  # text | amount | rate | number | datetime
+    width: float = 14
+
+
+def _entry(attribute: str) -> Callable[[Item, Explanations], object]:
+    def get(item: Item, _explanations: Explanations) -> object:
+        entry = item.entry
+        return None if entry is None else getattr(entry, attribute)
+
+    return get
+
+
+def _order(attribute: str) -> Callable[[Item, Explanations], object]:
+    def get(item: Item, _explanations: Explanations) -> object:
+        order = getattr(item, "order", None)
+        return None if order is None else getattr(order, attribute)
+
+    return get
+
+
+def _field(attribute: str) -> Callable[[Item, Explanations], object]:
+    def get(item: Item, _explanations: Explanations) -> object:
+        return getattr(item, attribute, None)
+
+    return get
+
+
+def _previous_id(item: Item, _explanations: Explanations) -> object:
+    previous = getattr(item, "previous", None)
+    return None if previous is None else previous.id
+
+
+def _note(item: Item, _explanations: Explanations) -> object:
+    return item.note or None
+
+
+def _explanation(item: Item, explanations: Explanations) -> object:
+    return explanations.get(item.item_key) or None
+
+
+def _delay(item: Item, _explanations: Explanations) -> object:
+    order = getattr(item, "order", None)
+    if item.entry is None or order is None or order.submitted_at is None:
+        return None
+    return round((item.entry.created_at - order.submitted_at).total_seconds(), 1)
+
+
+def _bucket(item: Item, _explanations: Explanations) -> object:
+    return item.bucket.value
+
+
+KEY = Column("Item key", _field("item_key"), width=18)
+LEDGER_ID = Column("Ledger id", _entry("id"), "number", 11)
+LEDGER_TYPE = Column("Ledger type", _entry("type"), width=11)
+LEDGER_TIME = Column("Ledger time (UTC)", _entry("created_at"), "datetime", 20)
+LEDGER_AMOUNT = Column("Ledger amount (USD)", _entry("amount"), "amount")
+BALANCE_AFTER = Column("Balance after (USD)", _entry("balance_after"), "amount", 16)
+DESCRIPTION = Column("Ledger description", _entry("description"), width=36)
+ORDER = Column("Order", _order("key"), width=16)
+TRANSACTION = Column("Transaction id", _order("transaction_id"), width=20)
+STATUS = Column("Order status", _order("status"), width=14)
+SUBMITTED = Column("Submitted (UTC)", _order("submitted_at"), "datetime", 20)
+DELAY = Column("Seconds after submission", _delay, "number", 12)
+FINAL = Column("Final (UTC)", _order("final_at"), "datetime", 20)
+EXPECTED = Column("Expected (USD)", _field("expected_usd"), "amount")
+VARIANCE = Column("Variance (USD)", _field("variance"), "amount")
+VARIANCE_PCT = Column("Variance %", _field("variance_pct"), "number", 11)
+# In the offer's currency, so not shown as money (and one styled cell fewer per row).
+ORDER_AMOUNT = Column("Order amount", _order("amount"), "number")
+CURRENCY = Column("Currency", _order("currency"), width=9)
+IMPLIED_FX = Column("Implied FX (USD per unit)", _field("implied_fx"), "rate", 16)
+PREVIOUS_ID = Column("Previous ledger id", _previous_id, "number", 12)
+EXPECTED_BALANCE = Column("Expected balance (USD)", _field("expected_balance"), "amount", 18)
+GAP = Column("Gap (USD)", _field("gap"), "amount")
+NOTE = Column("Note", _note, width=50)
+EXPLANATION = Column("Explanation", _explanation, width=40)
+BUCKET = Column("Bucket", _bucket, width=22)
+
+_LEDGER_ONLY = [
+    KEY,
+    LEDGER_ID,
+    LEDGER_TYPE,
+    LEDGER_TIME,
+    LEDGER_AMOUNT,
+    BALANCE_AFTER,
+    DESCRIPTION,
+    NOTE,
+    EXPLANATION,
+]
+# Exact matches are most of a run, so their sheet is lean (XLSX cells are what costs time); the
+# item key of a ledger row is "L:<ledger id>", and the whole-run CSV has every column.
+_MATCHED = [
+    LEDGER_ID,
+    LEDGER_TIME,
+    LEDGER_AMOUNT,
+    ORDER,
+    EXPECTED,
+    ORDER_AMOUNT,
+    CURRENCY,
+    NOTE,
+    EXPLANATION,
+]
+_VARIANCE = [
+    KEY,
+    LEDGER_ID,
+    LEDGER_TIME,
+    LEDGER_AMOUNT,
+    ORDER,
+    TRANSACTION,
+    STATUS,
+    SUBMITTED,
+    DELAY,
+    EXPECTED,
+    VARIANCE,
+    VARIANCE_PCT,
+    ORDER_AMOUNT,
+    CURRENCY,
+    IMPLIED_FX,
+    DESCRIPTION,
+    NOTE,
+    EXPLANATION,
+]
+_REFUND_MATCHED = [
+    KEY,
+    LEDGER_ID,
+    LEDGER_TIME,
+    LEDGER_AMOUNT,
+    ORDER,
+    TRANSACTION,
+    STATUS,
+    SUBMITTED,
+    FINAL,
+    EXPECTED,
+    VARIANCE,
+    VARIANCE_PCT,
+    DESCRIPTION,
+    NOTE,
+    EXPLANATION,
+]
+_ORDER_ONLY = [
+    KEY,
+    ORDER,
+    TRANSACTION,
+    STATUS,
+    SUBMITTED,
+    FINAL,
+    EXPECTED,
+    ORDER_AMOUNT,
+    CURRENCY,
+    NOTE,
+    EXPLANATION,
+]
+_CHAIN = [
+    KEY,
+    PREVIOUS_ID,
+    LEDGER_ID,
+    LEDGER_TYPE,
+    LEDGER_TIME,
+    LEDGER_AMOUNT,
+    EXPECTED_BALANCE,
+    BALANCE_AFTER,
+    GAP,
+    NOTE,
+    EXPLANATION,
+]
+
+#: The columns of each bucket's sheet (and per-bucket CSV).
+BUCKET_COLUMNS: dict[Bucket, list[Column]] = {
+    Bucket.UNEXPECTED_CHARGE: _LEDGER_ONLY,
+    Bucket.CHAIN_BREAK: _CHAIN,
+    Bucket.UNEXPECTED_REFUND: _LEDGER_ONLY,
+    Bucket.REFUND_MISSING: _ORDER_ONLY,
+    Bucket.NOT_CHARGED: _ORDER_ONLY,
+    Bucket.MATCHED_WITH_VARIANCE: _VARIANCE,
+    Bucket.REFUND_MATCHED: _REFUND_MATCHED,
+    Bucket.MATCHED: _MATCHED,
+    Bucket.DEPOSIT: _LEDGER_ONLY,
+    Bucket.OTHER: _LEDGER_ONLY,
+    Bucket.NO_CHARGE_EXPECTED: _ORDER_ONLY,
+}
+
+#: The columns of the whole run in one CSV: every field any bucket has, the bucket first.
+RUN_COLUMNS = [
+    BUCKET,
+    KEY,
+    LEDGER_ID,
+    LEDGER_TYPE,
+    LEDGER_TIME,
+    LEDGER_AMOUNT,
+    BALANCE_AFTER,
+    DESCRIPTION,
+    ORDER,
+    TRANSACTION,
+    STATUS,
+    SUBMITTED,
+    FINAL,
+    DELAY,
+    EXPECTED,
+    VARIANCE,
+    VARIANCE_PCT,
+    ORDER_AMOUNT,
+    CURRENCY,
+    IMPLIED_FX,
+    PREVIOUS_ID,
+    EXPECTED_BALANCE,
+    GAP,
+    NOTE,
+    EXPLANATION,
+]
+
+
+def _items(result: ReconciliationResult, bucket: Bucket | None) -> Iterator[Item]:
+    if bucket is None:
+        return result.iter_items()
+    if bucket is Bucket.CHAIN_BREAK:
+        return iter(result.chain_breaks)
+    return iter(result.items[bucket])
+
+
+def _columns(bucket: Bucket | None) -> list[Column]:
+    return RUN_COLUMNS if bucket is None else BUCKET_COLUMNS[bucket]
+
+
+def reconciliation_rows(
+    result: ReconciliationResult,
+    bucket: Bucket | None = None,
+    *,
+    explanations: Explanations | None = None,
+) -> Iterator[list[object]]:
+    """Plain values (Decimal, datetime, str ...) of one bucket, or of the whole run."""
+    explanations = explanations or {}
+    getters = [column.get for column in _columns(bucket)]
+    for item in _items(result, bucket):
+        yield [get(item, explanations) for get in getters]
+
+
+def iter_reconciliation_csv(
+    result: ReconciliationResult,
+    bucket: Bucket | None = None,
+    *,
+    explanations: Explanations | None = None,
+) -> Iterator[str]:
+    """One bucket (its sheet's columns) or the whole run (`RUN_COLUMNS`) as CSV lines."""
+    header = [column.header for column in _columns(bucket)]
+    return iter_csv(reconciliation_rows(result, bucket, explanations=explanations), header)
+
+
+def write_reconciliation_csv(
+    result: ReconciliationResult,
+    stream: IO[Any],
+    bucket: Bucket | None = None,
+    *,
+    explanations: Explanations | None = None,
+) -> None:
+    header = [column.header for column in _columns(bucket)]
+    write_csv(reconciliation_rows(result, bucket, explanations=explanations), header, stream)
+
+
+# -- plain exports of the inputs ------------------------------------------------------------------
+
+LEDGER_HEADER = [
+    "Ledger id",
+    "Time (UTC)",
+    "Type",
+    "Amount (USD)",
+    "Balance after (USD)",
+    "Description",
+]
+ORDER_HEADER = [
+    "Order",
+    "Transaction id",
+    "Status",
+    "Submitted (UTC)",
+    "Final (UTC)",
+    "Expected (USD)",
+    "Amount",
+    "Currency",
+    "Charge expected",
+    "Refund expected",
+    "Expected refund (USD)",
+]
+
+
+def ledger_rows(entries: Iterable[LedgerEntry]) -> Iterator[list[object]]:
+    """Rows for `LEDGER_HEADER` (for `iter_csv`)."""
+    for entry in entries:
+        yield [
+            entry.id,
+            entry.created_at,
+            entry.type,
+            entry.amount,
+            entry.balance_after,
+            entry.description,
+        ]
+
+
+def order_rows(orders: Iterable[LocalOrder]) -> Iterator[list[object]]:
+    """Rows for `ORDER_HEADER` (for `iter_csv`)."""
+    for order in orders:
+        yield [
+            order.key,
+            order.transaction_id,
+            order.status,
+            order.submitted_at,
+            order.final_at,
+            order.expected_usd,
+            order.amount,
+            order.currency,
+            order.charged_expected,
+            order.refund_expected,
+            order.expected_refund_usd,
+        ]
+
+
+# -- XLSX -----------------------------------------------------------------------------------------
+
+
+def xlsx_value(value: object) -> object:
+    """A cell value: numbers as numbers, naive UTC date-times, text neutralised and stripped of
+    the control characters XML cannot hold."""
+    if value is None or isinstance(value, bool | int | float | Decimal):
+        return value
+    if isinstance(value, datetime):
+        return utc_naive(value)
+    if isinstance(value, date):
+        return value
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+
+
+class _Sheet:
+    """A write-only sheet with a bold header and styled number cells."""
+
+    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column] = ()) -> None:
+        self.sheet = workbook.create_sheet(title)
+        self.bold = Font(bold=True)
+        if columns:
+            for index, column in enumerate(columns):
+                self.sheet.column_dimensions[get_column_letter(index + 1)].width = column.width
+            self.sheet.freeze_panes = "A2"
+
+    def header(self, names: Iterable[str]) -> None:
+        cells = []
+        for name in names:
+            cell = WriteOnlyCell(self.sheet, value=xlsx_value(name))
+            cell.font = self.bold
+            cells.append(cell)
+        self.sheet.append(cells)
+
+    def cell(self, value: object, kind: str = "text") -> object:
+        value = xlsx_value(value)
+        if kind not in ("amount", "rate") or not isinstance(value, int | float | Decimal):
+            return value
+        cell = WriteOnlyCell(self.sheet, value=value)
+        cell.number_format = AMOUNT_FORMAT if kind == "amount" else RATE_FORMAT
+        return cell
+
+    def row(self, *values: object, kind: str = "text") -> None:
+        self.sheet.append([self.cell(value, kind) for value in values])
+
+
+def write_reconciliation_xlsx(
+    result: ReconciliationResult,
+    path_or_stream: str | IO[bytes] | Any,
+    *,
+    meta: Mapping[str, object],
+    explanations: Explanations | None = None,
+) -> None:
+    """The report as XLSX: a "Summary" sheet, then one sheet per bucket (most serious first).
+
+    `meta` is shown at the top of the summary (account, period, run by, run at ...). Written with
+    openpyxl in write-only mode: rows stream to a temporary file as they are appended, so memory
+    does not grow with the number of rows.
+    """
+    explanations = explanations or {}
+    workbook = Workbook(write_only=True)
+    _write_summary(workbook, result, meta)
+    for bucket in Bucket:
+        columns = BUCKET_COLUMNS[bucket]
+        sheet = _Sheet(workbook, bucket.label, columns)
+        if bucket is Bucket.UNEXPECTED_CHARGE:
+            sheet.sheet.sheet_properties.tabColor = "C00000"  # the most serious
+        elif bucket is Bucket.CHAIN_BREAK:
+            sheet.sheet.sheet_properties.tabColor = "ED7D31"
+        sheet.header(column.header for column in columns)
+        getters = [(column.get, column.kind) for column in columns]
+        append = sheet.sheet.append
+        cell = sheet.cell
+        for item in _items(result, bucket):
+            append([cell(get(item, explanations), kind) for get, kind in getters])
+    workbook.save(path_or_stream)
+
+
+def _write_summary(
+    workbook: Workbook, result: ReconciliationResult, meta: Mapping[str, object]
+) -> None:
+    sheet = _Sheet(workbook, SUMMARY_SHEET)
+    for letter, width in zip("ABCDE", (44, 18, 18, 18, 18), strict=True):
+        sheet.sheet.column_dimensions[letter].width = width
+    sheet.header(["Reconciliation report"])
+    for label, value in meta.items():
+        sheet.row(label, value)
+    sheet.row("Period start (UTC)", result.period_start or "start of the ledger")
+    sheet.row("Period end (UTC)", result.period_end)
+    sheet.row(UTC_NOTE)
+    sheet.row()
+
+    settings = result.settings
+    sheet.header(["Settings"])
+    sheet.row("FX tolerance (relative)", settings.fx_tolerance)
+    sheet.row("Absolute tolerance (USD)", settings.abs_tolerance)
+    sheet.row("Exact-match tolerance (USD)", settings.exact_tolerance)
+    sheet.row("Window slack (seconds)", settings.window_slack.total_seconds())
+    sheet.row(
+        "Opening balance (USD)",
+        settings.opening_balance if settings.opening_balance is not None else "from the ledger",
+    )
+    sheet.row()
+
+    sheet.header(["Bucket", "Items", "Ledger rows", "Orders", "Refunds owed"])
+    ledger = result.ledger_rows_by_bucket()
+    orders = result.orders_by_bucket()
+    refunds = result.refunds_by_bucket()
+    for bucket, count in result.counts.items():
+        sheet.row(
+            bucket.label,
+            count,
+            ledger.get(bucket),
+            orders.get(bucket),
+            refunds.get(bucket),
+        )
+    sheet.row(
+        "Total (chain breaks are listed in addition)",
+        None,
+        sum(ledger.values()),
+        sum(orders.values()),
+        sum(refunds.values()),
+    )
+    sheet.row("Inputs", None, result.ledger_count, result.order_count, result.refund_owed_count)
+    sheet.row()
+
+    totals = result.totals
+    sheet.header(["Totals that tie (USD)", "Ledger", "Our orders", "Difference"])
+    for line in totals.lines():
+        sheet.row(line.label, line.ledger, line.orders, line.difference, kind="amount")
+    sheet.row(
+        "opening + deposits - purchases + refunds + other + chain gaps = closing",
+        "ties" if totals.ties else f"does not tie: {totals.computed_closing}",
+    )
+    sheet.row()
+    sheet.header(["Purchases: ledger - our orders (USD)", "Amount"])
+    for line in totals.purchase_lines():
+        sheet.row(line.label, line.ledger, kind="amount")
+    sheet.row()
+    sheet.header(["Refunds: ledger - our orders (USD)", "Amount"])
+    for line in totals.refund_lines():
+        sheet.row(line.label, line.ledger, kind="amount")

@@ -1,0 +1,883 @@
+"""Reads of the finance app: balances, spend and runway, charts, the ledger, the inputs of a
+reconciliation (built from LedgerEntry and Order rows) and a stored run rebuilt for its reports.
+
+What an order leads us to expect on the supplier's ledger
+==========================================================
+
+The ledger carries no order id, so the engine (`finance.reconciliation`) matches by amount and
+time; what it is told about each order decides everything. `order_expectation` is that rule:
+
+* **Expected USD** = units x round(unit price x our `CurrencyRate`, 2): the supplier debits the
+  unit price converted to USD and rounded to the cent, per unit (docs/supplier-contract.md). The
+  unit price is the one we sent (`price_sent`), else the last quote. USD (or no currency) is 1:1.
+  A currency without a rate is expected at 0 USD and the run says so in its warnings.
+* **Charged**: every order the supplier accepted or may have accepted: SUBMITTING (in flight),
+  SUBMITTED, PROCESSING, UNKNOWN (a lost answer usually means the order landed), COMPLETED,
+  NEEDS_ATTENTION, and CANCELED / FAILED / REFUNDED (charged, then refunded). A RESOLVED order
+  counts as charged when the supplier ever reported it. QUEUED, ON_HOLD, REJECTED and WITHDRAWN
+  orders were never created at the supplier. The documented test offer 999 moves no money.
+* **Refund owed**: CANCELED, FAILED and REFUNDED orders (the whole charge), and a partial
+  delivery (COMPLETED or NEEDS_ATTENTION with some but not all units delivered: the missing units).
+  A key order with no unit delivered yet is waiting for its keys, not for a refund.
+* **Window**: from `submitted_at` (the first create-order call under the order's transactionId)
+  to `final_at` (the end of the period while it is pending).
+
+The period holds the ledger rows created in it and the orders submitted in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, fields
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.db.models import Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from catalog.models import CurrencyRate
+from finance import reconciliation as engine
+from finance.errors import ReconciliationInputError
+from finance.models import (
+    BalanceAlert,
+    BalanceAlertRule,
+    BalanceSnapshot,
+    ItemExplanation,
+    JobStatus,
+    LedgerEntry,
+    LedgerSync,
+    ReconciliationItem,
+    ReconciliationRun,
+)
+from orders.models import Order, OrderStatus
+from suppliers.models import SupplierAccount, SupplierKind
+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+TEST_OFFER_ID = 999
+PURCHASE, REFUND, DEPOSIT = engine.PURCHASE, engine.REFUND, engine.DEPOSIT
+
+
+def spend_window() -> dt.timedelta:
+    """The recent spend rate is the average over this many days (runway = balance / rate)."""
+    return dt.timedelta(days=getattr(settings, "FINANCE_SPEND_WINDOW_DAYS", 7))
+
+
+# --- accounts, snapshots, alerts -----------------------------------------------------------------
+
+
+def finance_accounts() -> QuerySet[SupplierAccount]:
+    return SupplierAccount.objects.filter(enabled=True).order_by("name")
+
+
+def has_balance_api(account: SupplierAccount) -> bool:
+    """GamesDrop has the balance and ledger endpoints; the CodeGames client has neither."""
+    return account.kind == SupplierKind.GAMESDROP
+
+
+def latest_snapshot(account: SupplierAccount) -> BalanceSnapshot | None:
+    return BalanceSnapshot.objects.filter(account=account).order_by("-taken_at", "-id").first()
+
+
+def alert_rule(account: SupplierAccount) -> BalanceAlertRule | None:
+    return BalanceAlertRule.objects.filter(account=account).first()
+
+
+def open_alert(account: SupplierAccount) -> BalanceAlert | None:
+    return BalanceAlert.objects.filter(account=account, cleared_at__isnull=True).first()
+
+
+def open_alerts() -> QuerySet[BalanceAlert]:
+    return BalanceAlert.objects.filter(cleared_at__isnull=True).select_related("account")
+
+
+def alert_list(account: SupplierAccount, limit: int = 10) -> list[BalanceAlert]:
+    return list(BalanceAlert.objects.filter(account=account)[:limit])
+
+
+def recent_alert(account: SupplierAccount, since: dt.datetime) -> BalanceAlert | None:
+    """The latest alert cleared after `since` (reopened rather than raised anew: once per period)."""
+    return (
+        BalanceAlert.objects.filter(account=account, cleared_at__gte=since)
+        .order_by("-cleared_at", "-id")
+        .first()
+    )
+
+
+def alert_recipients() -> list[str]:
+    """The addresses of active finance and admin staff."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    users = users.filter(Q(groups__name__in=["finance", "admin"]) | Q(is_superuser=True))
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+# --- spend and runway ----------------------------------------------------------------------------
+
+
+def _type_q(kind: str) -> Q:
+    return Q(type__iexact=kind)
+
+
+def spend_rate(account: SupplierAccount, *, now: dt.datetime | None = None) -> Decimal | None:
+    """Net USD spent per day (purchases - refunds) over the spend window, from the ledger.
+
+    None when the ledger of the account has never been synced (no rows). A ledger younger than
+    the window is averaged over the days it covers (at least one).
+    """
+    now = now or timezone.now()
+    rows = LedgerEntry.objects.filter(account=account, created_at__isnull=False)
+    first = rows.order_by("created_at").values_list("created_at", flat=True).first()
+    if first is None:
+        return None
+    window = spend_window()
+    since = now - window
+    sums = rows.filter(created_at__gte=since, created_at__lte=now).aggregate(
+        purchases=Sum("amount", filter=_type_q(PURCHASE)),
+        refunds=Sum("amount", filter=_type_q(REFUND)),
+    )
+    net = -(sums["purchases"] or ZERO) - (sums["refunds"] or ZERO)
+    covered = min(window, max(now - first, dt.timedelta(days=1)))
+    days = Decimal(str(covered.total_seconds() / 86400))
+    return (net / days).quantize(CENT, ROUND_HALF_UP)
+
+
+def runway_days(balance: Decimal, rate: Decimal | None) -> Decimal | None:
+    """Days the balance lasts at `rate` USD a day; None when nothing is being spent."""
+    if rate is None or rate <= 0:
+        return None
+    return (max(balance, ZERO) / rate).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class AccountFinance:
+    """One account's figures for the overview and the dashboard."""
+
+    account: SupplierAccount
+    snapshot: BalanceSnapshot | None
+    rule: BalanceAlertRule | None
+    alert: BalanceAlert | None
+    spend_rate: Decimal | None
+    runway_days: Decimal | None
+    last_ledger_sync: LedgerSync | None
+    supported: bool
+
+    @property
+    def is_postpaid(self) -> bool:
+        return bool(self.snapshot and self.snapshot.is_postpaid)
+
+    @property
+    def owed(self) -> Decimal | None:
+        return self.snapshot.owed if self.snapshot else None
+
+
+def account_finance(account: SupplierAccount, *, now: dt.datetime | None = None) -> AccountFinance:
+    snapshot = latest_snapshot(account)
+    rate = spend_rate(account, now=now)
+    runway = None
+    if snapshot is not None and not snapshot.is_postpaid:
+        runway = runway_days(snapshot.balance, rate)
+    return AccountFinance(
+        account=account,
+        snapshot=snapshot,
+        rule=alert_rule(account),
+        alert=open_alert(account),
+        spend_rate=rate,
+        runway_days=runway,
+        last_ledger_sync=last_ledger_sync(account),
+        supported=has_balance_api(account),
+    )
+
+
+def dashboard_finance() -> list[AccountFinance]:
+    return [account_finance(account) for account in finance_accounts()]
+
+
+@dataclass(frozen=True)
+class DaySpend:
+    day: dt.date
+    purchases: Decimal
+    refunds: Decimal
+    deposits: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.purchases - self.refunds
+
+
+def spend_per_day(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> list[DaySpend]:
+    """Purchases, refunds and deposits per day (in the site's time zone) from the ledger, every
+    day of [start, end) listed, newest first. Purchases and refunds are positive amounts."""
+    zone = timezone.get_current_timezone()
+    rows = (
+        LedgerEntry.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day")
+        .annotate(
+            purchases=Sum("amount", filter=_type_q(PURCHASE)),
+            refunds=Sum("amount", filter=_type_q(REFUND)),
+            deposits=Sum("amount", filter=_type_q(DEPOSIT)),
+        )
+    )
+    by_day = {row["day"]: row for row in rows}
+    days = []
+    day, last = timezone.localtime(start, zone).date(), timezone.localtime(end, zone).date()
+    if timezone.localtime(end, zone).time() == dt.time(0):
+        last -= dt.timedelta(days=1)
+    while day <= last:
+        row = by_day.get(day, {})
+        days.append(
+            DaySpend(
+                day=day,
+                purchases=_cents(-(row.get("purchases") or ZERO)),
+                refunds=_cents(row.get("refunds") or ZERO),
+                deposits=_cents(row.get("deposits") or ZERO),
+            )
+        )
+        day += dt.timedelta(days=1)
+    return days[::-1]
+
+
+# --- charts (server-drawn SVG) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A line (the balance) or bars (spend per day) in an SVG drawn on the server."""
+
+    width: int
+    height: int
+    low: Decimal
+    high: Decimal
+    first_at: object
+    last_at: object
+    count: int
+    points: str = ""
+    bars: tuple = ()
+    threshold_y: float | None = None
+    zero_y: float | None = None
+    axis_low: Decimal | None = None
+    axis_high: Decimal | None = None
+
+
+CHART_POINTS = 400
+
+
+def balance_chart(
+    account: SupplierAccount,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    threshold: Decimal | None = None,
+    width: int = 1200,
+    height: int = 220,
+) -> Chart | None:
+    """The snapshots' balance over [start, end), thinned to at most CHART_POINTS points."""
+    rows = list(
+        BalanceSnapshot.objects.filter(account=account, taken_at__gte=start, taken_at__lt=end)
+        .order_by("taken_at", "id")
+        .values_list("taken_at", "balance")
+    )
+    if not rows:
+        return None
+    if len(rows) > CHART_POINTS:
+        step = len(rows) / CHART_POINTS
+        rows = [rows[int(i * step)] for i in range(CHART_POINTS)] + [rows[-1]]
+    balances = [balance for _, balance in rows]
+    low, high = min(balances), max(balances)
+    # The axis spans the balances and the threshold, with some room when they barely move.
+    bottom, top = low, high
+    if threshold is not None:
+        bottom, top = min(bottom, threshold), max(top, threshold)
+    if top - bottom < max(abs(top) * Decimal("0.02"), Decimal(1)):
+        room = max(abs(top) * Decimal("0.02"), Decimal(1))
+        bottom, top = bottom - room, top + room
+    begin = start.timestamp()
+    finish = max(min(end, timezone.now()).timestamp(), rows[-1][0].timestamp())
+    pad = 10
+
+    def x(at: dt.datetime | float) -> float:
+        moment = at if isinstance(at, float) else at.timestamp()
+        span = finish - begin
+        return pad + ((moment - begin) / span if span > 0 else 1) * (width - 2 * pad)
+
+    def y(value: Decimal) -> float:
+        return height - pad - float(value - bottom) / float(top - bottom) * (height - 2 * pad)
+
+    coordinates = [(x(at), y(balance)) for at, balance in rows]
+    # The last balance holds until now: carry the line to the right edge.
+    coordinates.append((x(finish), coordinates[-1][1]))
+    points = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coordinates)
+    return Chart(
+        width=width,
+        height=height,
+        low=_cents(low),
+        high=_cents(high),
+        first_at=rows[0][0],
+        last_at=rows[-1][0],
+        count=len(rows),
+        points=points,
+        threshold_y=y(threshold) if threshold is not None else None,
+        zero_y=y(ZERO) if bottom < 0 < top else None,
+        axis_low=_cents(bottom),
+        axis_high=_cents(top),
+    )
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
+def spend_chart(days: list[DaySpend], *, width: int = 1200, height: int = 150) -> Chart | None:
+    """Net spend per day as bars, oldest on the left."""
+    if not days:
+        return None
+    ordered = days[::-1]
+    high = max((day.net for day in ordered), default=ZERO)
+    if high <= 0:
+        return None
+    pad = 10
+    slot = (width - 2 * pad) / len(ordered)
+    bars = []
+    for index, day in enumerate(ordered):
+        value = max(day.net, ZERO)
+        bar_height = float(value / high) * (height - 2 * pad)
+        bars.append(
+            Bar(
+                x=round(pad + index * slot + slot * 0.15, 1),
+                y=round(height - pad - bar_height, 1),
+                width=round(max(slot * 0.7, 1), 1),
+                height=round(bar_height, 1),
+                label=f"{day.day:%Y-%m-%d}: {day.net} USD",
+            )
+        )
+    return Chart(
+        width=width,
+        height=height,
+        low=ZERO,
+        high=high,
+        first_at=ordered[0].day,
+        last_at=ordered[-1].day,
+        count=len(ordered),
+        bars=tuple(bars),
+    )
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+
+
+def last_ledger_sync(account: SupplierAccount) -> LedgerSync | None:
+    return LedgerSync.objects.filter(account=account).first()
+
+
+def last_finished_ledger_sync(account: SupplierAccount) -> LedgerSync | None:
+    return (
+        LedgerSync.objects.filter(
+            account=account, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]
+        )
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def last_successful_ledger_sync(account: SupplierAccount) -> LedgerSync | None:
+    return (
+        LedgerSync.objects.filter(account=account, status=JobStatus.SUCCEEDED)
+        .order_by("-finished_at", "-id")
+        .first()
+    )
+
+
+def active_ledger_sync(account: SupplierAccount) -> LedgerSync | None:
+    return LedgerSync.objects.filter(
+        account=account, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).first()
+
+
+def ledger_sync_list() -> QuerySet[LedgerSync]:
+    return LedgerSync.objects.select_related("account", "started_by")
+
+
+def known_supplier_ids(account: SupplierAccount, ids: list[int]) -> set[int]:
+    return set(
+        LedgerEntry.objects.filter(account=account, supplier_id__in=ids).values_list(
+            "supplier_id", flat=True
+        )
+    )
+
+
+def ledger_entry_list(
+    *,
+    account: SupplierAccount,
+    kind: str = "",
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    search: str = "",
+) -> QuerySet[LedgerEntry]:
+    rows = LedgerEntry.objects.filter(account=account)
+    if kind:
+        rows = rows.filter(_type_q(kind))
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    if search:
+        term = search.strip()
+        query = Q(description__icontains=term)
+        if term.lstrip("-").isdigit():
+            query |= Q(supplier_id=int(term))
+        rows = rows.filter(query)
+    return rows.order_by("-created_at", "-supplier_id")
+
+
+def ledger_entry_items(entry: LedgerEntry) -> QuerySet[ReconciliationItem]:
+    """Where the runs placed this ledger row (newest run first)."""
+    return (
+        ReconciliationItem.objects.filter(Q(ledger_entry=entry) | Q(previous_entry=entry))
+        .select_related("run")
+        .order_by("-run__created_at", "-run_id")
+    )
+
+
+# --- reconciliation inputs -----------------------------------------------------------------------
+
+S = OrderStatus
+CHARGED_STATUSES = frozenset(
+    {
+        S.SUBMITTING,
+        S.SUBMITTED,
+        S.PROCESSING,
+        S.UNKNOWN,
+        S.COMPLETED,
+        S.NEEDS_ATTENTION,
+        S.CANCELED,
+        S.FAILED,
+        S.REFUNDED,
+    }
+)
+REFUNDED_STATUSES = frozenset({S.CANCELED, S.FAILED, S.REFUNDED})
+SUPPLIER_REFUNDED = frozenset({"CANCELED", "CANCELLED", "FAILED", "REFUND", "REFUNDED"})
+
+
+def order_expectation(
+    *, status: str, supplier_status: str, units: int, units_delivered: int, offer_id: int | None
+) -> tuple[bool, bool, int]:
+    """(charge expected, refund expected, units refunded) for an order (see the module doc)."""
+    if offer_id == TEST_OFFER_ID:
+        return False, False, 0
+    if status == S.RESOLVED:
+        charged = bool(supplier_status)
+        refunded = supplier_status.upper() in SUPPLIER_REFUNDED
+        return charged, refunded, units if refunded else 0
+    if status not in CHARGED_STATUSES:
+        return False, False, 0
+    if status in REFUNDED_STATUSES:
+        return True, True, units
+    if status in (S.COMPLETED, S.NEEDS_ATTENTION) and 0 < units_delivered < units:
+        return True, True, units - units_delivered
+    return True, False, 0
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    """A stored amount (4 places) as the ledger shows money, when that loses nothing."""
+    if value is None:
+        return None
+    rounded = value.quantize(CENT)
+    return rounded if rounded == value else value.normalize()
+
+
+def _usd_rates() -> dict[str, Decimal]:
+    rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
+    rates.setdefault("USD", Decimal(1))
+    rates[""] = Decimal(1)
+    return rates
+
+
+@dataclass
+class ReconciliationInputs:
+    entries: list[engine.LedgerEntry]
+    orders: list[engine.LocalOrder]
+    opening_balance: Decimal | None
+    warnings: list[str]
+
+
+def period_ledger_entries(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> list[engine.LedgerEntry]:
+    entries = []
+    rows = (
+        LedgerEntry.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
+        .order_by("created_at", "supplier_id")
+        .values_list("supplier_id", "amount", "type", "description", "balance_after", "created_at")
+    )
+    for supplier_id, amount, kind, description, balance_after, created_at in rows.iterator(
+        chunk_size=5000
+    ):
+        if balance_after is None:
+            raise ReconciliationInputError(
+                f"Ledger row {supplier_id} came without its balanceAfter: the balance chain "
+                "cannot be checked. Ask the supplier for it before reconciling this period."
+            )
+        entries.append(
+            engine.LedgerEntry(
+                id=supplier_id,
+                amount=_cents(amount),
+                type=kind,
+                description=description,
+                balance_after=_cents(balance_after),
+                created_at=created_at,
+            )
+        )
+    return entries
+
+
+def opening_balance(account: SupplierAccount, *, start: dt.datetime) -> Decimal | None:
+    """The balance after the last ledger row before the period, when we have it."""
+    balance = (
+        LedgerEntry.objects.filter(account=account, created_at__lt=start)
+        .order_by("-created_at", "-supplier_id")
+        .values_list("balance_after", flat=True)
+        .first()
+    )
+    return _cents(balance)
+
+
+ORDER_VALUES = (
+    "pk",
+    "transaction_id",
+    "status",
+    "supplier_status",
+    "price_sent",
+    "quoted_price",
+    "currency",
+    "units",
+    "units_delivered",
+    "submitted_at",
+    "final_at",
+    "offer__offer_id",
+)
+
+
+def period_local_orders(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> tuple[list[engine.LocalOrder], list[str]]:
+    """Our orders submitted in [start, end) as the engine's `LocalOrder`s, and the warnings
+    (currencies without a rate) that affect them."""
+    rates = _usd_rates()
+    missing_rate: dict[str, int] = {}
+    no_price = 0
+    orders = []
+    rows = (
+        Order.objects.filter(account=account, submitted_at__gte=start, submitted_at__lt=end)
+        .order_by("submitted_at", "pk")
+        .values_list(*ORDER_VALUES)
+    )
+    for row in rows.iterator(chunk_size=5000):
+        (
+            pk,
+            transaction_id,
+            status,
+            supplier_status,
+            price_sent,
+            quoted,
+            currency,
+            units,
+            delivered,
+            submitted_at,
+            final_at,
+            offer_id,
+        ) = row
+        units = units or 1
+        price = price_sent if price_sent is not None else quoted
+        rate = rates.get(currency or "")
+        if price is None:
+            no_price += 1
+            unit_usd = ZERO
+        elif rate is None:
+            missing_rate[currency] = missing_rate.get(currency, 0) + 1
+            unit_usd = ZERO
+        else:
+            unit_usd = (price * rate).quantize(CENT, ROUND_HALF_UP)
+        charged, refunded, refund_units = order_expectation(
+            status=status,
+            supplier_status=supplier_status or "",
+            units=units,
+            units_delivered=delivered or 0,
+            offer_id=offer_id,
+        )
+        expected = unit_usd * units
+        refund_usd = None
+        if refunded and refund_units != units:
+            refund_usd = unit_usd * refund_units
+        orders.append(
+            engine.LocalOrder(
+                key=str(pk),
+                transaction_id=transaction_id,
+                status=status,
+                expected_usd=expected,
+                submitted_at=submitted_at,
+                final_at=final_at,
+                charged_expected=charged,
+                refund_expected=refunded,
+                amount=None if price is None else _cents(price * units),
+                currency=currency or None,
+                expected_refund_usd=refund_usd,
+            )
+        )
+    warnings = [
+        f"{count} order{'s' if count != 1 else ''} in {currency} had no exchange rate: "
+        f"expected at 0 USD. Set the {currency} rate under Pricing and run again."
+        for currency, count in sorted(missing_rate.items())
+    ]
+    if no_price:
+        warnings.append(f"{no_price} order(s) had no price: expected at 0 USD.")
+    return orders, warnings
+
+
+def reconciliation_inputs(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> ReconciliationInputs:
+    entries = period_ledger_entries(account, start=start, end=end)
+    orders, warnings = period_local_orders(account, start=start, end=end)
+    undated = LedgerEntry.objects.filter(account=account, created_at__isnull=True).count()
+    if undated:
+        warnings.append(f"{undated} ledger row(s) came without a time and are in no period.")
+    return ReconciliationInputs(
+        entries=entries,
+        orders=orders,
+        opening_balance=opening_balance(account, start=start),
+        warnings=warnings,
+    )
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+
+def reconciliation_run_list(account: SupplierAccount | None = None) -> QuerySet[ReconciliationRun]:
+    runs = ReconciliationRun.objects.select_related("account", "started_by")
+    return runs.filter(account=account) if account else runs
+
+
+def active_reconciliation(account: SupplierAccount) -> ReconciliationRun | None:
+    return ReconciliationRun.objects.filter(
+        account=account, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).first()
+
+
+def run_items(run: ReconciliationRun, bucket: str) -> QuerySet[ReconciliationItem]:
+    return (
+        ReconciliationItem.objects.filter(run=run, bucket=bucket)
+        .select_related("ledger_entry", "previous_entry")
+        .order_by("position")
+    )
+
+
+def run_explanations(run: ReconciliationRun) -> dict[str, ItemExplanation]:
+    """The account's explanations of the items of this run, by item key."""
+    keys = ReconciliationItem.objects.filter(run=run).values("item_key")
+    return {
+        explanation.item_key: explanation
+        for explanation in ItemExplanation.objects.filter(
+            account_id=run.account_id, item_key__in=keys
+        ).select_related("explained_by")
+    }
+
+
+def run_explanation_texts(run: ReconciliationRun) -> dict[str, str]:
+    keys = ReconciliationItem.objects.filter(run=run).values("item_key")
+    return dict(
+        ItemExplanation.objects.filter(account_id=run.account_id, item_key__in=keys).values_list(
+            "item_key", "comment"
+        )
+    )
+
+
+def explained_count(run: ReconciliationRun) -> int:
+    keys = ReconciliationItem.objects.filter(run=run).values("item_key")
+    return ItemExplanation.objects.filter(account_id=run.account_id, item_key__in=keys).count()
+
+
+def run_totals(run: ReconciliationRun) -> engine.Totals | None:
+    if not run.totals:
+        return None
+    values = {}
+    for field in fields(engine.Totals):
+        raw = run.totals[field.name]
+        values[field.name] = raw if field.name == "opening_known" else Decimal(raw)
+    return engine.Totals(**values)
+
+
+def totals_as_json(totals: engine.Totals) -> dict:
+    return {
+        field.name: getattr(totals, field.name)
+        if field.name == "opening_known"
+        else str(getattr(totals, field.name))
+        for field in fields(engine.Totals)
+    }
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    return None if not text else dt.datetime.fromisoformat(text)
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text in (None, "") else Decimal(text)
+
+
+def order_snapshot(order: engine.LocalOrder) -> dict:
+    """What a run knew of an order (JSON), for `local_order_from_snapshot`."""
+
+    def text(value):
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return value.isoformat()
+        return str(value)
+
+    return {
+        "transaction_id": order.transaction_id,
+        "status": order.status,
+        "expected_usd": text(order.expected_usd),
+        "submitted_at": text(order.submitted_at),
+        "final_at": text(order.final_at),
+        "charged_expected": order.charged_expected,
+        "refund_expected": order.refund_expected,
+        "amount": text(order.amount),
+        "currency": order.currency,
+        "expected_refund_usd": text(order.expected_refund_usd),
+    }
+
+
+def local_order_from_snapshot(key: str, data: dict) -> engine.LocalOrder:
+    return engine.LocalOrder(
+        key=key,
+        transaction_id=data.get("transaction_id", ""),
+        status=data.get("status", ""),
+        expected_usd=_decimal(data.get("expected_usd")) or ZERO,
+        submitted_at=_moment(data.get("submitted_at")),
+        final_at=_moment(data.get("final_at")),
+        charged_expected=bool(data.get("charged_expected")),
+        refund_expected=bool(data.get("refund_expected")),
+        amount=_decimal(data.get("amount")),
+        currency=data.get("currency"),
+        expected_refund_usd=_decimal(data.get("expected_refund_usd")),
+    )
+
+
+def _engine_entry(row: LedgerEntry) -> engine.LedgerEntry:
+    return engine.LedgerEntry(
+        id=row.supplier_id,
+        amount=_cents(row.amount),
+        type=row.type,
+        description=row.description,
+        balance_after=_cents(row.balance_after),
+        created_at=row.created_at,
+    )
+
+
+def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
+    """A stored run as the engine's result again, for the exports (which take one)."""
+    items = ReconciliationItem.objects.filter(run=run)
+    entries = {
+        row.pk: _engine_entry(row)
+        for row in LedgerEntry.objects.filter(
+            Q(pk__in=items.values("ledger_entry_id")) | Q(pk__in=items.values("previous_entry_id"))
+        )
+    }
+    buckets: dict[engine.Bucket, list[engine.ReconItem]] = {
+        bucket: [] for bucket in engine.Bucket if bucket is not engine.Bucket.CHAIN_BREAK
+    }
+    breaks: list[engine.ChainBreak] = []
+    rows = items.order_by("position").values_list(
+        "bucket",
+        "item_key",
+        "ledger_entry_id",
+        "previous_entry_id",
+        "order_key",
+        "order_data",
+        "expected_usd",
+        "variance",
+        "variance_pct",
+        "implied_fx",
+        "expected_balance",
+        "actual_balance",
+        "gap",
+        "note",
+    )
+    for (
+        bucket,
+        item_key,
+        entry_pk,
+        previous_pk,
+        order_key,
+        order_data,
+        expected,
+        variance,
+        variance_pct,
+        implied_fx,
+        expected_balance,
+        actual_balance,
+        gap,
+        note,
+    ) in rows.iterator(chunk_size=5000):
+        bucket = engine.Bucket(bucket)
+        entry = entries.get(entry_pk)
+        if bucket is engine.Bucket.CHAIN_BREAK:
+            breaks.append(
+                engine.ChainBreak(
+                    item_key=item_key,
+                    previous=entries.get(previous_pk),
+                    entry=entry,
+                    expected_balance=_cents(expected_balance),
+                    actual_balance=_cents(actual_balance),
+                    gap=_cents(gap),
+                )
+            )
+            continue
+        order = local_order_from_snapshot(order_key, order_data) if order_key else None
+        buckets[bucket].append(
+            engine.ReconItem(
+                bucket=bucket,
+                entry=entry,
+                order=order,
+                expected_usd=_cents(expected),
+                variance=_cents(variance),
+                variance_pct=variance_pct,
+                implied_fx=implied_fx.normalize() if implied_fx is not None else None,
+                note=note,
+            )
+        )
+    stored = engine.Settings.from_dict(run.engine_settings)
+    return engine.ReconciliationResult(
+        settings=stored,
+        period_start=run.period_start,
+        period_end=run.period_end,
+        items=buckets,
+        chain_breaks=breaks,
+        totals=run_totals(run) or _empty_totals(),
+        ledger_count=run.ledger_count,
+        order_count=run.order_count,
+        refund_owed_count=run.refund_owed_count,
+        hint_count=run.hint_count,
+    )
+
+
+def _empty_totals() -> engine.Totals:
+    return engine.reconcile([], []).totals
+
+
+def period_ledger_export(account: SupplierAccount, *, start: dt.datetime, end: dt.datetime):
+    """The ledger rows of a period, oldest first, for the plain CSV export (a generator)."""
+    rows = LedgerEntry.objects.filter(
+        account=account, created_at__gte=start, created_at__lt=end
+    ).order_by("created_at", "supplier_id")
+    return (_engine_entry(row) for row in rows.iterator(chunk_size=5000))

@@ -1,0 +1,646 @@
+"""Writes of the finance app: balance snapshots and low-balance alerts, the ledger sync, and
+reconciliation runs with finance's explanations.
+
+Low-balance alerts (`balance_alert_evaluate`, after every snapshot)
+===================================================================
+
+An account is low when its balance is below the rule's USD threshold, or when it lasts fewer than
+the rule's days at the recent spend rate (`selectors.spend_rate`: purchases - refunds per day,
+from the ledger, over the last 7 days). A postpaid account has no balance to run out (it may go
+negative; the page shows what it owes), so it raises no low-balance alert.
+
+At most one alert per account is open (a database constraint). It is raised and emailed to the
+active finance and admin staff once; while it stays open a later snapshot only updates it, and a
+reminder goes out at most once per alert period (`FINANCE_ALERT_PERIOD_HOURS`, default 24).
+When the balance recovers the alert is cleared. An alert cleared less than a period ago is
+reopened rather than raised anew, so a balance hovering around the threshold does not flood the
+mailbox: raised once per period, not on every snapshot. The email is claimed in the same
+transaction that decides to send it, so two workers never send it twice.
+
+The ledger sync (`ledger_sync_run`)
+===================================
+
+Pages come newest first (`GET /api/v1/balance/transactions`, the management credential) and are
+stored as they came, idempotent by (account, supplier id): a unique constraint, inserts that
+ignore conflicts. The first sync (and any sync after a failed one) reads every page; later ones
+are incremental: they stop at the first page holding only known ids. A row booked while paging
+pushes older rows down a page, so a page may repeat rows (ignored), never skip one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from finance import reconciliation as engine
+from finance import selectors
+from finance.errors import (
+    BalanceUnavailableForAccount,
+    FinanceError,
+    JobAlreadyRunning,
+    LedgerCredentialMissing,
+)
+from finance.models import (
+    BalanceAlert,
+    BalanceAlertRule,
+    BalanceSnapshot,
+    ItemExplanation,
+    JobStatus,
+    LedgerEntry,
+    LedgerSync,
+    ReconciliationItem,
+    ReconciliationRun,
+)
+from reseller.core.errors import ApplicationError
+from reseller.core.services import audit_record
+from suppliers.clients import MissingCredential, SupplierError
+from suppliers.models import SupplierAccount
+from suppliers.services import supplier_client
+
+logger = logging.getLogger(__name__)
+
+LEDGER_PAGE_SIZE = 500
+ITEM_CHUNK = 2000
+# A running job whose worker has not reported for this long is taken to have died.
+STALE_AFTER = dt.timedelta(minutes=10)
+
+NO_MANAGEMENT_CREDENTIAL = (
+    "The supplier's ledger needs the account's management credential (the supplier's separate "
+    "login for the transaction history; the shop token is refused there). An admin sets it on "
+    "the supplier account's page under Suppliers."
+)
+
+
+def alert_period() -> dt.timedelta:
+    return dt.timedelta(hours=getattr(settings, "FINANCE_ALERT_PERIOD_HOURS", 24))
+
+
+# --- balance snapshots ---------------------------------------------------------------------------
+
+
+def balance_snapshot_take(
+    *,
+    account: SupplierAccount,
+    by=None,
+    trigger: str = "manual",
+    now: dt.datetime | None = None,
+) -> BalanceSnapshot:
+    """Ask the supplier for the balance, store it, and raise or clear the low-balance alert."""
+    if not selectors.has_balance_api(account):
+        raise BalanceUnavailableForAccount(
+            f"{account} is a {account.get_kind_display()} account: that supplier has no balance "
+            "endpoint."
+        )
+    try:
+        # A person waiting on the button gets one quick retry at most.
+        client = supplier_client(account, max_retries=1 if trigger == "manual" else 3)
+        balance = client.balance()
+    except SupplierError as error:
+        raise BalanceUnavailableForAccount(
+            f"The supplier did not give the balance of {account}: {error}"
+        ) from error
+    snapshot = BalanceSnapshot.objects.create(
+        account=account,
+        taken_at=now or timezone.now(),
+        balance=balance.balance,
+        draft_balance=balance.draft_balance,
+        is_postpaid=balance.is_postpaid,
+        balance_profile=(balance.balance_profile or "")[:10],
+        currency=(balance.currency or "USD")[:8],
+        trigger=trigger,
+        taken_by=by if getattr(by, "is_authenticated", False) else None,
+    )
+    balance_alert_evaluate(account=account, snapshot=snapshot, now=now)
+    return snapshot
+
+
+def _low_balance(
+    account: SupplierAccount,
+    snapshot: BalanceSnapshot,
+    rule: BalanceAlertRule | None,
+    now: dt.datetime,
+) -> tuple[str, str, Decimal | None] | None:
+    """(level, message, runway) when the balance is low by the rule, else None."""
+    if snapshot.is_postpaid or rule is None:
+        return None
+    if rule.threshold_usd is None and rule.runway_days is None:
+        return None
+    balance = snapshot.balance
+    rate = selectors.spend_rate(account, now=now)
+    runway = selectors.runway_days(balance, rate)
+    reasons = []
+    if rule.threshold_usd is not None and balance < rule.threshold_usd:
+        reasons.append(f"{balance:.2f} USD is below the threshold of {rule.threshold_usd:.2f} USD")
+    if rule.runway_days is not None and runway is not None and runway < rule.runway_days:
+        reasons.append(
+            f"enough for {runway} days at the recent spend of {rate} USD a day "
+            f"(the rule asks for {rule.runway_days})"
+        )
+    if not reasons:
+        return None
+    danger = balance <= 0 or (runway is not None and runway < 1)
+    level = BalanceAlert.Level.DANGER if danger else BalanceAlert.Level.WARNING
+    return level, f"Low balance on {account.name}: " + "; ".join(reasons) + ".", runway
+
+
+def balance_alert_evaluate(
+    *, account: SupplierAccount, snapshot: BalanceSnapshot, now: dt.datetime | None = None
+) -> BalanceAlert | None:
+    """Raise, keep, or clear the account's alert after a snapshot (see the module doc).
+    Returns the open alert, or None when the balance is fine."""
+    now = now or timezone.now()
+    low = _low_balance(account, snapshot, selectors.alert_rule(account), now)
+    period = alert_period()
+    try:
+        with transaction.atomic():
+            alert = (
+                BalanceAlert.objects.select_for_update()
+                .filter(account=account, cleared_at__isnull=True)
+                .first()
+            )
+            if low is None:
+                if alert is not None:
+                    alert.cleared_at = now
+                    alert.cleared_balance = snapshot.balance
+                    alert.save(update_fields=["cleared_at", "cleared_balance"])
+                return None
+            level, message, runway = low
+            if alert is None:
+                alert = selectors.recent_alert(account, since=now - period)
+                if alert is not None:  # cleared within the period: the same alert again
+                    alert.cleared_at = alert.cleared_balance = None
+                else:
+                    alert = BalanceAlert(account=account, raised_at=now)
+            alert.level, alert.message = level, message[:500]
+            alert.balance, alert.runway_days, alert.last_seen_at = snapshot.balance, runway, now
+            previous_notice = alert.notified_at
+            notify = previous_notice is None or previous_notice <= now - period
+            if notify:  # claimed here, under the row lock: one email per period
+                alert.notified_at = now
+            alert.save()
+    except IntegrityError:
+        # Another worker opened the alert at the same moment; it sends the email.
+        return selectors.open_alert(account)
+    if notify:
+        _alert_email(alert, previous_notice=previous_notice)
+    return alert
+
+
+def _alert_email(alert: BalanceAlert, *, previous_notice: dt.datetime | None) -> None:
+    recipients = selectors.alert_recipients()
+    if not recipients:
+        logger.warning("low-balance alert %s: no finance or admin address to send it to", alert.pk)
+        return
+    reminder = previous_notice is not None
+    subject = f"{'Still low' if reminder else 'Low balance'}: {alert.account.name}"
+    body = (
+        f"{alert.message}\n\n"
+        f"Balance {alert.balance:.2f} USD at {alert.last_seen_at:%Y-%m-%d %H:%M %Z}. "
+        f"Raised {alert.raised_at:%Y-%m-%d %H:%M %Z}.\n"
+        "The alert clears by itself when the balance recovers; see Finance in the back-office.\n"
+    )
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    except Exception:  # noqa: BLE001 (give the claim back: the next snapshot tries again)
+        logger.warning("could not email low-balance alert %s", alert.pk, exc_info=True)
+        BalanceAlert.objects.filter(pk=alert.pk).update(notified_at=previous_notice)
+        return
+    BalanceAlert.objects.filter(pk=alert.pk).update(notify_count=F("notify_count") + 1)
+
+
+def balance_alert_rule_save(
+    *,
+    account: SupplierAccount,
+    threshold_usd: Decimal | None,
+    runway_days: Decimal | None,
+    by=None,
+    request=None,
+) -> BalanceAlertRule:
+    """Set the account's low-balance rule (blank both to switch alerts off); the latest snapshot
+    is judged by it at once."""
+    for value, what in ((threshold_usd, "threshold"), (runway_days, "number of days")):
+        if value is not None and value < 0:
+            raise FinanceError(f"The {what} cannot be negative.")
+    with transaction.atomic():
+        rule = _alert_rule_write(
+            account=account,
+            threshold_usd=threshold_usd,
+            runway_days=runway_days,
+            by=by,
+            request=request,
+        )
+    snapshot = selectors.latest_snapshot(account)
+    if snapshot is not None:
+        balance_alert_evaluate(account=account, snapshot=snapshot)
+    return rule
+
+
+def _alert_rule_write(*, account, threshold_usd, runway_days, by, request) -> BalanceAlertRule:
+    rule, _ = BalanceAlertRule.objects.select_for_update().get_or_create(account=account)
+    before = {
+        "threshold_usd": None if rule.threshold_usd is None else str(rule.threshold_usd),
+        "runway_days": None if rule.runway_days is None else str(rule.runway_days),
+    }
+    rule.threshold_usd, rule.runway_days = threshold_usd, runway_days
+    rule.updated_by = by if getattr(by, "is_authenticated", False) else None
+    rule.save()
+    audit_record(
+        action="finance.alert_rule_saved",
+        actor=by,
+        request=request,
+        target=rule,
+        data={
+            "account": account.pk,
+            "before": before,
+            "after": {
+                "threshold_usd": None if threshold_usd is None else str(threshold_usd),
+                "runway_days": None if runway_days is None else str(runway_days),
+            },
+        },
+    )
+    return rule
+
+
+# --- job rows ------------------------------------------------------------------------------------
+
+
+def _fail_stale(model, account: SupplierAccount) -> None:
+    now = timezone.now()
+    model.objects.filter(
+        account=account,
+        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
+        heartbeat_at__lt=now - STALE_AFTER,
+    ).update(
+        status=JobStatus.FAILED,
+        finished_at=now,
+        message="Stopped: the worker running this job went away. Start it again.",
+    )
+    # Queued and never picked up (no worker, or the broker lost it).
+    model.objects.filter(
+        account=account,
+        status=JobStatus.QUEUED,
+        heartbeat_at__isnull=True,
+        created_at__lt=now - STALE_AFTER,
+    ).update(
+        status=JobStatus.FAILED,
+        finished_at=now,
+        message="Stopped: no worker picked this job up. Check the worker, then start it again.",
+    )
+
+
+def _claim(model, job_id: int):
+    """Move a queued job to running; None when it is gone or already taken (a second delivery)."""
+    with transaction.atomic():
+        job = model.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status != JobStatus.QUEUED:
+            return None
+        job.status = JobStatus.RUNNING
+        job.started_at = job.heartbeat_at = timezone.now()
+        job.save(update_fields=["status", "started_at", "heartbeat_at"])
+    return model.objects.select_related("account").get(pk=job_id)
+
+
+def _finish(job, status: str, message: str, **fields) -> None:
+    type(job).objects.filter(pk=job.pk).update(
+        status=status, finished_at=timezone.now(), message=message[:4000], **fields
+    )
+
+
+# --- the ledger ----------------------------------------------------------------------------------
+
+
+def ledger_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> LedgerSync:
+    """Queue a sync of the account's ledger and hand it to a worker (one at a time per account)."""
+    from finance.tasks import run_ledger_sync
+
+    if not selectors.has_balance_api(account):
+        raise FinanceError(
+            f"{account} is a {account.get_kind_display()} account: that supplier has no ledger "
+            "endpoint."
+        )
+    if not account.management_token:
+        raise LedgerCredentialMissing(NO_MANAGEMENT_CREDENTIAL)
+    _fail_stale(LedgerSync, account)
+    try:
+        with transaction.atomic():
+            job = LedgerSync.objects.create(
+                account=account,
+                trigger=trigger,
+                started_by=by if getattr(by, "is_authenticated", False) else None,
+            )
+    except IntegrityError:
+        raise JobAlreadyRunning(
+            f"A ledger sync of {account} is already queued or running."
+        ) from None
+    transaction.on_commit(lambda: run_ledger_sync.delay(job.pk))
+    return job
+
+
+def _store_ledger_page(account: SupplierAccount, job: LedgerSync, rows) -> int:
+    """Insert the rows not stored yet; returns how many were new."""
+    unique = {}
+    for row in rows:
+        unique.setdefault(row.id, row)
+    known = selectors.known_supplier_ids(account, list(unique))
+    now = timezone.now()
+    new = [
+        LedgerEntry(
+            account=account,
+            supplier_id=row.id,
+            amount=row.amount,
+            type=(row.type or "")[:20],
+            description=row.description or "",
+            balance_after=row.balance_after,
+            created_at=row.created_at,
+            fetched_at=now,
+            sync=job,
+        )
+        for supplier_id, row in unique.items()
+        if supplier_id not in known
+    ]
+    # The unique constraint makes a concurrent insert of the same row harmless.
+    LedgerEntry.objects.bulk_create(new, ignore_conflicts=True)
+    return len(new)
+
+
+def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> LedgerSync | None:
+    """Run a queued ledger sync to the end (called by the worker's task)."""
+    job = _claim(LedgerSync, job_id)
+    if job is None:
+        return None
+    account = job.account
+    previous = selectors.last_finished_ledger_sync(account)
+    incremental = previous is not None and previous.status == JobStatus.SUCCEEDED
+    LedgerSync.objects.filter(pk=job.pk).update(incremental=incremental)
+    stopped_early = False
+    try:
+        if not account.management_token:
+            raise LedgerCredentialMissing(NO_MANAGEMENT_CREDENTIAL)
+        client = supplier_client(account)
+        page = 1
+        while True:
+            result = client.transactions(page=page, limit=page_size)
+            rows = result.transactions
+            with transaction.atomic():
+                new = _store_ledger_page(account, job, rows)
+                LedgerSync.objects.filter(pk=job.pk).update(
+                    pages_done=F("pages_done") + 1,
+                    rows_fetched=F("rows_fetched") + len(rows),
+                    rows_new=F("rows_new") + new,
+                    rows_total=result.total,
+                    heartbeat_at=timezone.now(),
+                )
+            if not rows or len(rows) < page_size or page * page_size >= result.total:
+                break
+            if incremental and new == 0:
+                stopped_early = True
+                break
+            page += 1
+    except (LedgerCredentialMissing, MissingCredential):
+        _finish(job, JobStatus.FAILED, NO_MANAGEMENT_CREDENTIAL)
+        return LedgerSync.objects.get(pk=job.pk)
+    except SupplierError as error:
+        _finish(
+            job,
+            JobStatus.FAILED,
+            f"The supplier did not give the ledger: {type(error).__name__}: {error}. Rows stored "
+            "before it are kept; the next sync reads the whole ledger again.",
+        )
+        return LedgerSync.objects.get(pk=job.pk)
+    except Exception as error:  # noqa: BLE001 (recorded on the job, then re-raised for the log)
+        _finish(job, JobStatus.FAILED, f"Unexpected error: {type(error).__name__}: {error}")
+        raise
+    job.refresh_from_db()
+    how = (
+        f"incremental: stopped at page {job.pages_done}, the first holding only known rows"
+        if stopped_early
+        else ("incremental" if incremental else "full pass")
+    )
+    _finish(
+        job,
+        JobStatus.SUCCEEDED,
+        f"{job.rows_fetched} ledger rows read, {job.rows_new} new ({how}). "
+        f"The supplier reports {job.rows_total} rows in all.",
+    )
+    return LedgerSync.objects.get(pk=job.pk)
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+def reconciliation_start(
+    *,
+    account: SupplierAccount,
+    period_start: dt.datetime,
+    period_end: dt.datetime,
+    fx_tolerance: Decimal | None = None,
+    abs_tolerance: Decimal | None = None,
+    window_slack: dt.timedelta | None = None,
+    by=None,
+    request=None,
+) -> ReconciliationRun:
+    """Queue a reconciliation of the account's ledger against our orders for [start, end)."""
+    from finance.tasks import run_reconciliation
+
+    if period_end <= period_start:
+        raise FinanceError("The period must end after it starts.")
+    defaults = engine.Settings()
+    try:
+        engine_settings = engine.Settings(
+            fx_tolerance=defaults.fx_tolerance if fx_tolerance is None else fx_tolerance,
+            abs_tolerance=defaults.abs_tolerance if abs_tolerance is None else abs_tolerance,
+            window_slack=defaults.window_slack if window_slack is None else window_slack,
+            period_start=period_start,
+            period_end=period_end,
+        )
+    except ValueError as error:
+        raise FinanceError(str(error)) from None
+    _fail_stale(ReconciliationRun, account)
+    last_sync = selectors.last_successful_ledger_sync(account)
+    try:
+        with transaction.atomic():
+            run = ReconciliationRun.objects.create(
+                account=account,
+                period_start=period_start,
+                period_end=period_end,
+                engine_settings=engine_settings.as_dict(),
+                started_by=by if getattr(by, "is_authenticated", False) else None,
+                ledger_synced_at=last_sync.finished_at if last_sync else None,
+            )
+            audit_record(
+                action="reconciliation.started",
+                actor=by,
+                request=request,
+                target=run,
+                data={"account": account.pk, "settings": run.engine_settings},
+            )
+    except IntegrityError:
+        raise JobAlreadyRunning(
+            f"A reconciliation of {account} is already queued or running."
+        ) from None
+    transaction.on_commit(lambda: run_reconciliation.delay(run.pk))
+    return run
+
+
+def _progress(run_id: int, percent: int, label: str) -> None:
+    ReconciliationRun.objects.filter(pk=run_id).update(
+        progress=max(0, min(99, percent)), progress_label=label[:80], heartbeat_at=timezone.now()
+    )
+
+
+def _item_row(run_id: int, position: int, item, ledger_pks: dict[int, int]) -> ReconciliationItem:
+    if isinstance(item, engine.ChainBreak):
+        return ReconciliationItem(
+            run_id=run_id,
+            position=position,
+            bucket=engine.Bucket.CHAIN_BREAK.value,
+            item_key=item.item_key,
+            ledger_entry_id=ledger_pks[item.entry.id],
+            previous_entry_id=None if item.previous is None else ledger_pks[item.previous.id],
+            expected_balance=item.expected_balance,
+            actual_balance=item.actual_balance,
+            gap=item.gap,
+            note=item.note,
+        )
+    order = item.order
+    return ReconciliationItem(
+        run_id=run_id,
+        position=position,
+        bucket=item.bucket.value,
+        item_key=item.item_key,
+        ledger_entry_id=None if item.entry is None else ledger_pks[item.entry.id],
+        order_id=None if order is None else int(order.key),
+        order_key="" if order is None else order.key,
+        order_data={} if order is None else selectors.order_snapshot(order),
+        expected_usd=item.expected_usd,
+        variance=item.variance,
+        variance_pct=item.variance_pct,
+        implied_fx=item.implied_fx,
+        note=item.note,
+    )
+
+
+def _summary(result: engine.ReconciliationResult) -> str:
+    counts = result.counts
+    parts = [
+        f"{bucket.label.lower()} {count}"
+        for bucket, count in counts.items()
+        if count and bucket not in (engine.Bucket.DEPOSIT, engine.Bucket.OTHER)
+    ]
+    tie = "totals tie" if result.totals.ties else "TOTALS DO NOT TIE"
+    return (
+        f"{result.ledger_count} ledger rows, {result.order_count} orders: "
+        + (", ".join(parts) or "nothing to match")
+        + f"; {tie}."
+    )
+
+
+def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
+    """Run a queued reconciliation to the end and store its result (the worker's task)."""
+    run = _claim(ReconciliationRun, run_id)
+    if run is None:
+        return None
+    try:
+        _progress(run.pk, 2, "reading the ledger and our orders")
+        inputs = selectors.reconciliation_inputs(
+            run.account, start=run.period_start, end=run.period_end
+        )
+        stored = engine.Settings.from_dict(run.engine_settings)
+        run_settings = dataclasses.replace(stored, opening_balance=inputs.opening_balance)
+        _progress(run.pk, 10, "reconciling")
+        result = engine.reconcile(
+            inputs.entries,
+            inputs.orders,
+            run_settings,
+            progress=lambda fraction, label: _progress(run.pk, 10 + int(fraction * 60), label),
+        )
+        ledger_pks = dict(
+            LedgerEntry.objects.filter(
+                account=run.account,
+                created_at__gte=run.period_start,
+                created_at__lt=run.period_end,
+            ).values_list("supplier_id", "pk")
+        )
+        ReconciliationItem.objects.filter(run_id=run.pk).delete()
+        total = sum(result.counts.values()) or 1
+        chunk: list[ReconciliationItem] = []
+        written = 0
+        for position, item in enumerate(result.iter_items()):
+            chunk.append(_item_row(run.pk, position, item, ledger_pks))
+            if len(chunk) >= ITEM_CHUNK:
+                ReconciliationItem.objects.bulk_create(chunk)
+                written += len(chunk)
+                chunk = []
+                _progress(run.pk, 70 + int(written * 29 / total), "storing the items")
+        ReconciliationItem.objects.bulk_create(chunk)
+        ReconciliationRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+            progress=100,
+            progress_label="done",
+            engine_settings=run_settings.as_dict(),
+            warnings=inputs.warnings,
+            ledger_count=result.ledger_count,
+            order_count=result.order_count,
+            refund_owed_count=result.refund_owed_count,
+            hint_count=result.hint_count,
+            counts={bucket.value: count for bucket, count in result.counts.items()},
+            totals=selectors.totals_as_json(result.totals),
+            ties=result.totals.ties,
+            message=_summary(result),
+        )
+    except (ApplicationError, ValueError) as error:
+        ReconciliationItem.objects.filter(run_id=run.pk).delete()
+        text = error.message if isinstance(error, ApplicationError) else str(error)
+        _finish(run, JobStatus.FAILED, f"The reconciliation could not run: {text}")
+    except Exception as error:  # noqa: BLE001 (recorded on the run, then re-raised for the log)
+        ReconciliationItem.objects.filter(run_id=run.pk).delete()
+        _finish(run, JobStatus.FAILED, f"Unexpected error: {type(error).__name__}: {error}")
+        raise
+    return ReconciliationRun.objects.get(pk=run.pk)
+
+
+@transaction.atomic
+def item_explain(*, item: ReconciliationItem, comment: str, by, request=None) -> ItemExplanation:
+    """Mark an item explained (or change its explanation). Kept by the item's stable key, so
+    every later run over the same row or order shows it. Audited with the text before and after."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise FinanceError("Say what explains this item.")
+    run = item.run
+    explanation = (
+        ItemExplanation.objects.select_for_update()
+        .filter(account_id=run.account_id, item_key=item.item_key)
+        .first()
+    )
+    before = explanation.comment if explanation else ""
+    if explanation is None:
+        explanation = ItemExplanation(account_id=run.account_id, item_key=item.item_key)
+    explanation.comment = comment
+    explanation.bucket = item.bucket
+    explanation.run = run
+    explanation.explained_by = by if getattr(by, "is_authenticated", False) else None
+    explanation.explained_at = timezone.now()
+    explanation.save()
+    audit_record(
+        action="reconciliation.item_explained",
+        actor=by,
+        request=request,
+        target=explanation,
+        data={
+            "run": run.pk,
+            "item_key": item.item_key,
+            "bucket": item.bucket,
+            "comment": comment,
+            "previous_comment": before,
+        },
+    )
+    return explanation

@@ -1,0 +1,529 @@
+"""Finance pages: the overview (balances, chart, spend, runway, alerts), the ledger and its
+syncs, reconciliation runs with their reports and downloads, and plain period exports.
+
+Every page is an ordinary page first; htmx only makes the progress bars and the bucket tabs quick.
+Operators hold no finance permission, so none of these pages opens for them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from decimal import Decimal
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from finance import exports, selectors, services
+from finance.errors import FinanceError, JobAlreadyRunning
+from finance.forms import (
+    DAY_CHOICES,
+    AlertRuleForm,
+    ExplainForm,
+    ExportForm,
+    LedgerFilterForm,
+    ReconciliationForm,
+    day_start,
+    default_period,
+    today,
+)
+from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
+from finance.reconciliation import BUCKET_LABELS, Bucket
+from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.services import audit_record
+
+ITEMS_PER_PAGE = 50
+LEDGER_PER_PAGE = 50
+#: Buckets whose items want a look (the tab shows a warning colour when it holds any).
+SERIOUS = {
+    Bucket.UNEXPECTED_CHARGE,
+    Bucket.CHAIN_BREAK,
+    Bucket.UNEXPECTED_REFUND,
+    Bucket.REFUND_MISSING,
+    Bucket.NOT_CHARGED,
+    Bucket.MATCHED_WITH_VARIANCE,
+}
+
+
+def _account(request):
+    accounts = list(selectors.finance_accounts())
+    wanted = request.GET.get("account") or request.POST.get("account")
+    if wanted:
+        for account in accounts:
+            if str(account.pk) == wanted:
+                return account, accounts
+        raise Http404("No such supplier account.")
+    return (accounts[0] if accounts else None), accounts
+
+
+def _overview_url(account) -> str:
+    return f"{reverse('finance_overview')}?account={account.pk}"
+
+
+# --- overview ------------------------------------------------------------------------------------
+
+
+@permission_required("finance.view_balancesnapshot", raise_exception=True)
+@require_GET
+def finance_overview(request):
+    account, accounts = _account(request)
+    if account is None:
+        return render(request, "finance/empty.html")
+    days = request.GET.get("days", "30")
+    if days not in dict(DAY_CHOICES):
+        days = "30"
+    first_day = today() - dt.timedelta(days=int(days) - 1)
+    start, end = day_start(first_day), day_start(today() + dt.timedelta(days=1))
+    summary = selectors.account_finance(account)
+    rule = summary.rule
+    spend = selectors.spend_per_day(account, start=start, end=end)
+    context = {
+        "account": account,
+        "accounts": accounts,
+        "summaries": [
+            summary if other.pk == account.pk else selectors.account_finance(other)
+            for other in accounts
+        ],
+        "summary": summary,
+        "days": days,
+        "day_choices": DAY_CHOICES,
+        "chart": selectors.balance_chart(
+            account, start=start, end=end, threshold=rule.threshold_usd if rule else None
+        ),
+        "spend": spend,
+        "spend_chart": selectors.spend_chart(spend),
+        "spend_total": sum((day.net for day in spend), start=0),
+        "rule_form": AlertRuleForm(
+            initial={
+                "threshold_usd": rule.threshold_usd if rule else None,
+                "runway_days": rule.runway_days if rule else None,
+            }
+        ),
+        "alert_history": selectors.alert_list(account),
+        "active_ledger_sync": selectors.active_ledger_sync(account),
+        "window_days": selectors.spend_window().days,
+    }
+    return render(request, "finance/overview.html", context)
+
+
+@permission_required("finance.add_balancesnapshot", raise_exception=True)
+@require_POST
+def finance_snapshot_take(request):
+    account, _ = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    try:
+        snapshot = services.balance_snapshot_take(account=account, by=request.user)
+    except FinanceError as error:
+        messages.error(request, error.message)
+    else:
+        kind = "postpaid" if snapshot.is_postpaid else "prepaid"
+        messages.success(
+            request, f"Balance of {account}: {snapshot.balance:.2f} {snapshot.currency} ({kind})."
+        )
+    return redirect(_overview_url(account))
+
+
+@permission_required("finance.change_balancealertrule", raise_exception=True)
+@require_POST
+def finance_alert_rule_save(request):
+    account, _ = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    form = AlertRuleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A threshold and a number of days are positive numbers (or blank).")
+        return redirect(_overview_url(account))
+    try:
+        services.balance_alert_rule_save(
+            account=account,
+            threshold_usd=form.cleaned_data["threshold_usd"],
+            runway_days=form.cleaned_data["runway_days"],
+            by=request.user,
+            request=request,
+        )
+    except FinanceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Low-balance alert of {account} saved.")
+    return redirect(_overview_url(account))
+
+
+# --- ledger --------------------------------------------------------------------------------------
+
+
+@permission_required("finance.view_ledgerentry", raise_exception=True)
+@require_GET
+def ledger_list(request):
+    account, accounts = _account(request)
+    if account is None:
+        return render(request, "finance/empty.html")
+    form = LedgerFilterForm(request.GET or None)
+    rows = selectors.ledger_entry_list(account=account, **form.filters())
+    page = Paginator(rows, LEDGER_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "account": account,
+        "accounts": accounts,
+        "form": form,
+        "page": page,
+        "query": without_empty(request.GET, drop=("page",)),
+        "last_sync": selectors.last_ledger_sync(account),
+        "active_sync": selectors.active_ledger_sync(account),
+        "has_credential": bool(account.management_token),
+    }
+    template = (
+        "finance/ledger_list.html#ledger-rows"
+        if request.htmx and request.htmx.target == "ledger-rows"
+        else "finance/ledger_list.html"
+    )
+    return push_clean_url(request, render(request, template, context))
+
+
+@permission_required("finance.view_ledgerentry", raise_exception=True)
+@require_GET
+def ledger_entry_detail(request, entry_pk: int):
+    entry = get_object_or_404(LedgerEntry.objects.select_related("account", "sync"), pk=entry_pk)
+    context = {"entry": entry, "items": selectors.ledger_entry_items(entry)[:20]}
+    return render(request, "finance/ledger_entry.html", context)
+
+
+@permission_required("finance.add_ledgersync", raise_exception=True)
+@require_POST
+def ledger_sync_start(request):
+    account, _ = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    try:
+        job = services.ledger_sync_start(account=account, by=request.user)
+    except JobAlreadyRunning as error:
+        messages.info(request, error.message)
+        job = selectors.active_ledger_sync(account)
+    except FinanceError as error:
+        messages.error(request, error.message)
+        return redirect(f"{reverse('ledger_list')}?account={account.pk}")
+    return redirect("ledger_sync_detail", job_pk=job.pk)
+
+
+@permission_required("finance.view_ledgersync", raise_exception=True)
+@require_GET
+def ledger_sync_list(request):
+    jobs = Paginator(selectors.ledger_sync_list(), 25).get_page(request.GET.get("page"))
+    return render(request, "finance/ledger_sync_list.html", {"page": jobs})
+
+
+@permission_required("finance.view_ledgersync", raise_exception=True)
+@require_GET
+def ledger_sync_detail(request, job_pk: int):
+    job = get_object_or_404(LedgerSync.objects.select_related("account", "started_by"), pk=job_pk)
+    template = (
+        "finance/ledger_sync_detail.html#progress"
+        if request.htmx
+        else "finance/ledger_sync_detail.html"
+    )
+    return render(request, template, {"job": job})
+
+
+# --- reconciliation ------------------------------------------------------------------------------
+
+
+def _run_list_context(request, account, accounts, form=None) -> dict:
+    runs = selectors.reconciliation_run_list(account)
+    return {
+        "account": account,
+        "accounts": accounts,
+        "page": Paginator(runs, 25).get_page(request.GET.get("page")),
+        "form": form or ReconciliationForm(initial={"account": account, **default_period(7)}),
+        "export_form": ExportForm(initial={"account": account, **default_period(30)}),
+        "last_sync": selectors.last_successful_ledger_sync(account),
+        "active_run": selectors.active_reconciliation(account),
+    }
+
+
+@permission_required("finance.view_reconciliationrun", raise_exception=True)
+@require_GET
+def reconciliation_list(request):
+    account, accounts = _account(request)
+    if account is None:
+        return render(request, "finance/empty.html")
+    return render(
+        request, "finance/reconciliation_list.html", _run_list_context(request, account, accounts)
+    )
+
+
+@permission_required("finance.add_reconciliationrun", raise_exception=True)
+@require_POST
+def reconciliation_start(request):
+    account, accounts = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    form = ReconciliationForm(request.POST)
+    if form.is_valid():
+        try:
+            run = services.reconciliation_start(
+                **form.engine_arguments(), by=request.user, request=request
+            )
+        except JobAlreadyRunning as error:
+            messages.info(request, error.message)
+            run = selectors.active_reconciliation(form.cleaned_data["account"])
+            return redirect("reconciliation_detail", run_pk=run.pk)
+        except FinanceError as error:
+            form.add_error(None, error.message)
+        else:
+            return redirect("reconciliation_detail", run_pk=run.pk)
+    context = _run_list_context(request, account, accounts, form=form)
+    return render(request, "finance/reconciliation_list.html", context, status=400)
+
+
+def _bucket_tabs(run: ReconciliationRun) -> list[dict]:
+    counts = run.counts or {}
+    return [
+        {
+            "value": bucket.value,
+            "label": bucket.label,
+            "count": counts.get(bucket.value, 0),
+            "serious": bucket in SERIOUS and counts.get(bucket.value, 0) > 0,
+        }
+        for bucket in Bucket
+    ]
+
+
+def _chosen_bucket(request, run: ReconciliationRun) -> str:
+    wanted = request.GET.get("bucket", "")
+    if wanted in Bucket.__members__:
+        return wanted
+    counts = run.counts or {}
+    for bucket in Bucket:  # the most serious bucket that holds anything
+        if counts.get(bucket.value):
+            return bucket.value
+    return Bucket.MATCHED.value
+
+
+@permission_required("finance.view_reconciliationrun", raise_exception=True)
+@require_GET
+def reconciliation_detail(request, run_pk: int):
+    run = get_object_or_404(
+        ReconciliationRun.objects.select_related("account", "started_by"), pk=run_pk
+    )
+    context: dict = {"run": run, "settings_rows": _settings_rows(run)}
+    if run.status == "succeeded":
+        bucket = _chosen_bucket(request, run)
+        page = Paginator(selectors.run_items(run, bucket), ITEMS_PER_PAGE).get_page(
+            request.GET.get("page")
+        )
+        explanations = selectors.run_explanations(run)
+        totals = selectors.run_totals(run)
+        context.update(
+            {
+                "bucket": bucket,
+                "bucket_label": BUCKET_LABELS[Bucket(bucket)],
+                "tabs": _bucket_tabs(run),
+                "page": page,
+                "rows": [(item, explanations.get(item.item_key)) for item in page],
+                "query": f"bucket={bucket}",
+                "totals": totals,
+                "explained": len(explanations),
+                "counts": {
+                    "ledger": [(b.label, run.counts.get(b.value, 0)) for b in _LEDGER_BUCKETS],
+                    "orders": [(b.label, run.counts.get(b.value, 0)) for b in _ORDER_BUCKETS],
+                    "refunds": [(b.label, run.counts.get(b.value, 0)) for b in _REFUND_BUCKETS],
+                },
+            }
+        )
+    if request.htmx and request.htmx.target == "items":
+        template = "finance/reconciliation_detail.html#items"
+    elif request.htmx and request.htmx.target == "run-body":
+        template = "finance/reconciliation_detail.html#run-body"
+    else:
+        template = "finance/reconciliation_detail.html"
+    response = render(request, template, context)
+    if request.htmx and request.htmx.target == "items":
+        push_clean_url(request, response)
+    return response
+
+
+def _settings_rows(run: ReconciliationRun) -> list[tuple[str, str]]:
+    values = run.engine_settings or {}
+    rows = []
+    if values.get("fx_tolerance") is not None:
+        rows.append(("FX tolerance", f"{Decimal(values['fx_tolerance']) * 100:.2f} %"))
+    if values.get("abs_tolerance") is not None:
+        rows.append(("or", f"{Decimal(values['abs_tolerance']):.2f} USD"))
+    if values.get("window_slack_seconds") is not None:
+        minutes = Decimal(values["window_slack_seconds"]) / 60
+        rows.append(("window slack", f"{minutes.normalize():f} min"))
+    opening = values.get("opening_balance")
+    if run.status == "succeeded":
+        text = f"{Decimal(opening):,.2f} USD" if opening is not None else "from the first row"
+        rows.append(("opening balance", text))
+    return rows
+
+
+_LEDGER_BUCKETS = [Bucket(b) for b in ("MATCHED", "MATCHED_WITH_VARIANCE", "UNEXPECTED_CHARGE",
+                                      "REFUND_MATCHED", "UNEXPECTED_REFUND", "DEPOSIT", "OTHER")]  # fmt: skip
+_ORDER_BUCKETS = [Bucket(b) for b in ("MATCHED", "MATCHED_WITH_VARIANCE", "NOT_CHARGED",
+                                     "NO_CHARGE_EXPECTED")]  # fmt: skip
+_REFUND_BUCKETS = [Bucket.REFUND_MATCHED, Bucket.REFUND_MISSING]
+
+
+@permission_required("finance.view_reconciliationrun", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def reconciliation_item_explain(request, run_pk: int, item_pk: int):
+    item = get_object_or_404(
+        ReconciliationItem.objects.select_related(
+            "run", "run__account", "ledger_entry", "previous_entry"
+        ),
+        pk=item_pk,
+        run_id=run_pk,
+    )
+    explanation = selectors.run_explanations(item.run).get(item.item_key)
+    may_explain = request.user.has_perm("finance.add_itemexplanation")
+    form = ExplainForm(
+        request.POST or None, initial={"comment": explanation.comment if explanation else ""}
+    )
+    if request.method == "POST":
+        if not may_explain:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                explanation = services.item_explain(
+                    item=item,
+                    comment=form.cleaned_data["comment"],
+                    by=request.user,
+                    request=request,
+                )
+            except FinanceError as error:
+                form.add_error("comment", error.message)
+            else:
+                if request.htmx:
+                    return render(
+                        request,
+                        "finance/item_row.html",
+                        {"run": item.run, "item": item, "explanation": explanation},
+                    )
+                messages.success(request, f"Item {item.item_key} explained.")
+                url = reverse("reconciliation_detail", args=[run_pk])
+                return redirect(f"{url}?bucket={item.bucket}#item-{item.pk}")
+    context = {"run": item.run, "item": item, "explanation": explanation}
+    if may_explain and not request.GET.get("cancel"):
+        context["form"] = form
+    if request.htmx:
+        return render(request, "finance/item_row.html", context)
+    return render(request, "finance/item_explain.html", context)
+
+
+def _run_for_download(run_pk: int) -> ReconciliationRun:
+    run = get_object_or_404(
+        ReconciliationRun.objects.select_related("account", "started_by"), pk=run_pk
+    )
+    if run.status != "succeeded":
+        raise Http404("This run has no report (it has not finished).")
+    return run
+
+
+def _stamp(run: ReconciliationRun) -> str:
+    return f"reconciliation-{run.pk}-{run.account.name}-{run.period_start:%Y%m%d}".replace(" ", "_")
+
+
+@permission_required("finance.view_reconciliationrun", raise_exception=True)
+@require_GET
+def reconciliation_report_csv(request, run_pk: int):
+    """The whole run (every column, the bucket first), or one bucket with ?bucket=."""
+    run = _run_for_download(run_pk)
+    bucket = request.GET.get("bucket", "")
+    chosen = Bucket(bucket) if bucket in Bucket.__members__ else None
+    result = selectors.run_result(run)
+    lines = exports.iter_reconciliation_csv(
+        result, chosen, explanations=selectors.run_explanation_texts(run)
+    )
+    audit_record(
+        action="reconciliation.exported",
+        request=request,
+        target=run,
+        data={"format": "csv", "bucket": bucket},
+    )
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    name = _stamp(run) + (f"-{chosen.value.lower()}" if chosen else "")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+@permission_required("finance.view_reconciliationrun", raise_exception=True)
+@require_GET
+def reconciliation_report_xlsx(request, run_pk: int):
+    """A summary sheet and one sheet per bucket (the engine's XLSX export, streamed to disk)."""
+    run = _run_for_download(run_pk)
+    result = selectors.run_result(run)
+    explanations = selectors.run_explanation_texts(run)
+    meta = {
+        "Account": run.account.name,
+        "Run": f"#{run.pk}",
+        "Run by": str(run.started_by or "schedule"),
+        "Run at (UTC)": run.finished_at,
+        "Ledger last synced (UTC)": run.ledger_synced_at or "never",
+        "Explained items": len(explanations),
+        "Exported at (UTC)": timezone.now(),
+    }
+    for number, warning in enumerate(run.warnings or [], start=1):
+        meta[f"Warning {number}"] = warning
+    stream = tempfile.TemporaryFile()
+    exports.write_reconciliation_xlsx(result, stream, meta=meta, explanations=explanations)
+    stream.seek(0)
+    audit_record(
+        action="reconciliation.exported", request=request, target=run, data={"format": "xlsx"}
+    )
+    return FileResponse(
+        stream,
+        as_attachment=True,
+        filename=f"{_stamp(run)}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+# --- plain exports -------------------------------------------------------------------------------
+
+
+def _export_period(request):
+    form = ExportForm(request.GET or None)
+    if request.GET and form.is_valid():
+        start, end = form.period
+        return form.cleaned_data["account"], start, end
+    account, _ = _account(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    period = default_period(30)
+    return account, day_start(period["start"]), day_start(period["end"] + dt.timedelta(days=1))
+
+
+def _csv_response(lines, name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    return response
+
+
+@permission_required("finance.view_ledgerentry", raise_exception=True)
+@require_GET
+def finance_export_ledger(request):
+    """The ledger rows of a period as they came (CSV, UTF-8 with BOM)."""
+    account, start, end = _export_period(request)
+    entries = selectors.period_ledger_export(account, start=start, end=end)
+    name = f"ledger-{account.name}-{start:%Y%m%d}-{end:%Y%m%d}".replace(" ", "_")
+    return _csv_response(
+        exports.iter_csv(exports.ledger_rows(entries), exports.LEDGER_HEADER), name
+    )
+
+
+@permission_required(["finance.view_reconciliationrun", "orders.view_order"], raise_exception=True)
+@require_GET
+def finance_export_orders(request):
+    """Our orders submitted in a period with what reconciliation expects of each (CSV)."""
+    account, start, end = _export_period(request)
+    orders, _warnings = selectors.period_local_orders(account, start=start, end=end)
+    name = f"orders-{account.name}-{start:%Y%m%d}-{end:%Y%m%d}".replace(" ", "_")
+    return _csv_response(exports.iter_csv(exports.order_rows(orders), exports.ORDER_HEADER), name)

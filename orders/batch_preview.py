@@ -1,0 +1,396 @@
+"""Batch previews: an uploaded CSV/XLSX read into a Batch in PREVIEW and its rows, kept until the
+operator confirms it (the rows without problems become orders) or discards it.
+
+The file reader (`orders.batchfile`) decides what each row means and what is wrong with it; this
+module adds what needs the supplier or the database around it, and stores the result:
+
+- the account's balance, asked once per upload and kept with the preview (a page view never waits
+  on the supplier);
+- the live player check (`check_game_data`), once per distinct (offer, player, server), when the
+  operator asked for it;
+- Telegram usernames turned into the numeric id the order needs, for offers that need a player id
+  (the order service takes numeric ids only): once per distinct username, and a row whose
+  username has no id the supplier can see is a problem (the customer must message the bot);
+- "already ordered" references, looked up once per chunk of rows, across all accounts: a customer
+  reference names the reseller's own order, so ordering it again through another account would
+  still be a double purchase.
+
+Confirming re-checks the references (another batch may have ordered one since), then creates the
+orders of the good rows all at once through `batch_orders_create` and confirms the batch with
+`batch_confirm`, in one transaction: all of them or none. A row without `max_unit_price` accepts at
+most the unit price its preview showed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from catalog.models import CurrencyRate, Offer
+from orders.batchfile import (
+    BatchFileRefused,
+    BatchPreview,
+    BatchRow,
+    parse_rows,
+    read_rows,
+    validate_rows,
+)
+from orders.errors import OrderActionRefused, OrderError
+from orders.models import Batch, BatchPreviewRow, Order
+from orders.selectors import customer_references_ordered
+from orders.services import (
+    OperatorAction,
+    OrderLine,
+    batch_confirm,
+    batch_create,
+    batch_orders_create,
+)
+from reseller.core.services import audit_record
+from suppliers.clients import SupplierError
+from suppliers.models import SupplierAccount
+from suppliers.ratelimit import RateLimitSaturated
+from suppliers.services import supplier_client
+
+STORE_CHUNK = 2000
+TELEGRAM_BOT = "@gamesdrop_api_bot"
+
+__all__ = [
+    "PREVIEW_ACTIONS",
+    "BatchFileRefused",
+    "batch_preview_confirm",
+    "batch_preview_create",
+    "batch_preview_discard",
+    "batch_preview_rows",
+]
+
+
+# --- creating a preview -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BalanceSeen:
+    usd: Decimal | None
+    note: str  # what to say about it (why it is unknown, or how it was converted)
+
+
+def _balance(account: SupplierAccount) -> BalanceSeen:
+    """The account's balance in USD, or None with the reason (a person is waiting: one retry)."""
+    client = supplier_client(account, max_retries=1)
+    if not hasattr(client, "balance"):
+        return BalanceSeen(None, "This supplier has no balance endpoint: the balance is unknown.")
+    try:
+        balance = client.balance()
+    except (SupplierError, RateLimitSaturated) as error:
+        return BalanceSeen(None, f"The balance is unknown: the supplier did not give it ({error}).")
+    currency = (balance.currency or "USD").upper()
+    if currency == "USD":
+        return BalanceSeen(balance.balance, "")
+    rate = CurrencyRate.objects.filter(currency=currency).values_list("usd_per_unit", flat=True)
+    rate = rate.first()
+    if rate is None:
+        return BalanceSeen(
+            None,
+            f"The balance is {balance.balance} {currency}, which has no USD rate: "
+            "it cannot be compared with the estimate.",
+        )
+    usd = (balance.balance * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return BalanceSeen(usd, f"{balance.balance} {currency} at {rate} USD per unit.")
+
+
+def _player_check(account: SupplierAccount):
+    """check_game_data as the reader wants it: (valid, the player's login), or an error."""
+    client = supplier_client(account, max_retries=1)
+    if not hasattr(client, "check_game_data"):
+        return None
+
+    def check(offer: Offer, game_user_id: str, game_server_id: str) -> tuple[bool, str]:
+        try:
+            answer = client.check_game_data(offer.offer_id, game_user_id, game_server_id or None)
+        except RateLimitSaturated as error:
+            raise OrderError(f"the account's rate limit is saturated ({error})") from None
+        return (True, answer.login or "") if answer.valid else (False, "")
+
+    return check
+
+
+def _resolve_telegram(rows: list[BatchRow], account: SupplierAccount) -> None:
+    """Put the numeric Telegram id in `game_user_id` of rows that name a username for an offer
+    needing a player id (the order service sends numeric ids only)."""
+    waiting = [
+        row
+        for row in rows
+        if row.telegram_username and not row.game_user_id and row.offer_id and not row.problems
+    ]
+    if not waiting:
+        return
+    wanted = sorted({row.offer_id for row in waiting})
+    needing_id: set[int] = set()
+    for start in range(0, len(wanted), STORE_CHUNK):
+        needing_id.update(
+            Offer.objects.filter(
+                account=account,
+                offer_id__in=wanted[start : start + STORE_CHUNK],
+                requires_user_id=True,
+            ).values_list("offer_id", flat=True)
+        )
+    waiting = [row for row in waiting if row.offer_id in needing_id]
+    if not waiting:
+        return
+    resolve = getattr(supplier_client(account, max_retries=1), "telegram_user_info", None)
+    answers: dict[str, tuple[int | None, str]] = {}
+    for row in waiting:
+        username = row.telegram_username
+        if username not in answers:
+            answers[username] = _telegram_id(resolve, username)
+        user_id, reason = answers[username]
+        if user_id:
+            row.game_user_id = str(user_id)
+        else:
+            row.problems.append(f"telegram_username '@{username}' {reason}")
+
+
+def _telegram_id(resolve, username: str) -> tuple[int | None, str]:
+    if resolve is None:
+        return None, (
+            "cannot be turned into a Telegram user id through this supplier: "
+            "write the numeric id in player_id"
+        )
+    try:
+        user = resolve(username)
+    except (SupplierError, RateLimitSaturated) as error:
+        return None, f"could not be looked up ({error})"
+    if user.user_id:
+        return user.user_id, ""
+    return None, (
+        f"has no Telegram user id the supplier can see: ask the customer to message "
+        f"{TELEGRAM_BOT} first, then upload the row again"
+    )
+
+
+def _summary(preview: BatchPreview, balance: BalanceSeen, *, check_players: bool) -> dict:
+    return {
+        "file_description": preview.file_description,
+        "warnings": list(preview.warnings),
+        "rows_total": preview.rows_total,
+        "rows_ok": preview.rows_ok,
+        "rows_with_problems": preview.rows_with_problems,
+        "rows_with_warnings": preview.rows_with_warnings,
+        "units_ok": preview.units_ok,
+        "totals_by_currency": {
+            currency: str(amount.quantize(Decimal("0.01"), ROUND_HALF_UP))
+            for currency, amount in preview.totals_by_currency.items()
+        },
+        "usd_total": str(preview.usd_total),
+        "currencies_without_rate": list(preview.currencies_without_rate),
+        "balance_usd": None if balance.usd is None else str(balance.usd),
+        "balance_note": balance.note,
+        "balance_checked_at": timezone.now().isoformat(),
+        "exceeds_balance": preview.exceeds_balance,
+        "players_checked": check_players,
+    }
+
+
+def _row_record(batch: Batch, row: BatchRow) -> BatchPreviewRow:
+    offer = row.offer
+    return BatchPreviewRow(
+        batch=batch,
+        row_number=row.row_number,
+        offer=offer,
+        offer_ref=row.offer_id,
+        quantity=row.quantity,
+        game_user_id=row.game_user_id,
+        game_server_id=row.game_server_id,
+        email=row.email,
+        telegram_username=row.telegram_username,
+        customer_reference=row.customer_reference,
+        max_unit_price=row.max_unit_price,
+        unit_price=None if offer is None else offer.price,
+        currency="" if offer is None else offer.currency,
+        player_login=row.player_login[:120],
+        has_problems=bool(row.problems),
+        problems=row.problems,
+        warnings=row.warnings,
+    )
+
+
+def batch_preview_create(
+    *,
+    account: SupplierAccount,
+    uploaded_file,
+    filename: str = "",
+    name: str = "",
+    check_players: bool = False,
+    by=None,
+    request=None,
+) -> Batch:
+    """Read an uploaded batch file and store it as a Batch in PREVIEW with its rows. Nothing is
+    ordered. Raises BatchFileRefused (nothing stored) when the file cannot be read as a batch."""
+    filename = filename or getattr(uploaded_file, "name", "") or ""
+    reader = read_rows(uploaded_file, filename)
+    rows = list(parse_rows(reader))  # a refusal surfaces here, before any query or call
+    warnings = list(reader.warnings)
+    _resolve_telegram(rows, account)
+    check = _player_check(account) if check_players else None
+    if check_players and check is None:
+        warnings.append("This supplier cannot check players: the player ids were not checked.")
+    balance = _balance(account)
+    preview = validate_rows(
+        rows,
+        account=account,
+        check_player=check,
+        ordered_references=lambda references: customer_references_ordered(references=references),
+        balance_usd=balance.usd,
+        warnings=warnings,
+    )
+    preview.file_description = reader.description
+    with transaction.atomic():
+        batch = batch_create(
+            name=name.strip() or filename or "Batch", source_filename=filename, by=by
+        )
+        batch.account = account
+        batch.check_players = bool(check_players and check is not None)
+        batch.preview_summary = _summary(preview, balance, check_players=batch.check_players)
+        batch.save(update_fields=["account", "check_players", "preview_summary", "updated_at"])
+        for start in range(0, len(rows), STORE_CHUNK):
+            BatchPreviewRow.objects.bulk_create(
+                [_row_record(batch, row) for row in rows[start : start + STORE_CHUNK]]
+            )
+        audit_record(
+            action="batch.previewed",
+            actor=by,
+            request=request,
+            target=batch,
+            data={
+                "file": filename[:255],
+                "account": account.pk,
+                "rows": preview.rows_total,
+                "rows_ok": preview.rows_ok,
+                "rows_with_problems": preview.rows_with_problems,
+                "estimate_usd": str(preview.usd_total),
+            },
+        )
+    return batch
+
+
+# --- confirming or discarding -------------------------------------------------------------------
+
+
+def _order_line(row: BatchPreviewRow, offers: dict[int, Offer]) -> OrderLine:
+    offer = offers.get(row.offer_id)
+    where = f"Row {row.row_number}"
+    if offer is None:
+        raise OrderActionRefused(f"{where}: its offer is gone from the catalog.")
+    if row.currency and offer.currency != row.currency:
+        raise OrderActionRefused(
+            f"{where}: offer {offer.offer_id} is now priced in {offer.currency}, not "
+            f"{row.currency}. Discard this preview and upload the file again."
+        )
+    limit = row.max_unit_price if row.max_unit_price is not None else row.unit_price
+    # Beyond the limit (the preview warned) the order is sent at the limit: the supplier refuses
+    # it with WRONG_PRICE unless its price has come down, and the engine re-quotes within it.
+    quoted = offer.price if limit is None or offer.price <= limit else limit
+    return OrderLine(
+        offer=offer,
+        max_unit_price=limit if limit is not None else offer.price,
+        quantity=row.quantity or 1,
+        quoted_price=quoted,
+        game_user_id=row.game_user_id,
+        game_server_id=row.game_server_id,
+        email=row.email,
+        telegram_username=row.telegram_username,
+        customer_reference=row.customer_reference,
+        row_number=row.row_number,
+    )
+
+
+def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
+    """Order the rows without problems (all of them or none), then confirm the batch so its
+    orders are sent. The rows with problems stay, as the record of what was skipped."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch.pk)
+        if batch.status != Batch.Status.PREVIEW:
+            raise OrderActionRefused("This batch has been confirmed already.")
+        good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False)
+        if not good.exists():
+            raise OrderActionRefused(
+                "No row of this file can be ordered: fix the rows and upload it again."
+            )
+        references = set(
+            good.exclude(customer_reference="").values_list("customer_reference", flat=True)
+        )
+        taken = sorted(customer_references_ordered(references=references))
+        if taken:
+            shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+            raise OrderActionRefused(
+                f"Since this preview was made, {len(taken)} of its customer references were "
+                f"ordered elsewhere ({shown}). Discard it and upload the file again."
+            )
+        # One instance per offer, its account loaded: the order service reads both per line.
+        offers = {
+            offer.pk: offer
+            for offer in Offer.objects.filter(pk__in=good.values("offer_id")).select_related(
+                "account"
+            )
+        }
+        rows = good.order_by("row_number").iterator(chunk_size=2000)
+        created = batch_orders_create(
+            batch=batch, lines=(_order_line(row, offers) for row in rows), by=by
+        )
+        good.delete()  # the orders carry these rows now
+        summary = dict(batch.preview_summary)
+        summary["orders_created"] = created
+        Batch.objects.filter(pk=batch.pk).update(preview_summary=summary)
+        return batch_confirm(batch=batch, by=by, request=request)
+
+
+def batch_preview_discard(*, batch: Batch, by, request=None) -> None:
+    """Throw a preview away (nothing was ordered from it)."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch.pk)
+        if batch.status != Batch.Status.PREVIEW or Order.objects.filter(batch=batch).exists():
+            raise OrderActionRefused("Only a batch still in preview can be discarded.")
+        audit_record(
+            action="batch.discarded",
+            actor=by,
+            request=request,
+            target=batch,
+            data={"name": batch.name, "rows": batch.preview_summary.get("rows_total", 0)},
+        )
+        batch.delete()
+
+
+#: The preview's own actions, beside the engine's BATCH_ACTIONS (whose "confirm" would confirm a
+#: batch without creating its orders: the view routes "confirm" here).
+PREVIEW_ACTIONS = {
+    "confirm": OperatorAction("Confirm", "orders.change_batch", batch_preview_confirm),
+    "discard": OperatorAction("Discard", "orders.delete_batch", batch_preview_discard),
+}
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+PREVIEW_VIEWS = {
+    "problems": "Rows with problems",
+    "warnings": "Rows with warnings",
+    "all": "All rows",
+}
+
+
+def batch_preview_rows(*, batch: Batch, show: str = "all") -> QuerySet[BatchPreviewRow]:
+    """The preview's rows: with problems, with warnings, or all of them (problems first)."""
+    rows = BatchPreviewRow.objects.filter(batch=batch).select_related("offer")
+    if show == "problems":
+        return rows.filter(has_problems=True).order_by("row_number")
+    if show == "warnings":
+        return rows.filter(has_problems=False).exclude(warnings=[]).order_by("row_number")
+    return rows.order_by("-has_problems", "row_number")
+
+
+def balance_checked_at(batch: Batch) -> datetime | None:
+    value = batch.preview_summary.get("balance_checked_at")
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,376 @@
+"""Batch pages: upload a CSV/XLSX, look at its preview, confirm it, and watch its orders run.
+
+One page per batch: while the batch is in PREVIEW it shows the file's rows and their problems with
+Confirm / Discard; once confirmed, a progress bar and counts per status (a partial that re-polls
+itself every second while an order is not final) and the order rows (a partial that re-polls
+itself every two seconds, on the page and filter the operator is looking at).
+"""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from catalog.selectors import catalog_accounts
+from orders import batchfile, selectors, services
+from orders.batch_preview import (
+    PREVIEW_ACTIONS,
+    PREVIEW_VIEWS,
+    BatchFileRefused,
+    balance_checked_at,
+    batch_preview_create,
+    batch_preview_rows,
+)
+from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
+from orders.selectors import BatchProgress
+from orders.states import FINAL_STATUSES
+from reseller.core.errors import ApplicationError
+from reseller.core.querystrings import without_empty
+from reseller.core.spreadsheets import csv_lines
+
+LIST_PAGE_SIZE = 25
+ORDERS_PAGE_SIZE = 50
+PREVIEW_PAGE_SIZE = 100
+SKIPPED_SHOWN = 200
+
+#: Every action the batch page may post: the engine's whitelist, with the preview's own
+#: "confirm" (create the orders, then confirm) and "discard" in place.
+ACTIONS = {**services.BATCH_ACTIONS, **PREVIEW_ACTIONS}
+
+
+class BatchUploadForm(forms.Form):
+    account = forms.ModelChoiceField(queryset=None, label="Supplier account", empty_label=None)
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Optional: defaults to the file's name."
+    )
+    file = forms.FileField(
+        label="File (CSV or XLSX)",
+        help_text=f"Up to {batchfile.MAX_ROWS:,} rows and {batchfile.MAX_BYTES // 2**20} MB.",
+    )
+    check_players = forms.BooleanField(
+        required=False,
+        label="Check players with the supplier",
+        help_text="One check per distinct player; slower for large files.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = catalog_accounts()
+        self.fields["file"].widget.attrs["accept"] = ".csv,.txt,.tsv,.xlsx,.xlsm"
+
+
+def _order_url(order: Order) -> str:
+    # The order pages add Order.get_absolute_url; until they do, their address is /orders/<pk>/.
+    absolute = getattr(order, "get_absolute_url", None)
+    return absolute() if absolute else f"/orders/{order.pk}/"
+
+
+def _progress_by_batch(batch_ids) -> dict[int, BatchProgress]:
+    """Counts per status of several batches in one query (the list's progress column)."""
+    counts = {pk: dict.fromkeys(OrderStatus.values, 0) for pk in batch_ids}
+    rows = (
+        Order.objects.filter(batch_id__in=batch_ids)
+        .order_by()
+        .values("batch_id", "status")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        counts[row["batch_id"]][row["status"]] = row["n"]
+    return {
+        pk: BatchProgress(
+            total=sum(by_status.values()),
+            finished=sum(n for status, n in by_status.items() if status in FINAL_STATUSES),
+            counts=by_status,
+        )
+        for pk, by_status in counts.items()
+    }
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_GET
+def batch_list(request):
+    batches = Batch.objects.select_related("account", "created_by")
+    page = Paginator(batches, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    progress = _progress_by_batch([batch.pk for batch in page])
+    failed = (OrderStatus.FAILED, OrderStatus.CANCELED, OrderStatus.REJECTED)
+    rows = [
+        (batch, progress[batch.pk], sum(progress[batch.pk].counts[status] for status in failed))
+        for batch in page
+    ]
+    return render(request, "orders/batch_list.html", {"page": page, "rows": rows})
+
+
+@permission_required("orders.add_batch", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def batch_upload(request):
+    form = BatchUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            batch = batch_preview_create(
+                account=form.cleaned_data["account"],
+                uploaded_file=upload,
+                filename=upload.name,
+                name=form.cleaned_data["name"],
+                check_players=form.cleaned_data["check_players"],
+                by=request.user,
+                request=request,
+            )
+        except BatchFileRefused as refusal:
+            form.add_error("file", refusal.message)
+        else:
+            return redirect("batch_detail", batch_pk=batch.pk)
+    context = {
+        "form": form,
+        "has_accounts": form.fields["account"].queryset.exists(),
+        "columns": batchfile.TEMPLATE_HEADER,
+        "max_quantity": batchfile.MAX_QUANTITY,
+    }
+    return render(request, "orders/batch_upload.html", context)
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_GET
+def batch_template_csv(request):
+    response = HttpResponse(batchfile.batch_template_csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="batch-template.csv"'
+    return response
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_GET
+def batch_template_xlsx(request):
+    response = HttpResponse(
+        batchfile.batch_template_xlsx(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = 'attachment; filename="batch-template.xlsx"'
+    return response
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_GET
+def batch_detail(request, batch_pk: int):
+    batch = get_object_or_404(Batch.objects.select_related("account", "created_by"), pk=batch_pk)
+    if batch.status == Batch.Status.PREVIEW:
+        return _preview_page(request, batch)
+    return _batch_page(request, batch)
+
+
+def _preview_page(request, batch: Batch):
+    summary = batch.preview_summary
+    default = "problems" if summary.get("rows_with_problems") else "all"
+    show = request.GET.get("show") if request.GET.get("show") in PREVIEW_VIEWS else default
+    rows = batch_preview_rows(batch=batch, show=show)
+    page = Paginator(rows, PREVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+    for row in page:
+        row.unit_price_text = services.money(row.unit_price)
+        row.max_unit_price_text = services.money(row.max_unit_price)
+    views = [
+        (key, label, _preview_count(summary, key), key == show)
+        for key, label in PREVIEW_VIEWS.items()
+    ]
+    context = {
+        "batch": batch,
+        "summary": summary,
+        "balance_checked_at": balance_checked_at(batch),
+        "page": page,
+        "show": show,
+        "views": views,
+        "query": without_empty(request.GET, drop=("page",)),
+        "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
+        "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
+    }
+    template = "orders/batch_preview.html"
+    if request.htmx and request.htmx.target == "rows":
+        template += "#rows"
+    return render(request, template, context)
+
+
+def _preview_count(summary: dict, key: str) -> int:
+    if key == "problems":
+        return summary.get("rows_with_problems", 0)
+    if key == "warnings":
+        return summary.get("rows_with_warnings", 0)
+    return summary.get("rows_total", 0)
+
+
+def _batch_page(request, batch: Batch):
+    progress = selectors.batch_progress(batch=batch)
+    active = progress.finished < progress.total
+    target = request.htmx.target if request.htmx else None
+    context = {"batch": batch, "progress": progress, "active": active}
+    if target != "orders":
+        context.update(
+            counts=[
+                (status, OrderStatus(status).label, n) for status, n in progress.counts.items() if n
+            ],
+            keys=OrderKey.objects.filter(order__batch=batch).count(),
+            actions=_available_actions(request.user, batch),
+        )
+    if target == "progress":
+        return render(request, "orders/batch_detail.html#progress", context)
+    status = request.GET.get("status", "")
+    orders = Order.objects.filter(batch=batch).select_related("offer").order_by("row_number", "pk")
+    if status in OrderStatus.values:
+        orders = orders.filter(status=status)
+    else:
+        status = ""
+    page = Paginator(orders, ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    context.update(
+        page=page,
+        order_rows=[(order, _order_url(order), _price(order)) for order in page],
+        status=status,
+        status_label=OrderStatus(status).label if status else "",
+        query=without_empty(request.GET, drop=("page",)),
+        page_query=without_empty(request.GET),
+    )
+    if target == "orders":
+        return render(request, "orders/batch_detail.html#orders", context)
+    skipped = BatchPreviewRow.objects.filter(batch=batch, has_problems=True).order_by("row_number")
+    context.update(skipped=skipped[:SKIPPED_SHOWN], skipped_count=skipped.count())
+    return render(request, "orders/batch_detail.html", context)
+
+
+def _price(order: Order):
+    return services.money(order.price_sent if order.price_sent is not None else order.quoted_price)
+
+
+def _available_actions(user, batch: Batch) -> list[tuple[str, str]]:
+    wanted = {
+        Batch.Status.CONFIRMED: ("pause",),
+        Batch.Status.RUNNING: ("pause",),
+        Batch.Status.PAUSED: ("resume",),
+    }.get(batch.status, ())
+    return [
+        (name, ACTIONS[name].label) for name in wanted if user.has_perm(ACTIONS[name].permission)
+    ]
+
+
+def batch_action(request, batch_pk: int, action: str):
+    """Every POST action on a batch, looked up in the whitelist (the permission is its own)."""
+    entry = ACTIONS.get(action)
+    if entry is None:
+        raise Http404("No such batch action.")
+    if not request.user.has_perm(entry.permission):
+        raise PermissionDenied
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    batch = get_object_or_404(Batch, pk=batch_pk)
+    try:
+        entry.service(batch=batch, by=request.user, request=request)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect("batch_detail", batch_pk=batch.pk)
+    if action == "discard":
+        messages.success(request, f"Preview “{batch.name}” discarded: nothing was ordered.")
+        return redirect("batch_list")
+    messages.success(request, _done_message(action, batch))
+    return redirect("batch_detail", batch_pk=batch.pk)
+
+
+def _done_message(action: str, batch: Batch) -> str:
+    if action == "confirm":
+        batch.refresh_from_db()
+        created = batch.preview_summary.get("orders_created", 0)
+        skipped = batch.preview_summary.get("rows_with_problems", 0)
+        text = f"Batch confirmed: {created} order{'s' if created != 1 else ''} are being sent."
+        if skipped:
+            text += f" {skipped} row{'s' if skipped != 1 else ''} with problems skipped."
+        return text
+    if action == "pause":
+        return "Batch paused: its queued orders wait; orders already sent are still followed."
+    if action == "resume":
+        return "Batch resumed: its queued orders are being sent."
+    return f"{ACTIONS[action].label}: done."
+
+
+RESULTS_HEADER = [
+    "row", "order_id", "transaction_id", "status", "supplier_order_id", "supplier_status",
+    "customer_reference", "offer_id", "product", "offer", "player_id", "server_id", "email",
+    "telegram_username", "currency", "max_unit_price", "unit_price", "units", "units_delivered",
+    "message", "created_at", "final_at",
+]  # fmt: skip
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_GET
+def batch_results(request, batch_pk: int):
+    """One row per order of the batch: what happened to it. Never a key."""
+    batch = get_object_or_404(Batch, pk=batch_pk)
+    orders = Order.objects.filter(batch=batch).select_related("offer").order_by("row_number", "pk")
+
+    def rows():
+        for order in orders.iterator(chunk_size=2000):
+            price = order.price_sent if order.price_sent is not None else order.quoted_price
+            yield [
+                order.row_number,
+                order.pk,
+                order.transaction_id,
+                order.status,
+                order.supplier_order_id,
+                order.supplier_status,
+                order.customer_reference,
+                order.offer.offer_id,
+                order.offer.product_name,
+                order.offer.offer_name,
+                order.game_user_id,
+                order.game_server_id,
+                order.email,
+                order.telegram_username,
+                order.currency,
+                services.money(order.max_unit_price),
+                services.money(price),
+                order.units,
+                order.units_delivered,
+                order.supplier_message or order.last_error,
+                order.created_at,
+                order.final_at,
+            ]
+
+    response = StreamingHttpResponse(
+        csv_lines(RESULTS_HEADER, rows()), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results-{stamp}.csv"'
+    return response
+
+
+KEYS_HEADER = [
+    "row", "order_id", "transaction_id", "customer_reference", "product", "offer", "unit", "key",
+]  # fmt: skip
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def batch_keys_export(request, batch_pk: int):
+    """The batch's keys in clear, for `orders.export_keys` only; every attempt is audited by the
+    service, a refused one too (then the 403 page)."""
+    batch = get_object_or_404(Batch, pk=batch_pk)
+    rows = services.batch_keys_export(batch=batch, user=request.user, request=request)
+    lines = csv_lines(
+        KEYS_HEADER,
+        (
+            [
+                row["row_number"],
+                row["order_id"],
+                row["transaction_id"],
+                row["customer_reference"],
+                row["product"],
+                row["offer"],
+                row["unit"],
+                row["key"],
+            ]
+            for row in rows
+        ),
+    )
+    response = HttpResponse("".join(lines), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-keys.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

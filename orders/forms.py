@@ -1,0 +1,256 @@
+"""Forms of the order pages: the manual order, the offer picker and the order list's filters
+(django-filter; every filter is a query-string parameter, so a filtered list is a shareable URL).
+"""
+
+from decimal import Decimal
+
+import django_filters
+import django_filters.widgets
+from django import forms
+from django.db.models import Q
+
+from catalog.models import Offer
+from catalog.selectors import catalog_accounts
+from orders.models import Order, OrderStatus, OrderTransactionId
+from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, OPEN_STATUSES
+from suppliers.models import SupplierAccount
+
+#: A manual order places at most this many orders at once (a batch file is for more).
+MAX_MANUAL_QUANTITY = 100
+SEARCH_MAX_LENGTH = 100
+
+
+def is_telegram_stars(offer: Offer) -> bool:
+    """Stars go to a numeric Telegram user id (the engine checks the same product name)."""
+    return offer.product_name == "Telegram Stars"
+
+
+class OfferSearchForm(forms.Form):
+    """The manual order's first step: which account, and what to look for in its catalog."""
+
+    account = forms.ModelChoiceField(
+        queryset=SupplierAccount.objects.none(),
+        empty_label=None,
+        required=False,
+        label="Supplier account",
+    )
+    q = forms.CharField(
+        label="Find an offer",
+        required=False,
+        max_length=SEARCH_MAX_LENGTH,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Product, offer or offer id",
+                "autocomplete": "off",
+                "autofocus": True,
+            }
+        ),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["account"].queryset = catalog_accounts()
+
+
+class OrderForm(forms.Form):
+    """What one offer needs to be ordered. Fields the offer does not need are left out."""
+
+    offer = forms.IntegerField(widget=forms.HiddenInput)
+    game_user_id = forms.CharField(label="Player id", max_length=64, required=False)
+    game_server_id = forms.CharField(label="Server", max_length=64, required=False)
+    telegram_username = forms.CharField(
+        label="Telegram @username",
+        max_length=64,
+        required=False,
+        help_text="Or the numeric Telegram user id.",
+        widget=forms.TextInput(attrs={"placeholder": "@username", "autocomplete": "off"}),
+    )
+    email = forms.EmailField(
+        label="Customer email",
+        required=False,
+        help_text="The key or the top-up confirmation is emailed here once the order completes.",
+    )
+    customer_reference = forms.CharField(
+        label="Customer reference",
+        max_length=120,
+        required=False,
+        help_text="Your order or ticket number; searchable in the order list.",
+    )
+    quantity = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_MANUAL_QUANTITY,
+        initial=1,
+        help_text=f"Each unit is its own order with its own transactionId (1 to "
+        f"{MAX_MANUAL_QUANTITY}).",
+    )
+    max_unit_price = forms.DecimalField(
+        label="Highest unit price you accept",
+        max_digits=18,
+        decimal_places=4,
+        min_value=0,
+        help_text="If the supplier's price rises above this, the order is not placed.",
+    )
+
+    def __init__(self, *args, offer: Offer, servers=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offer = offer
+        self.stars = is_telegram_stars(offer)
+        fields = self.fields
+        fields["offer"].initial = offer.pk
+        if self.stars:
+            fields["telegram_username"].required = True
+            del fields["game_user_id"]
+        else:
+            del fields["telegram_username"]
+            if offer.requires_user_id:
+                fields["game_user_id"].required = True
+                fields["game_user_id"].widget.attrs["autocomplete"] = "off"
+            else:
+                del fields["game_user_id"]
+        if offer.requires_server_id:
+            if servers:
+                fields["game_server_id"] = forms.ChoiceField(
+                    label="Server",
+                    choices=[("", "Choose a server")]
+                    + [(server.value, server.label) for server in servers],
+                )
+            else:
+                fields["game_server_id"].required = True
+                fields["game_server_id"].help_text = "The server id the supplier expects."
+        else:
+            del fields["game_server_id"]
+        fields["max_unit_price"].help_text += f" In {offer.currency or 'the offer currency'}."
+
+    def clean_offer(self):
+        if self.cleaned_data["offer"] != self.offer.pk:
+            raise forms.ValidationError("The form was for another offer; open it again.")
+        return self.cleaned_data["offer"]
+
+    def clean_max_unit_price(self):
+        price = self.cleaned_data["max_unit_price"]
+        if price <= Decimal(0):
+            raise forms.ValidationError("The highest price must be more than 0.")
+        return price
+
+    def clean_telegram_username(self):
+        username = self.cleaned_data["telegram_username"].strip()
+        if username and not username.lstrip("@"):
+            raise forms.ValidationError("Enter the @username or the numeric user id.")
+        return username
+
+
+# --- the order list's filters -------------------------------------------------------------------
+
+STAGES = {
+    "in_flight": ("In flight", IN_FLIGHT_STATUSES),
+    "open": ("Not finished", OPEN_STATUSES),
+    "final": ("Finished", FINAL_STATUSES),
+}
+
+
+class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+    pass
+
+
+class HiddenCSVInput(django_filters.widgets.BaseCSVWidget, forms.HiddenInput):
+    """A comma-separated list in one hidden input."""
+
+    surrogate = forms.HiddenInput
+
+
+class OrderFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        method="filter_search",
+        label="Search",
+        widget=forms.TextInput(
+            attrs={
+                "type": "search",
+                "placeholder": "Transaction id, supplier order id, customer reference",
+                "maxlength": SEARCH_MAX_LENGTH,
+            }
+        ),
+    )
+    status = django_filters.MultipleChoiceFilter(
+        choices=OrderStatus.choices, widget=forms.CheckboxSelectMultiple
+    )
+    stage = django_filters.ChoiceFilter(
+        method="filter_stage",
+        empty_label="Any stage",
+        choices=[(key, label) for key, (label, _) in STAGES.items()],
+    )
+    attention = django_filters.BooleanFilter(
+        method="filter_attention", label="Needs attention", widget=forms.CheckboxInput
+    )
+    account = django_filters.ModelChoiceFilter(
+        queryset=SupplierAccount.objects.order_by("name"), empty_label="All accounts"
+    )
+    batch = django_filters.NumberFilter(
+        field_name="batch_id",
+        label="Batch #",
+        widget=forms.NumberInput(attrs={"min": 1, "class": "short"}),
+    )
+    offer = django_filters.NumberFilter(
+        field_name="offer__offer_id",
+        label="Offer id",
+        widget=forms.NumberInput(attrs={"min": 1, "class": "short"}),
+    )
+    reference = django_filters.CharFilter(
+        field_name="customer_reference", lookup_expr="iexact", label="Customer reference"
+    )
+    created_from = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__gte",
+        label="Created from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    created_to = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__lte",
+        label="to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    # The orders one manual order placed (the page it redirects to); not shown as a field.
+    ids = NumberInFilter(field_name="pk", widget=HiddenCSVInput)
+    sort = django_filters.ChoiceFilter(
+        method="filter_sort",
+        empty_label=None,
+        choices=[("created", "Oldest first"), ("-created", "Newest first")],
+        widget=forms.HiddenInput,
+    )
+
+    class Meta:
+        model = Order
+        fields = []
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()[:SEARCH_MAX_LENGTH]
+        if not value:
+            return queryset
+        # Transaction ids include the ones an order used before a retry.
+        former = OrderTransactionId.objects.filter(transaction_id__icontains=value)
+        match = (
+            Q(transaction_id__icontains=value)
+            | Q(pk__in=former.values("order_id"))
+            | Q(customer_reference__icontains=value)
+        )
+        if value.isdigit() and len(value) < 19:
+            match |= Q(supplier_order_id=int(value))
+        return queryset.filter(match)
+
+    def filter_stage(self, queryset, name, value):
+        return queryset.filter(status__in=list(STAGES[value][1]))
+
+    def filter_attention(self, queryset, name, value):
+        return queryset.filter(status=OrderStatus.NEEDS_ATTENTION) if value else queryset
+
+    def filter_sort(self, queryset, name, value):
+        return queryset.order_by("created_at", "id") if value == "created" else queryset
+
+    @property
+    def qs(self):
+        queryset = super().qs
+        data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
+        if not data.get("sort"):
+            queryset = queryset.order_by("-created_at", "-id")
+        return queryset

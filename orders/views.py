@@ -1,0 +1,506 @@
+"""Order pages: the manual order, the order list and its CSV, one order with its operator
+actions and key vault, and resuming an account's held queue. Ordinary pages that htmx keeps
+live: the results and an order's status block re-poll while orders are in flight."""
+
+import smtplib
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from catalog.models import Offer
+from catalog.services import offer_refresh_price
+from orders import selectors, services
+from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
+from orders.models import Order
+from reseller.core.errors import ApplicationError
+from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.spreadsheets import csv_lines
+from suppliers.clients import SupplierError
+from suppliers.models import SupplierAccount
+from suppliers.ratelimit import RateLimitSaturated
+from suppliers.services import supplier_client
+
+PAGE_SIZE = 50
+#: What the supplier's document says to do when user-info returns no Telegram user id.
+TELEGRAM_BOT = "@gamesdrop_api_bot"
+
+
+# --- supplier look-ups for the manual order (reads; a person is waiting: one quick retry) -------
+
+
+@dataclass(frozen=True)
+class PlayerCheck:
+    valid: bool | None  # None: not checked (no such endpoint, or the call failed)
+    login: str = ""
+    problem: str = ""
+    available: bool = True  # False: this supplier has no player check at all
+
+
+@dataclass(frozen=True)
+class TelegramResolution:
+    user_id: int | None
+    name: str = ""
+    problem: str = ""
+
+
+def _client(offer: Offer):
+    return supplier_client(offer.account, max_retries=1)
+
+
+def _live_price(offer: Offer, user) -> tuple[Offer, str]:
+    """find-one now: the offer with its live price, or the reason there is none."""
+    try:
+        return offer_refresh_price(offer=offer, by=user), ""
+    except ApplicationError as error:
+        return offer, error.message
+    except RateLimitSaturated:
+        return offer, "The supplier account is busy (rate limit); try again in a minute."
+
+
+def _servers(offer: Offer) -> tuple[tuple, str]:
+    if not offer.requires_server_id:
+        return (), ""
+    servers = getattr(_client(offer), "servers", None)
+    if servers is None:
+        return (), "This supplier publishes no server list: enter the server id."
+    try:
+        return servers(offer.offer_id), ""
+    except (SupplierError, RateLimitSaturated) as error:
+        return (), f"The server list could not be loaded ({error}): enter the server id."
+
+
+def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> PlayerCheck:
+    check = getattr(_client(offer), "check_game_data", None)
+    if check is None:
+        return PlayerCheck(None, problem="This supplier offers no player check.", available=False)
+    if not game_user_id:
+        return PlayerCheck(False, problem="Enter the player id first.")
+    if offer.requires_server_id and not game_server_id:
+        return PlayerCheck(False, problem="Choose the server first.")
+    try:
+        answer = check(offer.offer_id, game_user_id, game_server_id or None)
+    except (SupplierError, RateLimitSaturated, ValueError) as error:
+        return PlayerCheck(None, problem=f"The player could not be checked: {error}")
+    return PlayerCheck(answer.valid, login=answer.login or "")
+
+
+def _resolve_telegram(offer: Offer, username: str) -> TelegramResolution:
+    """@username → the numeric id Stars are sent to. A numeric id is taken as it is."""
+    value = username.strip()
+    if value.isdigit():
+        return TelegramResolution(int(value))
+    lookup = getattr(_client(offer), "telegram_user_info", None)
+    if lookup is None:
+        return TelegramResolution(None, problem="This supplier cannot resolve usernames.")
+    try:
+        user = lookup(value)
+    except (SupplierError, RateLimitSaturated, ValueError) as error:
+        return TelegramResolution(None, problem=f"The username could not be resolved: {error}")
+    if not user.valid:
+        return TelegramResolution(None, problem=user.message or "Not a valid Telegram username.")
+    if user.user_id is None:
+        said = f" (the supplier says: {user.message})" if user.message else ""
+        return TelegramResolution(
+            None,
+            problem=f"No Telegram user id for @{value.lstrip('@')}{said}. Ask the user to "
+            f"message {TELEGRAM_BOT} first, then try again.",
+        )
+    return TelegramResolution(user.user_id, name=user.first_name or user.username or "")
+
+
+# --- the manual order ---------------------------------------------------------------------------
+
+
+def _chosen_offer(request) -> Offer | None:
+    raw = request.POST.get("offer") or request.GET.get("offer")
+    if not raw:
+        return None
+    if not str(raw).isdigit():
+        raise Http404("No such offer.")
+    return get_object_or_404(Offer.objects.select_related("account"), pk=int(raw))
+
+
+def _offer_picker(request):
+    form = OfferSearchForm(request.GET or None)
+    accounts = form.fields["account"].queryset
+    account, search = accounts.first(), ""
+    if form.is_bound and form.is_valid():
+        account = form.cleaned_data["account"] or account
+        search = form.cleaned_data["q"]
+    elif not form.is_bound and account is not None:
+        form = OfferSearchForm(initial={"account": account.pk})
+    offers = selectors.offers_for_ordering(account=account, search=search) if account else []
+    context = {
+        "form": form,
+        "account": account,
+        "many_accounts": accounts.count() > 1,
+        "offers": offers,
+        "search": search,
+    }
+    template = (
+        "orders/order_create.html#offer-results"
+        if request.htmx and request.htmx.target == "offer-results"
+        else "orders/order_create.html"
+    )
+    return push_clean_url(request, render(request, template, context))
+
+
+def _form_context(offer, form, *, price_error="", server_error="", **extra):
+    return {
+        "offer": offer,
+        "form": form,
+        "price_error": price_error,
+        "server_error": server_error,
+        "stars": is_telegram_stars(offer),
+        "compatible": offer.is_compatible_with(offer.account.balance_profile),
+        "priced_at": timezone.now(),
+        **extra,
+    }
+
+
+@permission_required("orders.add_order", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def order_create(request):
+    offer = _chosen_offer(request)
+    if offer is None:
+        if request.method == "POST":
+            return redirect("order_create")
+        return _offer_picker(request)
+    if request.method == "GET":
+        offer, price_error = _live_price(offer, request.user)
+        servers, server_error = _servers(offer)
+        initial = {"max_unit_price": services.money(offer.price), "quantity": 1}
+        form = OrderForm(offer=offer, servers=servers, initial=initial)
+        context = _form_context(offer, form, price_error=price_error, server_error=server_error)
+        return render(request, "orders/order_form.html", context)
+
+    action = request.POST.get("action", "place")
+    if action == "check_player":
+        return _check_player_view(request, offer)
+    if action == "resolve_telegram":
+        return _resolve_telegram_view(request, offer)
+    return _place(request, offer)
+
+
+def _redisplay(request, offer, template_partial: str, **extra):
+    """The form again with what was typed (unbound, so no errors yet), or just one partial."""
+    servers, server_error = _servers(offer) if not request.htmx else ((), "")
+    form = OrderForm(offer=offer, servers=servers, initial=request.POST.dict())
+    context = _form_context(offer, form, server_error=server_error, **extra)
+    template = "orders/order_form.html"
+    if request.htmx:
+        template += f"#{template_partial}"
+    return render(request, template, context)
+
+
+def _check_player_view(request, offer):
+    game_user_id = request.POST.get("game_user_id", "").strip()[:64]
+    game_server_id = request.POST.get("game_server_id", "").strip()[:64]
+    check = _check_player(offer, game_user_id, game_server_id)
+    return _redisplay(
+        request, offer, "player-check", player_check=check, checked_player=game_user_id
+    )
+
+
+def _resolve_telegram_view(request, offer):
+    username = request.POST.get("telegram_username", "").strip()[:64]
+    resolution = (
+        _resolve_telegram(offer, username)
+        if username
+        else TelegramResolution(None, problem="Enter the @username first.")
+    )
+    return _redisplay(
+        request, offer, "telegram-check", telegram=resolution, telegram_username=username
+    )
+
+
+def _place(request, offer):
+    servers, server_error = _servers(offer)
+    form = OrderForm(request.POST, offer=offer, servers=servers)
+    price_error = ""
+    extra = {}
+    if form.is_valid():
+        data = form.cleaned_data
+        # The live price just before ordering: it is the price the orders are placed at.
+        offer, price_error = _live_price(offer, request.user)
+        if price_error:
+            form.add_error(None, f"No live price, so nothing was ordered: {price_error}")
+        game_user_id = data.get("game_user_id", "")
+        if not form.errors and form.stars:
+            resolution = _resolve_telegram(offer, data["telegram_username"])
+            extra["telegram"] = resolution
+            if resolution.user_id is None:
+                form.add_error("telegram_username", resolution.problem)
+            else:
+                game_user_id = str(resolution.user_id)
+        elif not form.errors and offer.requires_user_id:
+            check = _check_player(offer, game_user_id, data.get("game_server_id", ""))
+            extra.update(player_check=check, checked_player=game_user_id)
+            if check.valid is False:
+                form.add_error(
+                    "game_user_id",
+                    check.problem or "The supplier says this player id is INVALID.",
+                )
+            elif check.valid is None and check.available:
+                form.add_error("game_user_id", check.problem)
+        if not form.errors:
+            try:
+                orders = services.order_create(
+                    offer=offer,
+                    quantity=data["quantity"],
+                    game_user_id=game_user_id,
+                    game_server_id=data.get("game_server_id", ""),
+                    email=data["email"],
+                    telegram_username=data.get("telegram_username", ""),
+                    customer_reference=data["customer_reference"],
+                    max_unit_price=data["max_unit_price"],
+                    quoted_price=offer.price,
+                    by=request.user,
+                    request=request,
+                )
+            except ApplicationError as error:
+                form.add_error(None, error.message)
+            else:
+                return _placed(request, offer, orders)
+    context = _form_context(
+        offer, form, price_error=price_error, server_error=server_error, **extra
+    )
+    return render(request, "orders/order_form.html", context, status=200)
+
+
+def _placed(request, offer, orders):
+    count = len(orders)
+    price = services.money(orders[0].quoted_price)
+    what = f"{offer.product_name} · {offer.offer_name}"
+    if count == 1:
+        messages.success(request, f"Order placed: {what} at {price} {offer.currency}.")
+        return redirect(orders[0])
+    messages.success(request, f"{count} orders placed: {what} at {price} {offer.currency} each.")
+    ids = ",".join(str(order.pk) for order in orders)
+    return redirect(f"{reverse('order_list')}?ids={ids}")
+
+
+# --- the order list and its CSV -----------------------------------------------------------------
+
+
+def _order_filter(request):
+    return OrderFilter(request.GET or None, queryset=selectors.order_list())
+
+
+@permission_required("orders.view_order", raise_exception=True)
+@require_GET
+def order_list(request):
+    filterset = _order_filter(request)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    held = selectors.held_order_counts()
+    queues = [
+        (queue, held.get(queue.account_id, 0)) for queue in selectors.account_queues_on_hold()
+    ]
+    sort = request.GET.get("sort", "")
+    context = {
+        "filter": filterset,
+        "page": page,
+        "moving": any(selectors.order_is_moving(order) for order in page),
+        "held_queues": queues,
+        "query": without_empty(request.GET, drop=("page",)),
+        "sort_query": without_empty(request.GET, drop=("page", "sort")),
+        "next_sort": "-created" if sort == "created" else "created",
+        "sort": sort,
+        "filtered": bool(without_empty(request.GET, drop=("page", "sort"))),
+    }
+    if request.htmx and request.htmx.target == "results":
+        response = render(request, "orders/order_list.html#results", context)
+        if request.htmx.trigger == "results":
+            return response  # the results re-polling themselves: the address stays as it is
+        return push_clean_url(request, response)
+    return push_clean_url(request, render(request, "orders/order_list.html", context))
+
+
+EXPORT_HEADER = [
+    "order_id", "created_at", "status", "transaction_id", "supplier_order_id", "account",
+    "offer_id", "product", "offer", "units", "units_delivered", "unit_price", "max_unit_price",
+    "currency", "customer_reference", "email", "player_id", "server_id", "telegram_username",
+    "batch", "row", "supplier_status", "supplier_message", "last_error", "delivered_at",
+    "final_at",
+]  # fmt: skip
+
+
+@permission_required("orders.view_order", raise_exception=True)
+@require_GET
+def order_export(request):
+    """The list's current filter as CSV. Never any key: those need the reveal or export."""
+    orders = _order_filter(request).qs
+
+    def rows():
+        for order in orders.iterator(chunk_size=2000):
+            price = order.price_sent if order.price_sent is not None else order.quoted_price
+            yield [
+                order.pk,
+                order.created_at,
+                order.status,
+                order.transaction_id,
+                order.supplier_order_id,
+                order.account.name,
+                order.offer.offer_id,
+                order.offer.product_name,
+                order.offer.offer_name,
+                order.units,
+                order.units_delivered,
+                price,
+                order.max_unit_price,
+                order.currency,
+                order.customer_reference,
+                order.email,
+                order.game_user_id,
+                order.game_server_id,
+                order.telegram_username,
+                order.batch_id,
+                order.row_number,
+                order.supplier_status,
+                order.supplier_message,
+                order.last_error,
+                order.delivered_at,
+                order.final_at,
+            ]
+
+    response = StreamingHttpResponse(
+        csv_lines(EXPORT_HEADER, rows()), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
+    return response
+
+
+# --- one order ----------------------------------------------------------------------------------
+
+
+def _detail_context(request, order: Order, **extra) -> dict:
+    keys = selectors.order_keys_masked(order=order)
+    names = selectors.order_actions_available(order=order, has_keys=bool(keys))
+    actions = [
+        (name, services.ORDER_ACTIONS[name])
+        for name in names
+        if request.user.has_perm(services.ORDER_ACTIONS[name].permission)
+    ]
+    return {
+        "order": order,
+        "offer": order.offer,
+        "events": selectors.order_events(order=order),
+        "transaction_ids": order.transaction_ids.all(),
+        "keys": keys,
+        "actions": actions,
+        "moving": selectors.order_is_moving(order),
+        "can_reveal": request.user.has_perm("orders.reveal_key"),
+        **extra,
+    }
+
+
+@permission_required("orders.view_order", raise_exception=True)
+@require_GET
+def order_detail(request, order_pk: int):
+    order = get_object_or_404(selectors.order_list(), pk=order_pk)
+    template = (
+        "orders/order_detail.html#live"
+        if request.htmx and request.htmx.target == "order-live"
+        else "orders/order_detail.html"
+    )
+    return render(request, template, _detail_context(request, order))
+
+
+@permission_required("orders.view_order", raise_exception=True)
+@require_POST
+@never_cache
+def order_key_reveal(request, order_pk: int):
+    """The order's keys in this response only. The service audits every attempt, a refused one
+    too; a refusal is a 403 page (or, for htmx, the refusal in place of the keys)."""
+    order = get_object_or_404(selectors.order_list(), pk=order_pk)
+    try:
+        revealed = services.order_key_reveal(order=order, user=request.user, request=request)
+    except PermissionDenied:
+        context = _detail_context(request, order, reveal_refused=True)
+        if request.htmx:
+            return render(request, "orders/order_detail.html#keys", context)
+        return render(request, "orders/order_detail.html", context, status=403)
+    context = _detail_context(request, order, revealed=list(enumerate(revealed, start=1)))
+    template = "orders/order_detail.html#keys" if request.htmx else "orders/order_detail.html"
+    return render(request, template, context)
+
+
+def _action_inputs(action: str, post) -> dict:
+    """What each operator action takes from its form, beyond the order and the operator."""
+    if action == "mark_resolved":
+        return {"comment": post.get("comment", "")[:2000]}
+    if action == "withdraw":
+        return {"reason": post.get("reason", "")[:500]}
+    if action == "resend":
+        return {"resend": True}
+    return {}
+
+
+def _action_done(action: str, order: Order, result) -> str:
+    if action == "resend":
+        if not result:
+            return "Nothing sent: a delivery of this order is being sent right now."
+        return f"Sent to {order.email}."
+    if action == "recheck":
+        return f"Status checked with the supplier: {result.get_status_display()}."
+    if action == "retry":
+        return "Price checked; the order is queued again under a new transaction id."
+    if action == "withdraw":
+        return "Withdrawn: it will not be sent."
+    if action == "mark_resolved":
+        return "Marked resolved."
+    return f"{services.ORDER_ACTIONS[action].label}: done."
+
+
+def order_action(request, order_pk: int, action: str):
+    """Every operator action on one order, by name from the engine's whitelist: unknown → 404,
+    without its permission → 403, then POST only."""
+    operator_action = services.ORDER_ACTIONS.get(action)
+    if operator_action is None:
+        raise Http404("No such action.")
+    if not request.user.has_perm(operator_action.permission):
+        raise PermissionDenied
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    order = get_object_or_404(selectors.order_list(), pk=order_pk)
+    try:
+        result = operator_action.service(
+            order=order, by=request.user, request=request, **_action_inputs(action, request.POST)
+        )
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    except (smtplib.SMTPException, OSError) as error:
+        messages.error(request, f"The email could not be sent: {type(error).__name__}.")
+    else:
+        messages.success(request, _action_done(action, order, result))
+    return redirect(order)
+
+
+@permission_required("orders.change_accountqueue", raise_exception=True)
+@require_POST
+def account_queue_resume(request, account_pk: int):
+    account = get_object_or_404(SupplierAccount, pk=account_pk)
+    resume = services.ACCOUNT_QUEUE_ACTIONS["resume"]
+    if not request.user.has_perm(resume.permission):
+        raise PermissionDenied
+    try:
+        released = resume.service(account=account, by=request.user, request=request)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"The queue of {account} is running again; {released} held "
+            f"order{'s' if released != 1 else ''} sent again now.",
+        )
+    return redirect("order_list")

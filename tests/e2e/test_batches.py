@@ -1,0 +1,107 @@
+"""A CSV batch in the browser: uploaded, previewed with its errors, confirmed, and watched to the
+end with a real Celery worker sending the orders to the sandbox."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from catalog.models import Offer, SyncJob
+from catalog.sync import sync_job_run
+from orders.models import Batch, Order, OrderStatus
+
+HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer_reference,max_unit_price"
+
+
+@pytest.fixture
+def synced_account(sandbox_account):
+    account = sandbox_account()
+    sync_job_run(SyncJob.objects.create(account=account).pk)
+    return account
+
+
+def key_offers(account, n):
+    """Single-unit gift cards in USD: the sandbox completes key orders at once."""
+    return list(
+        Offer.objects.filter(
+            account=account,
+            category="Gift Cards",
+            currency="USD",
+            in_stock=True,
+            delisted_at=None,
+            requires_user_id=False,
+        )
+        .exclude(offer_name__contains=" x ")
+        .order_by("offer_id")[:n]
+    )
+
+
+def test_upload_preview_confirm_and_watch_a_csv_batch_finish(
+    page, sign_in, synced_account, celery_worker_process
+):
+    first, second = key_offers(synced_account, 2)
+    content = "\r\n".join(
+        [
+            HEADER,
+            f"{first.offer_id},3,,,buyer@example.com,,WEB-1,",
+            f"{second.offer_id},2,,,,,WEB-2,{second.price}",
+            "99999999,1,,,,,WEB-3,",
+            f"{first.offer_id},two,,,,,WEB-4,",
+            "",
+            "",
+        ]
+    )
+    sign_in("operator")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Batches").click()
+    expect(page.get_by_role("heading", name="Batches")).to_be_visible()
+    page.get_by_role("link", name="Upload a batch").click()
+
+    page.get_by_label("Supplier account").select_option(str(synced_account.pk))
+    page.get_by_label("Name").fill("Friday gift cards")
+    page.get_by_label("File (CSV or XLSX)").set_input_files(
+        files=[{"name": "friday.csv", "mimeType": "text/csv", "buffer": content.encode()}]
+    )
+    page.get_by_role("button", name="Upload and preview").click()
+
+    # The preview: the problems are shown, and nothing is ordered yet.
+    page.wait_for_url(re.compile(r"/orders/batches/\d+/$"))
+    expect(page.get_by_role("heading", name=re.compile("Friday gift cards"))).to_be_visible()
+    expect(page.get_by_test_id("rows-ok")).to_have_text("2")
+    expect(page.get_by_test_id("rows-problems")).to_have_text("2")
+    rows = page.get_by_test_id("preview-rows")
+    expect(rows).to_contain_text("offer 99999999 is not in this account's catalog")
+    expect(rows).to_contain_text("quantity 'two' is not a whole number")
+    expect(rows.locator("tr.row-bad")).to_have_count(2)
+    expect(page.get_by_test_id("balance")).to_contain_text("1,000.00 USD")
+    batch = Batch.objects.get(name="Friday gift cards")
+    assert batch.status == Batch.Status.PREVIEW and not Order.objects.filter(batch=batch).exists()
+
+    # The "all rows" view lists the good rows after the bad ones, without a page load.
+    page.get_by_role("link", name=re.compile("All rows")).click()
+    expect(rows.locator("tbody tr")).to_have_count(4)
+    expect(rows.locator("tbody tr").first).to_have_class(re.compile("row-bad"))
+
+    page.get_by_role("button", name="Confirm: order 2 rows").click()
+    expect(page.get_by_text("Batch confirmed: 5 orders are being sent.")).to_be_visible()
+
+    # The worker sends them; the page polls the rows and fills the bar.
+    expect(page.get_by_test_id("batch-progress")).to_have_attribute(
+        "aria-valuenow", "100", timeout=60_000
+    )
+    expect(page.get_by_test_id("batch-status")).to_have_text("Done")
+    completed = page.get_by_test_id("batch-counts").locator('[data-status="COMPLETED"] .n')
+    expect(completed).to_have_text("5")
+    orders = page.get_by_test_id("batch-orders")
+    expect(orders.get_by_text("Completed", exact=True)).to_have_count(5, timeout=10_000)
+    expect(page.get_by_text("2 rows skipped")).to_be_visible()
+
+    statuses = list(Order.objects.filter(batch=batch).values_list("status", flat=True))
+    assert statuses == [OrderStatus.COMPLETED] * 5
+    assert all(order.keys.count() == 1 for order in Order.objects.filter(batch=batch))
+    # Once everything is final the page stops polling.
+    assert page.locator("#progress[hx-trigger]").count() == 0
+    assert page.locator("#orders[hx-trigger]").count() == 0
+
+    # The list shows it done.
+    page.get_by_role("link", name="Batches").first.click()
+    expect(page.get_by_role("row", name=re.compile("Friday gift cards"))).to_contain_text("Done")

@@ -1,0 +1,210 @@
+"""Small builders for ledgers and orders, and the invariants every reconciliation must keep."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from finance.reconciliation import (
+    LEDGER_BUCKETS,
+    ORDER_BUCKETS,
+    REFUND_BUCKETS,
+    Bucket,
+    LedgerEntry,
+    LocalOrder,
+    ReconciliationResult,
+    Settings,
+)
+
+T0 = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
+D = Decimal
+OPENING = Decimal("1000.00")
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def chain(
+    rows: Iterable[tuple[float, str | Decimal, str] | tuple[float, str | Decimal, str, str]],
+    *,
+    opening: Decimal = OPENING,
+    first_id: int = 1,
+) -> list[LedgerEntry]:
+    """Ledger rows (seconds after T0, amount, type[, description]) with a consistent balance
+    chain, ids in time order."""
+    entries = []
+    balance = opening
+    for offset, row in enumerate(sorted(rows, key=lambda row: row[0])):
+        amount = D(row[1])
+        balance += amount
+        description = row[3] if len(row) > 3 else f"{row[2].title()} row"
+        entries.append(
+            LedgerEntry(first_id + offset, amount, row[2], description, balance, at(row[0]))
+        )
+    return entries
+
+
+def order(
+    key: str,
+    expected: str | Decimal,
+    submitted: float | None = 0,
+    final: float | None = 5,
+    *,
+    status: str = "COMPLETED",
+    charged: bool = True,
+    refund: bool = False,
+    amount: str | Decimal | None = None,
+    currency: str | None = None,
+    expected_refund: str | Decimal | None = None,
+) -> LocalOrder:
+    return LocalOrder(
+        key=key,
+        transaction_id=f"tx-{key}",
+        status=status,
+        expected_usd=D(expected),
+        submitted_at=None if submitted is None else at(submitted),
+        final_at=None if final is None else at(final),
+        charged_expected=charged,
+        refund_expected=refund,
+        amount=None if amount is None else D(amount),
+        currency=currency,
+        expected_refund_usd=None if expected_refund is None else D(expected_refund),
+    )
+
+
+def within_tolerance(supplier: Decimal, ours: Decimal, settings: Settings) -> bool:
+    difference = abs(supplier - ours)
+    return difference <= settings.abs_tolerance or difference <= ours * settings.fx_tolerance
+
+
+def in_window(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult) -> bool:
+    slack = result.settings.window_slack
+    if order.submitted_at is None:
+        return False
+    end = order.final_at or result.period_end
+    return order.submitted_at - slack <= entry.created_at <= max(end, order.submitted_at) + slack
+
+
+def compatible_charge(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult):
+    return (
+        entry.type == "PURCHASE"
+        and order.charged_expected
+        and -entry.amount > 0
+        and in_window(entry, order, result)
+        and within_tolerance(-entry.amount, order.charge_usd, result.settings)
+    )
+
+
+def compatible_refund(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult):
+    settings = result.settings
+    expected = order.refund_usd
+    return (
+        entry.type == "REFUND"
+        and order.refund_expected
+        and entry.amount > 0
+        and in_window(entry, order, result)
+        and (entry.amount <= expected or within_tolerance(entry.amount, expected, settings))
+    )
+
+
+def assert_invariants(
+    result: ReconciliationResult,
+    ledger: Sequence[LedgerEntry],
+    orders: Sequence[LocalOrder],
+) -> None:
+    """Every row and order in exactly one bucket, one-to-one matches that respect the window and
+    the tolerance, no compatible pair left unmatched, and totals that tie exactly."""
+    settings = result.settings
+    # Every ledger row in exactly one ledger bucket, and only there.
+    ledger_ids = Counter(
+        item.entry.id for bucket in LEDGER_BUCKETS for item in result.items[bucket]
+    )
+    assert ledger_ids == Counter(entry.id for entry in ledger)
+    for bucket in set(Bucket) - set(LEDGER_BUCKETS) - {Bucket.CHAIN_BREAK}:
+        assert all(item.entry is None for item in result.items[bucket]), bucket
+    assert sum(result.ledger_rows_by_bucket().values()) == len(ledger) == result.ledger_count
+
+    # Every order in exactly one charge-side bucket; every refund owed in one refund bucket.
+    order_keys = Counter(
+        item.order.key for bucket in ORDER_BUCKETS for item in result.items[bucket]
+    )
+    assert order_keys == Counter(order.key for order in orders)
+    assert sum(result.orders_by_bucket().values()) == len(orders) == result.order_count
+    refund_keys = Counter(
+        item.order.key for bucket in REFUND_BUCKETS for item in result.items[bucket]
+    )
+    assert refund_keys == Counter(order.key for order in orders if order.refund_expected)
+    for bucket in (Bucket.UNEXPECTED_CHARGE, Bucket.UNEXPECTED_REFUND, Bucket.DEPOSIT):
+        assert all(item.order is None for item in result.items[bucket])
+
+    # Item keys are unique within the run.
+    keys = [item.item_key for item in result.iter_items()]
+    assert len(keys) == len(set(keys))
+
+    # Matches: one to one, inside the window and the tolerance, classified right.
+    charges = result.items[Bucket.MATCHED] + result.items[Bucket.MATCHED_WITH_VARIANCE]
+    for item in charges:
+        assert compatible_charge(item.entry, item.order, result), item
+        exact = abs(-item.entry.amount - item.order.charge_usd) <= settings.exact_tolerance
+        assert exact == (item.bucket is Bucket.MATCHED), item
+        assert item.variance == -item.entry.amount - item.expected_usd
+    for item in result.items[Bucket.REFUND_MATCHED]:
+        assert compatible_refund(item.entry, item.order, result), item
+    # Maximal: no unmatched row and unmatched order that could have been paired.
+    for rows, order_items, compatible in (
+        (Bucket.UNEXPECTED_CHARGE, Bucket.NOT_CHARGED, compatible_charge),
+        (Bucket.UNEXPECTED_REFUND, Bucket.REFUND_MISSING, compatible_refund),
+    ):
+        for row_item in result.items[rows]:
+            for order_item in result.items[order_items]:
+                assert not compatible(row_item.entry, order_item.order, result), (
+                    row_item,
+                    order_item,
+                )
+
+    # Totals tie exactly, and the differences split exactly.
+    totals = result.totals
+    closing = ledger and max(ledger, key=lambda e: (e.created_at, e.id)).balance_after
+    assert totals.ties
+    assert (
+        totals.opening
+        + totals.deposits
+        - totals.purchases
+        + totals.refunds
+        + totals.other
+        + totals.chain_gaps
+        == totals.closing
+    )
+    if ledger:
+        assert totals.closing == closing
+        assert totals.chain_gaps == totals.closing - totals.opening - sum(e.amount for e in ledger)
+    assert totals.chain_gaps == sum((b.gap for b in result.chain_breaks), D(0))
+    assert totals.purchases == -sum((e.amount for e in ledger if e.type == "PURCHASE"), D(0))
+    assert totals.refunds == sum((e.amount for e in ledger if e.type == "REFUND"), D(0))
+    assert totals.purchases - totals.expected_purchases == (
+        totals.purchase_variance + totals.unexpected_charges - totals.not_charged
+    )
+    assert totals.refunds - totals.expected_refunds == (
+        totals.refund_variance + totals.unexpected_refunds - totals.missing_refunds
+    )
+    assert totals.closing - totals.orders_closing == (
+        -(totals.purchases - totals.expected_purchases)
+        + (totals.refunds - totals.expected_refunds)
+        + totals.chain_gaps
+    )
+    assert totals.expected_purchases == sum(
+        (o.charge_usd for o in orders if o.charged_expected), D(0)
+    )
+    assert totals.expected_refunds == sum((o.refund_usd for o in orders if o.refund_expected), D(0))
+
+
+def pairs(result: ReconciliationResult) -> set[tuple[str, int, str | None]]:
+    """Everything a run decided, comparable between runs."""
+    return {
+        (item.bucket.value, item.entry.id if item.entry else -1, item.order_key)
+        for item in result.iter_items()
+        if item.bucket is not Bucket.CHAIN_BREAK
+    } | {(b.bucket.value, b.entry.id, b.item_key) for b in result.chain_breaks}

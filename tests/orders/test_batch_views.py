@@ -1,0 +1,470 @@
+"""The batch pages: upload → preview → confirm / discard, the live page, its CSVs and actions.
+
+Offers come from a real sync of the sandbox catalog; the broker fixture (tests/orders/conftest.py)
+records the submit tasks instead of running them.
+"""
+
+import csv
+import io
+from decimal import Decimal
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from catalog.models import Offer, SyncJob
+from catalog.sync import sync_job_run
+from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
+from orders.services import order_create
+from reseller.core.models import AuditEvent
+from suppliers.models import SupplierAccount
+
+S = OrderStatus
+HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer_reference,max_unit_price"
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def synced_account(sandbox_account):
+    account = sandbox_account()
+    sync_job_run(SyncJob.objects.create(account=account).pk)
+    return account
+
+
+def key_offers(account, n=2):
+    """Single-unit gift-card offers priced in USD (keys: complete at once in the sandbox)."""
+    offers = list(
+        Offer.objects.filter(
+            account=account,
+            category="Gift Cards",
+            currency="USD",
+            in_stock=True,
+            delisted_at=None,
+            requires_user_id=False,
+        )
+        .exclude(offer_name__contains=" x ")
+        .order_by("offer_id")[:n]
+    )
+    assert len(offers) == n
+    return offers
+
+
+def top_up_offer(account):
+    return (
+        Offer.objects.filter(
+            account=account,
+            category="Top Up",
+            in_stock=True,
+            delisted_at=None,
+            requires_user_id=True,
+            requires_server_id=False,
+        )
+        .exclude(product_name="Telegram Stars")
+        .order_by("offer_id")
+        .first()
+    )
+
+
+def upload(client, account, content, *, name="orders.csv", check_players=False, batch_name=""):
+    data = {
+        "account": account.pk,
+        "name": batch_name,
+        "file": SimpleUploadedFile(
+            name, content if isinstance(content, bytes) else content.encode()
+        ),
+    }
+    if check_players:
+        data["check_players"] = "on"
+    return client.post(reverse("batch_upload"), data)
+
+
+def csv_text(*rows: str) -> str:
+    return "\r\n".join([HEADER, *rows]) + "\r\n"
+
+
+def read_csv(response) -> list[dict]:
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+@pytest.fixture
+def mixed_file(synced_account):
+    """A file with two good rows (3 units) and one of each kind of problem."""
+    key, other_key = key_offers(synced_account)
+    top_up = top_up_offer(synced_account)
+    order_create(offer=other_key, max_unit_price=other_key.price, customer_reference="OLD-1")
+    content = csv_text(
+        f"{key.offer_id},2,,,a@example.com,,A-1,",  # 2: ok, two orders
+        "99999999,1,,,,,A-2,",  # 3: unknown offer
+        f"{top_up.offer_id},1,,,,,A-3,",  # 4: missing player id
+        f"{key.offer_id},1,,,,,DUP,",  # 5: duplicate reference
+        f"{key.offer_id},1,,,,,DUP,",  # 6: duplicate reference
+        f"{key.offer_id},two,,,,,A-6,",  # 7: bad number
+        f"{top_up.offer_id},1,123456789,,,,A-7,{top_up.price}",  # 8: ok, player checked valid
+        f"{other_key.offer_id},1,,,,,OLD-1,",  # 9: already ordered
+        f'{key.offer_id},1,,,,,A-9,"1,500"',  # 10: ambiguous number
+        f"{top_up.offer_id},1,not-a-player,,,,A-10,",  # 11: player refused by the supplier
+    )
+    return content, key, top_up
+
+
+# --- refused files ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def offline_account(db):
+    return SupplierAccount.objects.create(
+        name="offline-batch", base_url="http://127.0.0.1:9", shop_token="t" * 32
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "The submitted file is empty."),
+        ("doc.pdf", b"%PDF-1.4 binary", "This is a PDF document, not a table."),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "old Excel .xls file"),
+        ("page.csv", b"<html><body>orders</body></html>", "looks like a web page"),
+        ("one.csv", b"just some words\nmore words\n", "no comma, semicolon or tab"),
+        ("header.csv", HEADER.encode() + b"\r\n\r\n", "has a header but no order rows"),
+        ("cols.csv", b"name,email\nx,y@example.com\n", "offer_id"),
+        ("bad.xlsx", b"PK\x03\x04 not really a zip", "xlsx"),
+        ("blob.csv", bytes(range(256)) * 8, "binary file"),
+    ],
+)
+def test_a_refused_file_shows_its_message_and_stores_nothing(
+    client_as, offline_account, name, content, message
+):
+    client = client_as("operator")
+    response = upload(client, offline_account, content, name=name)
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert message.lower() in text.lower(), text[text.find("form-error") - 200 :][:800]
+    assert 'data-testid="file-error"' in text
+    assert not Batch.objects.exists() and not Order.objects.exists()
+    assert not BatchPreviewRow.objects.exists()
+
+
+# --- preview, confirm, discard ------------------------------------------------------------------
+
+
+def test_preview_lists_every_problem_and_orders_nothing(client_as, mixed_file, synced_account):
+    content, key, top_up = mixed_file
+    client = client_as("operator")
+    response = upload(client, synced_account, content, check_players=True, batch_name="Monday")
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and response.url == reverse("batch_detail", args=[batch.pk])
+    assert batch.status == Batch.Status.PREVIEW and batch.account == synced_account
+    assert Order.objects.filter(batch=batch).count() == 0  # nothing ordered before confirming
+
+    page = client.get(response.url)
+    text = page.content.decode()
+    for problem in (
+        "offer 99999999 is not in this account&#x27;s catalog",
+        f"player_id is missing: offer {top_up.offer_id} requires one",
+        "customer_reference &#x27;DUP&#x27; repeats row 5",
+        "quantity &#x27;two&#x27; is not a whole number",
+        "customer_reference &#x27;OLD-1&#x27; was already ordered",
+        "max_unit_price &#x27;1,500&#x27; is ambiguous",
+        "player_id &#x27;not-a-player&#x27; was not accepted",
+    ):
+        assert problem in text, problem
+    summary = batch.preview_summary
+    assert (summary["rows_total"], summary["rows_ok"], summary["rows_with_problems"]) == (10, 2, 8)
+    assert summary["units_ok"] == 3 and summary["players_checked"] is True
+    assert Decimal(summary["balance_usd"]) == Decimal("1000")
+    totals = {key.currency: key.price * 2}
+    totals[top_up.currency] = totals.get(top_up.currency, 0) + top_up.price
+    assert summary["totals_by_currency"] == {
+        currency: str(amount.quantize(Decimal("0.01"))) for currency, amount in totals.items()
+    }
+    assert 'data-testid="rows-ok">2<' in text and 'data-testid="rows-problems">8<' in text
+    assert "1,000.00 USD" in text
+    # The player was checked once with the supplier and its login shown.
+    assert BatchPreviewRow.objects.get(batch=batch, row_number=8).player_login
+    assert AuditEvent.objects.filter(action="batch.previewed", target_id=str(batch.pk)).exists()
+
+    # The preview survives a reload, and its "all rows" view puts problems first.
+    rows = client.get(response.url, {"show": "all"}).content.decode()
+    assert rows.index('data-row="3"') < rows.index('data-row="2"')
+    warnings_only = client.get(
+        response.url, {"show": "warnings"}, headers={"HX-Request": "true", "HX-Target": "rows"}
+    )
+    assert warnings_only.content.decode().lstrip().startswith('<section id="rows"')
+
+
+def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
+    client_as, mixed_file, synced_account, broker, django_capture_on_commit_callbacks
+):
+    content, key, top_up = mixed_file
+    client = client_as("operator")
+    upload(client, synced_account, content, check_players=True)
+    batch = Batch.objects.get()
+    broker.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    assert "Batch confirmed: 3 orders are being sent. 8 rows with problems skipped." in (
+        response.content.decode()
+    )
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.CONFIRMED and batch.confirmed_at
+    orders = list(Order.objects.filter(batch=batch).order_by("row_number", "pk"))
+    assert [(o.row_number, o.offer_id, o.status) for o in orders] == [
+        (2, key.pk, S.QUEUED),
+        (2, key.pk, S.QUEUED),
+        (8, top_up.pk, S.QUEUED),
+    ]
+    assert len({o.transaction_id for o in orders}) == 3
+    assert orders[0].email == "a@example.com" and orders[0].customer_reference == "A-1"
+    assert orders[0].max_unit_price == key.price  # no limit in the file: the previewed price
+    assert orders[2].game_user_id == "123456789" and orders[2].max_unit_price == top_up.price
+    assert sorted(broker.ids("submit_order")) == sorted(o.pk for o in orders)
+    assert AuditEvent.objects.filter(action="batch.confirmed", target_id=str(batch.pk)).exists()
+    # The skipped rows stay as the record; the ordered ones live on as orders.
+    assert set(
+        BatchPreviewRow.objects.filter(batch=batch).values_list("row_number", flat=True)
+    ) == {3, 4, 5, 6, 7, 9, 10, 11}
+    text = response.content.decode()
+    assert "8 rows skipped" in text and f"/orders/{orders[0].pk}/" in text
+
+    # A second confirmation (a double click) orders nothing more.
+    again = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    assert "This batch has been confirmed already." in again.content.decode()
+    assert Order.objects.filter(batch=batch).count() == 3
+
+
+def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
+    client_as, synced_account
+):
+    (key,) = key_offers(synced_account, 1)
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,LATE-1,"))
+    batch = Batch.objects.get()
+    order_create(offer=key, max_unit_price=key.price, customer_reference="LATE-1")
+
+    response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    assert "were ordered elsewhere (LATE-1)" in response.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.PREVIEW and not batch.orders.exists()
+
+
+def test_a_limit_below_the_price_orders_at_the_limit(client_as, synced_account):
+    """The preview warns; the order goes at the operator's limit and the supplier decides."""
+    (key,) = key_offers(synced_account, 1)
+    limit = (key.price / 2).quantize(Decimal("0.01"))
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,LOW-1,{limit}"))
+    batch = Batch.objects.get()
+    assert (
+        "is below the current price"
+        in client.get(
+            reverse("batch_detail", args=[batch.pk]), {"show": "warnings"}
+        ).content.decode()
+    )
+    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
+    order = Order.objects.get(batch=batch)
+    assert order.max_unit_price == limit and order.quoted_price == limit
+
+
+def test_discard_throws_the_preview_away(client_as, synced_account):
+    (key,) = key_offers(synced_account, 1)
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,D-1,"))
+    batch = Batch.objects.get()
+    response = client.post(reverse("batch_action", args=[batch.pk, "discard"]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("batch_list")
+    assert "discarded: nothing was ordered" in response.content.decode()
+    assert not Batch.objects.exists() and not Order.objects.exists()
+    assert not BatchPreviewRow.objects.exists()
+    assert AuditEvent.objects.filter(action="batch.discarded", target_id=str(batch.pk)).exists()
+
+
+def test_a_telegram_username_the_bot_does_not_know_is_a_problem(client_as, synced_account):
+    stars = Offer.objects.filter(account=synced_account, product_name="Telegram Stars").first()
+    client = client_as("operator")
+    upload(
+        client,
+        synced_account,
+        csv_text(
+            f"{stars.offer_id},1,,,,@igoryan34,TG-1,",
+            f"{stars.offer_id},1,,,,@nobody_knows_me,TG-2,",
+        ),
+    )
+    batch = Batch.objects.get()
+    known, unknown = BatchPreviewRow.objects.filter(batch=batch).order_by("row_number")
+    assert known.game_user_id == "143594291" and not known.has_problems
+    assert unknown.has_problems and "message @gamesdrop_api_bot" in unknown.problems[0]
+
+
+# --- roles --------------------------------------------------------------------------------------
+
+
+def test_finance_can_look_but_not_upload_or_confirm(client_as, synced_account):
+    (key,) = key_offers(synced_account, 1)
+    upload(client_as("operator"), synced_account, csv_text(f"{key.offer_id},1,,,,,F-1,"))
+    batch = Batch.objects.get()
+    finance = client_as("finance")
+    assert finance.get(reverse("batch_list")).status_code == 200
+    assert finance.get(reverse("batch_detail", args=[batch.pk])).status_code == 200
+    assert finance.get(reverse("batch_upload")).status_code == 403
+    assert (
+        upload(finance, synced_account, csv_text(f"{key.offer_id},1,,,,,F-2,")).status_code == 403
+    )
+    page = finance.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    assert "Confirm" not in page and "Discard" not in page
+    for action in ("confirm", "discard", "pause"):
+        response = finance.post(reverse("batch_action", args=[batch.pk, action]))
+        assert response.status_code == 403, action
+    assert Batch.objects.get().status == Batch.Status.PREVIEW and not Order.objects.exists()
+    assert finance.get(reverse("batch_results", args=[batch.pk])).status_code == 200
+
+
+# --- the batch page and its actions -------------------------------------------------------------
+
+
+@pytest.fixture
+def confirmed_batch(client_as, synced_account):
+    key, other = key_offers(synced_account)
+    client = client_as("operator")
+    upload(
+        client,
+        synced_account,
+        csv_text(
+            f"{key.offer_id},1,,,,,@SUM(1+1),",
+            f"{other.offer_id},1,,,=cmd@example.com,,R-2,",
+        ),
+    )
+    batch = Batch.objects.get()
+    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
+    batch.refresh_from_db()
+    return batch
+
+
+def test_the_live_page_polls_while_orders_are_open_and_stops_when_final(client_as, confirmed_batch):
+    client = client_as("operator")
+    url = reverse("batch_detail", args=[confirmed_batch.pk])
+    page = client.get(url).content.decode()
+    assert 'data-testid="batch-progress"' in page and 'hx-trigger="every 1s"' in page
+    assert 'aria-valuenow="0"' in page
+
+    progress = client.get(url, headers={"HX-Request": "true", "HX-Target": "progress"})
+    text = progress.content.decode().strip()
+    assert text.startswith('<section id="progress"') and 'hx-trigger="every 1s"' in text
+    orders = client.get(url, headers={"HX-Request": "true", "HX-Target": "orders"})
+    assert orders.content.decode().strip().startswith('<section id="orders"')
+    assert 'hx-trigger="every 2s"' in orders.content.decode()
+
+    now = timezone.now()
+    Order.objects.filter(batch=confirmed_batch).update(status=S.COMPLETED, final_at=now)
+    text = client.get(url, headers={"HX-Request": "true", "HX-Target": "progress"}).content.decode()
+    assert "hx-trigger" not in text and 'aria-valuenow="100"' in text
+    assert 'data-status="COMPLETED"' in text
+    text = client.get(url, headers={"HX-Request": "true", "HX-Target": "orders"}).content.decode()
+    assert "hx-trigger" not in text
+    # Filtering by a status keeps the filter in what the partial polls.
+    text = client.get(url, {"status": "COMPLETED"}).content.decode()
+    assert "· Completed" in text
+
+
+def test_pause_and_resume_through_the_whitelist(client_as, confirmed_batch):
+    client = client_as("operator")
+    action = lambda name: reverse("batch_action", args=[confirmed_batch.pk, name])  # noqa: E731
+    page = client.post(action("pause"), follow=True).content.decode()
+    assert "Batch paused" in page and ">Resume<" in page
+    confirmed_batch.refresh_from_db()
+    assert confirmed_batch.status == Batch.Status.PAUSED
+    assert AuditEvent.objects.filter(action="batch.paused").count() == 1
+
+    # An action that does not apply is a message, not an error page.
+    page = client.post(action("pause"), follow=True).content.decode()
+    assert "Only a confirmed or running batch can be paused." in page
+
+    client.post(action("resume"))
+    confirmed_batch.refresh_from_db()
+    assert confirmed_batch.status == Batch.Status.CONFIRMED
+
+    assert client.post(action("explode")).status_code == 404
+    assert client.get(action("pause")).status_code == 405
+
+
+def test_results_csv_has_no_keys_and_neutralises_formulas(client_as, confirmed_batch):
+    order = Order.objects.filter(batch=confirmed_batch).order_by("row_number").first()
+    OrderKey.objects.create(order=order, unit_index=0, secret="SECRET-KEY-123456")
+    Order.objects.filter(pk=order.pk).update(
+        status=S.COMPLETED, supplier_message='=HYPERLINK("http://x")'
+    )
+    response = client_as("finance").get(reverse("batch_results", args=[confirmed_batch.pk]))
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "SECRET-KEY" not in body and "key" not in body.splitlines()[0].split(",")
+    rows = read_csv_text(body)
+    assert len(rows) == 2
+    first, second = rows
+    assert first["customer_reference"] == "'@SUM(1+1)" and first["status"] == "COMPLETED"
+    assert first["message"] == '\'=HYPERLINK("http://x")'
+    assert second["email"] == "'=cmd@example.com"
+    assert first["transaction_id"] == order.transaction_id
+
+
+def read_csv_text(body: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_keys_export_needs_its_permission_and_is_audited(client_as, confirmed_batch):
+    order = Order.objects.filter(batch=confirmed_batch).order_by("row_number").first()
+    OrderKey.objects.create(order=order, unit_index=0, secret="KEY-AAAA-BBBB-CCCC")
+    url = reverse("batch_keys_export", args=[confirmed_batch.pk])
+
+    operator = client_as("operator")
+    assert (
+        "Export keys"
+        not in operator.get(reverse("batch_detail", args=[confirmed_batch.pk])).content.decode()
+    )
+    denied = operator.post(url)
+    assert denied.status_code == 403 and b"KEY-AAAA" not in denied.content
+    assert b"Not allowed" in denied.content
+    assert AuditEvent.objects.filter(action="batch.keys_export_denied").count() == 1
+
+    admin = client_as("admin")
+    response = admin.post(url)
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    rows = read_csv(response)
+    assert [row["key"] for row in rows] == ["KEY-AAAA-BBBB-CCCC"]
+    assert rows[0]["transaction_id"] == order.transaction_id
+    event = AuditEvent.objects.get(action="batch.keys_exported")
+    assert event.data == {"keys": 1, "orders": 1} and "KEY-AAAA" not in str(event.data)
+    assert admin.get(url).status_code == 200  # a plain link works too (and is audited)
+    assert AuditEvent.objects.filter(action="batch.keys_exported").count() == 2
+
+
+def test_the_list_shows_previews_and_running_batches(client_as, confirmed_batch, synced_account):
+    (key,) = key_offers(synced_account, 1)
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,L-1,", "1,x,,,,,L-2,"))
+    page = client.get(reverse("batch_list")).content.decode()
+    assert "1 row ready" in page and "1 with problems" in page
+    assert f"#{confirmed_batch.pk}" in page and "0 of 2 final" in page
+    assert client.get(reverse("batch_template_csv")).content.decode().startswith("offer_id,")
+    xlsx = client.get(reverse("batch_template_xlsx"))
+    assert xlsx.content[:2] == b"PK" and "spreadsheetml" in xlsx["Content-Type"]
+
+
+def test_an_unreachable_supplier_leaves_the_balance_unknown(client_as, offline_account):
+    now = timezone.now()
+    offer = Offer.objects.create(
+        account=offline_account, offer_id=5, price=Decimal("3.00"), currency="USD",
+        first_seen_at=now, synced_at=now,
+    )  # fmt: skip
+    client = client_as("operator")
+    response = upload(client, offline_account, csv_text(f"{offer.offer_id},2,,,,,U-1,"))
+    assert response.status_code == 302
+    batch = Batch.objects.get()
+    assert batch.preview_summary["balance_usd"] is None
+    text = client.get(response.url).content.decode()
+    assert 'data-testid="balance"><span class="muted">unknown</span>' in text
+    assert "The balance is unknown: the supplier did not give it" in text
+    assert "6.00 USD" in text
