@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: staff users in each role, clients signed in as them, the
 sandbox supplier, and a real Celery worker."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -165,3 +166,63 @@ def wait_until(
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def fault(sandbox):
+    """Add a fault limited to one account's token; every fault added is removed afterwards."""
+    added = []
+
+    def add(account, **spec):
+        rule = sandbox.admin(
+            "POST", "/sandbox/faults", {"token": account.remote["token"], "count": 1, **spec}
+        )
+        added.append(rule["id"])
+        return rule
+
+    yield add
+    for rule_id in added:
+        with contextlib.suppress(Exception):
+            sandbox.admin("DELETE", f"/sandbox/faults/{rule_id}")
+
+
+@pytest.fixture
+def sandbox_offer(sandbox):
+    """A catalog Offer row for the first sandbox offer matching the filters (kind, settlement,
+    currency, min_count, req_server ...), as a sync would have written it."""
+
+    def make(account, *, skip: int = 0, **filters):
+        query = {"settlement": "MIXED", "in_stock": "true", "listed": "true", **filters}
+        query["limit"] = skip + 1
+        found = sandbox.admin("GET", "/sandbox/offers", params=query)["offers"]
+        assert len(found) > skip, f"no sandbox offer matches {filters}"
+        data = found[skip]
+        from django.utils import timezone
+
+        from catalog.models import Offer
+
+        now = timezone.now()
+        offer, _ = Offer.objects.update_or_create(
+            account=account,
+            offer_id=data["offerId"],
+            defaults={
+                "product_id": data["productId"],
+                "product_name": data["productName"],
+                "offer_name": data["offerName"],
+                "category": data["category"],
+                "price": data["price"],
+                "currency": data["currency"],
+                "in_stock": data["inStock"],
+                "requires_user_id": data["isRequiredGameUserId"],
+                "requires_server_id": data["isRequiredGameServerId"],
+                "returns_key": data["isReturnDataForCustomer"],
+                "settlement_method": data["settlementMethod"],
+                "units": data["count"],
+                "first_seen_at": now,
+                "synced_at": now,
+            },
+        )
+        offer.remote = data
+        return offer
+
+    return make

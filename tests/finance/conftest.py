@@ -3,13 +3,11 @@ sandbox offers as catalog rows, faults that are removed afterwards, and runs don
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 
 import pytest
 from django.utils import timezone
 
-from catalog.models import Offer
 from finance import services
 from finance.models import LedgerSync, ReconciliationRun
 
@@ -25,58 +23,6 @@ def deposit(sandbox):
         return sandbox.admin("POST", f"/sandbox/accounts/{account.remote['token']}/deposit", body)
 
     return add
-
-
-@pytest.fixture
-def fault(sandbox):
-    """Add a fault limited to one account's token; every fault added is removed afterwards."""
-    added = []
-
-    def add(account, **spec):
-        rule = sandbox.admin(
-            "POST", "/sandbox/faults", {"token": account.remote["token"], "count": 1, **spec}
-        )
-        added.append(rule["id"])
-        return rule
-
-    yield add
-    for rule_id in added:
-        with contextlib.suppress(Exception):
-            sandbox.admin("DELETE", f"/sandbox/faults/{rule_id}")
-
-
-@pytest.fixture
-def sandbox_offer(sandbox):
-    """A catalog Offer row for the first sandbox offer matching the filters, as a sync writes it."""
-
-    def make(account, *, skip: int = 0, **filters) -> Offer:
-        query = {"settlement": "MIXED", "in_stock": "true", "listed": "true", **filters}
-        query["limit"] = skip + 1
-        data = sandbox.admin("GET", "/sandbox/offers", params=query)["offers"][skip]
-        now = timezone.now()
-        offer, _ = Offer.objects.update_or_create(
-            account=account,
-            offer_id=data["offerId"],
-            defaults={
-                "product_id": data["productId"],
-                "product_name": data["productName"],
-                "offer_name": data["offerName"],
-                "category": data["category"],
-                "price": data["price"],
-                "currency": data["currency"],
-                "in_stock": data["inStock"],
-                "requires_user_id": data["isRequiredGameUserId"],
-                "requires_server_id": data["isRequiredGameServerId"],
-                "returns_key": data["isReturnDataForCustomer"],
-                "settlement_method": data["settlementMethod"],
-                "units": data["count"],
-                "first_seen_at": now,
-                "synced_at": now,
-            },
-        )
-        return offer
-
-    return make
 
 
 def sync_ledger(account, **kwargs) -> LedgerSync:
