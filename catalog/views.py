@@ -19,20 +19,15 @@ from reseller.core.errors import ApplicationError
 from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.clients import SupplierError
+from suppliers.selectors import account_chosen
 from suppliers.services import supplier_client
 
 PAGE_SIZE = 50
 
 
 def _account(request):
-    accounts = list(selectors.catalog_accounts())
     wanted = request.GET.get("account") or request.POST.get("account")
-    if wanted:
-        for account in accounts:
-            if str(account.pk) == wanted:
-                return account, accounts
-        raise Http404("No such supplier account.")
-    return (accounts[0] if accounts else None), accounts
+    return account_chosen(selectors.catalog_accounts(), wanted)
 
 
 def _offer_filter(request, account):

@@ -38,6 +38,7 @@ from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, Reconcil
 from finance.reconciliation import BUCKET_LABELS, Bucket
 from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.services import audit_record
+from suppliers.selectors import account_chosen
 
 ITEMS_PER_PAGE = 50
 LEDGER_PER_PAGE = 50
@@ -53,14 +54,8 @@ SERIOUS = {
 
 
 def _account(request):
-    accounts = list(selectors.finance_accounts())
     wanted = request.GET.get("account") or request.POST.get("account")
-    if wanted:
-        for account in accounts:
-            if str(account.pk) == wanted:
-                return account, accounts
-        raise Http404("No such supplier account.")
-    return (accounts[0] if accounts else None), accounts
+    return account_chosen(selectors.finance_accounts(), wanted)
 
 
 def _overview_url(account) -> str:
