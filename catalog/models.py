@@ -90,7 +90,9 @@ class PriceHistory(models.Model):
     """A price an offer had from `recorded_at` on: written on first sight and on every change."""
 
     # Indexed by (offer, -recorded_at) below.
-    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="price_history", db_index=False)
+    offer = models.ForeignKey(
+        Offer, on_delete=models.CASCADE, related_name="price_history", db_index=False
+    )
     price = models.DecimalField(max_digits=18, decimal_places=4)
     currency = models.CharField(max_length=8, blank=True)
     recorded_at = models.DateTimeField()
