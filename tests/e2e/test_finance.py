@@ -15,7 +15,6 @@ from finance import services
 from finance.models import ItemExplanation
 from orders.models import Order, OrderStatus
 from suppliers.services import supplier_client
-from tests.finance.conftest import sandbox_offer  # noqa: F401 (a fixture)
 
 
 def test_reconcile_open_a_bucket_explain_and_download(
