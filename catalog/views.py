@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import Http404, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
@@ -19,15 +19,22 @@ from reseller.core.errors import ApplicationError
 from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.clients import SupplierError
-from suppliers.selectors import account_chosen
+from suppliers.selectors import account_chosen, account_required
 from suppliers.services import supplier_client
 
 PAGE_SIZE = 50
 
 
 def _account(request):
-    wanted = request.GET.get("account") or request.POST.get("account")
-    return account_chosen(selectors.catalog_accounts(), wanted)
+    return account_chosen(selectors.catalog_accounts(), _wanted_account(request))
+
+
+def _required_account(request):
+    return account_required(selectors.catalog_accounts(), _wanted_account(request))
+
+
+def _wanted_account(request) -> str | None:
+    return request.GET.get("account") or request.POST.get("account")
 
 
 def _offer_filter(request, account):
@@ -79,9 +86,7 @@ def catalog_browse(request):
 @require_GET
 def catalog_export(request):
     """The priced catalog (the browser's current filters) as CSV for the storefront."""
-    account, _ = _account(request)
-    if account is None:
-        raise Http404("No supplier account.")
+    account = _required_account(request)
     book = RuleBook.for_account(account)
     offers = _offer_filter(request, account).qs
 
@@ -185,9 +190,7 @@ def sync_list(request):
 @permission_required("catalog.add_syncjob", raise_exception=True)
 @require_POST
 def sync_start(request):
-    account, _ = _account(request)
-    if account is None:
-        raise Http404("No supplier account.")
+    account = _required_account(request)
     try:
         job = sync.sync_job_start(account=account, by=request.user)
     except sync.SyncAlreadyRunning as error:

@@ -38,7 +38,7 @@ from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, Reconcil
 from finance.reconciliation import BUCKET_LABELS, Bucket
 from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.services import audit_record
-from suppliers.selectors import account_chosen
+from suppliers.selectors import account_chosen, account_required
 
 ITEMS_PER_PAGE = 50
 LEDGER_PER_PAGE = 50
@@ -54,8 +54,15 @@ SERIOUS = {
 
 
 def _account(request):
-    wanted = request.GET.get("account") or request.POST.get("account")
-    return account_chosen(selectors.finance_accounts(), wanted)
+    return account_chosen(selectors.finance_accounts(), _wanted_account(request))
+
+
+def _required_account(request):
+    return account_required(selectors.finance_accounts(), _wanted_account(request))
+
+
+def _wanted_account(request) -> str | None:
+    return request.GET.get("account") or request.POST.get("account")
 
 
 def _overview_url(account) -> str:
@@ -111,9 +118,7 @@ def finance_overview(request):
 @permission_required("finance.add_balancesnapshot", raise_exception=True)
 @require_POST
 def finance_snapshot_take(request):
-    account, _ = _account(request)
-    if account is None:
-        raise Http404("No supplier account.")
+    account = _required_account(request)
     try:
         snapshot = services.balance_snapshot_take(account=account, by=request.user)
     except FinanceError as error:
@@ -129,9 +134,7 @@ def finance_snapshot_take(request):
 @permission_required("finance.change_balancealertrule", raise_exception=True)
 @require_POST
 def finance_alert_rule_save(request):
-    account, _ = _account(request)
-    if account is None:
-        raise Http404("No supplier account.")
+    account = _required_account(request)
     form = AlertRuleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A threshold and a number of days are positive numbers (or blank).")
@@ -192,9 +195,7 @@ def ledger_entry_detail(request, entry_pk: int):
 @permission_required("finance.add_ledgersync", raise_exception=True)
 @require_POST
 def ledger_sync_start(request):
-    account, _ = _account(request)
-    if account is None:
-        raise Http404("No supplier account.")
+    account = _required_account(request)
     try:
         job = services.ledger_sync_start(account=account, by=request.user)
     except JobAlreadyRunning as error:
@@ -489,9 +490,7 @@ def _export_period(request):
     if request.GET and form.is_valid():
         start, end = form.period
         return form.cleaned_data["account"], start, end
-    account, _ = _account(request)
-    if account is None:
-        raise Http404("No supplier account.")
+    account = _required_account(request)
     period = default_period(30)
     return account, day_start(period["start"]), day_start(period["end"] + dt.timedelta(days=1))
 

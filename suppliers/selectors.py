@@ -23,3 +23,13 @@ def account_chosen(accounts, wanted: str | None):
                 return account, accounts
         raise Http404("No such supplier account.")
     return (accounts[0] if accounts else None), accounts
+
+
+def account_required(accounts, wanted: str | None):
+    """Like `account_chosen`, for actions that need an account: 404 when there is none."""
+    from django.http import Http404
+
+    account, _ = account_chosen(accounts, wanted)
+    if account is None:
+        raise Http404("No supplier account.")
+    return account
