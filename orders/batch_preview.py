@@ -15,14 +15,17 @@ module adds what needs the supplier or the database around it, and stores the re
   reference names the reseller's own order, so ordering it again through another account would
   still be a double purchase.
 
-Confirming re-checks the references (another batch may have ordered one since), then creates the
-orders of the good rows all at once through `batch_orders_create` and confirms the batch with
-`batch_confirm`, in one transaction: all of them or none. A row without `max_unit_price` accepts at
-most the unit price its preview showed.
+Confirming moves the batch to CONFIRMING and hands it to a worker (a large file takes longer than
+a page should wait), which re-checks the references (another batch may have ordered one since),
+creates the orders of the good rows through `batch_orders_create` and confirms the batch with
+`batch_confirm`, in one transaction: all of them or none. If the rows cannot be ordered as
+previewed, the batch goes back to PREVIEW with the reason. A row without `max_unit_price` accepts
+at most the unit price its preview showed.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -49,12 +52,15 @@ from orders.services import (
     batch_confirm,
     batch_create,
     batch_orders_create,
+    enqueue_after_commit,
 )
 from reseller.core.services import audit_record
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
+
+logger = logging.getLogger(__name__)
 
 STORE_CHUNK = 2000
 TELEGRAM_BOT = "@gamesdrop_api_bot"
@@ -63,6 +69,7 @@ __all__ = [
     "PREVIEW_ACTIONS",
     "BatchFileRefused",
     "batch_preview_confirm",
+    "batch_preview_create_orders",
     "batch_preview_create",
     "batch_preview_discard",
     "batch_preview_rows",
@@ -309,43 +316,110 @@ def _order_line(row: BatchPreviewRow, offers: dict[int, Offer]) -> OrderLine:
 
 
 def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
-    """Order the rows without problems (all of them or none), then confirm the batch so its
-    orders are sent. The rows with problems stay, as the record of what was skipped."""
+    """The operator's Confirm: PREVIEW → CONFIRMING, and a worker creates the orders
+    (`batch_preview_create_orders`). A file of 50,000 rows takes a while to turn into orders,
+    longer than a page should wait, so the page follows the batch instead."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
         if batch.status != Batch.Status.PREVIEW:
             raise OrderActionRefused("This batch has been confirmed already.")
-        good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False)
-        if not good.exists():
+        if not BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exists():
             raise OrderActionRefused(
                 "No row of this file can be ordered: fix the rows and upload it again."
             )
-        references = set(
-            good.exclude(customer_reference="").values_list("customer_reference", flat=True)
+        batch.status = Batch.Status.CONFIRMING
+        batch.confirmed_by = by
+        batch.confirm_requested_at = timezone.now()
+        batch.preview_summary.pop("confirm_error", None)
+        batch.save(
+            update_fields=[
+                "status",
+                "confirmed_by",
+                "confirm_requested_at",
+                "preview_summary",
+                "updated_at",
+            ]
         )
-        taken = sorted(customer_references_ordered(references=references))
-        if taken:
-            shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
-            raise OrderActionRefused(
-                f"Since this preview was made, {len(taken)} of its customer references were "
-                f"ordered elsewhere ({shown}). Discard it and upload the file again."
-            )
-        # One instance per offer, its account loaded: the order service reads both per line.
-        offers = {
-            offer.pk: offer
-            for offer in Offer.objects.filter(pk__in=good.values("offer_id")).select_related(
-                "account"
-            )
-        }
-        rows = good.order_by("row_number").iterator(chunk_size=2000)
-        created = batch_orders_create(
-            batch=batch, lines=(_order_line(row, offers) for row in rows), by=by
+        audit_record(
+            action="batch.confirm_requested",
+            actor=by,
+            request=request,
+            target=batch,
+            data={"rows_ok": batch.preview_summary.get("rows_ok", 0)},
         )
-        good.delete()  # the orders carry these rows now
-        summary = dict(batch.preview_summary)
-        summary["orders_created"] = created
-        Batch.objects.filter(pk=batch.pk).update(preview_summary=summary)
-        return batch_confirm(batch=batch, by=by, request=request)
+        enqueue_after_commit("confirm_batch", [batch.pk])
+    return batch
+
+
+def batch_preview_create_orders(*, batch_id: int) -> Batch | None:
+    """The confirmation task's body: order the rows without problems (all of them or none),
+    then confirm the batch so its orders are sent. The rows with problems stay, as the record of
+    what was skipped. When the rows can no longer be ordered as previewed (a reference ordered
+    elsewhere since, an offer gone), nothing is ordered and the batch is back in PREVIEW with
+    the reason on its page."""
+    try:
+        with transaction.atomic():
+            batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+            if batch is None or batch.status != Batch.Status.CONFIRMING:
+                return batch  # confirmed already (a message delivered twice) or discarded
+            created = _create_orders(batch)
+            summary = dict(batch.preview_summary)
+            summary["orders_created"] = created
+            Batch.objects.filter(pk=batch.pk).update(preview_summary=summary)
+            return batch_confirm(batch=batch, by=batch.confirmed_by)
+    except (OrderActionRefused, OrderError) as refusal:
+        _back_to_preview(batch_id, refusal.message)
+    except Exception:
+        # Nothing was ordered (the transaction rolled back); say so rather than leave the page
+        # waiting, and keep the details for the error report.
+        logger.exception("creating the orders of batch %s failed", batch_id)
+        _back_to_preview(
+            batch_id,
+            "Creating the orders failed unexpectedly, so nothing was ordered. "
+            "Confirm again; if it fails again, tell an administrator.",
+        )
+    return Batch.objects.filter(pk=batch_id).first()
+
+
+def _create_orders(batch: Batch) -> int:
+    good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False)
+    references = set(
+        good.exclude(customer_reference="").values_list("customer_reference", flat=True)
+    )
+    taken = sorted(customer_references_ordered(references=references))
+    if taken:
+        shown = ", ".join(taken[:5]) + (f" and {len(taken) - 5} more" if len(taken) > 5 else "")
+        raise OrderActionRefused(
+            f"Since this preview was made, {len(taken)} of its customer references were "
+            f"ordered elsewhere ({shown}). Discard it and upload the file again."
+        )
+    # One instance per offer, its account loaded: the order service reads both per line.
+    offers = {
+        offer.pk: offer
+        for offer in Offer.objects.filter(pk__in=good.values("offer_id")).select_related("account")
+    }
+    rows = good.order_by("row_number").iterator(chunk_size=2000)
+    created = batch_orders_create(
+        batch=batch, lines=(_order_line(row, offers) for row in rows), by=batch.confirmed_by
+    )
+    good.delete()  # the orders carry these rows now
+    return created
+
+
+def _back_to_preview(batch_id: int, reason: str) -> None:
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
+        if batch is None or batch.status != Batch.Status.CONFIRMING:
+            return
+        batch.status = Batch.Status.PREVIEW
+        batch.preview_summary["confirm_error"] = reason
+        batch.save(update_fields=["status", "preview_summary", "updated_at"])
+        audit_record(
+            action="batch.confirm_failed",
+            actor=batch.confirmed_by,
+            target=batch,
+            data={"reason": reason[:500]},
+        )
 
 
 def batch_preview_discard(*, batch: Batch, by, request=None) -> None:

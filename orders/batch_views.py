@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponse, HttpResponseNotAllowed, Streaming
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRefresh
 
 from catalog.selectors import catalog_accounts
 from orders import batchfile, selectors, services
@@ -157,8 +158,15 @@ def batch_template_xlsx(request):
 @permission_required("orders.view_batch", raise_exception=True)
 @require_GET
 def batch_detail(request, batch_pk: int):
-    batch = get_object_or_404(Batch.objects.select_related("account", "created_by"), pk=batch_pk)
-    if batch.status == Batch.Status.PREVIEW:
+    batch = get_object_or_404(
+        Batch.objects.select_related("account", "created_by", "confirmed_by"), pk=batch_pk
+    )
+    if request.htmx and request.htmx.target == "confirming":
+        if batch.status != Batch.Status.CONFIRMING:
+            # Its orders exist now (or it is back in preview): the whole page changes.
+            return HttpResponseClientRefresh()
+        return render(request, "orders/batch_preview.html#confirming", {"batch": batch})
+    if batch.status in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
         return _preview_page(request, batch)
     return _batch_page(request, batch)
 
@@ -184,6 +192,7 @@ def _preview_page(request, batch: Batch):
         "show": show,
         "views": views,
         "query": without_empty(request.GET, drop=("page",)),
+        "confirming": batch.status == Batch.Status.CONFIRMING,
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
     }
@@ -277,10 +286,12 @@ def batch_action(request, batch_pk: int, action: str):
 
 def _done_message(action: str, batch: Batch) -> str:
     if action == "confirm":
-        batch.refresh_from_db()
-        created = batch.preview_summary.get("orders_created", 0)
+        units = batch.preview_summary.get("units_ok", 0)
         skipped = batch.preview_summary.get("rows_with_problems", 0)
-        text = f"Batch confirmed: {created} order{'s' if created != 1 else ''} are being sent."
+        text = (
+            f"Batch confirmed: its {units} order{'s' if units != 1 else ''} are being created, "
+            "then sent."
+        )
         if skipped:
             text += f" {skipped} row{'s' if skipped != 1 else ''} with problems skipped."
         return text

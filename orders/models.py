@@ -37,6 +37,8 @@ class Batch(models.Model):
 
     class Status(models.TextChoices):
         PREVIEW = "PREVIEW", "Preview"
+        # Confirmed by an operator; a worker is creating its orders (all or none).
+        CONFIRMING = "CONFIRMING", "Creating orders"
         CONFIRMED = "CONFIRMED", "Confirmed"
         RUNNING = "RUNNING", "Running"
         PAUSED = "PAUSED", "Paused"
@@ -54,6 +56,11 @@ class Batch(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # When the operator pressed Confirm (or the sweep last sent the confirmation task again).
+    confirm_requested_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The preview of an uploaded file (orders.batch_preview): the account it is checked against,
@@ -75,7 +82,7 @@ class Batch(models.Model):
     @property
     def accepts_submissions(self) -> bool:
         """Whether this batch's QUEUED orders may be sent (not before confirmation, not paused)."""
-        return self.status not in (self.Status.PREVIEW, self.Status.PAUSED)
+        return self.status not in (self.Status.PREVIEW, self.Status.CONFIRMING, self.Status.PAUSED)
 
 
 class Order(models.Model):

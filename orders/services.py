@@ -134,7 +134,7 @@ def _error_data(error: BaseException) -> dict:
     return {"error": type(error).__name__}
 
 
-def _enqueue(task_name: str, ids, *, countdown: float | None = None) -> None:
+def enqueue_after_commit(task_name: str, ids, *, countdown: float | None = None) -> None:
     """Send one task per id once the current transaction commits. A broker failure is logged,
     not raised: the rows are the work list and the sweep will find them."""
     ids = list(ids)
@@ -345,7 +345,7 @@ def order_create(
             },
         )
     if batch is None or batch.accepts_submissions:
-        _enqueue("submit_order", [order.pk for order in orders])
+        enqueue_after_commit("submit_order", [order.pk for order in orders])
     return orders
 
 
@@ -374,7 +374,7 @@ def batch_orders_create(*, batch: Batch, lines, by=None, chunk_size: int = 1000)
 def _insert_batch_chunk(orders: list[Order], *, batch: Batch, by, now) -> int:
     _insert_orders(orders, by=by, now=now)
     if batch.accepts_submissions:
-        _enqueue("submit_order", [order.pk for order in orders])
+        enqueue_after_commit("submit_order", [order.pk for order in orders])
     return len(orders)
 
 
@@ -609,7 +609,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
             changes={"last_error": text, "next_poll_at": now + RATE_LIMITED_RETRY},
             now=now,
         )
-        _enqueue("submit_order", [order.pk], countdown=10)
+        enqueue_after_commit("submit_order", [order.pk], countdown=10)
         return Next.DONE
     if isinstance(error, ValueError):
         _move(order, S.REJECTED, reason=f"Not sent: {text}", changes={"last_error": text}, now=now)
@@ -626,7 +626,9 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
             changes={"last_error": text, "next_poll_at": now + polling.UNKNOWN_FIRST_CHECK},
             now=now,
         )
-        _enqueue("poll_order", [order.pk], countdown=polling.UNKNOWN_FIRST_CHECK.total_seconds())
+        enqueue_after_commit(
+            "poll_order", [order.pk], countdown=polling.UNKNOWN_FIRST_CHECK.total_seconds()
+        )
         return Next.DONE
     if isinstance(error, WrongPrice):
         return _record_wrong_price(order, answer, now)
@@ -833,7 +835,7 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
             now=now,
         )
     elif not missing and order.status == S.COMPLETED and order.email and not order.delivered_at:
-        _enqueue("deliver_order", [order.pk])
+        enqueue_after_commit("deliver_order", [order.pk])
 
 
 def _apply_pending(order, target, changes, data, now, source) -> None:
@@ -1006,7 +1008,7 @@ def _poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                 changes={"last_error": ""},
                 now=now,
             )
-            _enqueue("submit_order", [order.pk])
+            enqueue_after_commit("submit_order", [order.pk])
             return
         text = f"Status check failed: {_error_text(error)}"[:ERROR_TEXT_LIMIT]
         pending = order.status in (S.SUBMITTED, S.PROCESSING, S.UNKNOWN)
@@ -1047,6 +1049,7 @@ class SweepReport:
     polls: int = 0
     requeued: int = 0
     account_checks: int = 0
+    confirmations: int = 0
 
 
 def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> SweepReport:
@@ -1057,7 +1060,8 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
     (d) released ON_HOLD orders of a resumed account → QUEUED, and held accounts due for a
         balance check → one check task each;
     (b) due SUBMITTED / PROCESSING / UNKNOWN / NEEDS_ATTENTION orders → one poll task each;
-    (c) QUEUED orders no worker claimed in time (a lost message) → their submit task again.
+    (c) QUEUED orders no worker claimed in time (a lost message) → their submit task again;
+    (f) batches left CONFIRMING by a lost task or worker → their confirmation task again.
 
     Every step is one indexed query with a LIMIT (plus one UPDATE, and one move per due order),
     so the cost follows the due orders, not the pending ones. Rows are claimed with SKIP LOCKED
@@ -1084,9 +1088,32 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
         push=polling.QUEUED_RESCUE_AFTER,
     )
     report.account_checks = _sweep_held_accounts(now, limit)
-    if any((report.expired_leases, report.past_limit, report.polls, report.requeued)):
+    report.confirmations = _sweep_stalled_confirmations(now)
+    if any(
+        (
+            report.expired_leases,
+            report.past_limit,
+            report.polls,
+            report.requeued,
+            report.confirmations,
+        )
+    ):
         logger.info("orders sweep: %s", report)
     return report
+
+
+def _sweep_stalled_confirmations(now: datetime) -> int:
+    # No lock needed: two overlapping sweeps at worst send the task twice, and the task does
+    # nothing for a batch no longer CONFIRMING (it locks the batch row to check).
+    stalled = Batch.objects.filter(
+        status=Batch.Status.CONFIRMING,
+        confirm_requested_at__lte=now - polling.CONFIRM_RESCUE_AFTER,
+    )
+    ids = list(stalled.values_list("pk", flat=True))
+    if ids:
+        stalled.filter(pk__in=ids).update(confirm_requested_at=now, updated_at=now)
+        enqueue_after_commit("confirm_batch", ids)
+    return len(ids)
 
 
 def _sweep_expired_leases(now: datetime, limit: int) -> int:
@@ -1150,7 +1177,7 @@ def _sweep_enqueue(*, statuses, task: str, now: datetime, limit: int, push: time
         )
         if ids:
             Order.objects.filter(pk__in=ids).update(next_poll_at=now + push)
-            _enqueue(task, ids)
+            enqueue_after_commit(task, ids)
     return len(ids)
 
 
@@ -1168,7 +1195,7 @@ def _sweep_held_accounts(now: datetime, limit: int) -> int:
             AccountQueue.objects.filter(account_id__in=ids).update(
                 next_check_at=now + polling.HOLD_CHECK_EVERY
             )
-            _enqueue("check_account_queue", ids)
+            enqueue_after_commit("check_account_queue", ids)
     return len(ids)
 
 
@@ -1183,7 +1210,7 @@ def _release_held_orders(*, now: datetime, limit: int, account_id: int | None = 
         orders = list(orders.order_by("next_poll_at", "pk")[:limit])
         for order in orders:
             _move(order, S.QUEUED, reason="The account's queue resumed.", now=now)
-        _enqueue("submit_order", [order.pk for order in orders])
+        enqueue_after_commit("submit_order", [order.pk for order in orders])
     return len(orders)
 
 
@@ -1385,7 +1412,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
             target=order,
             data={"old_transaction_id": old, "new_transaction_id": new, "price": str(quote.price)},
         )
-        _enqueue("submit_order", [order.pk])
+        enqueue_after_commit("submit_order", [order.pk])
     return order
 
 
@@ -1461,18 +1488,21 @@ def _schedule_batch(batch: Batch, now: datetime) -> None:
     Order.objects.filter(pk__in=ids).update(
         next_poll_at=now + polling.QUEUED_RESCUE_AFTER, updated_at=now
     )
-    _enqueue("submit_order", ids)
+    enqueue_after_commit("submit_order", ids)
 
 
 def batch_confirm(*, batch: Batch, by, request=None) -> Batch:
-    """PREVIEW → CONFIRMED: the batch's orders are sent."""
+    """PREVIEW (or CONFIRMING, once its orders exist) → CONFIRMED: the batch's orders are sent.
+    An operator confirms an uploaded file through `orders.batch_preview`, which creates the
+    orders first and then calls this."""
     now = timezone.now()
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PREVIEW:
+        if batch.status not in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
             raise OrderActionRefused("This batch has been confirmed already.")
         batch.status, batch.confirmed_at = Batch.Status.CONFIRMED, now
-        batch.save(update_fields=["status", "confirmed_at", "updated_at"])
+        batch.confirmed_by = batch.confirmed_by or by
+        batch.save(update_fields=["status", "confirmed_at", "confirmed_by", "updated_at"])
         _schedule_batch(batch, now)
         audit_record(action="batch.confirmed", actor=by, request=request, target=batch)
     return batch
@@ -1646,8 +1676,9 @@ ORDER_ACTIONS = {
     "mark_resolved": OperatorAction("Mark resolved", "orders.change_order", order_mark_resolved),
     "resend": OperatorAction("Re-send to the customer", "orders.change_order", order_deliver),
 }
+#: A batch's "confirm" is the preview's (orders.batch_preview.PREVIEW_ACTIONS): it creates the
+#: orders of the uploaded file's good rows before confirming.
 BATCH_ACTIONS = {
-    "confirm": OperatorAction("Confirm", "orders.change_batch", batch_confirm),
     "pause": OperatorAction("Pause", "orders.change_batch", batch_pause),
     "resume": OperatorAction("Resume", "orders.change_batch", batch_resume),
 }

@@ -8,8 +8,8 @@ import smtplib
 
 from celery import shared_task
 
-from orders import services
-from orders.models import AccountQueue, Order, OrderStatus
+from orders import batch_preview, services
+from orders.models import AccountQueue, Batch, Order, OrderStatus
 from orders.states import POLLED_STATUSES
 
 
@@ -48,6 +48,13 @@ def deliver_order(order_id: int) -> None:
     if order is None or order.delivered_at is not None or not order.email:
         return
     services.order_deliver(order=order)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def confirm_batch(batch_id: int) -> None:
+    if not Batch.objects.filter(pk=batch_id, status=Batch.Status.CONFIRMING).exists():
+        return
+    batch_preview.batch_preview_create_orders(batch_id=batch_id)
 
 
 @shared_task(ignore_result=True)

@@ -4,7 +4,7 @@ and the number of order-status calls one order costs over the supplier's 60 minu
 The sweep: pending orders (SUBMITTED / PROCESSING, sent within the last 50 minutes) are inserted
 in bulk, 200 of them due now and the rest with `next_poll_at` spread over the next hour (from
 5 minutes on, so none falls due while the benchmark runs); the table is VACUUM ANALYZEd. `orders_sweep()` then runs with the tasks' `apply_async` (what the engine's
-`_enqueue` calls; `.delay` is not used) patched to collect the ids instead of sending them. Each
+`enqueue_after_commit` calls; `.delay` is not used) patched to collect the ids instead of sending them. Each
 size is swept 5 times (the 200 due orders are made due again in between): the best and median
 time, and the SQL statements of one sweep (BEGIN / COMMIT counted apart), each timed. The cost must follow the due orders, not the pending ones.
 

@@ -82,9 +82,12 @@ def test_upload_preview_confirm_and_watch_a_csv_batch_finish(
     expect(rows.locator("tbody tr").first).to_have_class(re.compile("row-bad"))
 
     page.get_by_role("button", name="Confirm: order 2 rows").click()
-    expect(page.get_by_text("Batch confirmed: 5 orders are being sent.")).to_be_visible()
+    expect(
+        page.get_by_text("Batch confirmed: its 5 orders are being created, then sent.")
+    ).to_be_visible()
 
-    # The worker sends them; the page polls the rows and fills the bar.
+    # The worker creates the orders, then sends them; the page reloads itself once they exist,
+    # then polls the rows and fills the bar.
     expect(page.get_by_test_id("batch-progress")).to_have_attribute(
         "aria-valuenow", "100", timeout=60_000
     )

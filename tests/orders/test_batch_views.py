@@ -6,6 +6,7 @@ records the submit tasks instead of running them.
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,8 +16,9 @@ from django.utils import timezone
 
 from catalog.models import Offer, SyncJob
 from catalog.sync import sync_job_run
+from orders import tasks
 from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
-from orders.services import order_create
+from orders.services import order_create, orders_sweep
 from reseller.core.models import AuditEvent
 from suppliers.models import SupplierAccount
 
@@ -196,6 +198,14 @@ def test_preview_lists_every_problem_and_orders_nothing(client_as, mixed_file, s
     assert warnings_only.content.decode().lstrip().startswith('<section id="rows"')
 
 
+def confirm(client, batch):
+    """Press Confirm, then run the confirmation task as a worker would."""
+    response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    tasks.confirm_batch.run(batch.pk)
+    batch.refresh_from_db()
+    return response
+
+
 def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
     client_as, mixed_file, synced_account, broker, django_capture_on_commit_callbacks
 ):
@@ -207,11 +217,26 @@ def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
-    assert "Batch confirmed: 3 orders are being sent. 8 rows with problems skipped." in (
-        response.content.decode()
+    text = response.content.decode()
+    assert (
+        "Batch confirmed: its 3 orders are being created, then sent. "
+        "8 rows with problems skipped." in text
     )
+    # The page waits for the worker, which creates the orders: nothing exists yet.
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.CONFIRMING and batch.confirm_requested_at
+    assert 'data-testid="confirming"' in text and "Creating the 3 orders of this file" in text
+    assert ">Discard<" not in text and "Confirm: order" not in text
+    assert broker.ids("confirm_batch") == [batch.pk] and not batch.orders.exists()
+    assert AuditEvent.objects.filter(
+        action="batch.confirm_requested", target_id=str(batch.pk)
+    ).exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        broker.run("confirm_batch")
     batch.refresh_from_db()
     assert batch.status == Batch.Status.CONFIRMED and batch.confirmed_at
+    assert batch.confirmed_by.username.startswith("operator")
     orders = list(Order.objects.filter(batch=batch).order_by("row_number", "pk"))
     assert [(o.row_number, o.offer_id, o.status) for o in orders] == [
         (2, key.pk, S.QUEUED),
@@ -219,6 +244,7 @@ def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
         (8, top_up.pk, S.QUEUED),
     ]
     assert len({o.transaction_id for o in orders}) == 3
+    assert {o.created_by for o in orders} == {batch.confirmed_by}
     assert orders[0].email == "a@example.com" and orders[0].customer_reference == "A-1"
     assert orders[0].max_unit_price == key.price  # no limit in the file: the previewed price
     assert orders[2].game_user_id == "123456789" and orders[2].max_unit_price == top_up.price
@@ -228,17 +254,42 @@ def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
     assert set(
         BatchPreviewRow.objects.filter(batch=batch).values_list("row_number", flat=True)
     ) == {3, 4, 5, 6, 7, 9, 10, 11}
-    text = response.content.decode()
+    text = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
     assert "8 rows skipped" in text and f"/orders/{orders[0].pk}/" in text
+    assert f"by {batch.confirmed_by}" in text
 
-    # A second confirmation (a double click) orders nothing more.
+    # A second confirmation (a double click) or the task delivered twice orders nothing more.
     again = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
     assert "This batch has been confirmed already." in again.content.decode()
+    tasks.confirm_batch.run(batch.pk)
     assert Order.objects.filter(batch=batch).count() == 3
 
 
+def test_the_waiting_page_polls_until_the_orders_exist_then_reloads(
+    client_as, synced_account, broker
+):
+    (key,) = key_offers(synced_account, 1)
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},2,,,,,W-1,"))
+    batch = Batch.objects.get()
+    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
+    url = reverse("batch_detail", args=[batch.pk])
+    poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "confirming"}
+
+    waiting = client.get(url, **poll)
+    assert waiting.content.decode().lstrip().startswith('<section id="confirming"')
+    assert 'hx-trigger="every 2s"' in waiting.content.decode()
+    assert "HX-Refresh" not in waiting
+
+    tasks.confirm_batch.run(batch.pk)
+    done = client.get(url, **poll)
+    assert done["HX-Refresh"] == "true"
+    page = client.get(url).content.decode()
+    assert 'data-testid="batch-orders"' in page and Order.objects.filter(batch=batch).count() == 2
+
+
 def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
-    client_as, synced_account
+    client_as, synced_account, broker
 ):
     (key,) = key_offers(synced_account, 1)
     client = client_as("operator")
@@ -246,13 +297,75 @@ def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
     batch = Batch.objects.get()
     order_create(offer=key, max_unit_price=key.price, customer_reference="LATE-1")
 
-    response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
-    assert "were ordered elsewhere (LATE-1)" in response.content.decode()
-    batch.refresh_from_db()
+    confirm(client, batch)
     assert batch.status == Batch.Status.PREVIEW and not batch.orders.exists()
+    page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    assert 'data-testid="confirm-error"' in page and "Nothing was ordered." in page
+    assert "were ordered elsewhere (LATE-1)" in page
+    assert AuditEvent.objects.filter(action="batch.confirm_failed", target_id=str(batch.pk))
+    # The operator may still discard it (or confirm again once the file is fixed).
+    assert "Discard" in page and "Confirm: order 1 row" in page
 
 
-def test_a_limit_below_the_price_orders_at_the_limit(client_as, synced_account):
+def test_a_failure_while_creating_the_orders_orders_nothing_and_says_so(
+    client_as, synced_account, broker, monkeypatch
+):
+    """A crash half-way (here: after the first chunk of orders was written) rolls everything
+    back; the batch is in preview again with a message, and a second Confirm works."""
+    from orders import batch_preview
+
+    key, other = key_offers(synced_account)
+    client = client_as("operator")
+    upload(
+        client,
+        synced_account,
+        csv_text(f"{key.offer_id},3,,,,,X-1,", f"{other.offer_id},1,,,,,X-2,"),
+    )
+    batch = Batch.objects.get()
+    real = batch_preview.batch_orders_create
+
+    def create_then_fail(*, batch, lines, by=None):
+        real(batch=batch, lines=lines, by=by, chunk_size=1)
+        assert Order.objects.filter(batch=batch).count() == 4  # written, not yet committed
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(batch_preview, "batch_orders_create", create_then_fail)
+    confirm(client, batch)
+    assert batch.status == Batch.Status.PREVIEW and not Order.objects.filter(batch=batch).exists()
+    assert BatchPreviewRow.objects.filter(batch=batch, has_problems=False).count() == 2
+    assert "failed unexpectedly, so nothing was ordered" in batch.preview_summary["confirm_error"]
+
+    monkeypatch.setattr(batch_preview, "batch_orders_create", real)
+    confirm(client, batch)
+    assert batch.status == Batch.Status.CONFIRMED and batch.orders.count() == 4
+    assert "confirm_error" not in batch.preview_summary
+
+
+def test_the_sweep_sends_a_lost_confirmation_again(
+    client_as, synced_account, broker, django_capture_on_commit_callbacks
+):
+    (key,) = key_offers(synced_account, 1)
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,L-1,"))
+    batch = Batch.objects.get()
+    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
+    broker.clear()  # the message is lost with the broker
+
+    def sweep(minutes_later: int) -> int:
+        with django_capture_on_commit_callbacks(execute=True):
+            return orders_sweep(now=now + timedelta(minutes=minutes_later)).confirmations
+
+    now = timezone.now()
+    assert sweep(5) == 0 and broker.ids("confirm_batch") == []
+    assert sweep(11) == 1 and broker.ids("confirm_batch") == [batch.pk]
+    # Pushed ahead: the next sweep does not send it again while that task waits.
+    assert sweep(12) == 0 and broker.ids("confirm_batch") == [batch.pk]
+    broker.run("confirm_batch")
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.CONFIRMED and batch.orders.count() == 1
+
+
+def test_a_limit_below_the_price_orders_at_the_limit(client_as, synced_account, broker):
     """The preview warns; the order goes at the operator's limit and the supplier decides."""
     (key,) = key_offers(synced_account, 1)
     limit = (key.price / 2).quantize(Decimal("0.01"))
@@ -265,7 +378,7 @@ def test_a_limit_below_the_price_orders_at_the_limit(client_as, synced_account):
             reverse("batch_detail", args=[batch.pk]), {"show": "warnings"}
         ).content.decode()
     )
-    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
+    confirm(client, batch)
     order = Order.objects.get(batch=batch)
     assert order.max_unit_price == limit and order.quoted_price == limit
 
@@ -327,7 +440,7 @@ def test_finance_can_look_but_not_upload_or_confirm(client_as, synced_account):
 
 
 @pytest.fixture
-def confirmed_batch(client_as, synced_account):
+def confirmed_batch(client_as, synced_account, broker):
     key, other = key_offers(synced_account)
     client = client_as("operator")
     upload(
@@ -339,8 +452,7 @@ def confirmed_batch(client_as, synced_account):
         ),
     )
     batch = Batch.objects.get()
-    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
-    batch.refresh_from_db()
+    confirm(client, batch)
     return batch
 
 
