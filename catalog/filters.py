@@ -68,6 +68,12 @@ class OfferFilter(django_filters.FilterSet):
         self.filters["currency"].extra["choices"] = [(c, c) for c in currencies]
 
     @property
+    def searches(self) -> bool:
+        """Whether the list is narrowed by a text search (a valid one, with at least one word)."""
+        data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}
+        return bool((data.get("q") or "").split())
+
+    @property
     def qs(self):
         queryset = super().qs
         data = self.form.cleaned_data if self.form.is_bound and self.form.is_valid() else {}

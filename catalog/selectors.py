@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from catalog.models import COMPATIBLE_METHODS, Offer, PriceHistory, ProfileChange, SyncJob
@@ -78,22 +79,50 @@ def open_profile_changes(account: SupplierAccount | None = None) -> QuerySet[Pro
     return changes.filter(account=account) if account else changes
 
 
-def category_choices(account: SupplierAccount) -> list[str]:
-    return list(
-        Offer.objects.filter(account=account)
-        .order_by("category")
-        .values_list("category", flat=True)
-        .distinct()
+@dataclass(frozen=True)
+class FilterChoices:
+    """The categories and currencies the browser's filters offer: those of the listed offers."""
+
+    categories: list[str]
+    currencies: list[str]
+
+
+def last_finished_sync(account: SupplierAccount) -> SyncJob | None:
+    """The sync of the account that ended last, whether it succeeded or failed (a failed one may
+    still have written pages)."""
+    return (
+        SyncJob.objects.filter(account=account, finished_at__isnull=False)
+        .order_by("-finished_at", "-id")
+        .only("id", "finished_at")
+        .first()
     )
 
 
-def currency_choices(account: SupplierAccount) -> list[str]:
-    return list(
-        Offer.objects.filter(account=account)
-        .order_by("currency")
-        .values_list("currency", flat=True)
-        .distinct()
-    )
+def filter_choices_cache_key(account: SupplierAccount) -> str:
+    # Only a sync (and, for the currency, find-one: see services.offer_refresh_price) changes
+    # which categories and currencies the listed offers carry, so the choices hold until the
+    # account's next sync ends. The account's creation time keeps two accounts that came to share
+    # a primary key (a database that reuses ids) from sharing choices.
+    job = last_finished_sync(account)
+    version = f"{job.pk}.{job.finished_at.timestamp()}" if job else "never"
+    return f"catalog:filter-choices:{account.pk}.{account.created_at.timestamp()}:{version}"
+
+
+def filter_choices(account: SupplierAccount) -> FilterChoices:
+    """Read through the cache: the distinct values of 200,000 offers take tens of milliseconds,
+    too much for every page of the browser, and they change only with a sync."""
+    key = filter_choices_cache_key(account)
+    cached = cache.get(key)
+    if cached is None:
+        listed = Offer.objects.filter(account=account, delisted_at__isnull=True)
+        cached = (
+            list(listed.order_by("category").values_list("category", flat=True).distinct()),
+            list(listed.order_by("currency").values_list("currency", flat=True).distinct()),
+        )
+        # Kept for a day at most: a key no sync replaced in that time costs one recount.
+        cache.set(key, cached, timeout=24 * 3600)
+    categories, currencies = cached
+    return FilterChoices(categories=list(categories), currencies=list(currencies))
 
 
 @dataclass(frozen=True)

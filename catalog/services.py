@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import CurrencyRate, Offer, PriceHistory, PricingRule, ProfileChange
+from catalog.selectors import filter_choices_cache_key
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
 from suppliers.clients import OfferNotFound, SupplierError
@@ -34,6 +36,7 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
     now = timezone.now()
     with transaction.atomic():
         offer = Offer.objects.select_for_update().get(pk=offer.pk)
+        currency_before = offer.currency
         if live.price != offer.price or (live.currency or offer.currency) != offer.currency:
             PriceHistory.objects.create(
                 offer=offer,
@@ -55,6 +58,9 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
             offer.requires_server_id = True
         offer.detail_checked_at = now
         offer.save()
+    if offer.currency != currency_before:
+        # The browser's currency filter offers the currencies of the listed offers.
+        cache.delete(filter_choices_cache_key(offer.account))
     return offer
 
 

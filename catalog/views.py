@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog import selectors, services, sync
 from catalog.filters import OfferFilter
 from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, SyncJob
+from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
 from reseller.core.querystrings import push_clean_url, without_empty
@@ -37,14 +38,15 @@ def _wanted_account(request) -> str | None:
     return request.GET.get("account") or request.POST.get("account")
 
 
-def _offer_filter(request, account):
+def _offer_filter(request, account, last_sync):
+    choices = selectors.filter_choices(account)
     return OfferFilter(
         request.GET or None,
         queryset=selectors.offer_list_for_catalog(account=account),
         account=account,
-        categories=selectors.category_choices(account),
-        currencies=selectors.currency_choices(account),
-        last_sync=selectors.last_successful_sync(account),
+        categories=choices.categories,
+        currencies=choices.currencies,
+        last_sync=last_sync,
     )
 
 
@@ -54,8 +56,14 @@ def catalog_browse(request):
     account, accounts = _account(request)
     if account is None:
         return render(request, "catalog/empty.html")
-    filterset = _offer_filter(request, account)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    last_sync = selectors.last_successful_sync(account)
+    filterset = _offer_filter(request, account, last_sync)
+    page = offer_page(
+        filterset.qs,
+        request.GET.get("page"),
+        per_page=PAGE_SIZE,
+        counted_with_rows=filterset.searches,
+    )
     book = RuleBook.for_account(account)
     rows = [
         (offer, book.price_offer(offer), offer.is_compatible_with(account.balance_profile))
@@ -70,7 +78,7 @@ def catalog_browse(request):
         "query": without_empty(request.GET, drop=("page",)),
         "sort_query": without_empty(request.GET, drop=("page", "sort")),
         "sort": request.GET.get("sort", ""),
-        "last_sync": selectors.last_successful_sync(account),
+        "last_sync": last_sync,
         "active_sync": selectors.active_sync(account),
         "profile_changes": selectors.open_profile_changes(account),
     }
@@ -88,7 +96,7 @@ def catalog_export(request):
     """The priced catalog (the browser's current filters) as CSV for the storefront."""
     account = _required_account(request)
     book = RuleBook.for_account(account)
-    offers = _offer_filter(request, account).qs
+    offers = _offer_filter(request, account, selectors.last_successful_sync(account)).qs
 
     def rows():
         for offer in offers.iterator(chunk_size=2000):

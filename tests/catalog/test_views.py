@@ -248,3 +248,27 @@ def test_servers_are_fetched_on_demand(client_as, sandbox, sandbox_account):
     assert "<html" not in html
     for label, value in remote["servers"].items():
         assert label in html and value in html
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [("2", 2), ("3", 3), ("99", 3), ("0", 3), ("-1", 3), ("two", 1), ("", 1)],
+)
+def test_search_results_are_paged_like_any_list(client_as, account, monkeypatch, page, expected):
+    monkeypatch.setattr("catalog.views.PAGE_SIZE", 2)
+    for offer_id in range(1, 6):
+        make_offer(account, offer_id, "Mobile Legends", f"{offer_id}0 diamonds", f"{offer_id}.00")
+    make_offer(account, 9, "Steam Wallet", "10 USD")
+    response = client_as("operator").get(
+        reverse("catalog_browse"), {"q": "diamonds", "sort": "price", "page": page}
+    )
+    result = response.context["page"]
+    assert result.number == expected and result.paginator.count == 5
+    assert result.paginator.num_pages == 3
+    assert offer_ids(response) == [1, 2, 3, 4, 5][(expected - 1) * 2 : expected * 2]
+
+
+def test_a_search_without_matches_is_an_empty_first_page(client_as, offers):
+    response = client_as("operator").get(reverse("catalog_browse"), {"q": "nothing", "page": "4"})
+    assert response.context["page"].number == 1 and response.context["page"].paginator.count == 0
+    assert "No offers match" in response.content.decode()
