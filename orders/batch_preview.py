@@ -41,6 +41,7 @@ from orders.batchfile import (
     BatchRow,
     parse_rows,
     read_rows,
+    units_over_limit,
     validate_rows,
 )
 from orders.errors import OrderActionRefused, OrderError
@@ -327,6 +328,8 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
             raise OrderActionRefused(
                 "No row of this file can be ordered: fix the rows and upload it again."
             )
+        if too_many := units_over_limit(batch.preview_summary.get("units_ok", 0)):
+            raise OrderActionRefused(too_many)
         batch.status = Batch.Status.CONFIRMING
         batch.confirmed_by = by
         batch.confirm_requested_at = timezone.now()

@@ -193,6 +193,7 @@ def _preview_page(request, batch: Batch):
         "views": views,
         "query": without_empty(request.GET, drop=("page",)),
         "confirming": batch.status == Batch.Status.CONFIRMING,
+        "too_many_units": bool(batchfile.units_over_limit(summary.get("units_ok", 0))),
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
     }

@@ -66,6 +66,9 @@ MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_QUANTITY = 100
+# Orders one file may create (rows × quantity): a confirmation creates them all in one transaction,
+# which must finish well within its task's time limit (about 2,500 orders a second measured).
+MAX_UNITS = 200_000
 MAX_ID_LENGTH = 64  # player and server ids
 MAX_REFERENCE_LENGTH = 100
 MAX_EMAIL_LENGTH = 254
@@ -847,6 +850,8 @@ def validate_rows(
         )
     if rows and not rows_ok:
         preview_warnings.append("No row can be ordered as it is: every row has a problem.")
+    if too_many := units_over_limit(units_ok):
+        preview_warnings.append(too_many)
     return BatchPreview(
         rows=rows,
         warnings=preview_warnings,
@@ -858,6 +863,16 @@ def validate_rows(
         rows_with_problems=len(rows) - rows_ok,
         rows_with_warnings=rows_with_warnings,
         units_ok=units_ok,
+    )
+
+
+def units_over_limit(units: int) -> str:
+    """Why a file of that many orders cannot be confirmed, or "" when it can."""
+    if units <= MAX_UNITS:
+        return ""
+    return (
+        f"This file would create {units:,} orders; at most {MAX_UNITS:,} can be confirmed at "
+        "once. Split it into smaller files."
     )
 
 

@@ -34,9 +34,9 @@ ENQUEUED_GRACE = timedelta(minutes=2)
 # An UNKNOWN order is resolved at once (countdown task), and by the sweep after this at the latest.
 UNKNOWN_FIRST_CHECK = timedelta(seconds=3)
 # A batch still CONFIRMING this long after its confirmation task was sent gets the task again:
-# longer than a task may run (CELERY_TASK_TIME_LIMIT), so the first one has certainly ended
+# longer than that task may run (its time_limit, 16 minutes), so the first one has certainly ended
 # (its transaction committed or rolled back) and the message or its worker was lost.
-CONFIRM_RESCUE_AFTER = timedelta(minutes=10)
+CONFIRM_RESCUE_AFTER = timedelta(minutes=20)
 # Held accounts: how often the balance is checked.
 HOLD_CHECK_EVERY = timedelta(seconds=60)
 # Accounts without a balance endpoint (CodeGames) are resumed on trial this often.

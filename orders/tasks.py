@@ -50,7 +50,9 @@ def deliver_order(order_id: int) -> None:
     services.order_deliver(order=order)
 
 
-@shared_task(ignore_result=True, acks_late=True)
+# Its own time limits: a file of MAX_UNITS orders takes a minute or two (the default limits are
+# for single orders). CONFIRM_RESCUE_AFTER is longer than the hard limit.
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=900, time_limit=960)
 def confirm_batch(batch_id: int) -> None:
     if not Batch.objects.filter(pk=batch_id, status=Batch.Status.CONFIRMING).exists():
         return

@@ -176,3 +176,62 @@ def test_parse_and_validate_a_50000_row_csv():
     figures["process max RSS (whole test process)"] = f"{max_rss_mb:.1f} MB"
     figures["rows"] += f"; {counts}"
     report("batch file parse+validate 50,000 rows", figures)
+
+
+class StatementCounter:
+    """Counts SQL statements cheaply (an execute wrapper; no copy of the SQL is kept)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+@pytest.mark.django_db
+def test_upload_and_confirm_a_50000_row_csv():
+    """The whole life of the file before any order is sent: the upload request (read, parse,
+    validate, store the preview) and the confirmation task (every good row's orders created in
+    one transaction). The supplier is unreachable here, so the balance shows as unknown."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from orders.batch_preview import (
+        batch_preview_confirm,
+        batch_preview_create,
+        batch_preview_create_orders,
+    )
+    from orders.models import Batch, BatchPreviewRow, Order
+
+    account, offers = make_catalog()
+    data = make_csv(offers)
+
+    started = time.perf_counter()
+    batch = batch_preview_create(
+        account=account, uploaded_file=SimpleUploadedFile("orders.csv", data), filename="orders.csv"
+    )
+    upload_seconds = time.perf_counter() - started
+    summary = batch.preview_summary
+    assert summary["rows_total"] == ROWS and summary["rows_ok"] > 40_000
+
+    batch_preview_confirm(batch=batch, by=None)
+    counter = StatementCounter()
+    started = time.perf_counter()
+    with connection.execute_wrapper(counter):
+        batch = batch_preview_create_orders(batch_id=batch.pk)
+    confirm_seconds = time.perf_counter() - started
+
+    orders = Order.objects.filter(batch=batch).count()
+    assert batch.status == Batch.Status.CONFIRMED, batch.preview_summary.get("confirm_error")
+    assert orders == summary["units_ok"]
+    assert BatchPreviewRow.objects.filter(batch=batch, has_problems=False).count() == 0
+    report(
+        f"batch upload and confirmation 50,000 rows ({connection.vendor})",
+        {
+            "upload request (read+validate+store preview)": f"{upload_seconds:.2f} s",
+            "rows ok / with problems": f"{summary['rows_ok']:,} / {summary['rows_with_problems']:,}",
+            "confirmation task (orders created)": f"{confirm_seconds:.2f} s for {orders:,} orders",
+            "orders per second": f"{orders / confirm_seconds:,.0f}",
+            "SQL statements per order": f"{counter.count / orders:.2f} ({counter.count:,} in all)",
+        },
+    )

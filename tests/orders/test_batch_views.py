@@ -307,6 +307,31 @@ def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
     assert "Discard" in page and "Confirm: order 1 row" in page
 
 
+def test_a_file_of_more_orders_than_one_confirmation_may_create_is_refused(
+    client_as, synced_account, broker, monkeypatch
+):
+    from orders import batchfile
+
+    monkeypatch.setattr(batchfile, "MAX_UNITS", 4)
+    key, other = key_offers(synced_account)
+    client = client_as("operator")
+    upload(
+        client,
+        synced_account,
+        csv_text(f"{key.offer_id},3,,,,,U-1,", f"{other.offer_id},2,,,,,U-2,"),
+    )
+    batch = Batch.objects.get()
+    page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    message = "This file would create 5 orders; at most 4 can be confirmed at once."
+    assert message in page
+    assert "disabled>Confirm: order 2 rows" in page
+
+    response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    assert message in response.content.decode()
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.PREVIEW and broker.ids("confirm_batch") == []
+
+
 def test_a_failure_while_creating_the_orders_orders_nothing_and_says_so(
     client_as, synced_account, broker, monkeypatch
 ):
@@ -356,10 +381,10 @@ def test_the_sweep_sends_a_lost_confirmation_again(
             return orders_sweep(now=now + timedelta(minutes=minutes_later)).confirmations
 
     now = timezone.now()
-    assert sweep(5) == 0 and broker.ids("confirm_batch") == []
-    assert sweep(11) == 1 and broker.ids("confirm_batch") == [batch.pk]
+    assert sweep(19) == 0 and broker.ids("confirm_batch") == []
+    assert sweep(21) == 1 and broker.ids("confirm_batch") == [batch.pk]
     # Pushed ahead: the next sweep does not send it again while that task waits.
-    assert sweep(12) == 0 and broker.ids("confirm_batch") == [batch.pk]
+    assert sweep(22) == 0 and broker.ids("confirm_batch") == [batch.pk]
     broker.run("confirm_batch")
     batch.refresh_from_db()
     assert batch.status == Batch.Status.CONFIRMED and batch.orders.count() == 1
