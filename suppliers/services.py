@@ -4,6 +4,9 @@ Every other app reaches a supplier through `supplier_client(account)`, so creden
 the shared rate limit and log redaction are applied the same way everywhere.
 """
 
+import threading
+
+import requests
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,6 +15,24 @@ from reseller.core.services import audit_record
 from suppliers import ratelimit
 from suppliers.clients import CodeGamesClient, GamesDropClient, SupplierError
 from suppliers.models import SupplierAccount, SupplierKind
+
+_sessions = threading.local()
+
+
+def _session(account: SupplierAccount) -> requests.Session:
+    """The HTTP session of this account in this thread, kept for the life of the process, so
+    that the supplier's connections (and their TLS handshakes) are reused from one order or
+    status call to the next instead of opened for every client. Per thread, because a session
+    is not meant to be used by two threads at once; a client handed to another thread (the
+    catalog sync's page fetcher) is no longer used by the thread that made it."""
+    by_account = getattr(_sessions, "by_account", None)
+    if by_account is None:
+        by_account = _sessions.by_account = {}
+    key = (account.pk, account.base_url)
+    session = by_account.get(key)
+    if session is None:
+        session = by_account[key] = requests.Session()
+    return session
 
 
 def supplier_client(account: SupplierAccount, *, max_retries: int = 3):
@@ -27,6 +48,7 @@ def supplier_client(account: SupplierAccount, *, max_retries: int = 3):
             timeout=timeout,
             max_retries=max_retries,
             throttle=throttle,
+            session=_session(account),
         )
     return GamesDropClient(
         account.base_url,
@@ -36,6 +58,7 @@ def supplier_client(account: SupplierAccount, *, max_retries: int = 3):
         timeout=timeout,
         max_retries=max_retries,
         throttle=throttle,
+        session=_session(account),
     )
 
 

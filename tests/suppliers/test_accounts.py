@@ -120,3 +120,26 @@ def test_each_kind_gets_its_own_client():
     assert isinstance(supplier_client(gamesdrop), GamesDropClient)
     assert isinstance(supplier_client(codegames), CodeGamesClient)
     assert TOKEN not in repr(supplier_client(gamesdrop))
+
+
+def test_clients_of_one_account_reuse_its_connection_within_a_thread(sandbox_account):
+    """Each order and status call builds a client; they share the account's session, so the
+    supplier's connection (a TLS handshake, with a real supplier) is opened once, not per call."""
+    import threading
+
+    account = sandbox_account()
+    first, second = supplier_client(account), supplier_client(account)
+    first.balance()
+    second.balance()
+    session = first._transport.session
+    assert second._transport.session is session
+    pools = session.get_adapter(account.base_url).poolmanager.pools
+    counts = [(pools[key].num_connections, pools[key].num_requests) for key in pools.keys()]
+    assert counts == [(1, 2)]
+
+    # Another thread (a session is not shared between threads) has its own.
+    other = []
+    thread = threading.Thread(target=lambda: other.append(supplier_client(account)))
+    thread.start()
+    thread.join()
+    assert other[0]._transport.session is not session
