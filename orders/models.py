@@ -88,10 +88,18 @@ class Batch(models.Model):
 class Order(models.Model):
     """One purchase of one offer (one `transactionId`); a quantity of N is N orders."""
 
-    account = models.ForeignKey(SupplierAccount, on_delete=models.PROTECT, related_name="orders")
+    # No single-column index on account or batch: the composite indexes below start with them.
+    account = models.ForeignKey(
+        SupplierAccount, on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="orders")
     batch = models.ForeignKey(
-        Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+        Batch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        db_index=False,
     )
     row_number = models.PositiveIntegerField(null=True, blank=True)
     # Generated at creation and committed before the first create-order call; every resend of
@@ -137,7 +145,7 @@ class Order(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     # Durable work list: the sweep finds every due order by this column (see orders.polling).
-    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_poll_at = models.DateTimeField(null=True, blank=True)  # indexed with status, below
     poll_count = models.PositiveIntegerField(default=0, help_text="Status calls made.")
     last_polled_at = models.DateTimeField(null=True, blank=True)
     submit_attempts = models.PositiveIntegerField(default=0, help_text="create-order calls made.")
@@ -173,6 +181,8 @@ class Order(models.Model):
             models.Index(fields=["status", "last_sent_at"], name="order_status_last_sent"),
             models.Index(fields=["batch", "status"], name="order_batch_status"),
             models.Index(fields=["account", "status", "created_at"], name="order_account_status"),
+            # The order list: newest first, and its date range filter.
+            models.Index(fields=["created_at"], name="order_created_at"),
         ]
         permissions = [
             ("reveal_key", "Reveal product keys and PINs"),
