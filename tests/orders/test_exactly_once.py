@@ -7,9 +7,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from orders import services
 from orders.models import Order, OrderStatus
-from orders.services import order_resolve_unknown, order_submit, orders_sweep
+from orders.services import order_resolve_unknown, order_submit, orders_sweep, submitting
 from tests.orders.conftest import place
 
 S = OrderStatus
@@ -72,7 +71,7 @@ def test_a_worker_killed_between_claim_and_call(
     account = sandbox_account()
     offer = sandbox_offer(account, kind="key")
     order = place(offer)
-    claim = services._submit_claim(order_id=order.pk)  # ... and the worker dies here
+    claim = submitting._submit_claim(order_id=order.pk)  # ... and the worker dies here
     order.refresh_from_db()
     assert order.status == S.SUBMITTING and order.lease_expires_at is not None
     assert orders_sweep().expired_leases == 0  # the lease still runs
@@ -94,8 +93,8 @@ def test_a_worker_killed_between_call_and_commit(sandbox_account, sandbox_offer,
     account = sandbox_account()
     offer = sandbox_offer(account, kind="key")
     order = place(offer)
-    claim = services._submit_claim(order_id=order.pk)
-    answer = services._submit_send(claim)  # bought; the worker dies before recording it
+    claim = submitting._submit_claim(order_id=order.pk)
+    answer = submitting._submit_send(claim)  # bought; the worker dies before recording it
     assert answer.result.status == "COMPLETED"
     order.refresh_from_db()
     orders_sweep(now=order.lease_expires_at + timedelta(seconds=1))
@@ -103,7 +102,7 @@ def test_a_worker_killed_between_call_and_commit(sandbox_account, sandbox_offer,
     assert order.status == S.COMPLETED and order.keys.count() == 1
     assert order.events.filter(to_status=S.UNKNOWN).get().reason.startswith("The claim's lease")
     # The dead worker's recording, arriving late anyway, changes nothing.
-    services._submit_record(claim, answer)
+    submitting._submit_record(claim, answer)
     order.refresh_from_db()
     assert order.status == S.COMPLETED and order.keys.count() == 1
     assert supplier.purchases(account, order.transaction_id) == 1
@@ -116,11 +115,11 @@ def test_a_slow_worker_whose_lease_expired_still_records_the_answer(
     account = sandbox_account()
     offer = sandbox_offer(account, kind="key")
     order = place(offer)
-    claim = services._submit_claim(order_id=order.pk)
-    answer = services._submit_send(claim)
+    claim = submitting._submit_claim(order_id=order.pk)
+    answer = submitting._submit_send(claim)
     order.refresh_from_db()
     orders_sweep(now=order.lease_expires_at + timedelta(seconds=1))  # → UNKNOWN
-    services._submit_record(claim, answer)  # the keys it saw are stored at once
+    submitting._submit_record(claim, answer)  # the keys it saw are stored at once
     order.refresh_from_db()
     assert order.status == S.COMPLETED and order.keys.count() == 1
     assert supplier.purchases(account, order.transaction_id) == 1
@@ -215,7 +214,7 @@ def test_a_claim_skips_an_order_another_worker_holds_locked(
     assert locked.wait(10)
     try:
         with CaptureQueriesContext(connection) as queries:
-            assert services._submit_claim(order_id=order.pk) is None
+            assert submitting._submit_claim(order_id=order.pk) is None
         assert any("SKIP LOCKED" in query["sql"] for query in queries.captured_queries)
     finally:
         release.set()

@@ -1,0 +1,157 @@
+"""What every part of the order services shares: limits, money, transaction ids, sending tasks
+after commit, moving an order (and closing its batch when all are final)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders.models import (
+    Batch,
+    Order,
+    OrderStatus,
+)
+from orders.states import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    order_transition,
+)
+from suppliers.clients import (
+    SupplierError,
+)
+from suppliers.ratelimit import RateLimitSaturated
+
+logger = logging.getLogger(__name__)
+
+
+S = OrderStatus
+
+
+TRANSACTION_ID_PREFIX = "rb-"
+
+
+MAX_QUANTITY = 500
+
+
+# create-order calls one submit task may make for one order (re-sends after WRONG_PRICE).
+MAX_SENDS_PER_TASK = 3
+
+
+# Beyond this many create-order calls an order whose price keeps moving is rejected.
+MAX_SUBMIT_ATTEMPTS = 10
+
+
+# A second poll of one order within this gap is skipped (a duplicated task), unless forced.
+MIN_POLL_GAP = timedelta(seconds=2)
+
+
+SWEEP_LIMIT = 500
+
+
+RELEASE_CHUNK = 500
+
+
+RATE_LIMITED_RETRY = timedelta(seconds=30)
+
+
+REQUOTE_FAILED_RETRY = timedelta(seconds=60)
+
+
+DELIVERY_CLAIM = timedelta(minutes=5)
+
+
+ERROR_TEXT_LIMIT = 1000
+
+
+def money(amount: Decimal | None) -> Decimal | None:
+    """A stored price (4 decimal places) as the supplier wrote it: 560.1000 → 560.10, but
+    0.0125 stays 0.0125. Used for the price confirmed to create-order and in messages."""
+    if amount is None:
+        return None
+    cents = amount.quantize(Decimal("0.01"))
+    return cents if cents == amount else amount.normalize()
+
+
+def new_transaction_id() -> str:
+    return TRANSACTION_ID_PREFIX + uuid.uuid4().hex
+
+
+def new_claim_token() -> str:
+    host = socket.gethostname()[:40]
+    return f"{host}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"[:100]
+
+
+def error_text(error: BaseException) -> str:
+    """What staff may read about a failure: supplier errors are safe by construction (no token,
+    keys masked); anything else is named by its type only."""
+    if isinstance(error, SupplierError):
+        text = str(error)
+    elif isinstance(error, RateLimitSaturated | ValueError):
+        text = f"{type(error).__name__}: {error}"
+    else:
+        text = f"Internal error ({type(error).__name__})"
+    return text[:ERROR_TEXT_LIMIT]
+
+
+def error_data(error: BaseException) -> dict:
+    if isinstance(error, SupplierError):
+        return {"error": type(error).__name__, "code": error.code, "http_status": error.http_status}
+    return {"error": type(error).__name__}
+
+
+def enqueue_after_commit(task_name: str, ids, *, countdown: float | None = None) -> None:
+    """Send one task per id once the current transaction commits. A broker failure is logged,
+    not raised: the rows are the work list and the sweep will find them."""
+    ids = list(ids)
+    if not ids:
+        return
+
+    def send() -> None:
+        from orders import tasks
+
+        task = getattr(tasks, task_name)
+        for pk in ids:
+            try:
+                task.apply_async((pk,), countdown=countdown)
+            except Exception:
+                logger.warning(
+                    "could not enqueue %s for %d item(s); the sweep will pick them up",
+                    task_name,
+                    len(ids),
+                    exc_info=True,
+                )
+                return
+
+    transaction.on_commit(send)
+
+
+def order_move(order: Order, to: str, **kwargs) -> Order:
+    """`order_transition`, plus what follows a move: a batch whose orders are all final is DONE."""
+    order_transition(order, to, **kwargs)
+    if order.batch_id and order.status in FINAL_STATUSES:
+        batch_refresh_done(order.batch_id, kwargs.get("now") or timezone.now())
+    return order
+
+
+def order_lock(order_id: int, *, skip_locked: bool = False) -> Order | None:
+    return (
+        Order.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        .select_related("offer", "account", "batch")
+        .filter(pk=order_id)
+        .first()
+    )
+
+
+def batch_refresh_done(batch_id: int, now: datetime) -> None:
+    if not Order.objects.filter(batch_id=batch_id, status__in=list(OPEN_STATUSES)).exists():
+        Batch.objects.filter(
+            pk=batch_id, status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING]
+        ).update(status=Batch.Status.DONE, finished_at=now)

@@ -1,0 +1,225 @@
+"""Creating orders: one line of the manual form or of a batch becomes `quantity` orders, each
+committed with its own transactionId before anything is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from catalog.models import Offer
+from orders import polling
+from orders.errors import OrderError, PriceAboveLimit
+from orders.models import (
+    Batch,
+    Order,
+    OrderTransactionId,
+)
+from orders.services.base import MAX_QUANTITY, S, enqueue_after_commit, money, new_transaction_id
+from orders.states import (
+    order_events_created,
+)
+from reseller.core.services import audit_record
+from suppliers.models import SupplierAccount
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One line to order: `quantity` orders of `offer` for one customer (a form, a batch row)."""
+
+    offer: Offer
+    max_unit_price: Decimal
+    quantity: int = 1
+    quoted_price: Decimal | None = None
+    game_user_id: str = ""
+    game_server_id: str = ""
+    email: str = ""
+    telegram_username: str = ""
+    customer_reference: str = ""
+    row_number: int | None = None
+
+
+def _clean_text(value, name: str, limit: int) -> str:
+    text = "" if value is None else str(value).strip()
+    if len(text) > limit:
+        raise OrderError(f"{name} is longer than {limit} characters.")
+    return text
+
+
+def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
+    """Validate one line and build its (unsaved) orders, each with its own transactionId."""
+    offer = line.offer
+    account = account or offer.account
+    if account.pk != offer.account_id:
+        raise OrderError("The offer belongs to another supplier account.")
+    if not account.enabled:
+        raise OrderError(f"The supplier account {account} is disabled.")
+    if offer.delisted_at is not None:
+        raise OrderError("This offer is no longer listed by the supplier.")
+    quantity = line.quantity
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise OrderError("The quantity must be a whole number.")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise OrderError(f"The quantity must be from 1 to {MAX_QUANTITY}.")
+    try:
+        max_unit_price = Decimal(str(line.max_unit_price))
+    except Exception:
+        raise OrderError("The highest accepted unit price is not a number.") from None
+    if not max_unit_price.is_finite() or max_unit_price <= 0:
+        raise OrderError("The highest accepted unit price must be positive.")
+    quoted = offer.price if line.quoted_price is None else Decimal(str(line.quoted_price))
+    if quoted > max_unit_price:
+        raise PriceAboveLimit(
+            f"The unit price {money(quoted)} {offer.currency} is above the highest price you "
+            f"accept ({money(max_unit_price)} {offer.currency})."
+        )
+    game_user_id = _clean_text(line.game_user_id, "The player id", 64)
+    game_server_id = _clean_text(line.game_server_id, "The server id", 64)
+    telegram_username = _clean_text(line.telegram_username, "The Telegram username", 64)
+    customer_reference = _clean_text(line.customer_reference, "The customer reference", 120)
+    email = _clean_text(line.email, "The email", 254)
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise OrderError(f"{email!r} is not a valid email address.") from None
+    if offer.requires_user_id and not game_user_id:
+        raise OrderError("This offer needs the player id.")
+    if offer.requires_server_id and not game_server_id:
+        raise OrderError("This offer needs the server.")
+    if offer.product_name == "Telegram Stars" and not game_user_id.isdigit():
+        raise OrderError(
+            "Telegram Stars need the numeric Telegram user id (resolve the @username first)."
+        )
+    schedule = batch is None or batch.accepts_submissions
+    return [
+        Order(
+            account=account,
+            offer=offer,
+            batch=batch,
+            row_number=line.row_number,
+            transaction_id=new_transaction_id(),
+            status=S.QUEUED,
+            game_user_id=game_user_id,
+            game_server_id=game_server_id,
+            email=email,
+            telegram_username=telegram_username,
+            customer_reference=customer_reference,
+            max_unit_price=max_unit_price,
+            quoted_price=quoted,
+            currency=offer.currency,
+            units=offer.units or 1,
+            next_poll_at=now + polling.QUEUED_RESCUE_AFTER if schedule else None,
+            created_by=by if getattr(by, "is_authenticated", False) else None,
+        )
+        for _ in range(quantity)
+    ]
+
+
+def _insert_orders(orders: list[Order], *, by, now) -> None:
+    """Insert orders with their transactionId history and creation events (a few queries)."""
+    Order.objects.bulk_create(orders)
+    OrderTransactionId.objects.bulk_create(
+        [
+            OrderTransactionId(order=order, transaction_id=order.transaction_id, created_at=now)
+            for order in orders
+        ]
+    )
+    order_events_created(orders, actor=by, reason="created")
+
+
+def _reopen_batch(batch: Batch | None) -> None:
+    if batch is not None and batch.status == Batch.Status.DONE:
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.RUNNING, finished_at=None)
+        batch.status = Batch.Status.RUNNING
+
+
+@transaction.atomic
+def order_create(
+    *,
+    offer: Offer,
+    account: SupplierAccount | None = None,
+    quantity: int = 1,
+    game_user_id: str = "",
+    game_server_id: str = "",
+    email: str = "",
+    telegram_username: str = "",
+    customer_reference: str = "",
+    max_unit_price: Decimal,
+    quoted_price: Decimal | None = None,
+    batch: Batch | None = None,
+    row_number: int | None = None,
+    by=None,
+    request=None,
+) -> list[Order]:
+    """Create `quantity` orders of one offer, each with its own transactionId, QUEUED.
+
+    `quoted_price` is the supplier's unit price the operator saw (find-one just before ordering,
+    or the synced price); it defaults to the catalog price. `max_unit_price` is the highest unit
+    price the operator accepts, in the offer's currency. The orders are sent once the transaction
+    commits (unless their batch is still in preview or paused).
+    """
+    line = OrderLine(
+        offer=offer,
+        max_unit_price=max_unit_price,
+        quantity=quantity,
+        quoted_price=quoted_price,
+        game_user_id=game_user_id,
+        game_server_id=game_server_id,
+        email=email,
+        telegram_username=telegram_username,
+        customer_reference=customer_reference,
+        row_number=row_number,
+    )
+    now = timezone.now()
+    orders = _line_orders(line, account=account, batch=batch, by=by, now=now)
+    _reopen_batch(batch)
+    _insert_orders(orders, by=by, now=now)
+    if batch is None and by is not None:
+        audit_record(
+            action="order.created",
+            actor=by,
+            request=request,
+            target=orders[0],
+            data={
+                "orders": [order.pk for order in orders],
+                "offer": offer.offer_id,
+                "max_unit_price": str(orders[0].max_unit_price),
+            },
+        )
+    if batch is None or batch.accepts_submissions:
+        enqueue_after_commit("submit_order", [order.pk for order in orders])
+    return orders
+
+
+@transaction.atomic
+def batch_orders_create(*, batch: Batch, lines, by=None, chunk_size: int = 1000) -> int:
+    """Create the orders of many lines of one batch at once (all or none), in bulk: a few
+    queries per `chunk_size` orders. A line that fails validation raises OrderError naming its
+    row. Orders of a batch in preview wait for `batch_confirm`. Returns how many were created."""
+    now = timezone.now()
+    _reopen_batch(batch)
+    created, pending = 0, []
+    for line in lines:
+        try:
+            pending.extend(_line_orders(line, account=None, batch=batch, by=by, now=now))
+        except OrderError as error:
+            where = f"Row {line.row_number}: " if line.row_number is not None else ""
+            raise type(error)(where + error.message, extra=error.extra) from None
+        if len(pending) >= chunk_size:
+            created += _insert_batch_chunk(pending, batch=batch, by=by, now=now)
+            pending = []
+    if pending:
+        created += _insert_batch_chunk(pending, batch=batch, by=by, now=now)
+    return created
+
+
+def _insert_batch_chunk(orders: list[Order], *, batch: Batch, by, now) -> int:
+    _insert_orders(orders, by=by, now=now)
+    if batch.accepts_submissions:
+        enqueue_after_commit("submit_order", [order.pk for order in orders])
+    return len(orders)

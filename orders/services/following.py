@@ -1,0 +1,402 @@
+"""Following the supplier: reading an order's answer (create-order or order-status) into the
+order, storing its keys, and polling pending and UNKNOWN orders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders import polling
+from orders.models import (
+    Order,
+    OrderKey,
+)
+from orders.services.base import (
+    ERROR_TEXT_LIMIT,
+    MIN_POLL_GAP,
+    S,
+    enqueue_after_commit,
+    error_data,
+    error_text,
+    new_claim_token,
+    order_lock,
+    order_move,
+)
+from orders.states import (
+    POLLED_STATUSES,
+    SUPPLIER_STATUSES,
+    can_move,
+)
+from suppliers.clients import (
+    CodeGamesClient,
+    OrderNotFound,
+    OrderResult,
+    SupplierError,
+)
+from suppliers.models import SupplierAccount
+from suppliers.ratelimit import RateLimitSaturated
+from suppliers.services import supplier_client
+
+
+@dataclass
+class SupplierAnswer:
+    """One answer about an order (create-order or order-status), with the keys fetched for it."""
+
+    result: OrderResult | None = None
+    error: BaseException | None = None
+    keys: tuple[str, ...] = ()
+    keys_error: SupplierError | None = None
+    # WRONG_PRICE: the find-one that followed it.
+    quote: object | None = None
+    quote_error: BaseException | None = None
+    by_transaction_id: bool = True
+
+    def __repr__(self) -> str:  # keys never in a repr
+        return (
+            f"SupplierAnswer(result={self.result!r}, error={self.error!r}, "
+            f"keys=<{len(self.keys)} masked>)"
+        )
+
+
+def _expects_keys(result: OrderResult, offer_returns_key: bool | None) -> bool:
+    returns_key = result.returns_key if result.returns_key is not None else offer_returns_key
+    # Telegram Stars are "return data" products delivered through fulfillmentData, not keys.
+    return bool(returns_key) and not result.fulfillment_data
+
+
+def complete_keys(
+    client, result: OrderResult, offer_returns_key: bool | None, units: int
+) -> tuple[tuple[str, ...], SupplierError | None]:
+    """The keys of a COMPLETED order; CodeGames may complete one without them: fetch them."""
+    keys = result.keys
+    if result.status != "COMPLETED" or not _expects_keys(result, offer_returns_key):
+        return keys, None
+    if len(keys) >= (result.count or units):
+        return keys, None
+    if isinstance(client, CodeGamesClient) and result.order_id:
+        try:
+            fetched = client.keys(result.order_id)
+        except (SupplierError, RateLimitSaturated) as error:
+            if isinstance(error, RateLimitSaturated):
+                error = SupplierError(str(error))
+            return keys, error
+        if len(fetched) > len(keys):
+            return fetched, None
+    return keys, None
+
+
+def _store_keys(order: Order, keys: tuple[str, ...]) -> int:
+    """Store the keys not stored yet (one row per unit, encrypted); return how many are stored."""
+    have = set(OrderKey.objects.filter(order=order).values_list("unit_index", flat=True))
+    new = [
+        OrderKey(order=order, unit_index=index, secret=key)
+        for index, key in enumerate(keys)
+        if index not in have
+    ]
+    if new:
+        OrderKey.objects.bulk_create(new)
+    return len(have) + len(new)
+
+
+def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source: str) -> None:
+    """Follow what the supplier said about a locked order (inside the caller's transaction)."""
+    result = answer.result
+    target = SUPPLIER_STATUSES.get(result.status)
+    changes: dict = {"supplier_status": result.status[:20], "last_error": ""}
+    if result.order_id:
+        changes["supplier_order_id"] = result.order_id
+    if result.count:
+        changes["units"] = result.count
+    if result.message:
+        changes["supplier_message"] = result.message[:500]
+    if result.fulfillment_data:
+        changes["fulfillment_data"] = result.fulfillment_data
+    data = {
+        "source": source,
+        "supplier_status": result.status,
+        "supplier_order_id": result.order_id,
+    }
+    if target is None:
+        changes["last_error"] = f"The supplier answered an unknown status {result.status[:40]!r}."
+        target = S.PROCESSING
+    units = changes.get("units", order.units)
+    expects_keys = _expects_keys(result, order.offer.returns_key)
+    if (
+        target == S.COMPLETED
+        and expects_keys
+        and len(answer.keys) < units
+        and answer.keys_error is not None
+        and answer.keys_error.is_transient
+    ):
+        # CodeGames completed it without its key and /offers/keys is not ready: follow it on.
+        changes["last_error"] = f"Completed, but its keys are not readable yet: {answer.keys_error}"
+        target = S.PROCESSING
+
+    if target == S.COMPLETED:
+        _apply_completed(order, answer, changes, data, expects_keys, units, now, source)
+    elif target in (S.CANCELED, S.FAILED, S.REFUNDED):
+        if order.status != target and can_move(order.status, target):
+            message = f": {result.message}" if result.message else ""
+            order_move(
+                order,
+                target,
+                reason=f"{source}: {result.status}{message}",
+                data=data,
+                changes=changes,
+                now=now,
+            )
+        else:
+            _update(order, changes, now)
+    else:
+        _apply_pending(order, target, changes, data, now, source)
+
+
+def _apply_completed(order, answer, changes, data, expects_keys, units, now, source) -> None:
+    stored = _store_keys(order, answer.keys) if expects_keys else 0
+    delivered = stored if expects_keys else units
+    missing = max(0, units - delivered)
+    changes["units_delivered"] = delivered
+    if missing:
+        note = f"Partial delivery: {delivered} of {units} units delivered"
+        if answer.keys_error is not None:
+            note += f" (the keys could not be fetched: {answer.keys_error})"
+        changes["last_error"] = note + "."
+    already_known = order.supplier_status == "COMPLETED" and order.status in (
+        S.COMPLETED,
+        S.NEEDS_ATTENTION,
+    )
+    if order.status != S.COMPLETED and not already_known and can_move(order.status, S.COMPLETED):
+        order_move(
+            order,
+            S.COMPLETED,
+            reason=f"{source}: COMPLETED" + (f", {delivered} of {units} units" if missing else ""),
+            data={**data, "units": units, "units_delivered": delivered},
+            changes=changes,
+            now=now,
+        )
+    elif order.status == S.NEEDS_ATTENTION and already_known and not missing:
+        # The missing keys arrived (a re-check).
+        order_move(
+            order,
+            S.COMPLETED,
+            reason=f"{source}: every unit delivered now",
+            data=data,
+            changes=changes,
+            now=now,
+        )
+    else:
+        _update(order, changes, now)
+    if missing and order.status == S.COMPLETED:
+        order_move(
+            order,
+            S.NEEDS_ATTENTION,
+            reason=changes["last_error"] + " The supplier refunds the missing units.",
+            data={"units": units, "units_delivered": delivered},
+            changes={"next_poll_at": None},
+            now=now,
+        )
+    elif not missing and order.status == S.COMPLETED and order.email and not order.delivered_at:
+        enqueue_after_commit("deliver_order", [order.pk])
+
+
+def _apply_pending(order, target, changes, data, now, source) -> None:
+    if order.status == S.NEEDS_ATTENTION:
+        changes["next_poll_at"] = polling.next_attention_poll(
+            last_sent_at=order.last_sent_at, now=now
+        )
+        _update(order, changes, now)
+        return
+    if polling.is_past_limit(order.last_sent_at, now) and can_move(order.status, S.NEEDS_ATTENTION):
+        minutes = int((now - order.last_sent_at).total_seconds() // 60)
+        order_move(
+            order,
+            S.NEEDS_ATTENTION,
+            reason=f"Still {data['supplier_status']} at the supplier {minutes} minutes after it "
+            "was sent (the supplier finishes orders within 60 minutes).",
+            data=data,
+            changes={
+                **changes,
+                "next_poll_at": polling.next_attention_poll(
+                    last_sent_at=order.last_sent_at, now=now
+                ),
+            },
+            now=now,
+        )
+        return
+    changes["next_poll_at"] = polling.next_pending_poll(
+        poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
+    )
+    if order.status == target or (order.status == S.PROCESSING and target == S.SUBMITTED):
+        _update(order, changes, now)
+    elif can_move(order.status, target):
+        order_move(
+            order,
+            target,
+            reason=f"{source}: {data['supplier_status']}",
+            data=data,
+            changes=changes,
+            now=now,
+        )
+    else:
+        _update(order, changes, now)
+
+
+def _update(order: Order, changes: dict, now: datetime) -> None:
+    """Write what was learned without a status move; releases a poll lease."""
+    fields = {**changes, "updated_at": now}
+    if order.status != S.SUBMITTING:
+        fields.setdefault("claimed_by", "")
+        fields.setdefault("lease_expires_at", None)
+    Order.objects.filter(pk=order.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(order, name, value)
+
+
+@dataclass(frozen=True)
+class PollClaim:
+    order_id: int
+    token: str
+    account_id: int
+    status: str
+    supplier_order_id: int | None
+    transaction_id: str
+    returns_key: bool | None
+    units: int
+
+
+def order_poll(*, order_id: int, now: datetime | None = None, force: bool = False) -> Order | None:
+    """Ask the supplier about a pending order (order-status) and follow it. UNKNOWN orders are
+    asked by transactionId. `force` (an operator's re-check) also re-checks COMPLETED orders and
+    ignores the minimum gap between two checks."""
+    statuses = POLLED_STATUSES | {S.COMPLETED} if force else POLLED_STATUSES
+    return _poll(order_id=order_id, statuses=statuses, now=now, force=force)
+
+
+def order_resolve_unknown(*, order_id: int, now: datetime | None = None) -> Order | None:
+    """Resolve an UNKNOWN order by order-status with its transactionId: found → follow it;
+    ORDER_NOT_FOUND → QUEUED, sent again with the same transactionId."""
+    return _poll(order_id=order_id, statuses={S.UNKNOWN}, now=now, force=False)
+
+
+def _poll(*, order_id, statuses, now, force) -> Order | None:
+    claim = poll_claim(order_id=order_id, statuses=statuses, now=now, force=force)
+    if claim is not None:
+        answer = poll_fetch(claim)
+        poll_record(claim, answer, now=now)
+    return Order.objects.filter(pk=order_id).first()
+
+
+def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None:
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("offer", "account")
+            .filter(pk=order_id, status__in=list(statuses))
+            .first()
+        )
+        if order is None:
+            return None
+        if order.lease_expires_at is not None and order.lease_expires_at > now:
+            return None  # another worker is asking right now
+        if (
+            not force
+            and order.last_polled_at is not None
+            and now - order.last_polled_at < MIN_POLL_GAP
+        ):
+            return None
+        token = new_claim_token()
+        Order.objects.filter(pk=order.pk).update(
+            claimed_by=token,
+            lease_expires_at=now + polling.call_lease(order.account, attempts=2),
+            poll_count=order.poll_count + 1,
+            last_polled_at=now,
+            updated_at=now,
+        )
+        return PollClaim(
+            order_id=order.pk,
+            token=token,
+            account_id=order.account_id,
+            status=order.status,
+            supplier_order_id=order.supplier_order_id,
+            transaction_id=order.transaction_id,
+            returns_key=order.offer.returns_key,
+            units=order.units,
+        )
+
+
+def poll_fetch(claim: PollClaim) -> SupplierAnswer:
+    account = SupplierAccount.objects.get(pk=claim.account_id)
+    client = supplier_client(account, max_retries=1)
+    by_transaction_id = claim.status == S.UNKNOWN or not claim.supplier_order_id
+    try:
+        if by_transaction_id:
+            result = client.order_status(transaction_id=claim.transaction_id)
+        else:
+            result = client.order_status(order_id=claim.supplier_order_id)
+    except (SupplierError, RateLimitSaturated, ValueError) as error:
+        return SupplierAnswer(error=error, by_transaction_id=by_transaction_id)
+    keys, keys_error = complete_keys(client, result, claim.returns_key, claim.units)
+    return SupplierAnswer(
+        result=result, keys=keys, keys_error=keys_error, by_transaction_id=by_transaction_id
+    )
+
+
+def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = order_lock(claim.order_id)
+        if order.status not in POLLED_STATUSES | {S.COMPLETED}:
+            return  # it moved on meanwhile (the submit recorded late, an operator acted)
+        if answer.result is not None:
+            apply_answer(order, answer, now=now, source="order-status")
+            return
+        error = answer.error
+        if (
+            isinstance(error, OrderNotFound)
+            and answer.by_transaction_id
+            and order.supplier_order_id is None
+            and order.status in (S.UNKNOWN, S.NEEDS_ATTENTION)
+        ):
+            order_move(
+                order,
+                S.QUEUED,
+                reason=(
+                    "ORDER_NOT_FOUND by transactionId: the supplier has no order under it; "
+                    "sending again with the same transactionId."
+                ),
+                data=error_data(error),
+                changes={"last_error": ""},
+                now=now,
+            )
+            enqueue_after_commit("submit_order", [order.pk])
+            return
+        text = f"Status check failed: {error_text(error)}"[:ERROR_TEXT_LIMIT]
+        pending = order.status in (S.SUBMITTED, S.PROCESSING, S.UNKNOWN)
+        if pending and polling.is_past_limit(order.last_sent_at, now):
+            order_move(
+                order,
+                S.NEEDS_ATTENTION,
+                reason=f"Not finished 60 minutes after it was sent; {text}",
+                data=error_data(error),
+                changes={
+                    "last_error": text,
+                    "next_poll_at": polling.next_attention_poll(
+                        last_sent_at=order.last_sent_at, now=now
+                    ),
+                },
+                now=now,
+            )
+            return
+        if order.status == S.NEEDS_ATTENTION:
+            next_poll = polling.next_attention_poll(last_sent_at=order.last_sent_at, now=now)
+        elif pending:
+            next_poll = polling.next_pending_poll(
+                poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
+            )
+        else:
+            next_poll = order.next_poll_at
+        _update(order, {"last_error": text, "next_poll_at": next_poll}, now)

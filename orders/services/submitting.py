@@ -1,0 +1,354 @@
+"""Sending an order exactly once: claim (a lease), call create-order outside any transaction,
+record the answer. Each step is its own function so tests can stop a worker between them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders import polling
+from orders.models import (
+    AccountQueue,
+    Batch,
+    Order,
+)
+from orders.services.account_queue import account_queue_hold
+from orders.services.base import (
+    MAX_SENDS_PER_TASK,
+    MAX_SUBMIT_ATTEMPTS,
+    RATE_LIMITED_RETRY,
+    REQUOTE_FAILED_RETRY,
+    S,
+    enqueue_after_commit,
+    error_data,
+    error_text,
+    money,
+    new_claim_token,
+    order_lock,
+    order_move,
+)
+from orders.services.following import (
+    SupplierAnswer,
+    apply_answer,
+    complete_keys,
+    order_resolve_unknown,
+)
+from suppliers.clients import (
+    InsufficientBalance,
+    InvalidToken,
+    OfferNotFound,
+    OrderOutcomeUnknown,
+    SupplierError,
+    TransactionDuplicate,
+    WrongPrice,
+)
+from suppliers.models import SupplierAccount
+from suppliers.ratelimit import RateLimitSaturated
+from suppliers.services import supplier_client
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitClaim:
+    """What a worker holds between the claim and the recording: the lease token and the call."""
+
+    order_id: int
+    token: str
+    account_id: int
+    supplier_offer_id: int
+    price: Decimal
+    transaction_id: str
+    email: str | None
+    game_user_id: str | None
+    game_server_id: str | None
+    returns_key: bool | None
+    units: int
+
+
+class Next(Enum):
+    DONE = "done"
+    SEND_AGAIN = "send again"
+    RESOLVE_NOW = "resolve now"
+
+
+def order_submit(*, order_id: int, now: datetime | None = None) -> Order | None:
+    """The submit task's body: claim, call create-order once, record. Safe to run twice at once:
+    only the worker whose claim succeeded calls the supplier."""
+    for _ in range(MAX_SENDS_PER_TASK):
+        claim = _submit_claim(order_id=order_id, now=now)
+        if claim is None:
+            break
+        answer = _submit_send(claim)
+        step = _submit_record(claim, answer, now=now)
+        if step is Next.RESOLVE_NOW:
+            order_resolve_unknown(order_id=order_id, now=now)
+            break
+        if step is not Next.SEND_AGAIN:
+            break
+    return Order.objects.filter(pk=order_id).first()
+
+
+def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim | None:
+    """Claim a QUEUED order (SKIP LOCKED), move it to SUBMITTING with a lease, commit."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("offer", "account", "batch")
+            .filter(pk=order_id, status=S.QUEUED)
+            .first()
+        )
+        if order is None:
+            return None
+        if order.batch_id and not order.batch.accepts_submissions:
+            # Paused or not confirmed yet: batch_resume / batch_confirm schedule it again.
+            Order.objects.filter(pk=order.pk).update(next_poll_at=None, updated_at=now)
+            return None
+        if AccountQueue.objects.filter(account_id=order.account_id, on_hold=True).exists():
+            order_move(order, S.ON_HOLD, reason="The account's order queue is on hold.", now=now)
+            return None
+        if not order.account.enabled:
+            Order.objects.filter(pk=order.pk).update(
+                last_error="The supplier account is disabled; the order waits.",
+                next_poll_at=now + polling.QUEUED_RESCUE_AFTER,
+                updated_at=now,
+            )
+            return None
+        price = money(order.quoted_price if order.quoted_price is not None else order.offer.price)
+        token = new_claim_token()
+        order_move(
+            order,
+            S.SUBMITTING,
+            reason="Claimed for create-order.",
+            data={"attempt": order.submit_attempts + 1, "transaction_id": order.transaction_id},
+            changes={
+                "claimed_by": token,
+                "lease_expires_at": now + polling.call_lease(order.account),
+                "submit_attempts": order.submit_attempts + 1,
+                "price_sent": price,
+                "submitted_at": order.submitted_at or now,
+                "last_sent_at": now,
+                "last_error": "",
+            },
+            now=now,
+        )
+        if order.batch_id and order.batch.status == Batch.Status.CONFIRMED:
+            Batch.objects.filter(pk=order.batch_id, status=Batch.Status.CONFIRMED).update(
+                status=Batch.Status.RUNNING
+            )
+        return SubmitClaim(
+            order_id=order.pk,
+            token=token,
+            account_id=order.account_id,
+            supplier_offer_id=order.offer.offer_id,
+            price=price,
+            transaction_id=order.transaction_id,
+            email=order.email or None,
+            game_user_id=order.game_user_id or None,
+            game_server_id=order.game_server_id or None,
+            returns_key=order.offer.returns_key,
+            units=order.units,
+        )
+
+
+def _submit_send(claim: SubmitClaim) -> SupplierAnswer:
+    """The HTTP step, outside any transaction: create-order, then what its answer calls for
+    (the keys of a CodeGames order completed without them; find-one after WRONG_PRICE)."""
+    account = SupplierAccount.objects.get(pk=claim.account_id)
+    client = supplier_client(account, max_retries=1)
+    try:
+        result = client.create_order(
+            claim.supplier_offer_id,
+            claim.price,
+            claim.transaction_id,
+            email=claim.email,
+            game_user_id=claim.game_user_id,
+            game_server_id=claim.game_server_id,
+        )
+    except WrongPrice as error:
+        answer = SupplierAnswer(error=error)
+        try:
+            answer.quote = client.find_one(claim.supplier_offer_id)
+        except (SupplierError, RateLimitSaturated) as quote_error:
+            answer.quote_error = quote_error
+        return answer
+    except (SupplierError, RateLimitSaturated, ValueError) as error:
+        return SupplierAnswer(error=error)
+    except Exception as error:
+        # A bug of ours: whether the request left is unknown, so the order becomes UNKNOWN.
+        logger.exception("create-order for order %s failed unexpectedly", claim.order_id)
+        return SupplierAnswer(error=error)
+    keys, keys_error = complete_keys(client, result, claim.returns_key, claim.units)
+    return SupplierAnswer(result=result, keys=keys, keys_error=keys_error)
+
+
+def _submit_record(
+    claim: SubmitClaim, answer: SupplierAnswer, *, now: datetime | None = None
+) -> Next:
+    """Record what create-order said, in one transaction, if the claim is still ours."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = order_lock(claim.order_id)
+        if order.status != S.SUBMITTING or order.claimed_by != claim.token:
+            # The lease expired and the sweep made the order UNKNOWN; a real answer still tells
+            # the truth, so it resolves the order. Anything else is left to the resolver.
+            if answer.result is not None and order.status == S.UNKNOWN:
+                apply_answer(order, answer, now=now, source="create-order (after its lease)")
+            else:
+                logger.warning(
+                    "order %s: claim lost before recording (now %s)", order.pk, order.status
+                )
+            return Next.DONE
+        if answer.result is not None:
+            apply_answer(order, answer, now=now, source="create-order")
+            return Next.DONE
+        return _record_submit_error(order, answer, now)
+
+
+def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) -> Next:
+    error = answer.error
+    text = error_text(error)
+    if isinstance(error, TransactionDuplicate):
+        order_move(
+            order,
+            S.UNKNOWN,
+            reason=(
+                "TRANSACTION_DUPLICATE: an earlier create-order with this transactionId landed; "
+                "following it with order-status."
+            ),
+            data=error_data(error),
+            changes={"last_error": text, "next_poll_at": now + polling.UNKNOWN_FIRST_CHECK},
+            now=now,
+        )
+        return Next.RESOLVE_NOW
+    if isinstance(error, RateLimitSaturated):
+        order_move(
+            order,
+            S.QUEUED,
+            reason="Not sent: the account's rate limit is saturated.",
+            changes={"last_error": text, "next_poll_at": now + RATE_LIMITED_RETRY},
+            now=now,
+        )
+        enqueue_after_commit("submit_order", [order.pk], countdown=10)
+        return Next.DONE
+    if isinstance(error, ValueError):
+        order_move(
+            order, S.REJECTED, reason=f"Not sent: {text}", changes={"last_error": text}, now=now
+        )
+        return Next.DONE
+    if not isinstance(error, SupplierError) or isinstance(error, OrderOutcomeUnknown):
+        order_move(
+            order,
+            S.UNKNOWN,
+            reason=(
+                "create-order may have created the order (no readable answer); resolving with "
+                "order-status by transactionId."
+            ),
+            data=error_data(error),
+            changes={"last_error": text, "next_poll_at": now + polling.UNKNOWN_FIRST_CHECK},
+            now=now,
+        )
+        enqueue_after_commit(
+            "poll_order", [order.pk], countdown=polling.UNKNOWN_FIRST_CHECK.total_seconds()
+        )
+        return Next.DONE
+    if isinstance(error, WrongPrice):
+        return _record_wrong_price(order, answer, now)
+    if isinstance(error, InsufficientBalance | InvalidToken):
+        reason = (
+            "INSUFFICIENT_BALANCE: the account's queue is on hold until the balance covers "
+            "the next order."
+            if isinstance(error, InsufficientBalance)
+            else "INVALID_TOKEN: the supplier refused the account's token; the queue is on hold."
+        )
+        account_queue_hold(account_id=order.account_id, reason=reason, now=now)
+        order_move(
+            order,
+            S.ON_HOLD,
+            reason=reason,
+            data=error_data(error),
+            changes={"last_error": text},
+            now=now,
+        )
+        return Next.DONE
+    # Every other refusal (OUT_OF_STOCK, OFFER_NOT_FOUND, INVALID_REQUEST_BODY, ...) is final.
+    order_move(
+        order,
+        S.REJECTED,
+        reason=f"Refused by the supplier: {text}",
+        data=error_data(error),
+        changes={"last_error": text},
+        now=now,
+    )
+    return Next.DONE
+
+
+def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> Next:
+    quote, currency, limit = answer.quote, order.currency, money(order.max_unit_price)
+    if quote is None:
+        error = answer.quote_error
+        if isinstance(error, OfferNotFound):
+            reason = "WRONG_PRICE, and find-one says the offer is no longer available."
+            order_move(order, S.REJECTED, reason=reason, changes={"last_error": reason}, now=now)
+            return Next.DONE
+        reason = f"WRONG_PRICE; the re-quote failed ({error_text(error)}); will try again."
+        order_move(
+            order,
+            S.QUEUED,
+            reason=reason,
+            changes={"last_error": reason, "next_poll_at": now + REQUOTE_FAILED_RETRY},
+            now=now,
+        )
+        return Next.DONE
+    old = money(order.price_sent)
+    data = {"old_price": str(old), "new_price": str(quote.price), "limit": str(limit)}
+    if currency and quote.currency and quote.currency != currency:
+        reason = (
+            f"WRONG_PRICE: the offer is now priced in {quote.currency} (was {currency}); "
+            "not sent again."
+        )
+        order_move(
+            order, S.REJECTED, reason=reason, data=data, changes={"last_error": reason}, now=now
+        )
+        return Next.DONE
+    if quote.price > limit:
+        reason = (
+            f"WRONG_PRICE: the supplier's unit price is now {quote.price} {currency}, above your "
+            f"limit of {limit} {currency}."
+        )
+        order_move(
+            order,
+            S.REJECTED,
+            reason=reason,
+            data=data,
+            changes={"last_error": reason, "quoted_price": quote.price},
+            now=now,
+        )
+        return Next.DONE
+    if order.submit_attempts >= MAX_SUBMIT_ATTEMPTS:
+        reason = (
+            f"WRONG_PRICE again after {order.submit_attempts} attempts; the price keeps moving."
+        )
+        order_move(
+            order, S.REJECTED, reason=reason, data=data, changes={"last_error": reason}, now=now
+        )
+        return Next.DONE
+    order_move(
+        order,
+        S.QUEUED,
+        reason=(
+            f"WRONG_PRICE: re-quoted {old} → {quote.price} {currency}, within your "
+            f"limit of {limit}; sending again with the same transactionId."
+        ),
+        data=data,
+        changes={"quoted_price": quote.price, "last_error": ""},
+        now=now,
+    )
+    return Next.SEND_AGAIN

@@ -1,0 +1,182 @@
+"""The beat-driven sweep: rebuilds all pending work from the rows."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from orders import polling
+from orders.models import (
+    AccountQueue,
+    Batch,
+    Order,
+)
+from orders.services.account_queue import release_held_orders
+from orders.services.base import SWEEP_LIMIT, S, enqueue_after_commit, order_move
+from orders.states import (
+    POLLED_STATUSES,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    expired_leases: int = 0
+    past_limit: int = 0
+    released: int = 0
+    polls: int = 0
+    requeued: int = 0
+    account_checks: int = 0
+    confirmations: int = 0
+
+
+def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> SweepReport:
+    """The beat-driven sweep: rebuild all pending work from the rows.
+
+    (a) SUBMITTING orders whose lease expired → UNKNOWN (the worker died around the call);
+    (e) pending orders nobody polled past the 60-minute limit → NEEDS_ATTENTION;
+    (d) released ON_HOLD orders of a resumed account → QUEUED, and held accounts due for a
+        balance check → one check task each;
+    (b) due SUBMITTED / PROCESSING / UNKNOWN / NEEDS_ATTENTION orders → one poll task each;
+    (c) QUEUED orders no worker claimed in time (a lost message) → their submit task again;
+    (f) batches left CONFIRMING by a lost task or worker → their confirmation task again.
+
+    Every step is one indexed query with a LIMIT (plus one UPDATE, and one move per due order),
+    so the cost follows the due orders, not the pending ones. Rows are claimed with SKIP LOCKED
+    and pushed ahead (`next_poll_at`) before their task is sent, so overlapping sweeps do not
+    enqueue an order twice.
+    """
+    now = now or timezone.now()
+    report = SweepReport()
+    report.expired_leases = _sweep_expired_leases(now, limit)
+    report.past_limit = _sweep_past_limit(now, limit)
+    report.released = release_held_orders(now=now, limit=limit)
+    report.polls = _sweep_enqueue(
+        statuses=POLLED_STATUSES,
+        task="poll_order",
+        now=now,
+        limit=limit,
+        push=polling.ENQUEUED_GRACE,
+    )
+    report.requeued = _sweep_enqueue(
+        statuses={S.QUEUED},
+        task="submit_order",
+        now=now,
+        limit=limit,
+        push=polling.QUEUED_RESCUE_AFTER,
+    )
+    report.account_checks = _sweep_held_accounts(now, limit)
+    report.confirmations = _sweep_stalled_confirmations(now)
+    if any(
+        (
+            report.expired_leases,
+            report.past_limit,
+            report.polls,
+            report.requeued,
+            report.confirmations,
+        )
+    ):
+        logger.info("orders sweep: %s", report)
+    return report
+
+
+def _sweep_stalled_confirmations(now: datetime) -> int:
+    # No lock needed: two overlapping sweeps at worst send the task twice, and the task does
+    # nothing for a batch no longer CONFIRMING (it locks the batch row to check).
+    stalled = Batch.objects.filter(
+        status=Batch.Status.CONFIRMING,
+        confirm_requested_at__lte=now - polling.CONFIRM_RESCUE_AFTER,
+    )
+    ids = list(stalled.values_list("pk", flat=True))
+    if ids:
+        stalled.filter(pk__in=ids).update(confirm_requested_at=now, updated_at=now)
+        enqueue_after_commit("confirm_batch", ids)
+    return len(ids)
+
+
+def _sweep_expired_leases(now: datetime, limit: int) -> int:
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(status=S.SUBMITTING, lease_expires_at__lte=now)
+            .order_by("lease_expires_at")[:limit]
+        )
+        for order in orders:
+            order_move(
+                order,
+                S.UNKNOWN,
+                reason=(
+                    "The claim's lease expired: the worker stopped between the claim and the "
+                    "recording, so whether create-order was sent is unknown; resolving by "
+                    "transactionId."
+                ),
+                changes={
+                    "last_error": "Lease expired while submitting; outcome unknown.",
+                    "next_poll_at": now,
+                },
+                now=now,
+            )
+    return len(orders)
+
+
+def _sweep_past_limit(now: datetime, limit: int) -> int:
+    cutoff = now - polling.PENDING_LIMIT - polling.PENDING_LIMIT_GRACE
+    with transaction.atomic():
+        orders = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(
+                status__in=[S.SUBMITTED, S.PROCESSING, S.UNKNOWN],
+                last_sent_at__lte=cutoff,
+            )
+            .order_by("last_sent_at")[:limit]
+        )
+        for order in orders:
+            reason = (
+                f"Still {order.status} more than 60 minutes after it was sent, and no status "
+                "check reached it; one more check follows."
+            )
+            order_move(
+                order,
+                S.NEEDS_ATTENTION,
+                reason=reason,
+                changes={"last_error": reason, "next_poll_at": now},
+                now=now,
+            )
+    return len(orders)
+
+
+def _sweep_enqueue(*, statuses, task: str, now: datetime, limit: int, push: timedelta) -> int:
+    with transaction.atomic():
+        ids = list(
+            Order.objects.select_for_update(skip_locked=True)
+            .filter(status__in=list(statuses), next_poll_at__lte=now)
+            .order_by("next_poll_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if ids:
+            Order.objects.filter(pk__in=ids).update(next_poll_at=now + push)
+            enqueue_after_commit(task, ids)
+    return len(ids)
+
+
+def _sweep_held_accounts(now: datetime, limit: int) -> int:
+    from django.db.models import Q
+
+    with transaction.atomic():
+        ids = list(
+            AccountQueue.objects.select_for_update(skip_locked=True)
+            .filter(on_hold=True)
+            .filter(Q(next_check_at__lte=now) | Q(next_check_at__isnull=True))
+            .values_list("account_id", flat=True)[:limit]
+        )
+        if ids:
+            AccountQueue.objects.filter(account_id__in=ids).update(
+                next_check_at=now + polling.HOLD_CHECK_EVERY
+            )
+            enqueue_after_commit("check_account_queue", ids)
+    return len(ids)
