@@ -11,15 +11,10 @@ from django.utils import timezone
 
 from catalog.models import CurrencyRate
 from orders import polling
-from orders.models import (
-    AccountQueue,
-    Order,
-)
+from orders.models import AccountQueue, Order
 from orders.services.base import RELEASE_CHUNK, S, enqueue_after_commit, error_text, order_move
 from reseller.core.services import audit_record
-from suppliers.clients import (
-    SupplierError,
-)
+from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount, SupplierKind
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client

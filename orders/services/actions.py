@@ -8,11 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.errors import OrderActionRefused, PriceAboveLimit
-from orders.models import (
-    Batch,
-    Order,
-    OrderTransactionId,
-)
+from orders.models import Batch, Order, OrderTransactionId
 from orders.services.base import (
     S,
     enqueue_after_commit,
@@ -23,14 +19,9 @@ from orders.services.base import (
     order_move,
 )
 from orders.services.following import poll_claim, poll_fetch, poll_record
-from orders.states import (
-    POLLED_STATUSES,
-)
+from orders.states import POLLED_STATUSES
 from reseller.core.services import audit_record
-from suppliers.clients import (
-    OfferNotFound,
-    SupplierError,
-)
+from suppliers.clients import OfferNotFound, SupplierError
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
 

@@ -14,19 +14,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import (
-    Batch,
-    Order,
-    OrderStatus,
-)
-from orders.states import (
-    FINAL_STATUSES,
-    OPEN_STATUSES,
-    order_transition,
-)
-from suppliers.clients import (
-    SupplierError,
-)
+from orders.models import Batch, Order, OrderStatus
+from orders.states import FINAL_STATUSES, OPEN_STATUSES, order_transition
+from suppliers.clients import SupplierError
 from suppliers.ratelimit import RateLimitSaturated
 
 logger = logging.getLogger(__name__)

@@ -9,10 +9,7 @@ from django.utils import timezone
 
 from orders import polling
 from orders.errors import OrderActionRefused
-from orders.models import (
-    Batch,
-    Order,
-)
+from orders.models import Batch, Order
 from orders.services.base import S, batch_refresh_done, enqueue_after_commit
 from reseller.core.services import audit_record
 

@@ -14,15 +14,9 @@ from django.utils import timezone
 from catalog.models import Offer
 from orders import polling
 from orders.errors import OrderError, PriceAboveLimit
-from orders.models import (
-    Batch,
-    Order,
-    OrderTransactionId,
-)
+from orders.models import Batch, Order, OrderTransactionId
 from orders.services.base import MAX_QUANTITY, S, enqueue_after_commit, money, new_transaction_id
-from orders.states import (
-    order_events_created,
-)
+from orders.states import order_events_created
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
 

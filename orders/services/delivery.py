@@ -10,9 +10,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.errors import OrderActionRefused
-from orders.models import (
-    Order,
-)
+from orders.models import Order
 from orders.services.base import DELIVERY_CLAIM, S, order_lock
 from reseller.core.services import audit_record
 

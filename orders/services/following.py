@@ -10,10 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
-from orders.models import (
-    Order,
-    OrderKey,
-)
+from orders.models import Order, OrderKey
 from orders.services.base import (
     ERROR_TEXT_LIMIT,
     MIN_POLL_GAP,
@@ -25,17 +22,8 @@ from orders.services.base import (
     order_lock,
     order_move,
 )
-from orders.states import (
-    POLLED_STATUSES,
-    SUPPLIER_STATUSES,
-    can_move,
-)
-from suppliers.clients import (
-    CodeGamesClient,
-    OrderNotFound,
-    OrderResult,
-    SupplierError,
-)
+from orders.states import POLLED_STATUSES, SUPPLIER_STATUSES, can_move
+from suppliers.clients import CodeGamesClient, OrderNotFound, OrderResult, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client

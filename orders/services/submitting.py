@@ -13,11 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
-from orders.models import (
-    AccountQueue,
-    Batch,
-    Order,
-)
+from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import account_queue_hold
 from orders.services.base import (
     MAX_SENDS_PER_TASK,

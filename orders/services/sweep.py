@@ -10,16 +10,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
-from orders.models import (
-    AccountQueue,
-    Batch,
-    Order,
-)
+from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import release_held_orders
 from orders.services.base import SWEEP_LIMIT, S, enqueue_after_commit, order_move
-from orders.states import (
-    POLLED_STATUSES,
-)
+from orders.states import POLLED_STATUSES
 
 logger = logging.getLogger(__name__)
 

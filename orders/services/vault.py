@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 
-from orders.models import (
-    Batch,
-    Order,
-    OrderKey,
-)
+from orders.models import Batch, Order, OrderKey
 from reseller.core.services import audit_record
 
 
