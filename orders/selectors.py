@@ -112,7 +112,10 @@ def batch_list() -> QuerySet[Batch]:
 
 
 def batches_running() -> QuerySet[Batch]:
-    return Batch.objects.filter(status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING])
+    """Batches with work under way: orders being created, sent or followed."""
+    return Batch.objects.filter(
+        status__in=[Batch.Status.CONFIRMING, Batch.Status.CONFIRMED, Batch.Status.RUNNING]
+    )
 
 
 def account_queues_on_hold() -> QuerySet[AccountQueue]:

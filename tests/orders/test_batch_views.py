@@ -276,6 +276,9 @@ def test_the_waiting_page_polls_until_the_orders_exist_then_reloads(
     url = reverse("batch_detail", args=[batch.pk])
     poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "confirming"}
 
+    dashboard = client.get(reverse("dashboard")).content.decode()
+    assert "<strong>1</strong> batch running" in dashboard  # creating its orders is work under way
+
     waiting = client.get(url, **poll)
     assert waiting.content.decode().lstrip().startswith('<section id="confirming"')
     assert 'hx-trigger="every 2s"' in waiting.content.decode()
