@@ -247,7 +247,7 @@ def _update(order: Order, changes: dict, now: datetime) -> None:
 class PollClaim:
     order_id: int
     token: str
-    account_id: int
+    account: SupplierAccount  # loaded with the claim: the call needs its settings
     status: str
     supplier_order_id: int | None
     transaction_id: str
@@ -307,7 +307,7 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
         return PollClaim(
             order_id=order.pk,
             token=token,
-            account_id=order.account_id,
+            account=order.account,
             status=order.status,
             supplier_order_id=order.supplier_order_id,
             transaction_id=order.transaction_id,
@@ -317,8 +317,7 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
 
 
 def poll_fetch(claim: PollClaim) -> SupplierAnswer:
-    account = SupplierAccount.objects.get(pk=claim.account_id)
-    client = supplier_client(account, max_retries=1)
+    client = supplier_client(claim.account, max_retries=1)
     by_transaction_id = claim.status == S.UNKNOWN or not claim.supplier_order_id
     try:
         if by_transaction_id:

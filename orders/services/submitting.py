@@ -57,7 +57,7 @@ class SubmitClaim:
 
     order_id: int
     token: str
-    account_id: int
+    account: SupplierAccount  # loaded with the claim: the call needs its settings
     supplier_offer_id: int
     price: Decimal
     transaction_id: str
@@ -142,7 +142,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
         return SubmitClaim(
             order_id=order.pk,
             token=token,
-            account_id=order.account_id,
+            account=order.account,
             supplier_offer_id=order.offer.offer_id,
             price=price,
             transaction_id=order.transaction_id,
@@ -157,8 +157,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
 def _submit_send(claim: SubmitClaim) -> SupplierAnswer:
     """The HTTP step, outside any transaction: create-order, then what its answer calls for
     (the keys of a CodeGames order completed without them; find-one after WRONG_PRICE)."""
-    account = SupplierAccount.objects.get(pk=claim.account_id)
-    client = supplier_client(account, max_retries=1)
+    client = supplier_client(claim.account, max_retries=1)
     try:
         result = client.create_order(
             claim.supplier_offer_id,
