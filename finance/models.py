@@ -263,15 +263,24 @@ class ReconciliationItem(models.Model):
     `order_data` (an order's status moves on after the run), beside the link to the order itself.
     """
 
-    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="items")
+    # Not indexed alone: both composite indexes below start with the run.
+    run = models.ForeignKey(
+        ReconciliationRun, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     position = models.PositiveIntegerField()
     bucket = models.CharField(max_length=30)
     item_key = models.CharField(max_length=100)
     ledger_entry = models.ForeignKey(
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Set on chain breaks only: indexed where set (see Meta), which keeps a run's inserts light.
     previous_entry = models.ForeignKey(
-        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     order = models.ForeignKey(
         "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -293,7 +302,14 @@ class ReconciliationItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["run", "item_key"], name="recon_item_key_per_run")
         ]
-        indexes = [models.Index(fields=["run", "bucket", "position"], name="recon_item_bucket")]
+        indexes = [
+            models.Index(fields=["run", "bucket", "position"], name="recon_item_bucket"),
+            models.Index(
+                fields=["previous_entry"],
+                condition=models.Q(previous_entry__isnull=False),
+                name="recon_item_previous_entry",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.bucket} {self.item_key} (run {self.run_id})"

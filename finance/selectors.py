@@ -508,18 +508,23 @@ class ReconciliationInputs:
     orders: list[engine.LocalOrder]
     opening_balance: Decimal | None
     warnings: list[str]
+    ledger_pks: dict[int, int]  # the supplier's row id -> our LedgerEntry pk
 
 
 def period_ledger_entries(
     account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
-) -> list[engine.LedgerEntry]:
+) -> tuple[list[engine.LedgerEntry], dict[int, int]]:
+    """The ledger rows created in [start, end), oldest first, and their pks by supplier id."""
     entries = []
+    pks = {}
     rows = (
         LedgerEntry.objects.filter(account=account, created_at__gte=start, created_at__lt=end)
         .order_by("created_at", "supplier_id")
-        .values_list("supplier_id", "amount", "type", "description", "balance_after", "created_at")
+        .values_list(
+            "pk", "supplier_id", "amount", "type", "description", "balance_after", "created_at"
+        )
     )
-    for supplier_id, amount, kind, description, balance_after, created_at in rows.iterator(
+    for pk, supplier_id, amount, kind, description, balance_after, created_at in rows.iterator(
         chunk_size=5000
     ):
         if balance_after is None:
@@ -527,6 +532,7 @@ def period_ledger_entries(
                 f"Ledger row {supplier_id} came without its balanceAfter: the balance chain "
                 "cannot be checked. Ask the supplier for it before reconciling this period."
             )
+        pks[supplier_id] = pk
         entries.append(
             engine.LedgerEntry(
                 id=supplier_id,
@@ -537,7 +543,7 @@ def period_ledger_entries(
                 created_at=created_at,
             )
         )
-    return entries
+    return entries, pks
 
 
 def opening_balance(account: SupplierAccount, *, start: dt.datetime) -> Decimal | None:
@@ -646,7 +652,7 @@ def period_local_orders(
 def reconciliation_inputs(
     account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
 ) -> ReconciliationInputs:
-    entries = period_ledger_entries(account, start=start, end=end)
+    entries, ledger_pks = period_ledger_entries(account, start=start, end=end)
     orders, warnings = period_local_orders(account, start=start, end=end)
     undated = LedgerEntry.objects.filter(account=account, created_at__isnull=True).count()
     if undated:
@@ -656,6 +662,7 @@ def reconciliation_inputs(
         orders=orders,
         opening_balance=opening_balance(account, start=start),
         warnings=warnings,
+        ledger_pks=ledger_pks,
     )
 
 
