@@ -28,6 +28,7 @@ The period holds the ledger rows created in it and the orders submitted in it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -681,20 +682,29 @@ def active_reconciliation(account: SupplierAccount) -> ReconciliationRun | None:
 
 
 def run_items(run: ReconciliationRun, bucket: str) -> QuerySet[ReconciliationItem]:
+    """The items of one bucket in their order. The ledger rows are fetched for the page being
+    shown only (prefetched, not joined): joined, a deep page would join every row it skips."""
     return (
         ReconciliationItem.objects.filter(run=run, bucket=bucket)
-        .select_related("ledger_entry", "previous_entry")
+        .prefetch_related("ledger_entry", "previous_entry")
         .order_by("position")
     )
 
 
-def run_explanations(run: ReconciliationRun) -> dict[str, ItemExplanation]:
-    """The account's explanations of the items of this run, by item key."""
-    keys = ReconciliationItem.objects.filter(run=run).values("item_key")
+def run_explanations(
+    run: ReconciliationRun, keys: Iterable[str] | None = None
+) -> dict[str, ItemExplanation]:
+    """The account's explanations of the items of this run (or of the given item keys only,
+    e.g. one page of it), by item key."""
+    wanted = (
+        ReconciliationItem.objects.filter(run=run).values("item_key")
+        if keys is None
+        else list(keys)
+    )
     return {
         explanation.item_key: explanation
         for explanation in ItemExplanation.objects.filter(
-            account_id=run.account_id, item_key__in=keys
+            account_id=run.account_id, item_key__in=wanted
         ).select_related("explained_by")
     }
 

@@ -19,6 +19,7 @@ from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from finance import exports, selectors, services
@@ -277,6 +278,19 @@ def reconciliation_start(request):
     return render(request, "finance/reconciliation_list.html", context, status=400)
 
 
+class _StoredCountPaginator(Paginator):
+    """Pages of a bucket whose size the run stored with its items (in the same transaction),
+    so opening a page of a large bucket does not count it again."""
+
+    def __init__(self, object_list, per_page, *, count: int):
+        super().__init__(object_list, per_page)
+        self._stored_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._stored_count
+
+
 def _bucket_tabs(run: ReconciliationRun) -> list[dict]:
     counts = run.counts or {}
     return [
@@ -310,10 +324,12 @@ def reconciliation_detail(request, run_pk: int):
     context: dict = {"run": run, "settings_rows": _settings_rows(run)}
     if run.status == "succeeded":
         bucket = _chosen_bucket(request, run)
-        page = Paginator(selectors.run_items(run, bucket), ITEMS_PER_PAGE).get_page(
-            request.GET.get("page")
+        paginator = _StoredCountPaginator(
+            selectors.run_items(run, bucket), ITEMS_PER_PAGE, count=run.counts.get(bucket, 0)
         )
-        explanations = selectors.run_explanations(run)
+        page = paginator.get_page(request.GET.get("page"))
+        items = list(page)
+        explanations = selectors.run_explanations(run, keys=[item.item_key for item in items])
         totals = selectors.run_totals(run)
         context.update(
             {
@@ -321,10 +337,10 @@ def reconciliation_detail(request, run_pk: int):
                 "bucket_label": BUCKET_LABELS[Bucket(bucket)],
                 "tabs": _bucket_tabs(run),
                 "page": page,
-                "rows": [(item, explanations.get(item.item_key)) for item in page],
+                "rows": [(item, explanations.get(item.item_key)) for item in items],
                 "query": f"bucket={bucket}",
                 "totals": totals,
-                "explained": len(explanations),
+                "explained": selectors.explained_count(run),
                 "counts": {
                     "ledger": [(b.label, run.counts.get(b.value, 0)) for b in _LEDGER_BUCKETS],
                     "orders": [(b.label, run.counts.get(b.value, 0)) for b in _ORDER_BUCKETS],
@@ -378,7 +394,7 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
         pk=item_pk,
         run_id=run_pk,
     )
-    explanation = selectors.run_explanations(item.run).get(item.item_key)
+    explanation = selectors.run_explanations(item.run, keys=[item.item_key]).get(item.item_key)
     may_explain = request.user.has_perm("finance.add_itemexplanation")
     form = ExplainForm(
         request.POST or None, initial={"comment": explanation.comment if explanation else ""}

@@ -1,17 +1,21 @@
 """A reconciliation run as finance sees it: every item stored with its ledger rows, order and
-chain-break figures, all or nothing."""
+chain-break figures, all or nothing; explanations carried to later runs by row and by order;
+the run page reading one page of a bucket however large the run."""
 
 import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Offer
 from finance import reconciliation as engine
 from finance import selectors, services
-from finance.models import LedgerEntry, ReconciliationItem
+from finance.models import ItemExplanation, LedgerEntry, ReconciliationItem
 from finance.reconciliation import Bucket
 from orders.models import Order, OrderStatus
 from suppliers.models import SupplierAccount
@@ -135,6 +139,74 @@ def test_a_run_that_fails_while_storing_its_items_keeps_none_of_them(books, monk
     monkeypatch.setattr(selectors, "order_snapshot", snapshot)
     again = reconcile_today(account)
     assert again.status == "succeeded" and again.items.count() == sum(again.counts.values())
+
+
+def test_explanations_are_carried_to_a_later_run_by_row_by_order_and_by_refund(
+    books, make_staff, client
+):
+    account, orders = books(matched=3)
+    user = make_staff("finance")
+    first = reconcile_today(account, by=user)
+    for bucket, comment in (
+        ("UNEXPECTED_CHARGE", "Bought by hand"),
+        ("NOT_CHARGED", "Supplier confirmed: free"),
+        ("REFUND_MISSING", "Refund promised for Monday"),
+        ("CHAIN_BREAK", "Row 901 is a fee the API hides"),
+    ):
+        services.item_explain(item=first.items.get(bucket=bucket), comment=comment, by=user)
+
+    later = reconcile_today(account, by=user)
+    texts = selectors.run_explanation_texts(later)
+    assert texts == {
+        "L:900": "Bought by hand",
+        f"O:{orders[3].pk}": "Supplier confirmed: free",
+        f"R:{orders[4].pk}": "Refund promised for Monday",
+        "B:900-902": "Row 901 is a fee the API hides",
+    }
+    assert selectors.explained_count(later) == 4
+    owed = later.items.get(bucket="REFUND_MISSING")
+    only = selectors.run_explanations(later, keys=[owed.item_key])
+    assert list(only) == [owed.item_key] and only[owed.item_key].run_id == first.pk
+
+    client.force_login(user)
+    url = reverse("reconciliation_detail", args=[later.pk])
+    html = client.get(url, {"bucket": "REFUND_MISSING"}).content.decode()
+    assert "Refund promised for Monday" in html and f"(in run #{first.pk})" in html
+    assert "4 items explained" in html
+    # Another account's explanation of the same key is not this account's.
+    other = SupplierAccount.objects.create(
+        name="other", base_url="http://127.0.0.1:9", shop_token="t" * 32
+    )
+    ItemExplanation.objects.create(
+        account=other, item_key="L:100", comment="not ours", bucket="MATCHED",
+        explained_at=timezone.now(),
+    )  # fmt: skip
+    assert selectors.explained_count(later) == 4
+
+
+def test_the_run_page_reads_one_page_of_a_bucket_however_large(books, make_staff, client):
+    account, _orders = books(matched=120)
+    run = reconcile_today(account)
+    assert run.counts["MATCHED"] == 121  # the failed order was charged too
+    last = run.items.filter(bucket="MATCHED").order_by("position").last()
+    user = make_staff("finance")
+    services.item_explain(item=last, comment="Checked on the statement", by=user)
+    client.force_login(user)
+    url = reverse("reconciliation_detail", args=[run.pk])
+
+    statements = {}
+    for page in (1, 3):
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url, {"bucket": "MATCHED", "page": page})
+        html = response.content.decode()
+        assert html.count('data-testid="item-row"') == (50 if page == 1 else 21)
+        statements[page] = [query["sql"] for query in captured.captured_queries]
+        # The bucket's size comes from the run, not from counting its items again.
+        counting = f'SELECT COUNT(*) AS "__count" FROM "{ReconciliationItem._meta.db_table}"'
+        assert not [sql for sql in statements[page] if sql.startswith(counting)]
+    assert len(statements[1]) == len(statements[3])
+    assert "Checked on the statement" in html and "1 item explained" in html
+    assert f"#{last.ledger_entry.supplier_id}</a>" in html
 
 
 def test_the_engine_and_the_stored_run_agree_on_realistic_traffic(db):
