@@ -106,14 +106,17 @@ def sync_job_run(job_id: int) -> SyncJob | None:
     account = job.account
     client = supplier_client(account)
     seen: set[int] = set()
+    # Only a sync creates offers and one sync of an account runs at a time: when the account has
+    # none yet, every offer this sync has not met before is new, and none can be missing at the end.
+    first = not Offer.objects.filter(account=account).exists()
     try:
         profile = _refresh_profile(account, client)
         SyncJob.objects.filter(pk=job.pk).update(balance_profile=profile)
         passes, expected = _plan_passes(client)
         SyncJob.objects.filter(pk=job.pk).update(rows_expected=expected)
         for category, rows in _pages_fetched_ahead(client, passes):
-            _write_page(job, account, rows, category, seen)
-        delisted = _delist_missing(account, seen)
+            _write_page(job, account, rows, category, seen, first=first)
+        delisted = 0 if first else _delist_missing(account, seen)
     except SupplierError as error:
         return _finish_failed(job, f"{type(error).__name__}: {error}")
     except Exception as error:  # noqa: BLE001 (recorded on the job, then re-raised for the log)
@@ -241,29 +244,44 @@ def _plan_passes(client) -> tuple[list[str | None], int]:
     return [None], total
 
 
-def _row_values(row, category: str | None) -> dict:
+def _row_values(row, category: str | None) -> tuple:
+    """A sync row as the values of bulk.SYNCED, in that order."""
     product_name = row.product_name or ""
     offer_name = row.offer_name or ""
-    return {
-        "product_id": row.product_id,
-        "product_name": product_name[:200],
-        "offer_name": offer_name[:200],
-        "category": (category or row.category or "")[:60],
-        "search_text": f"{product_name} {offer_name}".lower(),
-        "price": row.price,
-        "currency": row.currency or "",
-        "in_stock": bool(row.in_stock),
-        "requires_user_id": bool(row.requires_game_user_id),
-        "requires_server_id": bool(row.requires_game_server_id),
-    }
+    return (
+        row.product_id,
+        product_name[:200],
+        offer_name[:200],
+        (category or row.category or "")[:60],
+        f"{product_name} {offer_name}".lower(),
+        row.price,
+        row.currency or "",
+        bool(row.in_stock),
+        bool(row.requires_game_user_id),
+        bool(row.requires_game_server_id),
+    )
 
 
 def _write_page(
-    job: SyncJob, account: SupplierAccount, rows, category: str | None, seen: set[int]
+    job: SyncJob,
+    account: SupplierAccount,
+    rows,
+    category: str | None,
+    seen: set[int],
+    *,
+    first: bool = False,
 ) -> None:
     now = timezone.now()
     with transaction.atomic():
-        result = upsert_offers(account=account, rows=rows, category=category, now=now, seen=seen)
+        if connection.vendor == "postgresql":
+            # The page's commit need not wait for the WAL to reach the disk: a crash of the database
+            # can lose at most the last pages written, never leave one half-written, and the job
+            # (never finished) is failed as stale and the next sync writes those pages again.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        result = upsert_offers(
+            account=account, rows=rows, category=category, now=now, seen=seen, first=first
+        )
         SyncJob.objects.filter(pk=job.pk).update(
             pages_done=F("pages_done") + 1,
             rows_fetched=F("rows_fetched") + len(rows),
@@ -277,46 +295,60 @@ def _write_page(
 
 
 def upsert_offers(
-    *, account: SupplierAccount, rows, category: str | None, now, seen: set[int]
+    *,
+    account: SupplierAccount,
+    rows,
+    category: str | None,
+    now,
+    seen: set[int],
+    first: bool = False,
 ) -> PageResult:
-    """Write one page of sync rows: new and changed offers only, plus their price history."""
+    """Write one page of sync rows: new and changed offers only, plus their price history.
+
+    `seen` holds the offers of the sync's earlier pages; `first` says the account had no offers
+    when the sync began, so only those can be stored already.
+    """
     result = PageResult()
     incoming = {row.offer_id: _row_values(row, category) for row in rows}
+    # A feed that shifts while it is paged can repeat an offer on a later page.
+    maybe_known = [offer_id for offer_id in incoming if offer_id in seen] if first else incoming
     seen.update(incoming)
-    known = bulk.known_offers(account.pk, list(incoming))
-    to_write: list[dict] = []
-    price_moves: list[int] = []
+    known = bulk.known_offers(account.pk, list(maybe_known)) if maybe_known else {}
+    fresh: dict[int, tuple] = {}
+    changed: dict[int, tuple] = {}
+    moves: list[tuple[int | None, int]] = []  # (pk of a known offer, offer_id) whose price moved
+    price_at, currency_at = bulk.PRICE_AT, bulk.CURRENCY_AT
     for offer_id, values in incoming.items():
         current = known.get(offer_id)
         if current is None:
-            result.new += 1
-            price_moves.append(offer_id)
-        else:
-            delisted, *old = current
-            old_values = dict(zip(bulk.COMPARED, old, strict=True))
-            changed = any(old_values[column] != values[column] for column in bulk.COMPARED)
-            if not changed and not delisted:
-                continue  # unchanged: not rewritten
-            result.relisted += delisted
-            result.changed += changed
-            if (
-                old_values["price"] != values["price"]
-                or old_values["currency"] != values["currency"]
-            ):
-                result.price_changes += 1
-                price_moves.append(offer_id)
-        to_write.append({"offer_id": offer_id, **values})
-    ids = bulk.upsert_offers(
-        account.pk, to_write, now, new_ids={o for o in incoming if o not in known}
-    )
+            fresh[offer_id] = values
+            moves.append((None, offer_id))
+            continue
+        pk, delisted, old = current
+        new = bulk.compared(values)
+        if new == old:
+            if delisted:
+                result.relisted += 1
+                changed[offer_id] = values
+            continue  # unchanged: not rewritten
+        result.relisted += delisted
+        result.changed += 1
+        changed[offer_id] = values
+        if old[price_at] != new[price_at] or old[currency_at] != new[currency_at]:
+            result.price_changes += 1
+            moves.append((pk, offer_id))
+    new_ids = bulk.upsert_offers(account.pk, fresh, changed, now)
+    price_at = bulk.SYNCED.index("price")
+    currency_at = bulk.SYNCED.index("currency")
     bulk.insert_price_history(
         [
-            (ids[offer_id], incoming[offer_id]["price"], incoming[offer_id]["currency"])
-            for offer_id in price_moves
+            (pk or new_ids[offer_id], incoming[offer_id][price_at], incoming[offer_id][currency_at])
+            for pk, offer_id in moves
         ],
         now,
     )
-    result.written = len(to_write)
+    result.new = len(fresh)
+    result.written = len(fresh) + len(changed)
     return result
 
 
