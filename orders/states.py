@@ -13,6 +13,11 @@ QUEUED ──claim──> SUBMITTING ──answer──> SUBMITTED / PROCESSING 
    └── operator, before it was ever sent ──> WITHDRAWN
 ```
 
+A refusal proves only that the refused call created nothing. When an earlier call under the same
+`transactionId` turns out to have landed after all (its answer arrives late, or order-status
+finds it when an operator retries), a REJECTED or WITHDRAWN order moves to NEEDS_ATTENTION and
+is followed like any other.
+
 `order_transition` is the only writer of `Order.status` once an order exists, and of
 `OrderEvent` (`order_events_created` records the creations in bulk, the only other writer).
 """
@@ -93,8 +98,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     S.CANCELED: frozenset(),
     S.FAILED: frozenset(),
     S.REFUNDED: frozenset(),
-    # An operator's retry, with a new transactionId (the refusal proved none exists).
-    S.REJECTED: frozenset({S.QUEUED}),
+    # An operator's retry, with a new transactionId, once order-status confirmed that no order
+    # exists under the old one. NEEDS_ATTENTION: the supplier has one after all (an earlier send
+    # landed late, or its answer came after the order had been refused or withdrawn).
+    S.REJECTED: frozenset({S.QUEUED, S.NEEDS_ATTENTION}),
     S.ON_HOLD: frozenset({S.QUEUED, S.WITHDRAWN}),
     S.NEEDS_ATTENTION: frozenset(
         {
@@ -109,7 +116,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
             S.QUEUED,
         }
     ),
-    S.WITHDRAWN: frozenset(),
+    S.WITHDRAWN: frozenset({S.NEEDS_ATTENTION}),
     S.RESOLVED: frozenset(),
 }
 

@@ -18,7 +18,13 @@ from orders.services.base import (
     order_lock,
     order_move,
 )
-from orders.services.following import poll_claim, poll_fetch, poll_record
+from orders.services.following import (
+    order_flag_found,
+    order_found_by_transaction_id,
+    poll_claim,
+    poll_fetch,
+    poll_record,
+)
 from orders.states import POLLED_STATUSES
 from reseller.core.services import audit_record
 from suppliers.clients import OfferNotFound, SupplierError
@@ -27,10 +33,16 @@ from suppliers.services import supplier_client
 
 
 def order_retry(*, order: Order, by, request=None, now: datetime | None = None) -> Order:
-    """Retry a REJECTED order: check the price with find-one, then QUEUED under a new
-    transactionId (the refusal proved that no order exists under the old one, kept in history)."""
+    """Retry a REJECTED order: make sure with order-status that no order exists under its
+    transactionId (the refusal proved that only of the refused call), check the price with
+    find-one, then QUEUED under a new transactionId (the old one kept in history). If the
+    supplier does have an order under the old one, nothing is retried: the order needs
+    attention and is followed."""
     if order.status != S.REJECTED:
         raise OrderActionRefused("Only a rejected order can be retried.")
+    found = order_found_by_transaction_id(order)
+    if found is not None:
+        _flag_instead_of_action(order, found, action="retried", by=by, request=request, now=now)
     client = supplier_client(order.account, max_retries=1)
     try:
         quote = client.find_one(order.offer.offer_id)
@@ -102,6 +114,37 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
     return order
 
 
+def _flag_instead_of_action(order: Order, found, *, action: str, by, request, now) -> None:
+    """The supplier has an order under the transactionId an operator was about to give up:
+    flag it (NEEDS_ATTENTION, followed from now on) and refuse the action."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = order_lock(order.pk)
+        if order.status in (S.REJECTED, S.WITHDRAWN):
+            order_flag_found(
+                order,
+                found,
+                keys=found.keys,
+                actor=by,
+                reason=(
+                    f"Not {action}: order-status found supplier order {found.order_id} "
+                    f"({found.status}) under its transactionId."
+                ),
+                now=now,
+            )
+        audit_record(
+            action="order.found_at_supplier",
+            actor=by,
+            request=request,
+            target=order,
+            data={"supplier_order_id": found.order_id, "supplier_status": found.status},
+        )
+    raise OrderActionRefused(
+        f"Not {action}: the supplier has order {found.order_id} ({found.status}) under this "
+        "order's transactionId after all. The order needs attention and is followed."
+    )
+
+
 def order_recheck(*, order: Order, by, request=None, now: datetime | None = None) -> Order:
     """Ask the supplier for the order's status now."""
     if order.status not in POLLED_STATUSES | {S.COMPLETED}:
@@ -119,7 +162,15 @@ def order_recheck(*, order: Order, by, request=None, now: datetime | None = None
 
 
 def order_withdraw(*, order: Order, by, reason: str = "", request=None) -> Order:
-    """Cancel an order that was never sent (QUEUED or ON_HOLD)."""
+    """Cancel a QUEUED or ON_HOLD order. One that was sent before (and came back to the queue)
+    is withdrawn only once order-status confirms that the supplier has no order under its
+    transactionId."""
+    if order.status in (S.QUEUED, S.ON_HOLD) and order_found_by_transaction_id(order):
+        raise OrderActionRefused(
+            "The supplier has an order under this order's transactionId (an earlier send "
+            "landed), so it cannot be withdrawn: it is sent again with the same transactionId, "
+            "which the supplier recognises, and then followed."
+        )
     with transaction.atomic():
         order = order_lock(order.pk)
         if order.status not in (S.QUEUED, S.ON_HOLD):

@@ -10,9 +10,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
-from orders.models import Order, OrderKey
+from orders.errors import OrderActionRefused
+from orders.models import Batch, Order, OrderKey
 from orders.services.base import (
     ERROR_TEXT_LIMIT,
+    MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
     S,
     enqueue_after_commit,
@@ -87,6 +89,65 @@ def _store_keys(order: Order, keys: tuple[str, ...]) -> int:
     if new:
         OrderKey.objects.bulk_create(new)
     return len(have) + len(new)
+
+
+def order_found_by_transaction_id(order: Order) -> OrderResult | None:
+    """Whether the supplier has an order under this order's transactionId: None only when it
+    says ORDER_NOT_FOUND (or the order was never sent). A refusal proves only that the refused
+    call created nothing, so this is asked before an order that was sent is given up (withdrawn)
+    or given a new transactionId (retried). HTTP: call it outside any transaction. Raises
+    OrderActionRefused when the supplier cannot say."""
+    if not order.submit_attempts:
+        return None
+    client = supplier_client(order.account, max_retries=1)
+    try:
+        return client.order_status(transaction_id=order.transaction_id)
+    except OrderNotFound:
+        return None
+    except (SupplierError, RateLimitSaturated, ValueError) as error:
+        raise OrderActionRefused(
+            "Could not make sure the supplier has no order under this order's transactionId "
+            f"({error_text(error)}). Nothing was changed; try again."
+        ) from None
+
+
+def order_flag_found(
+    order: Order,
+    result: OrderResult,
+    *,
+    keys: tuple[str, ...] = (),
+    reason: str,
+    now: datetime,
+    actor=None,
+) -> None:
+    """A REJECTED or WITHDRAWN order (locked by the caller) that the supplier turns out to have
+    after all: NEEDS_ATTENTION, with what the supplier said and any keys it gave, followed by
+    status calls from now on (it completes, keys included, like any other order)."""
+    if keys:
+        _store_keys(order, keys)
+    changes: dict = {
+        "supplier_status": result.status[:20],
+        "last_error": "",
+        "final_at": None,
+        "next_poll_at": now,
+    }
+    if result.order_id:
+        changes["supplier_order_id"] = result.order_id
+    if result.count:
+        changes["units"] = result.count
+    order_move(
+        order,
+        S.NEEDS_ATTENTION,
+        actor=actor,
+        reason=reason,
+        data={"supplier_status": result.status, "supplier_order_id": result.order_id},
+        changes=changes,
+        now=now,
+    )
+    if order.batch_id:
+        Batch.objects.filter(pk=order.batch_id, status=Batch.Status.DONE).update(
+            status=Batch.Status.RUNNING, finished_at=None
+        )
 
 
 def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source: str) -> None:
@@ -332,6 +393,13 @@ def poll_fetch(claim: PollClaim) -> SupplierAnswer:
     )
 
 
+def _sent_too_often(order: Order, now: datetime) -> bool:
+    first_sent = order.submitted_at or order.last_sent_at
+    return order.submit_attempts >= MAX_SUBMIT_ATTEMPTS or (
+        first_sent is not None and now - first_sent > polling.PENDING_LIMIT
+    )
+
+
 def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
     now = now or timezone.now()
     with transaction.atomic():
@@ -348,6 +416,26 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
             and order.supplier_order_id is None
             and order.status in (S.UNKNOWN, S.NEEDS_ATTENTION)
         ):
+            if order.status == S.UNKNOWN and _sent_too_often(order, now):
+                # Sent again and again without the supplier ever keeping it (calls that time
+                # out, or a TRANSACTION_DUPLICATE it then denies): a person decides.
+                order_move(
+                    order,
+                    S.NEEDS_ATTENTION,
+                    reason=(
+                        f"ORDER_NOT_FOUND by transactionId after {order.submit_attempts} "
+                        "create-order calls: not sent again without a person looking."
+                    ),
+                    data=error_data(error),
+                    changes={
+                        "last_error": "",
+                        "next_poll_at": polling.next_attention_poll(
+                            last_sent_at=order.last_sent_at, now=now
+                        ),
+                    },
+                    now=now,
+                )
+                return
             order_move(
                 order,
                 S.QUEUED,

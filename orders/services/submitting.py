@@ -33,8 +33,10 @@ from orders.services.following import (
     SupplierAnswer,
     apply_answer,
     complete_keys,
+    order_flag_found,
     order_resolve_unknown,
 )
+from reseller.core.services import audit_record
 from suppliers.clients import (
     InsufficientBalance,
     InvalidToken,
@@ -192,19 +194,67 @@ def _submit_record(
     with transaction.atomic():
         order = order_lock(claim.order_id)
         if order.status != S.SUBMITTING or order.claimed_by != claim.token:
-            # The lease expired and the sweep made the order UNKNOWN; a real answer still tells
-            # the truth, so it resolves the order. Anything else is left to the resolver.
-            if answer.result is not None and order.status == S.UNKNOWN:
-                apply_answer(order, answer, now=now, source="create-order (after its lease)")
-            else:
-                logger.warning(
-                    "order %s: claim lost before recording (now %s)", order.pk, order.status
-                )
+            _record_late_answer(order, claim, answer, now)
             return Next.DONE
         if answer.result is not None:
             apply_answer(order, answer, now=now, source="create-order")
             return Next.DONE
         return _record_submit_error(order, answer, now)
+
+
+def _record_late_answer(
+    order: Order, claim: SubmitClaim, answer: SupplierAnswer, now: datetime
+) -> None:
+    """create-order answered after the lease expired and the order moved on. An error changes
+    nothing (the order is being resolved by order-status). A result proves the supplier has an
+    order under the claim's transactionId, so it is never dropped."""
+    result = answer.result
+    if result is None:
+        logger.warning("order %s: claim lost before recording (now %s)", order.pk, order.status)
+        return
+    if order.transaction_id != claim.transaction_id:
+        # Retried under a new transactionId meanwhile (order_retry asks order-status first, so
+        # only a call landing within moments of that check gets here): two purchases may exist.
+        logger.error(
+            "order %s: a late create-order answer shows a purchase under its former "
+            "transactionId (supplier order %s)",
+            order.pk,
+            result.order_id,
+        )
+        audit_record(
+            action="order.late_purchase",
+            actor=None,
+            target=order,
+            data={
+                "former_transaction_id": claim.transaction_id,
+                "supplier_order_id": result.order_id,
+                "supplier_status": result.status,
+            },
+        )
+        return
+    if order.status == S.UNKNOWN:
+        apply_answer(order, answer, now=now, source="create-order (after its lease)")
+    elif order.status in (S.REJECTED, S.WITHDRAWN):
+        order_flag_found(
+            order,
+            result,
+            keys=answer.keys,
+            reason=(
+                f"create-order answered {result.status} after its lease, when the order was "
+                f"already {S(order.status).label.lower()}: the supplier has an order under its "
+                "transactionId."
+            ),
+            now=now,
+        )
+    else:
+        # QUEUED, ON_HOLD or claimed again: the next send with the same transactionId gets
+        # TRANSACTION_DUPLICATE and is followed by order-status; polling follows the rest.
+        logger.warning(
+            "order %s: a late create-order answer (%s) left to the resolver (now %s)",
+            order.pk,
+            result.status,
+            order.status,
+        )
 
 
 def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) -> Next:

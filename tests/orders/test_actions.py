@@ -96,6 +96,47 @@ def test_withdraw_only_what_was_never_sent(offline_offer, operator):
         order_withdraw(order=sent, by=operator)
 
 
+def test_retry_of_an_order_the_supplier_has_after_all_flags_it_instead(
+    sandbox_account, sandbox_offer, supplier, operator
+):
+    """A refusal proves only that the refused call created nothing: before a new transactionId,
+    order-status is asked about the old one."""
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    order = order_submit(order_id=place(offer).pk)
+    assert order.status == S.COMPLETED
+    Order.objects.filter(pk=order.pk).update(status=S.REJECTED)  # an earlier send landed late
+    order.refresh_from_db()
+    old = order.transaction_id
+
+    with pytest.raises(OrderActionRefused, match="has order .* after all"):
+        order_retry(order=order, by=operator)
+    order.refresh_from_db()
+    assert order.status == S.NEEDS_ATTENTION and order.transaction_id == old
+    assert order.transaction_ids.count() <= 1 and audited("order.found_at_supplier", order)
+    assert supplier.purchases(account, old) == 1
+    assert order.next_poll_at is not None  # followed from now on
+
+
+def test_withdraw_of_a_resent_order_asks_the_supplier_first(
+    sandbox_account, sandbox_offer, supplier, operator
+):
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    bought = order_submit(order_id=place(offer).pk)
+    Order.objects.filter(pk=bought.pk).update(status=S.QUEUED)  # as if it came back to the queue
+    bought.refresh_from_db()
+    with pytest.raises(OrderActionRefused, match="cannot be withdrawn"):
+        order_withdraw(order=bought, by=operator)
+    assert Order.objects.get(pk=bought.pk).status == S.QUEUED
+
+    # Sent before, but the supplier has nothing under its transactionId: withdrawn.
+    never_landed = place(offer)
+    Order.objects.filter(pk=never_landed.pk).update(submit_attempts=1)
+    never_landed.refresh_from_db()
+    assert order_withdraw(order=never_landed, by=operator).status == S.WITHDRAWN
+
+
 def test_mark_resolved_needs_a_comment(offline_offer, operator):
     order = order_create(offer=offline_offer, max_unit_price=Decimal(10))[0]
     Order.objects.filter(pk=order.pk).update(status=S.NEEDS_ATTENTION)

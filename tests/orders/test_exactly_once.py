@@ -8,7 +8,13 @@ from django.db import connection
 from django.utils import timezone
 
 from orders.models import Order, OrderStatus
-from orders.services import order_resolve_unknown, order_submit, orders_sweep, submitting
+from orders.services import (
+    order_poll,
+    order_resolve_unknown,
+    order_submit,
+    orders_sweep,
+    submitting,
+)
 from tests.orders.conftest import place
 
 S = OrderStatus
@@ -221,3 +227,42 @@ def test_a_claim_skips_an_order_another_worker_holds_locked(
         thread.join(10)
     assert supplier.requests(account, "create-order") == 0
     assert order_submit(order_id=order.pk).status == S.COMPLETED
+
+
+def test_a_late_answer_of_a_purchase_is_never_dropped(sandbox_account, sandbox_offer, supplier):
+    """The call outlived its lease; meanwhile the order was resent and refused (REJECTED). The
+    late answer proves a purchase under its transactionId: the order needs attention, its key is
+    kept, and the next status call completes it. Nothing is bought twice."""
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    order = place(offer)
+    claim = submitting._submit_claim(order_id=order.pk)
+    answer = submitting._submit_send(claim)
+    assert answer.result.status == "COMPLETED" and answer.keys
+    Order.objects.filter(pk=order.pk).update(
+        status=S.REJECTED, claimed_by="", lease_expires_at=None, final_at=timezone.now()
+    )
+
+    submitting._submit_record(claim, answer)
+    order.refresh_from_db()
+    assert order.status == S.NEEDS_ATTENTION and order.final_at is None
+    assert order.supplier_order_id == answer.result.order_id and order.keys.count() == 1
+    assert "the supplier has an order under its transactionId" in order.events.latest("id").reason
+    order = order_poll(order_id=order.pk, force=True)
+    assert order.status == S.COMPLETED and order.keys.count() == 1
+    assert supplier.purchases(account, order.transaction_id) == 1
+
+
+def test_an_order_the_supplier_keeps_denying_stops_being_resent(
+    sandbox_account, sandbox_offer, fault, supplier, broker
+):
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    order = place(offer)
+    fault(account, endpoint="create-order", kind="html")  # answered 502, created nothing
+    assert order_submit(order_id=order.pk).status == S.UNKNOWN
+    Order.objects.filter(pk=order.pk).update(submit_attempts=10)
+    order = order_resolve_unknown(order_id=order.pk)
+    assert order.status == S.NEEDS_ATTENTION
+    assert "not sent again without a person looking" in order.events.latest("id").reason
+    assert supplier.requests(account, "create-order") == 1

@@ -20,8 +20,11 @@ def test_the_table_names_every_status_and_only_known_ones():
     for targets in TRANSITIONS.values():
         assert targets <= set(S.values)
     # Final answers have no way out but the documented ones.
-    for status in (S.CANCELED, S.FAILED, S.REFUNDED, S.WITHDRAWN, S.RESOLVED):
+    for status in (S.CANCELED, S.FAILED, S.REFUNDED, S.RESOLVED):
         assert TRANSITIONS[status] == frozenset()
+    # A withdrawn or refused order the supplier turns out to have after all needs attention.
+    assert TRANSITIONS[S.WITHDRAWN] == frozenset({S.NEEDS_ATTENTION})
+    assert TRANSITIONS[S.REJECTED] == frozenset({S.QUEUED, S.NEEDS_ATTENTION})
 
 
 @pytest.mark.parametrize("from_status", S.values)
