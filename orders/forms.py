@@ -18,6 +18,9 @@ from suppliers.models import SupplierAccount
 #: A manual order places at most this many orders at once (a batch file is for more).
 MAX_MANUAL_QUANTITY = 100
 SEARCH_MAX_LENGTH = 100
+#: The largest id a filter takes: no database here stores a larger integer (SQLite raises
+#: OverflowError on one, which would be a 500 or a CSV broken off mid-stream).
+MAX_ID = 2**63 - 1
 
 
 def is_telegram_stars(offer: Offer) -> bool:
@@ -149,7 +152,22 @@ STAGES = {
 }
 
 
-class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+class IdFilter(django_filters.NumberFilter):
+    """A whole number from 1 to MAX_ID; anything else ("1e20", "1.5", 20 digits) is a form
+    error, so the filter is left out and the list says it was not understood."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self):
+        return None  # max_value above is the bound
+
+
+class IdInFilter(django_filters.BaseInFilter, IdFilter):
     pass
 
 
@@ -185,12 +203,12 @@ class OrderFilter(django_filters.FilterSet):
     account = django_filters.ModelChoiceFilter(
         queryset=SupplierAccount.objects.order_by("name"), empty_label="All accounts"
     )
-    batch = django_filters.NumberFilter(
+    batch = IdFilter(
         field_name="batch_id",
         label="Batch #",
         widget=forms.NumberInput(attrs={"min": 1, "class": "short"}),
     )
-    offer = django_filters.NumberFilter(
+    offer = IdFilter(
         field_name="offer__offer_id",
         label="Offer id",
         widget=forms.NumberInput(attrs={"min": 1, "class": "short"}),
@@ -211,7 +229,7 @@ class OrderFilter(django_filters.FilterSet):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     # The orders one manual order placed (the page it redirects to); not shown as a field.
-    ids = NumberInFilter(field_name="pk", widget=HiddenCSVInput)
+    ids = IdInFilter(field_name="pk", widget=HiddenCSVInput)
     sort = django_filters.ChoiceFilter(
         method="filter_sort",
         empty_label=None,
@@ -234,7 +252,7 @@ class OrderFilter(django_filters.FilterSet):
             | Q(pk__in=former.values("order_id"))
             | Q(customer_reference__icontains=value)
         )
-        if value.isdigit() and len(value) < 19:
+        if value.isascii() and value.isdigit() and len(value) < 19:
             match |= Q(supplier_order_id=int(value))
         return queryset.filter(match)
 

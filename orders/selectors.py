@@ -146,7 +146,11 @@ def offers_for_ordering(*, account, search: str, limit: int = OFFER_SEARCH_LIMIT
     search = (search or "").strip()
     if not search:
         return offers.none()
-    if search.isdigit():
+    # Only ASCII digits: "²".isdigit() is True but int("²") raises. An id beyond the 64-bit
+    # integers of the database matches no offer.
+    if search.isascii() and search.isdigit():
+        if len(search) > 19 or int(search) >= 2**63:
+            return offers.none()
         return offers.filter(offer_id=int(search))[:limit]
     for word in search.lower().split()[:8]:
         offers = offers.filter(search_text__contains=word[:100])
