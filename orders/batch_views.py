@@ -15,7 +15,7 @@ from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from catalog.selectors import catalog_accounts
@@ -360,10 +360,11 @@ KEYS_HEADER = [
 
 
 @permission_required("orders.view_batch", raise_exception=True)
-@require_http_methods(["GET", "POST"])
+@require_POST
 def batch_keys_export(request, batch_pk: int):
     """The batch's keys in clear, for `orders.export_keys` only; every attempt is audited by the
-    service, a refused one too (then the 403 page)."""
+    service, a refused one too (then the 403 page). POST only: a link, a prefetch or another
+    site's page must not export keys (nor write an audit event) without the CSRF token."""
     batch = get_object_or_404(Batch, pk=batch_pk)
     rows = services.batch_keys_export(batch=batch, user=request.user, request=request)
     lines = csv_lines(

@@ -16,8 +16,9 @@ ROWS: dict = {
     "batch_template_xlsx": (None, expect(SIGN_IN, 200, 200, 200)),
     "batch_detail": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
     "batch_results": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
-    # Its own permission, checked (and a refusal audited) by the service.
-    "batch_keys_export": (_BATCH, expect(SIGN_IN, 403, 403, 200)),
+    # POST only (a link or a prefetch exports nothing); a POST's own permission is checked
+    # (and a refusal audited) by the service.
+    "batch_keys_export": (_BATCH, expect(SIGN_IN, 405, 405, 405)),
     # POST only, once the action's permission has passed.
     "batch_action": (
         lambda f: {"batch_pk": f["batch"].pk, "action": "pause"},

@@ -7,9 +7,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from orders.models import Batch, Order
+from orders.models import Batch, Order, OrderKey
 from orders.selectors import offers_for_ordering
 from orders.services import batch_create, order_create
+from reseller.core.models import AuditEvent
 
 HUGE = "99999999999999999999999"
 BEYOND_BIGINT = str(2**63)  # one more than the largest id any database stores
@@ -98,3 +99,18 @@ def test_the_largest_id_is_still_a_filter(client_as, batch_order):
     assert [o.pk for o in by_batch.context["page"]] == [batch_order.pk]
     by_ids = client.get(reverse("order_list"), {"ids": f"{batch_order.pk},{largest}"})
     assert [o.pk for o in by_ids.context["page"]] == [batch_order.pk]
+
+
+# --- the batch's keys leave only on a POST ------------------------------------------------------
+
+
+def test_the_keys_export_refuses_a_get_and_writes_no_audit_event(client_as, batch_order):
+    OrderKey.objects.create(order=batch_order, unit_index=0, secret="KEY-GET-NEVER-0001")
+    url = reverse("batch_keys_export", args=[batch_order.batch_id])
+    admin = client_as("admin")
+    refused = admin.get(url)
+    assert refused.status_code == 405 and b"KEY-GET-NEVER" not in refused.content
+    assert not AuditEvent.objects.filter(action__startswith="batch.keys_export").exists()
+    exported = admin.post(url)
+    assert exported.status_code == 200 and b"KEY-GET-NEVER-0001" in exported.content
+    assert AuditEvent.objects.filter(action="batch.keys_exported").count() == 1
