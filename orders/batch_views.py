@@ -66,12 +66,6 @@ class BatchUploadForm(forms.Form):
         self.fields["file"].widget.attrs["accept"] = ".csv,.txt,.tsv,.xlsx,.xlsm"
 
 
-def _order_url(order: Order) -> str:
-    # The order pages add Order.get_absolute_url; until they do, their address is /orders/<pk>/.
-    absolute = getattr(order, "get_absolute_url", None)
-    return absolute() if absolute else f"/orders/{order.pk}/"
-
-
 def _progress_by_batch(batch_ids) -> dict[int, BatchProgress]:
     """Counts per status of several batches in one query (the list's progress column)."""
     counts = {pk: dict.fromkeys(OrderStatus.values, 0) for pk in batch_ids}
@@ -235,7 +229,7 @@ def _batch_page(request, batch: Batch):
     page = Paginator(orders, ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
     context.update(
         page=page,
-        order_rows=[(order, _order_url(order), _price(order)) for order in page],
+        order_rows=[(order, _price(order)) for order in page],
         status=status,
         status_label=OrderStatus(status).label if status else "",
         query=without_empty(request.GET, drop=("page",)),

@@ -17,3 +17,12 @@ class PriceAboveLimit(OrderError):
 
 class OrderActionRefused(OrderError):
     """An operator action that does not apply to the order (or batch, or queue) as it is now."""
+
+
+class AlreadyPlaced(OrderError):
+    """The same order form was sent again: its orders exist (`order_ids`), nothing more is
+    ordered."""
+
+    def __init__(self, order_ids: list[int]):
+        super().__init__("This order form was sent already: its orders were placed once.")
+        self.order_ids = order_ids

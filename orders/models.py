@@ -281,6 +281,21 @@ class OrderKey(models.Model):
         return mask_secret(self.secret)
 
 
+class OrderRequest(models.Model):
+    """One sending of the manual order form, by the one-time key the form carried: the same
+    form sent twice (a double click, the browser sending it again) places its orders once."""
+
+    key = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    order_ids = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"Order request {self.key[:8]} ({len(self.order_ids)} orders)"
+
+
 class AccountQueue(models.Model):
     """The order queue of one supplier account. On hold, its orders are not sent (they wait as
     ON_HOLD) until the balance covers the next one, or an operator resumes it."""

@@ -2,7 +2,9 @@
 actions and key vault, and resuming an account's held queue. Ordinary pages that htmx keeps
 live: the results and an order's status block re-poll while orders are in flight."""
 
+import re
 import smtplib
+import uuid
 from dataclasses import dataclass
 
 from django.contrib import messages
@@ -19,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog.models import Offer
 from catalog.services import offer_refresh_price
 from orders import selectors, services
+from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
 from orders.models import Order
 from reseller.core.errors import ApplicationError
@@ -154,10 +157,12 @@ def _offer_picker(request):
     return push_clean_url(request, render(request, template, context))
 
 
-def _form_context(offer, form, *, price_error="", server_error="", **extra):
+def _form_context(offer, form, *, price_error="", server_error="", request_key="", **extra):
     return {
         "offer": offer,
         "form": form,
+        # One key per form shown: sending the same form twice places its orders once.
+        "request_key": request_key or uuid.uuid4().hex,
         "price_error": price_error,
         "server_error": server_error,
         "stars": is_telegram_stars(offer),
@@ -195,7 +200,13 @@ def _redisplay(request, offer, template_partial: str, **extra):
     """The form again with what was typed (unbound, so no errors yet), or just one partial."""
     servers, server_error = _servers(offer) if not request.htmx else ((), "")
     form = OrderForm(offer=offer, servers=servers, initial=request.POST.dict())
-    context = _form_context(offer, form, server_error=server_error, **extra)
+    context = _form_context(
+        offer,
+        form,
+        server_error=server_error,
+        request_key=_posted_request_key(request),
+        **extra,
+    )
     template = "orders/order_form.html"
     if request.htmx:
         template += f"#{template_partial}"
@@ -223,7 +234,13 @@ def _resolve_telegram_view(request, offer):
     )
 
 
+def _posted_request_key(request) -> str:
+    key = request.POST.get("request_key", "")
+    return key if re.fullmatch(r"[0-9a-f]{32}", key) else ""
+
+
 def _place(request, offer):
+    request_key = _posted_request_key(request)
     servers, server_error = _servers(offer)
     form = OrderForm(request.POST, offer=offer, servers=servers)
     price_error = ""
@@ -264,15 +281,24 @@ def _place(request, offer):
                     customer_reference=data["customer_reference"],
                     max_unit_price=data["max_unit_price"],
                     quoted_price=offer.price,
+                    request_key=request_key,
                     by=request.user,
                     request=request,
                 )
+            except AlreadyPlaced as placed:
+                messages.info(request, f"{placed.message} Nothing was ordered twice.")
+                return _show_orders(placed.order_ids)
             except ApplicationError as error:
                 form.add_error(None, error.message)
             else:
                 return _placed(request, offer, orders)
     context = _form_context(
-        offer, form, price_error=price_error, server_error=server_error, **extra
+        offer,
+        form,
+        price_error=price_error,
+        server_error=server_error,
+        request_key=request_key,
+        **extra,
     )
     return render(request, "orders/order_form.html", context, status=200)
 
@@ -285,8 +311,13 @@ def _placed(request, offer, orders):
         messages.success(request, f"Order placed: {what} at {price} {offer.currency}.")
         return redirect(orders[0])
     messages.success(request, f"{count} orders placed: {what} at {price} {offer.currency} each.")
-    ids = ",".join(str(order.pk) for order in orders)
-    return redirect(f"{reverse('order_list')}?ids={ids}")
+    return _show_orders([order.pk for order in orders])
+
+
+def _show_orders(order_ids: list[int]):
+    if len(order_ids) == 1:
+        return redirect("order_detail", order_pk=order_ids[0])
+    return redirect(f"{reverse('order_list')}?ids={','.join(str(pk) for pk in order_ids)}")
 
 
 # --- the order list and its CSV -----------------------------------------------------------------

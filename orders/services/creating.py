@@ -8,13 +8,13 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import Offer
 from orders import polling
-from orders.errors import OrderError, PriceAboveLimit
-from orders.models import Batch, Order, OrderTransactionId
+from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
+from orders.models import Batch, Order, OrderRequest, OrderTransactionId
 from orders.services.base import MAX_QUANTITY, S, enqueue_after_commit, money, new_transaction_id
 from orders.states import order_events_created
 from reseller.core.services import audit_record
@@ -147,6 +147,7 @@ def order_create(
     quoted_price: Decimal | None = None,
     batch: Batch | None = None,
     row_number: int | None = None,
+    request_key: str = "",
     by=None,
     request=None,
 ) -> list[Order]:
@@ -156,7 +157,12 @@ def order_create(
     or the synced price); it defaults to the catalog price. `max_unit_price` is the highest unit
     price the operator accepts, in the offer's currency. The orders are sent once the transaction
     commits (unless their batch is still in preview or paused).
+
+    `request_key` is the one-time key of the order form: a second sending of the same form
+    raises AlreadyPlaced with the orders of the first, and orders nothing (the key's row is
+    unique, so two sendings at the same moment cannot both get through).
     """
+    placed = _claim_request_key(request_key, by) if request_key else None
     line = OrderLine(
         offer=offer,
         max_unit_price=max_unit_price,
@@ -173,6 +179,9 @@ def order_create(
     orders = _line_orders(line, account=account, batch=batch, by=by, now=now)
     _reopen_batch(batch)
     _insert_orders(orders, by=by, now=now)
+    if placed is not None:
+        placed.order_ids = [order.pk for order in orders]
+        placed.save(update_fields=["order_ids"])
     if batch is None and by is not None:
         audit_record(
             action="order.created",
@@ -188,6 +197,15 @@ def order_create(
     if batch is None or batch.accepts_submissions:
         enqueue_after_commit("submit_order", [order.pk for order in orders])
     return orders
+
+
+def _claim_request_key(key: str, by) -> OrderRequest:
+    try:
+        with transaction.atomic():
+            return OrderRequest.objects.create(key=key[:64], created_by=by)
+    except IntegrityError:
+        first = OrderRequest.objects.filter(key=key[:64]).values_list("order_ids", flat=True)
+        raise AlreadyPlaced(list(first.first() or [])) from None
 
 
 @transaction.atomic

@@ -266,3 +266,41 @@ def test_an_order_the_supplier_keeps_denying_stops_being_resent(
     assert order.status == S.NEEDS_ATTENTION
     assert "not sent again without a person looking" in order.events.latest("id").reason
     assert supplier.requests(account, "create-order") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_order_form_sent_twice_at_the_same_moment_places_its_orders_once(offline_offer, broker):
+    from decimal import Decimal
+
+    from orders.errors import AlreadyPlaced
+    from orders.services import order_create
+
+    barrier = threading.Barrier(2)
+    placed, refused, errors = [], [], []
+
+    def send():
+        try:
+            barrier.wait(timeout=10)
+            placed.append(
+                order_create(
+                    offer=offline_offer,
+                    quantity=2,
+                    max_unit_price=Decimal(10),
+                    request_key="a" * 32,
+                )
+            )
+        except AlreadyPlaced as duplicate:
+            refused.append(duplicate)
+        except Exception as error:  # pragma: no cover (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors and len(placed) == len(refused) == 1
+    assert Order.objects.count() == 2
+    assert sorted(refused[0].order_ids) == sorted(order.pk for order in placed[0])

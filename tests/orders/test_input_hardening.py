@@ -114,3 +114,18 @@ def test_the_keys_export_refuses_a_get_and_writes_no_audit_event(client_as, batc
     exported = admin.post(url)
     assert exported.status_code == 200 and b"KEY-GET-NEVER-0001" in exported.content
     assert AuditEvent.objects.filter(action="batch.keys_exported").count() == 1
+
+
+# --- "batch #N" goes to the batch ---------------------------------------------------------------
+
+
+def test_the_order_pages_link_batch_numbers_to_the_batch_page(client_as, batch_order):
+    client = client_as("operator")
+    batch_url = reverse("batch_detail", args=[batch_order.batch_id])
+    detail = client.get(batch_order.get_absolute_url()).content.decode()
+    assert detail.count(f'href="{batch_url}"') == 2  # the crumbs and the Batch line
+    listing = client.get(reverse("order_list")).content.decode()
+    assert f'href="{batch_url}"' in listing
+    # The batch page links each of its orders to the order's own page.
+    batch_page = client.get(batch_url).content.decode()
+    assert f'href="{batch_order.get_absolute_url()}"' in batch_page

@@ -119,6 +119,33 @@ def test_one_order_redirects_to_its_page(client_as, account, sandbox_offer):
     assert response.status_code == 302 and response.url == order.get_absolute_url()
 
 
+def test_the_same_form_sent_twice_places_its_orders_once(client_as, account, sandbox_offer):
+    """A double click or the browser sending the form again: the form's one-time key is seen
+    again, and the operator is shown the orders the first sending placed."""
+    offer = sandbox_offer(account, kind="key", skip=2)
+    client = client_as("operator")
+    page = form_page(client, offer).content.decode()
+    key = re.search(r'name="request_key" value="([0-9a-f]{32})"', page).group(1)
+    assert key not in form_page(client, offer).content.decode()  # a new key per form shown
+
+    first = order_post(client, offer, quantity=2, request_key=key)
+    again = order_post(client, offer, quantity=2, request_key=key)
+    orders = list(Order.objects.filter(offer=offer).order_by("pk"))
+    assert len(orders) == 2
+    assert again.status_code == 302 and again.url == first.url
+    shown = client.get(again.url).content.decode()
+    assert "This order form was sent already: its orders were placed once." in shown
+
+    # A form refused for a reason keeps its key, and the corrected one places the orders.
+    key = re.search(
+        r'name="request_key" value="([0-9a-f]{32})"', form_page(client, offer).content.decode()
+    ).group(1)
+    refused = order_post(client, offer, request_key=key, max_unit_price=offer.price / 2)
+    assert refused.status_code == 200 and f'value="{key}"' in refused.content.decode()
+    assert order_post(client, offer, request_key=key).status_code == 302
+    assert Order.objects.filter(offer=offer).count() == 3
+
+
 def test_a_price_above_the_operators_limit_is_refused(client_as, account, sandbox_offer):
     offer = sandbox_offer(account, kind="key")
     response = order_post(
