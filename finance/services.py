@@ -627,7 +627,6 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
         total = sum(counts.values())
         _progress(run.pk, 70, f"storing {total:,} items")
         with transaction.atomic():
-            ReconciliationItem.objects.filter(run_id=run.pk).delete()
             _items_write(_item_values(run.pk, result, inputs.ledger_pks))
             ReconciliationRun.objects.filter(pk=run.pk).update(
                 status=JobStatus.SUCCEEDED,
