@@ -1,9 +1,10 @@
-"""Production: PostgreSQL, Redis, gunicorn behind a TLS proxy. Refuses to start without its secrets."""
+"""Production: PostgreSQL, Redis, gunicorn behind a TLS proxy, mail through SMTP. Refuses to start
+without its secrets."""
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DATABASES, FIELD_ENCRYPTION_KEYS, SECRET_KEY, env
+from .base import DATABASES, EMAIL_CONFIG, FIELD_ENCRYPTION_KEYS, SECRET_KEY, env
 
 DEBUG = False
 
@@ -14,6 +15,7 @@ _missing = [
         ("FIELD_ENCRYPTION_KEYS", FIELD_ENCRYPTION_KEYS),
         ("DATABASE_URL", env.str("DATABASE_URL", default="")),
         ("ALLOWED_HOSTS", env.str("ALLOWED_HOSTS", default="")),
+        ("EMAIL_URL", env.str("EMAIL_URL", default="")),
     ]
     if not value
 ]
@@ -23,6 +25,15 @@ if _missing:
     )
 if len(SECRET_KEY) < 40:
     raise ImproperlyConfigured("SECRET_KEY must be at least 40 characters long.")
+# Customers' keys and top-up confirmations go out by mail: the console would print the keys to
+# the log in clear, and memory, dummy or files would drop them while the orders look delivered.
+if EMAIL_CONFIG["EMAIL_BACKEND"] != "django.core.mail.backends.smtp.EmailBackend":
+    raise ImproperlyConfigured(
+        "Production mails customers their keys: EMAIL_URL must name an SMTP server "
+        "(smtp://, smtp+tls:// or smtp+ssl://user:password@host:port), not "
+        f"{env.str('EMAIL_URL').split(':', 1)[0]}://, which would print, keep or drop the mail "
+        "instead of sending it."
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env.bool(
     "ALLOW_SQLITE_IN_PRODUCTION", default=False
 ):

@@ -54,7 +54,11 @@ def _production_settings(env: dict) -> subprocess.CompletedProcess:
         "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.DEBUG, "
         "s.SECURE_SSL_REDIRECT, s.STORAGES['staticfiles']['BACKEND']]))"
     )
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "SECRET", "FIELD"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO", "SECRET", "FIELD", "EMAIL"))
+    }
     return subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, "DJANGO_SETTINGS_MODULE": "reseller.settings.production", **env},
@@ -70,6 +74,7 @@ GOOD_PRODUCTION_ENV = {
     "FIELD_ENCRYPTION_KEYS": "dGVzdC1lbmNyeXB0aW9uLWtleS1vbmUtMzItYnl0ZXM=",
     "DATABASE_URL": "postgres://u:p@db.example:5432/reseller",
     "ALLOWED_HOSTS": "backoffice.example",
+    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example:587",
 }
 
 
@@ -79,6 +84,26 @@ def test_production_refuses_to_start_without_its_secrets(missing, tmp_path):
     result = _production_settings(env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_production_refuses_to_start_without_a_mail_server():
+    # Unset, the base settings would fall back to printing mail on the console.
+    env = {name: value for name, value in GOOD_PRODUCTION_ENV.items() if name != "EMAIL_URL"}
+    result = _production_settings(env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "EMAIL_URL" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "email_url", ["consolemail://", "memorymail://", "dummymail://", "filemail:///tmp/mail"]
+)
+def test_production_refuses_to_start_with_mail_that_is_not_sent(email_url):
+    # Customers' keys are mailed: on the console they would land in the log in clear.
+    result = _production_settings({**GOOD_PRODUCTION_ENV, "EMAIL_URL": email_url})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "EMAIL_URL must name an SMTP server" in result.stderr
+    assert f"not {email_url.split(':')[0]}://" in result.stderr
 
 
 def test_production_settings_use_secure_cookies_and_no_debug():
