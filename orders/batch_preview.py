@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -384,7 +384,23 @@ def batch_preview_create_orders(*, batch_id: int) -> Batch | None:
     return Batch.objects.filter(pk=batch_id).first()
 
 
+#: PostgreSQL advisory lock taken while a confirmation checks its references and creates its
+#: orders (any number; the value only names the lock).
+REFERENCES_LOCK = 0x5E5E_0001
+
+
+def _lock_references() -> None:
+    """Confirmations check "already ordered" and create their orders one at a time: two files
+    carrying the same references, confirmed at the same moment, would otherwise each see the
+    other's orders as not yet there (PostgreSQL reads committed rows only). SQLite needs nothing:
+    its write transactions already run one at a time."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REFERENCES_LOCK])
+
+
 def _create_orders(batch: Batch) -> int:
+    _lock_references()
     good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False)
     references = set(
         good.exclude(customer_reference="").values_list("customer_reference", flat=True)

@@ -59,6 +59,11 @@ def confirm_batch(batch_id: int) -> None:
     batch_preview.batch_preview_create_orders(batch_id=batch_id)
 
 
+@shared_task(ignore_result=True, acks_late=True)
+def send_batch(batch_id: int) -> None:
+    services.batch_send(batch_id=batch_id)
+
+
 @shared_task(ignore_result=True)
 def sweep_orders() -> None:
     """Scheduled by beat (exactly one beat): rebuild the pending work from the rows."""

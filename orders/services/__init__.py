@@ -63,8 +63,15 @@ from orders.services.base import (  # noqa: F401
     new_transaction_id,
     order_lock,
     order_move,
+    send_tasks,
 )
-from orders.services.batches import batch_confirm, batch_create, batch_pause, batch_resume  # noqa: F401
+from orders.services.batches import (  # noqa: F401
+    batch_confirm,
+    batch_create,
+    batch_pause,
+    batch_resume,
+    batch_send,
+)
 from orders.services.creating import OrderLine, batch_orders_create, order_create  # noqa: F401
 from orders.services.delivery import order_deliver  # noqa: F401
 from orders.services.following import (  # noqa: F401

@@ -98,29 +98,32 @@ def error_data(error: BaseException) -> dict:
 
 
 def enqueue_after_commit(task_name: str, ids, *, countdown: float | None = None) -> None:
-    """Send one task per id once the current transaction commits. A broker failure is logged,
-    not raised: the rows are the work list and the sweep will find them."""
+    """Send one task per id once the current transaction commits."""
     ids = list(ids)
-    if not ids:
-        return
+    if ids:
+        transaction.on_commit(lambda: send_tasks(task_name, ids, countdown=countdown))
 
-    def send() -> None:
-        from orders import tasks
 
-        task = getattr(tasks, task_name)
-        for pk in ids:
-            try:
-                task.apply_async((pk,), countdown=countdown)
-            except Exception:
-                logger.warning(
-                    "could not enqueue %s for %d item(s); the sweep will pick them up",
-                    task_name,
-                    len(ids),
-                    exc_info=True,
-                )
-                return
+def send_tasks(task_name: str, ids, *, countdown: float | None = None) -> int:
+    """Send one task per id now; returns how many were sent. A broker failure is logged, not
+    raised: the rows are the work list and the sweep will find them."""
+    from orders import tasks
 
-    transaction.on_commit(send)
+    task = getattr(tasks, task_name)
+    sent = 0
+    for pk in ids:
+        try:
+            task.apply_async((pk,), countdown=countdown)
+        except Exception:
+            logger.warning(
+                "could not enqueue %s after %d sent; the sweep will pick up the rest",
+                task_name,
+                sent,
+                exc_info=True,
+            )
+            break
+        sent += 1
+    return sent
 
 
 def order_move(order: Order, to: str, **kwargs) -> Order:

@@ -1,4 +1,5 @@
-"""Batches: create, confirm, pause, resume."""
+"""Batches: create, confirm (once the preview's task has created the orders), send, pause,
+resume. The upload, preview and confirmation of a file are in `orders.batch_preview`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from orders import polling
 from orders.errors import OrderActionRefused
 from orders.models import Batch, Order
-from orders.services.base import S, batch_refresh_done, enqueue_after_commit
+from orders.services.base import S, batch_refresh_done, enqueue_after_commit, send_tasks
 from reseller.core.services import audit_record
 
 
@@ -23,17 +24,29 @@ def batch_create(*, name: str, source_filename: str = "", by=None) -> Batch:
 
 
 def _schedule_batch(batch: Batch, now: datetime) -> None:
-    ids = list(Order.objects.filter(batch=batch, status=S.QUEUED).values_list("pk", flat=True))
-    Order.objects.filter(pk__in=ids).update(
+    """Its QUEUED orders are due: one UPDATE, and one task sends their submit tasks (a batch may
+    hold 200,000 orders, too many to send from a page's request). If that task is lost, the
+    sweep sends them once `next_poll_at` passes."""
+    Order.objects.filter(batch=batch, status=S.QUEUED).update(
         next_poll_at=now + polling.QUEUED_RESCUE_AFTER, updated_at=now
     )
-    enqueue_after_commit("submit_order", ids)
+    enqueue_after_commit("send_batch", [batch.pk])
+
+
+def batch_send(*, batch_id: int) -> int:
+    """The send_batch task's body: the submit task of every QUEUED order of a batch that may be
+    sent now, read in chunks. Sending one twice is harmless (the claim lets one through)."""
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None or not batch.accepts_submissions:
+        return 0
+    queued = Order.objects.filter(batch_id=batch_id, status=S.QUEUED).order_by("pk")
+    return send_tasks("submit_order", queued.values_list("pk", flat=True).iterator(5000))
 
 
 def batch_confirm(*, batch: Batch, by, request=None) -> Batch:
     """PREVIEW (or CONFIRMING, once its orders exist) → CONFIRMED: the batch's orders are sent.
-    An operator confirms an uploaded file through `orders.batch_preview`, which creates the
-    orders first and then calls this."""
+    An operator confirms an uploaded file through `orders.batch_preview` (its confirmation
+    task creates the orders, then calls this). A batch without open orders is DONE at once."""
     now = timezone.now()
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
@@ -44,6 +57,8 @@ def batch_confirm(*, batch: Batch, by, request=None) -> Batch:
         batch.save(update_fields=["status", "confirmed_at", "confirmed_by", "updated_at"])
         _schedule_batch(batch, now)
         audit_record(action="batch.confirmed", actor=by, request=request, target=batch)
+        batch_refresh_done(batch.pk, now)
+    batch.refresh_from_db()
     return batch
 
 

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import polling
 from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import release_held_orders
 from orders.services.base import SWEEP_LIMIT, S, enqueue_after_commit, order_move
-from orders.states import POLLED_STATUSES
+from orders.states import OPEN_STATUSES, POLLED_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class SweepReport:
     requeued: int = 0
     account_checks: int = 0
     confirmations: int = 0
+    batches_done: int = 0
 
 
 def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> SweepReport:
@@ -38,12 +40,16 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
         balance check → one check task each;
     (b) due SUBMITTED / PROCESSING / UNKNOWN / NEEDS_ATTENTION orders → one poll task each;
     (c) QUEUED orders no worker claimed in time (a lost message) → their submit task again;
-    (f) batches left CONFIRMING by a lost task or worker → their confirmation task again.
+    (f) batches left CONFIRMING by a lost task or worker → their confirmation task again;
+    (g) running batches none of whose orders is open → DONE (a move to a final status closes
+        its batch at once, but two last orders finishing at the same moment each still see
+        the other open).
 
-    Every step is one indexed query with a LIMIT (plus one UPDATE, and one move per due order),
-    so the cost follows the due orders, not the pending ones. Rows are claimed with SKIP LOCKED
-    and pushed ahead (`next_poll_at`) before their task is sent, so overlapping sweeps do not
-    enqueue an order twice.
+    Every order step is one indexed query with a LIMIT (plus one UPDATE, and one move per due
+    order), so the cost follows the due orders, not the pending ones; the batch steps look at
+    the few unfinished batches only. Rows are claimed with SKIP LOCKED and pushed ahead
+    (`next_poll_at`) before their task is sent, so overlapping sweeps do not enqueue an order
+    twice.
     """
     now = now or timezone.now()
     report = SweepReport()
@@ -66,6 +72,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
     )
     report.account_checks = _sweep_held_accounts(now, limit)
     report.confirmations = _sweep_stalled_confirmations(now)
+    report.batches_done = _sweep_finished_batches(now)
     if any(
         (
             report.expired_leases,
@@ -73,6 +80,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
             report.polls,
             report.requeued,
             report.confirmations,
+            report.batches_done,
         )
     ):
         logger.info("orders sweep: %s", report)
@@ -91,6 +99,15 @@ def _sweep_stalled_confirmations(now: datetime) -> int:
         stalled.filter(pk__in=ids).update(confirm_requested_at=now, updated_at=now)
         enqueue_after_commit("confirm_batch", ids)
     return len(ids)
+
+
+def _sweep_finished_batches(now: datetime) -> int:
+    open_orders = Order.objects.filter(batch=OuterRef("pk"), status__in=list(OPEN_STATUSES))
+    return (
+        Batch.objects.filter(status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING])
+        .exclude(Exists(open_orders))
+        .update(status=Batch.Status.DONE, finished_at=now, updated_at=now)
+    )
 
 
 def _sweep_expired_leases(now: datetime, limit: int) -> int:

@@ -15,7 +15,14 @@ from orders import tasks
 from orders.models import Order
 from suppliers.models import SupplierAccount
 
-TASKS = ("submit_order", "poll_order", "check_account_queue", "deliver_order", "confirm_batch")
+TASKS = (
+    "submit_order",
+    "poll_order",
+    "check_account_queue",
+    "deliver_order",
+    "confirm_batch",
+    "send_batch",
+)
 
 
 class Broker:

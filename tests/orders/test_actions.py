@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pytest
 
+from orders import tasks
 from orders.errors import OrderActionRefused, OrderError, PriceAboveLimit
 from orders.models import AccountQueue, Batch, Order, OrderStatus
 from orders.selectors import batch_progress, orders_dashboard_counts, orders_needing_attention
@@ -174,12 +175,16 @@ def test_a_paused_batch_is_not_sent_until_resumed(
     assert all(order.next_poll_at is None for order in orders)  # preview: nothing is sent
     with django_capture_on_commit_callbacks(execute=True):
         batch_confirm(batch=batch, by=operator)
+    # One task sends the batch's orders (a page never sends 200,000 messages itself).
+    assert broker.ids("send_batch") == [batch.pk] and broker.ids("submit_order") == []
+    broker.run("send_batch")
     assert sorted(broker.ids("submit_order")) == sorted(o.pk for o in orders)
     order_submit(order_id=orders[0].pk)
     batch.refresh_from_db()
     assert batch.status == Batch.Status.RUNNING
 
     batch_pause(batch=batch, by=operator)
+    tasks.send_batch.run(batch.pk)  # a send task still in the broker sends nothing now
     broker.run("submit_order")  # the tasks already in the broker find the batch paused
     assert supplier.requests(account, "create-order") == 1
     assert batch_progress(batch=batch).counts[S.QUEUED] == 2
@@ -188,6 +193,8 @@ def test_a_paused_batch_is_not_sent_until_resumed(
     with django_capture_on_commit_callbacks(execute=True):
         batch = batch_resume(batch=batch, by=operator)
     assert batch.status == Batch.Status.RUNNING
+    broker.run("send_batch")
+    assert sorted(broker.ids("submit_order")) == sorted(o.pk for o in orders[1:])
     broker.run("submit_order")
     batch.refresh_from_db()
     progress = batch_progress(batch=batch)
@@ -267,3 +274,25 @@ def test_a_batch_of_thousands_of_lines_is_created_in_bulk(offline_offer, operato
     bad = [*lines[:3], OrderLine(offer=offline_offer, max_unit_price=Decimal("1"), row_number=77)]
     with pytest.raises(PriceAboveLimit, match="^Row 77: "):
         batch_orders_create(batch=batch_create(name="bad"), lines=bad)
+
+
+def test_the_sweep_closes_a_batch_whose_last_orders_finished_together(offline_offer, operator):
+    """Two last orders finishing in concurrent transactions each see the other still open, so
+    neither closes the batch; the sweep does."""
+    from orders.services import orders_sweep
+
+    batch = batch_create(name="together", by=operator)
+    orders = order_create(offer=offline_offer, quantity=2, max_unit_price=Decimal(10), batch=batch)
+    batch_confirm(batch=batch, by=operator)
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.RUNNING)
+    Order.objects.filter(pk=orders[0].pk).update(status=S.COMPLETED)
+    assert orders_sweep().batches_done == 0  # one order is still open
+    Order.objects.filter(pk=orders[1].pk).update(status=S.COMPLETED)
+    assert orders_sweep().batches_done == 1
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.DONE and batch.finished_at is not None
+
+
+def test_a_batch_confirmed_without_orders_is_done_at_once(operator):
+    batch = batch_confirm(batch=batch_create(name="empty", by=operator), by=operator)
+    assert batch.status == Batch.Status.DONE

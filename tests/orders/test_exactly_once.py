@@ -304,3 +304,72 @@ def test_one_order_form_sent_twice_at_the_same_moment_places_its_orders_once(off
     assert not errors and len(placed) == len(refused) == 1
     assert Order.objects.count() == 2
     assert sorted(refused[0].order_ids) == sorted(order.pk for order in placed[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_files_with_one_reference_confirmed_at_the_same_moment_order_it_once(
+    offline_offer, broker, monkeypatch
+):
+    """Each confirmation checks "already ordered" and then creates its orders; the two steps
+    of one confirmation must not interleave with another's. Here each check, once done, waits
+    (up to 2 s) for the other confirmation to have checked too: without the confirmations
+    taking turns, both would find the reference free and order it."""
+    from decimal import Decimal
+
+    from orders import batch_preview
+    from orders.models import Batch, BatchPreviewRow
+
+    batches = []
+    for name in ("monday", "monday again"):
+        batch = Batch.objects.create(
+            name=name,
+            account=offline_offer.account,
+            status=Batch.Status.CONFIRMING,
+            preview_summary={"rows_ok": 1, "units_ok": 1},
+        )
+        BatchPreviewRow.objects.create(
+            batch=batch,
+            row_number=2,
+            offer=offline_offer,
+            offer_ref=offline_offer.offer_id,
+            quantity=1,
+            customer_reference="SAME-1",
+            unit_price=offline_offer.price,
+            currency=offline_offer.currency,
+            max_unit_price=Decimal(10),
+        )
+        batches.append(batch)
+
+    both_checked = threading.Barrier(2)
+    real_check = batch_preview.customer_references_ordered
+
+    def check_then_wait(**kwargs):
+        found = real_check(**kwargs)
+        try:
+            both_checked.wait(timeout=2)
+        except threading.BrokenBarrierError:
+            pass  # the other one waits for its turn: expected
+        return found
+
+    monkeypatch.setattr(batch_preview, "customer_references_ordered", check_then_wait)
+    errors = []
+
+    def confirm(batch_id):
+        try:
+            batch_preview.batch_preview_create_orders(batch_id=batch_id)
+        except Exception as error:  # pragma: no cover (reported below)
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=confirm, args=(batch.pk,)) for batch in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert Order.objects.filter(customer_reference="SAME-1").count() == 1
+    statuses = sorted(Batch.objects.values_list("status", flat=True))
+    assert statuses == [Batch.Status.CONFIRMED, Batch.Status.PREVIEW]
+    refused = Batch.objects.get(status=Batch.Status.PREVIEW)
+    assert "ordered elsewhere (SAME-1)" in refused.preview_summary["confirm_error"]
