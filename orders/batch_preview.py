@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -372,6 +373,13 @@ def batch_preview_create_orders(*, batch_id: int) -> Batch | None:
             return batch_confirm(batch=batch, by=batch.confirmed_by)
     except (OrderActionRefused, OrderError) as refusal:
         _back_to_preview(batch_id, refusal.message)
+    except SoftTimeLimitExceeded:
+        logger.error("creating the orders of batch %s ran out of time", batch_id)
+        _back_to_preview(
+            batch_id,
+            "Creating the orders took longer than a confirmation may take, so nothing was "
+            "ordered. Split the file into smaller files and upload them again.",
+        )
     except Exception:
         # Nothing was ordered (the transaction rolled back); say so rather than leave the page
         # waiting, and keep the details for the error report.

@@ -33,9 +33,11 @@ QUEUED_RESCUE_AFTER = timedelta(minutes=5)
 ENQUEUED_GRACE = timedelta(minutes=2)
 # An UNKNOWN order is resolved at once (countdown task), and by the sweep after this at the latest.
 UNKNOWN_FIRST_CHECK = timedelta(seconds=3)
-# A batch still CONFIRMING this long after its confirmation task was sent gets the task again:
-# longer than that task may run (its time_limit, 16 minutes), so the first one has certainly ended
-# (its transaction committed or rolled back) and the message or its worker was lost.
+# A batch still CONFIRMING this long after its confirmation task was sent (or last sent again)
+# gets the task again: its message or its worker was probably lost. Longer than the task may run
+# (its time_limit, 16 minutes) so that normally the first has ended; if it has only just started
+# (it waited in a long queue), the second waits on the batch's row lock and then finds the batch
+# confirmed, so a batch's orders are created once whatever the timing.
 CONFIRM_RESCUE_AFTER = timedelta(minutes=20)
 # Held accounts: how often the balance is checked.
 HOLD_CHECK_EVERY = timedelta(seconds=60)

@@ -12,14 +12,19 @@ How one order is bought exactly once (architecture.md, "Exactly-once rules"):
    that expired because the worker died) is UNKNOWN, resolved by order-status with the same
    `transactionId`: found → follow it; ORDER_NOT_FOUND → QUEUED, sent again with the same id.
    TRANSACTION_DUPLICATE proves an earlier send landed: it is followed up the same way.
-4. A new `transactionId` is issued only by `order_retry`, for a REJECTED order (a refusal proves
-   nothing was created); the old one stays in `OrderTransactionId`.
+4. A new `transactionId` is issued only by `order_retry`, for a REJECTED order, once
+   order-status confirms that no order exists under the old one (a refusal proves only that
+   the refused call created nothing); the old one stays in `OrderTransactionId`. A late answer
+   or status showing a purchase under a refused or withdrawn order's `transactionId` is never
+   dropped: the order needs attention and is followed.
 5. Refusals are final answers: WRONG_PRICE is re-quoted with find-one and re-sent (same id) only
    within the operator's `max_unit_price`; INSUFFICIENT_BALANCE holds the account's queue.
 6. Keys are stored, encrypted, in the transaction that moves the order to COMPLETED.
 
-Every HTTP call happens in a `_*_send` / `_*_fetch` step between two transactions; the steps are
-separate functions so tests can stop a worker between any two of them.
+No supplier call is made inside a transaction: in the worker's path every call happens in a
+`_*_send` / `*_fetch` step between two short transactions, separate functions so tests can stop a
+worker between any two of them; operator actions (retry, re-check, withdraw) and the account
+queue's balance check call the supplier before they open theirs.
 
 One module per concern; everything the views, tasks and other apps use is imported here:
 

@@ -34,16 +34,16 @@ class SweepReport:
 def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> SweepReport:
     """The beat-driven sweep: rebuild all pending work from the rows.
 
-    (a) SUBMITTING orders whose lease expired → UNKNOWN (the worker died around the call);
-    (e) pending orders nobody polled past the 60-minute limit → NEEDS_ATTENTION;
-    (d) released ON_HOLD orders of a resumed account → QUEUED, and held accounts due for a
-        balance check → one check task each;
-    (b) due SUBMITTED / PROCESSING / UNKNOWN / NEEDS_ATTENTION orders → one poll task each;
-    (c) QUEUED orders no worker claimed in time (a lost message) → their submit task again;
-    (f) batches left CONFIRMING by a lost task or worker → their confirmation task again;
-    (g) running batches none of whose orders is open → DONE (a move to a final status closes
-        its batch at once, but two last orders finishing at the same moment each still see
-        the other open).
+    1. SUBMITTING orders whose lease expired → UNKNOWN (the worker died around the call);
+    2. pending orders nobody polled past the 60-minute limit → NEEDS_ATTENTION;
+    3. released ON_HOLD orders of a resumed account → QUEUED;
+    4. due SUBMITTED / PROCESSING / UNKNOWN / NEEDS_ATTENTION orders → one poll task each;
+    5. QUEUED orders no worker claimed in time (a lost message) → their submit task again;
+    6. held accounts due for a balance check → one check task each;
+    7. batches left CONFIRMING by a lost task or worker → their confirmation task again;
+    8. running batches none of whose orders is open → DONE (a move to a final status closes
+       its batch at once, but two last orders finishing at the same moment each still see the
+       other open).
 
     Every order step is one indexed query with a LIMIT (plus one UPDATE, and one move per due
     order), so the cost follows the due orders, not the pending ones; the batch steps look at
