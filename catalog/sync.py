@@ -40,6 +40,8 @@ from suppliers.services import supplier_client
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 5000
+# Pages written at once on PostgreSQL, each through its own connection (see _write_pages).
+WRITERS = 2
 CATEGORIES = ("Top Up", "Gift Cards")
 # A running job whose worker has not reported for this long is taken to have died.
 STALE_AFTER = timedelta(minutes=10)
@@ -114,8 +116,7 @@ def sync_job_run(job_id: int) -> SyncJob | None:
         SyncJob.objects.filter(pk=job.pk).update(balance_profile=profile)
         passes, expected = _plan_passes(client)
         SyncJob.objects.filter(pk=job.pk).update(rows_expected=expected)
-        for category, rows in _pages_fetched_ahead(client, passes):
-            _write_page(job, account, rows, category, seen, first=first)
+        _write_pages(job, account, _pages_fetched_ahead(client, passes), seen, first=first)
         delisted = 0 if first else _delist_missing(account, seen)
     except SupplierError as error:
         return _finish_failed(job, f"{type(error).__name__}: {error}")
@@ -199,6 +200,73 @@ def _pages_fetched_ahead(client, passes):
 
 
 _DONE = object()
+
+
+def _write_pages(job: SyncJob, account: SupplierAccount, pages, seen: set[int], *, first) -> None:
+    """Write the pages as they arrive, each in its own transaction.
+
+    On PostgreSQL, WRITERS threads write pages at once, each through a connection of its own: the
+    database's work on a page (indexes, constraint checks) is most of a sync's time, and one
+    connection keeps it on one processor. Pages hold different offers, so their transactions do not
+    wait for one another, except briefly for the job's counters. A page that holds an offer a page
+    still being written also holds (a feed that shifts while it is paged can repeat one) waits for
+    that page, so the offer is inserted once and then updated, as when pages are written in turn.
+
+    A failure stops the sync once the pages already being written are done, so every page before
+    the one that failed is kept and the job's page count says where it stopped.
+    """
+    if WRITERS < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        # SQLite writes one transaction at a time anyway; inside a transaction someone else
+        # opened, other connections could not see its rows.
+        for category, rows in pages:
+            _write_page(job, account, rows, category, seen, first=first)
+        return
+
+    todo: queue.Queue = queue.Queue(maxsize=1)
+    changed = threading.Condition()
+    in_flight: dict[int, set[int]] = {}  # page number -> its offer ids, while being written
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while (item := todo.get()) is not None:
+                number, category, rows = item
+                try:
+                    if not failures:
+                        _write_page(job, account, rows, category, seen, first=first)
+                except BaseException as error:  # noqa: BLE001 (raised by the dispatching thread)
+                    failures.append(error)
+                finally:
+                    with changed:
+                        del in_flight[number]
+                        changed.notify_all()
+        finally:
+            connections.close_all()
+
+    writers = [
+        threading.Thread(target=write, name=f"catalog-sync-write-{n}", daemon=True)
+        for n in range(WRITERS)
+    ]
+    for writer in writers:
+        writer.start()
+    try:
+        for number, (category, rows) in enumerate(pages, start=1):
+            ids = {row.offer_id for row in rows}
+            with changed:
+                changed.wait_for(
+                    lambda ids=ids: failures or not any(ids & other for other in in_flight.values())
+                )
+                if failures:
+                    break
+                in_flight[number] = ids
+            todo.put((number, category, rows))
+    finally:
+        for _ in writers:
+            todo.put(None)
+        for writer in writers:
+            writer.join()
+    if failures:
+        raise failures[0]
 
 
 def _finish_failed(job: SyncJob, reason: str) -> SyncJob:

@@ -172,3 +172,62 @@ def test_prices_keep_their_exact_decimal_value(private_sandbox, private_account)
     run_sync(account)
     offer = Offer.objects.get(account=account, offer_id=999)
     assert offer.price == Decimal("23.09") and offer.currency == "KZT"
+
+
+def one_pass_of_pages_of_60(monkeypatch):
+    monkeypatch.setattr(sync, "PAGE_SIZE", 60)
+    monkeypatch.setattr(sync, "_plan_passes", lambda client: (["Gift Cards"], 0))
+
+
+def test_an_offer_repeated_on_a_later_page_is_written_once(
+    private_sandbox, private_account, monkeypatch
+):
+    """A feed that shifts while it is paged can repeat an offer on the next page."""
+    account = private_account()
+    one_pass_of_pages_of_60(monkeypatch)
+    real_pages = sync._pages
+    offer_ids = set()
+
+    def shifting(client, passes):
+        previous = ()
+        for category, rows in real_pages(client, passes):
+            offer_ids.update(row.offer_id for row in rows)
+            yield category, (*previous[-5:], *rows)
+            previous = rows
+
+    monkeypatch.setattr(sync, "_pages", shifting)
+    for _ in range(2):  # into an empty catalog, then over it
+        job = run_sync(account)
+        assert job.status == "succeeded", job.message
+        total = len(offer_ids)
+        assert listed(account).count() == Offer.objects.filter(account=account).count() == total
+        assert job.rows_delisted == 0 and total > 3 * 60
+    assert job.rows_written == 0
+    assert PriceHistory.objects.filter(offer__account=account).count() == total
+
+
+def test_a_page_that_cannot_be_written_stops_the_sync_and_keeps_whole_pages(
+    private_sandbox, private_account, monkeypatch
+):
+    account = private_account()
+    one_pass_of_pages_of_60(monkeypatch)
+    real_history = sync.bulk.insert_price_history
+    calls = []
+
+    def failing_on_the_third_page(entries, now, **kwargs):
+        calls.append(len(entries))
+        if len(calls) == 3:
+            raise RuntimeError("disk full")
+        return real_history(entries, now, **kwargs)
+
+    monkeypatch.setattr(sync.bulk, "insert_price_history", failing_on_the_third_page)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_sync(account)
+    job = SyncJob.objects.get(account=account)
+    assert job.status == "failed" and "disk full" in job.message
+    assert "nothing was delisted" in job.message
+    # Pages written at the same time as the failing one may be kept too, but only whole pages.
+    offers = Offer.objects.filter(account=account)
+    assert 2 <= job.pages_done <= 3
+    assert offers.count() == job.rows_written == job.pages_done * 60
+    assert not offers.filter(price_history__isnull=True).exists()
