@@ -20,6 +20,7 @@ RUN DJANGO_SETTINGS_MODULE=reseller.settings.production \
     SECRET_KEY=build-only-secret-key-not-used-at-run-time-0000000 \
     FIELD_ENCRYPTION_KEYS=YnVpbGQtb25seS1rZXktbm90LXVzZWQtYXQtcnVudGk= \
     DATABASE_URL=postgres://build@localhost/build ALLOWED_HOSTS=build \
+    EMAIL_URL=smtp://build@localhost \
     python manage.py collectstatic --noinput --verbosity 0 \
  && useradd --create-home --uid 1000 app && mkdir -p var && chown -R app var
 

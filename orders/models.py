@@ -248,12 +248,13 @@ class OrderTransactionId(models.Model):
 
 
 def mask_secret(secret: str) -> str:
-    """First two and last two characters, the rest hidden; short secrets are hidden entirely."""
+    """The last four characters of a long key (enough to tell keys apart), the rest hidden. A
+    short key or PIN is hidden entirely: even part of it would make it guessable."""
     if not secret:
         return ""
-    if len(secret) < 8:
+    if len(secret) < 16:
         return "••••"
-    return f"{secret[:2]}••••{secret[-2:]}"
+    return f"••••{secret[-4:]}"
 
 
 class OrderKey(models.Model):

@@ -99,7 +99,7 @@ def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> Playe
 def _resolve_telegram(offer: Offer, username: str) -> TelegramResolution:
     """@username → the numeric id Stars are sent to. A numeric id is taken as it is."""
     value = username.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return TelegramResolution(int(value))
     lookup = getattr(_client(offer), "telegram_user_info", None)
     if lookup is None:
@@ -127,7 +127,7 @@ def _chosen_offer(request) -> Offer | None:
     raw = request.POST.get("offer") or request.GET.get("offer")
     if not raw:
         return None
-    if not str(raw).isdigit():
+    if not (str(raw).isascii() and str(raw).isdigit()):
         raise Http404("No such offer.")
     return get_object_or_404(Offer.objects.select_related("account"), pk=int(raw))
 

@@ -85,7 +85,9 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
         raise OrderError("This offer needs the player id.")
     if offer.requires_server_id and not game_server_id:
         raise OrderError("This offer needs the server.")
-    if offer.product_name == "Telegram Stars" and not game_user_id.isdigit():
+    if offer.product_name == "Telegram Stars" and not (
+        game_user_id.isascii() and game_user_id.isdigit()
+    ):
         raise OrderError(
             "Telegram Stars need the numeric Telegram user id (resolve the @username first)."
         )

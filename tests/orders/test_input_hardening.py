@@ -3,10 +3,13 @@ Unicode digits ("²".isdigit() is True, int("²") is not a number), ids beyond t
 integers (SQLite raises OverflowError on them), and the batch links go to the batch page.
 """
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from orders.errors import OrderError
 from orders.models import Batch, Order, OrderKey
 from orders.selectors import offers_for_ordering
 from orders.services import batch_create, order_create
@@ -129,3 +132,19 @@ def test_the_order_pages_link_batch_numbers_to_the_batch_page(client_as, batch_o
     # The batch page links each of its orders to the order's own page.
     batch_page = client.get(batch_url).content.decode()
     assert f'href="{batch_order.get_absolute_url()}"' in batch_page
+
+
+def test_unicode_digits_in_the_order_form_are_not_an_offer_or_a_telegram_id(
+    client_as, offline_offer
+):
+    """ "²" passes str.isdigit() but is no number: no offer is chosen by it, and no Stars order
+    is sent to it; never a 500."""
+    client = client_as("operator")
+    assert client.get(reverse("order_create"), {"offer": "²"}).status_code == 404
+    assert client.post(reverse("order_create"), {"offer": "1²"}).status_code == 404
+    type(offline_offer).objects.filter(pk=offline_offer.pk).update(
+        product_name="Telegram Stars", requires_user_id=True
+    )
+    offline_offer.refresh_from_db()
+    with pytest.raises(OrderError, match="numeric"):
+        order_create(offer=offline_offer, max_unit_price=Decimal(10), game_user_id="²")

@@ -146,6 +146,7 @@ def test_a_top_up_confirmation_is_delivered_without_a_key(
 
 
 def test_an_order_key_row_is_one_unit():
-    key = OrderKey(order_id=1, unit_index=0, secret="ABCD-EFGH-IJKL")
-    assert key.masked == "AB••••KL" and "EFGH" not in repr(key)
-    assert mask_secret("12345") == "••••"
+    key = OrderKey(order_id=1, unit_index=0, secret="ABCD-EFGH-IJKL-MNOP")
+    assert key.masked == "••••MNOP" and "EFGH" not in repr(key)
+    # A short key or PIN shows nothing: half of an 8-digit PIN would make it guessable.
+    assert mask_secret("12345") == mask_secret("1234-5678") == mask_secret("X" * 15) == "••••"
