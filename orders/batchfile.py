@@ -560,7 +560,8 @@ class BatchRow:
     def estimated_cost(self) -> Decimal | None:
         if self.offer is None or self.quantity is None:
             return None
-        return self.offer.price * self.quantity
+        # The supplier charges the price for each product unit an order carries (its `count`).
+        return self.offer.price * (self.offer.units or 1) * self.quantity
 
 
 _GROUPED = (
@@ -825,7 +826,7 @@ def validate_rows(
         if row.offer is not None and row.quantity is not None:
             units_ok += row.quantity
             currency = row.offer.currency
-            totals[currency] = totals.get(currency, Decimal(0)) + row.offer.price * row.quantity
+            totals[currency] = totals.get(currency, Decimal(0)) + row.estimated_cost
 
     rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
     rates.setdefault("USD", Decimal(1))

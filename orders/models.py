@@ -360,6 +360,9 @@ class BatchPreviewRow(models.Model):
 
     @property
     def estimated_cost(self):
+        """Price × product units per order (the offer's `count`) × orders, as the preview
+        estimated it."""
         if self.unit_price is None or self.quantity is None:
             return None
-        return self.unit_price * self.quantity
+        units = self.offer.units if self.offer is not None and self.offer.units else 1
+        return self.unit_price * units * self.quantity

@@ -40,6 +40,19 @@ def rows(*specs):
     return parsed
 
 
+def test_an_offer_of_several_units_costs_its_price_for_each_unit(account, make_offer):
+    """The supplier charges an order the offer's price for each product unit it carries
+    (find-one's `count`), as the sandbox does and the account queue reckons."""
+    from orders.models import BatchPreviewRow
+
+    offer = make_offer(1, price=Decimal("2.5"), currency="USD", units=4)
+    preview = validate_rows(rows((1, 3)), account=account)
+    assert preview.rows[0].estimated_cost == Decimal("30.0")  # 3 orders × 4 units × 2.50
+    assert preview.usd_total == Decimal("30.00")
+    stored = BatchPreviewRow(row_number=2, offer=offer, unit_price=offer.price, quantity=3)
+    assert stored.estimated_cost == Decimal("30.0")  # the preview page shows the same
+
+
 def test_a_clean_batch(account, make_offer):
     make_offer(1, price=Decimal("100"), currency="RUB")
     make_offer(2, price=Decimal("2.5"), currency="USD")
