@@ -166,6 +166,8 @@ class Order(models.Model):
     delivered_to = models.EmailField(blank=True)
     delivery_started_at = models.DateTimeField(null=True, blank=True)
     delivery_count = models.PositiveIntegerField(default=0)
+    # Why the last sending failed (the mail server's answer); cleared when one succeeds.
+    delivery_error = models.CharField(max_length=500, blank=True)
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -28,6 +28,11 @@ def _delivery_message(order: Order, keys: list[str]) -> EmailMessage:
     return EmailMessage(subject=subject, body=render_to_string(template, context), to=[order.email])
 
 
+def _mail_error_text(error: BaseException) -> str:
+    """The mail server's answer for staff (it never holds the message body, so no key)."""
+    return f"{type(error).__name__}: {error}"[:500]
+
+
 def order_deliver(
     *, order: Order, by=None, resend: bool = False, request=None, now: datetime | None = None
 ) -> bool:
@@ -52,14 +57,17 @@ def order_deliver(
     keys = list(order.keys.order_by("unit_index").values_list("secret", flat=True))
     try:
         _delivery_message(order, keys).send()
-    except Exception:
-        Order.objects.filter(pk=order.pk).update(delivery_started_at=None)
+    except Exception as error:
+        Order.objects.filter(pk=order.pk).update(
+            delivery_started_at=None, delivery_error=_mail_error_text(error), updated_at=now
+        )
         raise
     Order.objects.filter(pk=order.pk).update(
         delivered_at=now,
         delivered_to=order.email,
         delivery_count=order.delivery_count + 1,
         delivery_started_at=None,
+        delivery_error="",
         updated_at=now,
     )
     if resend or by is not None:

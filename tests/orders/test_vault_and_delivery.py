@@ -150,3 +150,33 @@ def test_an_order_key_row_is_one_unit():
     assert key.masked == "••••MNOP" and "EFGH" not in repr(key)
     # A short key or PIN shows nothing: half of an 8-digit PIN would make it guessable.
     assert mask_secret("12345") == mask_secret("1234-5678") == mask_secret("X" * 15) == "••••"
+
+
+def test_a_failed_delivery_says_why_on_the_order_page_and_a_resend_clears_it(
+    sandbox_account, sandbox_offer, operator, client_as, monkeypatch
+):
+    import smtplib
+
+    from django.core.mail import EmailMessage
+
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    order = order_submit(order_id=place(offer, email="player@example.com").pk)
+    real_send = EmailMessage.send
+
+    def refused(self, fail_silently=False):
+        raise smtplib.SMTPRecipientsRefused({"player@example.com": (550, b"mailbox unavailable")})
+
+    monkeypatch.setattr(EmailMessage, "send", refused)
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        order_deliver(order=order)
+    order.refresh_from_db()
+    assert order.delivered_at is None and "SMTPRecipientsRefused" in order.delivery_error
+    page = client_as("operator").get(order.get_absolute_url()).content.decode()
+    assert 'data-testid="delivery-error"' in page and "being sent" not in page
+    assert order.keys.get().secret not in order.delivery_error
+
+    monkeypatch.setattr(EmailMessage, "send", real_send)
+    assert order_deliver(order=order, by=operator, resend=True) is True
+    order.refresh_from_db()
+    assert order.delivered_at is not None and order.delivery_error == ""
