@@ -16,36 +16,28 @@ Everything else about the catalog goes through the ORM as usual.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 
 from django.db import connection
 
 OFFER = "catalog_offer"
 HISTORY = "catalog_pricehistory"
-# The columns a sync writes, in order (see catalog.sync.SYNCED_FIELDS).
-SYNCED = (
+# What tells whether a known offer changed, in the order catalog.sync.compared_values gives it.
+COMPARED = (
     "product_id",
     "product_name",
     "offer_name",
     "category",
-    "search_text",
     "price",
     "currency",
     "in_stock",
     "requires_user_id",
     "requires_server_id",
 )
-# What tells whether a known offer changed (search_text follows from the names).
-COMPARED = tuple(column for column in SYNCED if column != "search_text")
-SEARCH_AT = SYNCED.index("search_text")
 PRICE_AT, CURRENCY_AT = COMPARED.index("price"), COMPARED.index("currency")
-
-
-def compared(values: tuple) -> tuple:
-    """The COMPARED part of a row of SYNCED values."""
-    return values[:SEARCH_AT] + values[SEARCH_AT + 1 :]
-
-
+# The columns a sync writes, in order: search_text follows from the names, so it is not compared.
+SYNCED = (*COMPARED, "search_text")
 SQLITE_CHUNK = 900  # bound parameters per IN (...) on SQLite
 
 
@@ -76,8 +68,10 @@ _INSERT_COLUMNS = (
 )
 
 
-def known_offers(account_id: int, offer_ids: list[int]) -> dict[int, tuple[int, bool, tuple]]:
-    """offer_id -> (pk, is_delisted, COMPARED values) for the offers of this page already stored."""
+def known_offers(account_id: int, offer_ids: list[int]) -> dict[int, tuple]:
+    """offer_id -> (offer_id, pk, is_delisted, *COMPARED values) for the offers of this page
+    already stored. (The rows are kept as the database gives them: for 5,000 offers a page,
+    rebuilding them costs more than the query.)"""
     select = (
         f"SELECT offer_id, id, delisted_at IS NOT NULL, {', '.join(COMPARED)} "
         f"FROM {OFFER} WHERE account_id = %s"
@@ -99,14 +93,27 @@ def known_offers(account_id: int, offer_ids: list[int]) -> dict[int, tuple[int, 
                     [account_id, *chunk],
                 )
                 rows.extend(cursor.fetchall())
+    if connection.vendor == "postgresql":
+        return {row[0]: row for row in rows}
     known = {}
-    sqlite = connection.vendor != "postgresql"
     for offer_id, pk, delisted, *values in rows:
-        if sqlite and not isinstance(values[PRICE_AT], Decimal):
-            # SQLite hands decimals back as float or int.
-            values[PRICE_AT] = Decimal(str(values[PRICE_AT]))
-        known[offer_id] = (pk, bool(delisted), tuple(values))
+        # SQLite hands decimals back as float or int, and booleans as integers.
+        values[PRICE_AT] = Decimal(str(values[PRICE_AT]))
+        known[offer_id] = (offer_id, pk, bool(delisted), *values)
     return known
+
+
+def listed_offer_ids(account_id: int) -> Iterator[int]:
+    """The offer ids of the account's listed offers (plain integer rows: the ORM's work per row
+    would cost more than the query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT offer_id FROM {OFFER} WHERE account_id = %s AND delisted_at IS NULL",
+            [account_id],
+        )
+        while chunk := cursor.fetchmany(20_000):
+            for (offer_id,) in chunk:
+                yield offer_id
 
 
 def _int_array(values) -> str:
@@ -114,12 +121,17 @@ def _int_array(values) -> str:
 
 
 def upsert_offers(
-    account_id: int, fresh: dict[int, tuple], changed: dict[int, tuple], now
+    account_id: int,
+    fresh: dict[int, tuple],
+    changed: dict[int, tuple],
+    now,
+    *,
+    changed_pks: list[int],
 ) -> dict[int, int]:
-    """Insert the new offers and update the changed known ones (offer_id -> SYNCED values);
-    returns offer_id -> pk of the new ones."""
+    """Insert the new offers and update the changed known ones (offer_id -> SYNCED values; the
+    primary keys of the changed ones beside); returns offer_id -> pk of the new ones."""
     if connection.vendor == "postgresql":
-        return _upsert_postgresql(account_id, fresh, changed, now)
+        return _upsert_postgresql(account_id, fresh, changed, now, changed_pks)
     return _upsert_sqlite(account_id, {**fresh, **changed}, now, new_ids=fresh.keys())
 
 
@@ -131,14 +143,14 @@ _NULL = "\\N"
 def _escaping_needed(rows) -> bool:
     """Whether any text of these SYNCED rows holds a character COPY must escape. Names rarely do:
     one look over the page spares escaping every string of it."""
-    text = "".join(values[1] + values[2] + values[3] + values[6] for values in rows)
+    text = "".join(values[1] + values[2] + values[3] + values[5] for values in rows)
     return "\\" in text or "\t" in text or "\n" in text or "\r" in text
 
 
 def _copy_columns(values: tuple, escape: bool) -> str:
     """SYNCED values as COPY text columns."""
-    (product_id, product_name, offer_name, category, search_text, price, currency, in_stock,
-     requires_user_id, requires_server_id) = values  # fmt: skip
+    (product_id, product_name, offer_name, category, price, currency, in_stock,
+     requires_user_id, requires_server_id, search_text) = values  # fmt: skip
     if escape:
         product_name, offer_name, category, search_text, currency = (
             text.translate(_COPY_ESCAPES)
@@ -146,13 +158,13 @@ def _copy_columns(values: tuple, escape: bool) -> str:
         )
     return (
         f"{_NULL if product_id is None else product_id}\t{product_name}\t{offer_name}\t"
-        f"{category}\t{search_text}\t{price}\t{currency}\t{'t' if in_stock else 'f'}\t"
-        f"{'t' if requires_user_id else 'f'}\t{'t' if requires_server_id else 'f'}"
+        f"{category}\t{price}\t{currency}\t{'t' if in_stock else 'f'}\t"
+        f"{'t' if requires_user_id else 'f'}\t{'t' if requires_server_id else 'f'}\t{search_text}"
     )
 
 
 def _upsert_postgresql(
-    account_id: int, fresh: dict[int, tuple], changed: dict[int, tuple], now
+    account_id: int, fresh: dict[int, tuple], changed: dict[int, tuple], now, changed_pks
 ) -> dict[int, int]:
     """New offers are COPYed straight into the table, with ids drawn from its sequence first (so
     nothing has to be read back); changed ones are staged with COPY and merged with one
@@ -183,8 +195,8 @@ def _upsert_postgresql(
             cursor.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS catalog_sync_incoming ("
                 "offer_id bigint, product_id bigint, product_name text, offer_name text, category text, "
-                "search_text text, price numeric, currency text, in_stock boolean, requires_user_id boolean, "
-                "requires_server_id boolean) ON COMMIT DELETE ROWS"
+                "price numeric, currency text, in_stock boolean, requires_user_id boolean, "
+                "requires_server_id boolean, search_text text) ON COMMIT DELETE ROWS"
             )
             escape = _escaping_needed(changed.values())
             text = "".join(
@@ -195,10 +207,14 @@ def _upsert_postgresql(
                 f"COPY catalog_sync_incoming (offer_id, {', '.join(SYNCED)}) FROM STDIN"
             ) as copy:
                 copy.write(text)
+            # The rows to update are named by primary key (they are the account's: known_offers
+            # found them). Joined on the account instead, the planner, with no statistics for
+            # the staged table and stale ones for the offers after a big sync, likes to read
+            # the account's every offer (tens of milliseconds a page) to update a few dozen.
             cursor.execute(
                 f"UPDATE {OFFER} SET {_assignments('incoming')} FROM catalog_sync_incoming AS incoming "
-                f"WHERE {OFFER}.account_id = %(account)s AND {OFFER}.offer_id = incoming.offer_id",
-                {"now": now, "account": account_id},
+                f"WHERE {OFFER}.id = ANY(%(pks)s::bigint[]) AND {OFFER}.offer_id = incoming.offer_id",
+                {"now": now, "pks": _int_array(changed_pks)},
             )
     return ids
 

@@ -312,22 +312,23 @@ def _plan_passes(client) -> tuple[list[str | None], int]:
     return [None], total
 
 
-def _row_values(row, category: str | None) -> tuple:
-    """A sync row as the values of bulk.SYNCED, in that order."""
-    product_name = row.product_name or ""
-    offer_name = row.offer_name or ""
+def compared_values(row, category: str | None) -> tuple:
+    """A sync row as the values of bulk.COMPARED, in that order."""
     return (
         row.product_id,
-        product_name[:200],
-        offer_name[:200],
+        (row.product_name or "")[:200],
+        (row.offer_name or "")[:200],
         (category or row.category or "")[:60],
-        f"{product_name} {offer_name}".lower(),
         row.price,
         row.currency or "",
         bool(row.in_stock),
         bool(row.requires_game_user_id),
         bool(row.requires_game_server_id),
     )
+
+
+def search_text(row) -> str:
+    return f"{row.product_name or ''} {row.offer_name or ''}".lower()
 
 
 def _write_page(
@@ -377,41 +378,42 @@ def upsert_offers(
     when the sync began, so only those can be stored already.
     """
     result = PageResult()
-    incoming = {row.offer_id: _row_values(row, category) for row in rows}
+    incoming = {row.offer_id: row for row in rows}
     # A feed that shifts while it is paged can repeat an offer on a later page.
     maybe_known = [offer_id for offer_id in incoming if offer_id in seen] if first else incoming
     seen.update(incoming)
     known = bulk.known_offers(account.pk, list(maybe_known)) if maybe_known else {}
     fresh: dict[int, tuple] = {}
     changed: dict[int, tuple] = {}
-    moves: list[tuple[int | None, int]] = []  # (pk of a known offer, offer_id) whose price moved
+    changed_pks: list[int] = []
+    moves: list[tuple[int | None, int, tuple]] = []  # (pk if known, offer_id, values): price moved
     price_at, currency_at = bulk.PRICE_AT, bulk.CURRENCY_AT
-    for offer_id, values in incoming.items():
+    for offer_id, row in incoming.items():
+        values = compared_values(row, category)
         current = known.get(offer_id)
         if current is None:
-            fresh[offer_id] = values
-            moves.append((None, offer_id))
+            fresh[offer_id] = (*values, search_text(row))
+            moves.append((None, offer_id, values))
             continue
-        pk, delisted, old = current
-        new = bulk.compared(values)
-        if new == old:
-            if delisted:
+        old = current[3:]  # after offer_id, pk and is_delisted
+        if values == old:
+            if current[2]:
                 result.relisted += 1
-                changed[offer_id] = values
+                changed[offer_id] = (*values, search_text(row))
+                changed_pks.append(current[1])
             continue  # unchanged: not rewritten
-        result.relisted += delisted
+        result.relisted += bool(current[2])
         result.changed += 1
-        changed[offer_id] = values
-        if old[price_at] != new[price_at] or old[currency_at] != new[currency_at]:
+        changed[offer_id] = (*values, search_text(row))
+        changed_pks.append(current[1])
+        if old[price_at] != values[price_at] or old[currency_at] != values[currency_at]:
             result.price_changes += 1
-            moves.append((pk, offer_id))
-    new_ids = bulk.upsert_offers(account.pk, fresh, changed, now)
-    price_at = bulk.SYNCED.index("price")
-    currency_at = bulk.SYNCED.index("currency")
+            moves.append((current[1], offer_id, values))
+    new_ids = bulk.upsert_offers(account.pk, fresh, changed, now, changed_pks=changed_pks)
     bulk.insert_price_history(
         [
-            (pk or new_ids[offer_id], incoming[offer_id][price_at], incoming[offer_id][currency_at])
-            for pk, offer_id in moves
+            (pk or new_ids[offer_id], values[price_at], values[currency_at])
+            for pk, offer_id, values in moves
         ],
         now,
     )
@@ -421,12 +423,8 @@ def upsert_offers(
 
 
 def _delist_missing(account: SupplierAccount, seen: set[int]) -> int:
+    missing = [offer_id for offer_id in bulk.listed_offer_ids(account.pk) if offer_id not in seen]
     listed = Offer.objects.filter(account=account, delisted_at__isnull=True)
-    missing = [
-        offer_id
-        for offer_id in listed.values_list("offer_id", flat=True).iterator()
-        if offer_id not in seen
-    ]
     now = timezone.now()
     for start in range(0, len(missing), 5000):
         listed.filter(offer_id__in=missing[start : start + 5000]).update(delisted_at=now)
