@@ -33,6 +33,24 @@ class DateInput(forms.DateInput):
         super().__init__(attrs, format="%Y-%m-%d")
 
 
+# Days outside these years are typing mistakes; refusing them keeps "the day after" computable.
+EARLIEST_DAY = dt.date(2000, 1, 1)
+LATEST_DAY = dt.date(2099, 12, 31)
+
+
+class DayField(forms.DateField):
+    """A day of a period, between EARLIEST_DAY and LATEST_DAY."""
+
+    widget = DateInput
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and not EARLIEST_DAY <= value <= LATEST_DAY:
+            raise forms.ValidationError(
+                f"Choose a day between {EARLIEST_DAY:%Y} and {LATEST_DAY:%Y}.", code="out_of_range"
+            )
+
+
 class AccountChoiceField(forms.ModelChoiceField):
     def __init__(self, **kwargs):
         super().__init__(queryset=selectors.finance_accounts(), empty_label=None, **kwargs)
@@ -41,8 +59,8 @@ class AccountChoiceField(forms.ModelChoiceField):
 class PeriodForm(forms.Form):
     """A period of whole days, both ends included."""
 
-    start = forms.DateField(label="From", widget=DateInput())
-    end = forms.DateField(label="To (included)", widget=DateInput())
+    start = DayField(label="From")
+    end = DayField(label="To (included)")
 
     def clean(self):
         data = super().clean()
@@ -135,13 +153,15 @@ class ExplainForm(forms.Form):
 
 class LedgerFilterForm(forms.Form):
     type = forms.ChoiceField(choices=LEDGER_TYPES, required=False)
-    start = forms.DateField(label="From", required=False, widget=DateInput())
-    end = forms.DateField(label="To (included)", required=False, widget=DateInput())
+    start = DayField(label="From", required=False)
+    end = DayField(label="To (included)", required=False)
     q = forms.CharField(label="Id or description", required=False, max_length=100)
 
     def filters(self) -> dict:
-        if not self.is_valid():
+        """The filters that were understood (the page shows why the others were not)."""
+        if not self.is_bound:
             return {}
+        self.is_valid()
         data = self.cleaned_data
         return {
             "kind": data.get("type") or "",

@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -39,6 +39,7 @@ from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, Reconcil
 from finance.reconciliation import BUCKET_LABELS, Bucket
 from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.services import audit_record
+from reseller.core.spreadsheets import download_name
 from suppliers.selectors import account_chosen, account_required
 
 ITEMS_PER_PAGE = 50
@@ -202,6 +203,8 @@ def ledger_sync_start(request):
     except JobAlreadyRunning as error:
         messages.info(request, error.message)
         job = selectors.active_ledger_sync(account)
+        if job is None:  # it finished in the meantime
+            return redirect("ledger_sync_list")
     except FinanceError as error:
         messages.error(request, error.message)
         return redirect(f"{reverse('ledger_list')}?account={account.pk}")
@@ -269,6 +272,8 @@ def reconciliation_start(request):
         except JobAlreadyRunning as error:
             messages.info(request, error.message)
             run = selectors.active_reconciliation(form.cleaned_data["account"])
+            if run is None:  # it finished in the meantime
+                return redirect(f"{reverse('reconciliation_list')}?account={account.pk}")
             return redirect("reconciliation_detail", run_pk=run.pk)
         except FinanceError as error:
             form.add_error(None, error.message)
@@ -440,7 +445,7 @@ def _run_for_download(run_pk: int) -> ReconciliationRun:
 
 
 def _stamp(run: ReconciliationRun) -> str:
-    return f"reconciliation-{run.pk}-{run.account.name}-{run.period_start:%Y%m%d}".replace(" ", "_")
+    return download_name(f"reconciliation-{run.pk}-{run.account.name}-{run.period_start:%Y%m%d}")
 
 
 @permission_required("finance.view_reconciliationrun", raise_exception=True)
@@ -502,18 +507,30 @@ def reconciliation_report_xlsx(request, run_pk: int):
 
 
 def _export_period(request):
-    form = ExportForm(request.GET or None)
-    if request.GET and form.is_valid():
-        start, end = form.period
-        return form.cleaned_data["account"], start, end
-    account = _required_account(request)
-    period = default_period(30)
-    return account, day_start(period["start"]), day_start(period["end"] + dt.timedelta(days=1))
+    """(account, start, end) of the export form; without a form, the last 30 days. A period
+    that is not understood gives a redirect back to the form with the reason instead: a file
+    of another period than the one asked for would be worse than none."""
+    if not request.GET:
+        account = _required_account(request)
+        period = default_period(30)
+        return account, day_start(period["start"]), day_start(period["end"] + dt.timedelta(days=1))
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[name].label if name in form.fields else 'Period'}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        )
+        messages.error(request, f"Nothing was exported. {problems}")
+        account = request.GET.get("account", "")
+        query = f"?account={account}" if account.isascii() and account.isdigit() else ""
+        return redirect(reverse("reconciliation_list") + query)
+    start, end = form.period
+    return form.cleaned_data["account"], start, end
 
 
 def _csv_response(lines, name: str) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{download_name(name)}.csv"'
     return response
 
 
@@ -521,9 +538,13 @@ def _csv_response(lines, name: str) -> StreamingHttpResponse:
 @require_GET
 def finance_export_ledger(request):
     """The ledger rows of a period as they came (CSV, UTF-8 with BOM)."""
-    account, start, end = _export_period(request)
+    period = _export_period(request)
+    if isinstance(period, HttpResponseRedirect):
+        return period
+    account, start, end = period
     entries = selectors.period_ledger_export(account, start=start, end=end)
-    name = f"ledger-{account.name}-{start:%Y%m%d}-{end:%Y%m%d}".replace(" ", "_")
+    last_day = end - dt.timedelta(days=1)  # the period ends before `end`
+    name = f"ledger-{account.name}-{start:%Y%m%d}-{last_day:%Y%m%d}"
     return _csv_response(
         exports.iter_csv(exports.ledger_rows(entries), exports.LEDGER_HEADER), name
     )
@@ -533,7 +554,11 @@ def finance_export_ledger(request):
 @require_GET
 def finance_export_orders(request):
     """Our orders submitted in a period with what reconciliation expects of each (CSV)."""
-    account, start, end = _export_period(request)
+    period = _export_period(request)
+    if isinstance(period, HttpResponseRedirect):
+        return period
+    account, start, end = period
     orders, _warnings = selectors.period_local_orders(account, start=start, end=end)
-    name = f"orders-{account.name}-{start:%Y%m%d}-{end:%Y%m%d}".replace(" ", "_")
+    last_day = end - dt.timedelta(days=1)  # the period ends before `end`
+    name = f"orders-{account.name}-{start:%Y%m%d}-{last_day:%Y%m%d}"
     return _csv_response(exports.iter_csv(exports.order_rows(orders), exports.ORDER_HEADER), name)

@@ -7,6 +7,7 @@ spreadsheet programs recognise UTF-8.
 """
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -52,3 +53,9 @@ def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
     for row in rows:
         writer.writerow([_cell(value) for value in row])
         yield line.text
+
+
+def download_name(text: str) -> str:
+    """A file name safe in a Content-Disposition header: letters, digits, dot, dash and
+    underscore only (an account name may hold quotes, spaces, line breaks or any script)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "download"
