@@ -86,7 +86,9 @@ TEMPLATES = [
 ]
 
 # SQLite (the default on a fresh machine) runs in WAL mode with IMMEDIATE transactions, so the web
-# server, the worker and beat can share one file without "database is locked" errors.
+# server, the worker and beat can share one file without "database is locked" errors. Readers never
+# wait; a writer waits up to 45 s for another's transaction (a large batch confirmation holds one for
+# a minute or less), which stays inside gunicorn's 60 s request timeout.
 # An empty variable counts as unset, as in `.env.example`.
 DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'db.sqlite3'}"
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
@@ -94,7 +96,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "init_command": (
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=45000;"
             ),
             "transaction_mode": "IMMEDIATE",
         }
