@@ -8,10 +8,11 @@ How a sync runs (`sync_job_run`):
    category, 5,000 rows a page, so every offer gets its category (sync rows do not carry one). If
    the categories do not add up to the whole feed, one uncategorised pass is made instead.
 3. Each page is written in one transaction with a handful of queries whatever its size: one read
-   of the rows already known, one INSERT ... ON CONFLICT DO UPDATE for new and changed offers only
-   (unchanged rows are not rewritten), one insert of price-history rows, one update of the job's
-   counters (see catalog/bulk.py). The next page is fetched by a second thread meanwhile; HTTP
-   never happens inside a transaction.
+   of the rows already known, a bulk insert of the new offers and a bulk update of the changed
+   ones only (unchanged rows are not rewritten), one insert of price-history rows, one update of
+   the job's counters (see catalog/bulk.py). The next page is fetched by another thread meanwhile,
+   and on PostgreSQL two pages are written at once (`_write_pages`); HTTP never happens inside a
+   transaction.
 4. Only after every page has been written is an offer missing from the feed marked delisted; a
    delisted offer that reappears is relisted. A sync that fails midway keeps the pages written so
    far (each is consistent on its own), rolls back the failing page, records why, and delists
