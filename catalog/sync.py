@@ -344,9 +344,10 @@ def _write_page(
     now = timezone.now()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            # The page's commit need not wait for the WAL to reach the disk: a crash of the database
-            # can lose at most the last pages written, never leave one half-written, and the job
-            # (never finished) is failed as stale and the next sync writes those pages again.
+            # The page's commit need not wait for the WAL to reach the disk. A crash of the database
+            # server can lose only the pages committed in its last moments, whole, never half a
+            # page; the job's end is an ordinary commit, which makes every page before it durable,
+            # so a sync that lost pages never reads as finished, and the next sync writes them.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL synchronous_commit = off")
         result = upsert_offers(
