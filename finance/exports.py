@@ -550,6 +550,7 @@ def _write_summary(
     sheet.row("Absolute tolerance (USD)", settings.abs_tolerance)
     sheet.row("Exact-match tolerance (USD)", settings.exact_tolerance)
     sheet.row("Window slack (seconds)", settings.window_slack.total_seconds())
+    sheet.row("Refund window after failure (hours)", settings.refund_window.total_seconds() / 3600)
     sheet.row(
         "Opening balance (USD)",
         settings.opening_balance if settings.opening_balance is not None else "from the ledger",
@@ -582,9 +583,15 @@ def _write_summary(
     sheet.header(["Totals that tie (USD)", "Ledger", "Our orders", "Difference"])
     for line in totals.lines():
         sheet.row(line.label, line.ledger, line.orders, line.difference, kind="amount")
+    sheet.row("opening + deposits - purchases + refunds + other = closing", totals.tie_text())
     sheet.row(
-        "opening + deposits - purchases + refunds + other + chain gaps = closing",
-        "ties" if totals.ties else f"does not tie: {totals.computed_closing}",
+        "Does not tie by (USD; the chain breaks explain it)", totals.tie_difference, kind="amount"
+    )
+    sheet.row(
+        "Closing from our orders, and the ledger's difference to it (USD)",
+        totals.orders_closing,
+        totals.orders_difference,
+        kind="amount",
     )
     sheet.row()
     sheet.header(["Purchases: ledger - our orders (USD)", "Amount"])

@@ -7,6 +7,7 @@ The reconciliation itself is pure Python (`finance.reconciliation`); these rows 
 """
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -254,6 +255,26 @@ class ReconciliationRun(models.Model):
     @property
     def percent(self) -> int:
         return 100 if self.status == JobStatus.SUCCEEDED else min(99, self.progress)
+
+    @property
+    def tie_difference(self) -> Decimal | None:
+        """closing - (opening + deposits - purchases + refunds + other), from the stored totals:
+        what the rows held do not explain (the chain gaps); None before the run finished."""
+        return totals_tie_difference(self.totals)
+
+
+def totals_tie_difference(totals: dict) -> Decimal | None:
+    try:
+        computed = (
+            Decimal(totals["opening"])
+            + Decimal(totals["deposits"])
+            - Decimal(totals["purchases"])
+            + Decimal(totals["refunds"])
+            + Decimal(totals["other"])
+        )
+        return Decimal(totals["closing"]) - computed
+    except (KeyError, TypeError, ArithmeticError):
+        return None
 
 
 class ReconciliationItem(models.Model):

@@ -19,8 +19,7 @@ The method
    ``actual - expected``: the sum of the rows missing between them, or minus an extra row).
    **Chain breaks are listed in addition to the buckets:** a row involved in a break still lands
    in its own bucket (a purchase is still matched or unexpected), so the bucket counts sum to the
-   inputs whether or not the chain breaks. The breaks are what make the totals tie regardless:
-   see 4.
+   inputs whether or not the chain breaks. The breaks explain why the totals do not tie: see 4.
 
 2. **Matching, one to one.** PURCHASE rows are matched to orders with `charged_expected`, REFUND
    rows to orders with `refund_expected`; each row and each order is used at most once per side.
@@ -80,12 +79,33 @@ The method
    X, which was not expected to be charged", or "nearest order, 7.5 % off (outside the tolerance)".
    Hints are notes only; they never move anything between buckets.
 
-4. **Totals that tie.** From the ledger: ``opening + deposits - purchases + refunds + other +
-   chain gaps = closing`` holds exactly (the gaps telescope the balance chain; with no break they
-   are zero and this is the familiar opening + deposits - purchases + refunds = closing). Beside
-   it the same from our orders (expected charges of the matched and not-charged orders, expected
-   refunds of the refund-owed orders) and the differences, which split exactly into variance on
-   matched pairs + unexpected rows - orders never charged (refunds likewise).
+4. **Totals that tie.** The tie finance sees is ``opening + deposits - purchases + refunds +
+   other = closing`` over the rows we hold, *without* the chain gaps: a missing row, an extra row
+   or a wrong opening balance makes it fail by exactly the amount involved (`Totals.ties`,
+   `Totals.tie_difference`), and the chain breaks say where. As an arithmetic identity
+   ``opening + amounts + chain gaps = closing`` always holds (the gaps telescope the balance
+   chain), so the totals tie exactly when the gaps sum to zero, in particular when the chain has
+   no break. Beside it the same from our orders (expected charges of the matched and
+   not-charged orders, expected refunds of the refund-owed orders), the closing they lead to and
+   the ledger's difference to it, which splits exactly into variance on matched pairs +
+   unexpected rows - orders never charged (refunds likewise) + the chain gaps.
+
+5. **Periods and their neighbours.** With `period_start` / `period_end` set, the period is
+   ``[start, end)``; a row belongs to it by its time, an order's charge by its submission and a
+   refund owed by the moment the order failed (`final_at`, else its submission). The caller may
+   pass rows and orders of the neighbouring periods too, as matching candidates: an order
+   submitted at 23:59:59.5 and charged at 00:00:00.4 is then matched on both days. A match
+   across the edge is listed (with a note: "ledger row N of the next period", "order #K of the
+   previous period") and counts on this period's side only; whatever of a neighbour stays
+   unmatched is not listed at all, and the chain check and the ledger totals use the period's own
+   rows. The counts above hold for the period's own rows, orders and refunds owed
+   (`ledger_rows_by_bucket()` and the others count those only).
+
+   *Refunds* come later than charges: a refund row may lie up to `refund_window` (default 24 h)
+   after the order failed, and is ranked by its distance from that moment.
+
+   *A ledger synced only up to `ledger_synced_until`* cannot show what came after: an order not
+   charged, or a refund missing, that was due after it carries a note starting "UNSYNCED".
 
 Item keys
 =========
@@ -93,8 +113,10 @@ Item keys
 Each item has a stable `item_key`, so an explanation written on it is kept by a later run over
 the same rows: ``L:<ledger id>`` for every item that holds a ledger row (matched or not),
 ``O:<order key>`` for a charge-side order item without a row (NOT_CHARGED, NO_CHARGE_EXPECTED),
-``R:<order key>`` for a refund owed and not received, and ``B:<previous id>-<id>`` (or
-``B:opening-<id>``) for a chain break.
+``R:<order key>`` for a refund owed and not received, and ``B:<previous id>-<id>`` for a chain
+break; a break at the period's first row is keyed with the last row before the period
+(`opening_row_id`) when that is known, as a run over a longer period keys it, else
+``B:opening-<id>``.
 """
 
 from __future__ import annotations
@@ -116,6 +138,8 @@ HUNDRED = Decimal("100")
 
 #: An unmatched row looks for a chain of at most this many swaps with matched pairs.
 MAX_SWAPS = 3
+#: How long after an order failed its refund may be booked (the supplier refunds in batches).
+DEFAULT_REFUND_WINDOW = timedelta(hours=24)
 
 
 class Bucket(StrEnum):
@@ -247,6 +271,9 @@ class Settings:
     period_start: datetime | None = None
     period_end: datetime | None = None
     hint_tolerance: Decimal = Decimal("0.5")
+    refund_window: timedelta = DEFAULT_REFUND_WINDOW
+    opening_row_id: int | None = None
+    ledger_synced_until: datetime | None = None
 
     def __post_init__(self) -> None:
         for name in ("fx_tolerance", "abs_tolerance", "exact_tolerance", "hint_tolerance"):
@@ -258,8 +285,28 @@ class Settings:
             raise ValueError("fx_tolerance is relative and must be below 1 (0.03 = 3 %)")
         if self.opening_balance is not None:
             object.__setattr__(self, "opening_balance", _decimal(self.opening_balance))
-        for name in ("period_start", "period_end"):
+        for name in ("period_start", "period_end", "ledger_synced_until"):
             _require_aware(getattr(self, name), name)
+        if self.refund_window < self.window_slack:
+            raise ValueError("the refund window must not be shorter than the window slack")
+
+    def contains(self, moment: datetime | None) -> bool:
+        """Whether a moment lies in the period [period_start, period_end) (an open end is no
+        bound; no moment at all counts as inside)."""
+        if moment is None:
+            return True
+        if self.period_start is not None and moment < self.period_start:
+            return False
+        return self.period_end is None or moment < self.period_end
+
+    def side_of(self, moment: datetime | None) -> str:
+        """The neighbouring period a moment outside this one belongs to ("previous" or "next");
+        "" when it is inside."""
+        if self.contains(moment):
+            return ""
+        return (
+            "previous" if self.period_start is not None and moment < self.period_start else "next"
+        )
 
     def as_dict(self) -> dict[str, str | None]:
         """Plain strings, to store with a run and print in its report."""
@@ -282,6 +329,9 @@ class Settings:
             "period_start": text(self.period_start),
             "period_end": text(self.period_end),
             "hint_tolerance": text(self.hint_tolerance),
+            "refund_window_seconds": text(self.refund_window),
+            "opening_row_id": text(self.opening_row_id),
+            "ledger_synced_until": text(self.ledger_synced_until),
         }
 
     @classmethod
@@ -300,6 +350,8 @@ class Settings:
 
         slack = values.get("window_slack_seconds")
         opening = values.get("opening_balance")
+        refund_window = values.get("refund_window_seconds")
+        opening_row = values.get("opening_row_id")
         return cls(
             fx_tolerance=tolerance("fx_tolerance"),
             abs_tolerance=tolerance("abs_tolerance"),
@@ -311,7 +363,19 @@ class Settings:
             period_start=moment("period_start"),
             period_end=moment("period_end"),
             hint_tolerance=tolerance("hint_tolerance"),
+            refund_window=_refund_window(refund_window, slack, defaults),
+            opening_row_id=None if opening_row is None else int(opening_row),
+            ledger_synced_until=moment("ledger_synced_until"),
         )
+
+
+def _refund_window(stored: str | None, slack: str | None, defaults: Settings) -> timedelta:
+    if stored is not None:
+        return timedelta(seconds=float(stored))
+    if slack is not None:
+        # A run stored before the refund window existed matched refunds within the slack.
+        return timedelta(seconds=float(slack))
+    return defaults.refund_window
 
 
 def _require_aware(value: datetime | None, what: str) -> None:
@@ -433,19 +497,31 @@ class Totals:
 
     @property
     def computed_closing(self) -> Decimal:
-        """opening + deposits - purchases + refunds + other + chain gaps."""
-        return (
-            self.opening
-            + self.deposits
-            - self.purchases
-            + self.refunds
-            + self.other
-            + self.chain_gaps
-        )
+        """opening + deposits - purchases + refunds + other: the closing the rows we hold add
+        up to. The chain gaps are not in it: they are what is missing."""
+        return self.opening + self.deposits - self.purchases + self.refunds + self.other
+
+    @property
+    def tie_difference(self) -> Decimal:
+        """closing - computed closing: what the rows we hold do not explain (0 when it ties).
+        Always equal to the sum of the chain gaps (the balance chain telescopes)."""
+        return self.closing - self.computed_closing
 
     @property
     def ties(self) -> bool:
-        return self.computed_closing == self.closing
+        """Whether the rows we hold add up from the opening to the closing balance. A missing
+        row, an extra row or a wrong opening balance makes it fail by the amount involved."""
+        return self.tie_difference == 0
+
+    @property
+    def orders_difference(self) -> Decimal:
+        """The ledger's closing minus the closing our orders lead us to expect."""
+        return self.closing - self.orders_closing
+
+    def tie_text(self) -> str:
+        if self.ties:
+            return "ties"
+        return f"does not tie by {self.tie_difference} USD (explained by the chain breaks)"
 
     @property
     def expected_purchases(self) -> Decimal:
@@ -486,8 +562,11 @@ class Totals:
             line("Purchases (-)", self.purchases, self.expected_purchases),
             line("Refunds (+)", self.refunds, self.expected_refunds),
             line("Other ledger rows (+)", self.other, self.other),
-            line("Chain gaps, missing rows (+)", self.chain_gaps, ZERO),
-            line("Closing balance (=)", self.closing, self.orders_closing),
+            line("Closing computed (=)", self.computed_closing, self.orders_closing),
+            line("Closing balance, last ledger row", self.closing, self.orders_closing),
+            TotalsLine(
+                "Unexplained: closing - computed (chain gaps)", self.tie_difference, None, None
+            ),
         ]
 
     def purchase_lines(self) -> list[TotalsLine]:
@@ -542,13 +621,47 @@ class ReconciliationResult:
         }
 
     def ledger_rows_by_bucket(self) -> dict[Bucket, int]:
-        return {bucket: len(self.items[bucket]) for bucket in LEDGER_BUCKETS}
+        """The period's ledger rows per bucket (a row of a neighbouring period, matched to an
+        order of this one, is that period's row)."""
+        contains = self.settings.contains
+        return {
+            bucket: sum(1 for item in self.items[bucket] if contains(item.entry.created_at))
+            for bucket in LEDGER_BUCKETS
+        }
 
     def orders_by_bucket(self) -> dict[Bucket, int]:
-        return {bucket: len(self.items[bucket]) for bucket in ORDER_BUCKETS}
+        """The period's orders (submitted in it) per charge-side bucket."""
+        contains = self.settings.contains
+        return {
+            bucket: sum(1 for item in self.items[bucket] if contains(item.order.submitted_at))
+            if bucket in (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE)
+            else len(self.items[bucket])
+            for bucket in ORDER_BUCKETS
+        }
 
     def refunds_by_bucket(self) -> dict[Bucket, int]:
-        return {bucket: len(self.items[bucket]) for bucket in REFUND_BUCKETS}
+        """The period's refunds owed (the order failed in it) per refund-side bucket."""
+        contains = self.settings.contains
+        return {
+            bucket: sum(1 for item in self.items[bucket] if contains(_refund_moment(item.order)))
+            if bucket is Bucket.REFUND_MATCHED
+            else len(self.items[bucket])
+            for bucket in REFUND_BUCKETS
+        }
+
+    @property
+    def neighbour_count(self) -> int:
+        """Matches that pair one of the period's rows or orders with one of a neighbouring
+        period (listed in the buckets, counted on this period's side only)."""
+        contains = self.settings.contains
+        count = 0
+        for bucket in (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE, Bucket.REFUND_MATCHED):
+            refund = bucket is Bucket.REFUND_MATCHED
+            for item in self.items[bucket]:
+                moment = _refund_moment(item.order) if refund else item.order.submitted_at
+                if not (contains(item.entry.created_at) and contains(moment)):
+                    count += 1
+        return count
 
     def iter_items(self) -> Iterator[ReconItem | ChainBreak]:
         """Every item, bucket by bucket in `Bucket` order (the chain breaks in their place)."""
@@ -575,8 +688,12 @@ class ReconciliationResult:
             orders = "" if line.orders is None else str(line.orders)
             difference = "" if line.difference is None else str(line.difference)
             lines.append(f"{line.label:<30}{line.ledger!s:>16}{orders:>16}{difference:>16}")
-        tie = "ties" if totals.ties else f"DOES NOT TIE (computed {totals.computed_closing})"
-        lines.append(f"opening + deposits - purchases + refunds + other + gaps = closing: {tie}")
+        tie = (
+            "ties"
+            if totals.ties
+            else "DOES NOT TIE" + totals.tie_text().removeprefix("does not tie")
+        )
+        lines.append(f"opening + deposits - purchases + refunds + other = closing: {tie}")
         return "\n".join(lines)
 
 
@@ -661,12 +778,19 @@ def _reconcile(
     period_end = settings.period_end or _latest(entries, order_list)
     step(0.1, "sorted")
 
-    chain_breaks, opening, gaps = _chain_check(entries, settings.opening_balance)
+    # Rows and orders of the neighbouring periods are matching candidates only (see 5.).
+    row_inside = [settings.contains(entry.created_at) for entry in entries]
+    period_entries = [entry for entry, inside in zip(entries, row_inside, strict=True) if inside]
+    charge_inside = [settings.contains(order.submitted_at) for order in order_list]
+    refund_inside = [settings.contains(_refund_moment(order)) for order in order_list]
+    chain_breaks, opening, gaps = _chain_check(
+        period_entries, settings.opening_balance, settings.opening_row_id
+    )
     step(0.2, "chain checked")
 
     times = [entry.created_at.timestamp() for entry in entries]
     kinds = [entry.type.upper() for entry in entries]
-    spans = _order_spans(order_list, period_end, settings.window_slack)
+    spans = _order_spans(order_list, period_end, settings.window_slack, settings.refund_window)
     charges = [order.charge_usd for order in order_list]
     refunds_owed = [order.refund_usd if order.refund_expected else ZERO for order in order_list]
 
@@ -694,10 +818,13 @@ def _reconcile(
     notes = _hints(purchases, refunds, entries, times, order_list, spans, settings, charges)
     step(0.85, "hints")
 
+    inside = _Inside(row_inside, charge_inside, refund_inside)
     items = _build_items(
-        entries, kinds, order_list, charges, purchases, refunds, notes, settings, period_end
+        entries, kinds, order_list, charges, purchases, refunds, notes, settings, period_end, inside
     )
-    totals = _totals(entries, kinds, items, opening, settings.opening_balance is not None, gaps)
+    totals = _totals(
+        period_entries, items, opening, settings.opening_balance is not None, gaps, settings
+    )
     step(1.0, "done")
     return ReconciliationResult(
         settings=settings,
@@ -706,9 +833,9 @@ def _reconcile(
         items=items,
         chain_breaks=chain_breaks,
         totals=totals,
-        ledger_count=len(entries),
-        order_count=len(order_list),
-        refund_owed_count=len(refunds.orders),
+        ledger_count=len(period_entries),
+        order_count=sum(charge_inside),
+        refund_owed_count=sum(1 for order in refunds.orders if refund_inside[order]),
         hint_count=len(notes),
     )
 
@@ -723,10 +850,18 @@ def _latest(entries: list[LedgerEntry], orders: list[LocalOrder]) -> datetime:
     return max(moments, default=_EPOCH)
 
 
+def _refund_moment(order: LocalOrder) -> datetime | None:
+    """When a refund falls due: when the order failed (or, pending, when it was submitted)."""
+    return order.final_at or order.submitted_at
+
+
 def _chain_check(
-    entries: list[LedgerEntry], opening_balance: Decimal | None
+    entries: list[LedgerEntry], opening_balance: Decimal | None, opening_row_id: int | None = None
 ) -> tuple[list[ChainBreak], Decimal, Decimal]:
-    """The breaks, the opening balance (given or derived), and the sum of the gaps."""
+    """The breaks, the opening balance (given or derived), and the sum of the gaps.
+
+    A break at the first row is keyed with the last row before the period when that row is
+    known (`opening_row_id`), as a run over a longer period keys the same break."""
     if not entries:
         return [], opening_balance if opening_balance is not None else ZERO, ZERO
     if opening_balance is None:
@@ -742,7 +877,12 @@ def _chain_check(
         if entry.balance_after != expected:
             gap = entry.balance_after - expected
             gaps += gap
-            key = f"B:{'opening' if previous is None else previous.id}-{entry.id}"
+            if previous is not None:
+                key = f"B:{previous.id}-{entry.id}"
+            elif opening_row_id is not None:
+                key = f"B:{opening_row_id}-{entry.id}"
+            else:
+                key = f"B:opening-{entry.id}"
             breaks.append(ChainBreak(key, previous, entry, expected, entry.balance_after, gap))
         balance = entry.balance_after
         previous = entry
@@ -750,10 +890,12 @@ def _chain_check(
 
 
 def _order_spans(
-    orders: list[LocalOrder], period_end: datetime, slack: timedelta
-) -> list[tuple[float, float, float, float] | None]:
-    """Per order: (window start, window end, purchase anchor, refund anchor) as timestamps."""
+    orders: list[LocalOrder], period_end: datetime, slack: timedelta, refund_window: timedelta
+) -> list[tuple[float, float, float, float, float] | None]:
+    """Per order: (window start, window end, purchase anchor, refund anchor, refund window end)
+    as timestamps. A refund may come up to `refund_window` after the order failed."""
     slack_s = slack.total_seconds()
+    refund_s = refund_window.total_seconds()
     end_default = period_end.timestamp()
     spans: list[tuple[float, float, float, float] | None] = []
     for order in orders:
@@ -769,6 +911,7 @@ def _order_spans(
                 end + slack_s,
                 submitted,
                 final if final is not None else submitted,
+                end + refund_s,
             )
         )
     return spans
@@ -851,8 +994,9 @@ def _match_side(
             low, high = _amount_range(float(magnitude), fx_float, absolute_float, not refund)
             rows.append((times[row], row, low, high))
     rows.sort()
+    end_index = 4 if refund else 1
     windows = sorted(
-        (span[0], span[1], float(expected[order]), order)
+        (span[0], span[end_index], float(expected[order]), order)
         for order in side.orders
         if (span := spans[order]) is not None
     )
@@ -967,18 +1111,17 @@ def _hints(
 ) -> _Notes:
     """Notes for unmatched rows (and the orders they point at)."""
     notes = _Notes()
-    windows = None
     for side in (purchases, refunds):
         leftover = [row for row in side.rows if side.order_of[row] < 0]
         if not leftover:
             continue
-        if windows is None:
-            windows = sorted(
-                (span[0], span[1], 0.0, order)
-                for order, span in enumerate(spans)
-                if span is not None
-            )
         refund = side.refund
+        end_index = 4 if refund else 1
+        windows = sorted(
+            (span[0], span[end_index], 0.0, order)
+            for order, span in enumerate(spans)
+            if span is not None
+        )
         best: dict[int, tuple] = {}
         # Every order in the window is looked at (the amount test is relative and wide).
         rows = sorted((times[row], row, -math.inf, math.inf) for row in leftover)
@@ -1065,6 +1208,15 @@ def _variance(
     return variance, pct, implied
 
 
+@dataclass(frozen=True, slots=True)
+class _Inside:
+    """Which rows, and which orders on each side, belong to the period (by position)."""
+
+    row: list[bool]
+    charge: list[bool]
+    refund: list[bool]
+
+
 def _build_items(
     entries: list[LedgerEntry],
     kinds: list[str],
@@ -1075,6 +1227,7 @@ def _build_items(
     notes: _Notes,
     settings: Settings,
     period_end: datetime,
+    inside: _Inside,
 ) -> dict[Bucket, list[ReconItem]]:
     items: dict[Bucket, list[ReconItem]] = {
         bucket: [] for bucket in Bucket if bucket is not Bucket.CHAIN_BREAK
@@ -1082,9 +1235,34 @@ def _build_items(
     matched, variances = items[Bucket.MATCHED], items[Bucket.MATCHED_WITH_VARIANCE]
     row_notes = notes.row
 
+    def neighbour(position: int, order_position: int, order_inside: list[bool]) -> str | None:
+        """The note of a match across the period's edge; None when neither side is in it."""
+        if not inside.row[position]:
+            if not order_inside[order_position]:
+                return None
+            side = settings.side_of(entries[position].created_at)
+            return f"ledger row {entries[position].id} of the {side} period"
+        if not order_inside[order_position]:
+            order = orders[order_position]
+            moment = order.submitted_at if order_inside is inside.charge else _refund_moment(order)
+            return f"order #{order.key} of the {settings.side_of(moment)} period"
+        return ""
+
     for position, entry in enumerate(entries):
         kind = kinds[position]
         note = row_notes.get(position, "")
+        if not inside.row[position]:
+            # A row of a neighbouring period shows only as the match of an order of this one.
+            order_position = (
+                purchases.order_of[position]
+                if kind == PURCHASE
+                else refunds.order_of[position]
+                if kind == REFUND
+                else -1
+            )
+            if order_position < 0:
+                continue
+            note = ""
         if kind == PURCHASE:
             order_position = purchases.order_of[position]
             if order_position < 0:
@@ -1093,12 +1271,16 @@ def _build_items(
                 bucket = Bucket.UNEXPECTED_CHARGE
                 items[bucket].append(ReconItem(bucket, entry, note=note))
                 continue
+            edge = neighbour(position, order_position, inside.charge)
+            if edge is None:
+                continue
             order = orders[order_position]
             ours = charges[order_position]
             variance, pct, implied = _variance(-entry.amount, ours, order, True)
             refund_row = refunds.row_of[order_position]
             if refund_row >= 0:
                 note = f"refunded by ledger row {entries[refund_row].id}"
+            note = _joined(edge, note)
             if purchases.tier_of[position] == 0:
                 matched.append(
                     ReconItem(Bucket.MATCHED, entry, order, ours, variance, pct, implied, note)
@@ -1124,14 +1306,22 @@ def _build_items(
                 bucket = Bucket.UNEXPECTED_REFUND
                 items[bucket].append(ReconItem(bucket, entry, note=note))
                 continue
+            edge = neighbour(position, order_position, inside.refund)
+            if edge is None:
+                continue
             order = orders[order_position]
             ours = order.refund_usd
             rank = refunds.tier_of[position]
             variance, pct, implied = _variance(entry.amount, ours, order, rank < 2)
             if rank == 2:
                 note = f"partial refund: {entry.amount} of {ours} USD expected"
-            if order.charged_expected and purchases.row_of[order_position] < 0:
+            if (
+                order.charged_expected
+                and purchases.row_of[order_position] < 0
+                and inside.charge[order_position]
+            ):
                 note = _joined(note, "no charge was found for this order")
+            note = _joined(edge, note)
             bucket = Bucket.REFUND_MATCHED
             items[bucket].append(
                 ReconItem(bucket, entry, order, ours, variance, pct, implied, note)
@@ -1142,6 +1332,19 @@ def _build_items(
 
     period_start, explicit_end = settings.period_start, settings.period_end
     slack = settings.window_slack
+    synced = settings.ledger_synced_until
+
+    def unsynced(order: LocalOrder, refund: bool) -> str:
+        """Say so when the ledger was last synced before the row could have come."""
+        if synced is None or order.submitted_at is None:
+            return ""
+        due = (_refund_moment(order) if refund else order.submitted_at) - slack
+        if due <= synced:
+            return ""
+        return (
+            f"UNSYNCED: the ledger was last synced at {_utc_text(synced)} UTC, before this "
+            f"{'refund' if refund else 'charge'} was due: sync the ledger and run again"
+        )
 
     def boundary(order: LocalOrder) -> str:
         if order.submitted_at is None:
@@ -1154,7 +1357,9 @@ def _build_items(
         return ""
 
     for position, order in enumerate(orders):
-        if not order.charged_expected:
+        if not inside.charge[position]:
+            pass
+        elif not order.charged_expected:
             bucket = Bucket.NO_CHARGE_EXPECTED
             note = notes.charge.get(position, "")
             items[bucket].append(ReconItem(bucket, order=order, note=note))
@@ -1162,18 +1367,22 @@ def _build_items(
             refund_row = refunds.row_of[position]
             refunded = f"refunded by ledger row {entries[refund_row].id}" if refund_row >= 0 else ""
             bucket = Bucket.NOT_CHARGED
-            note = _joined(notes.charge.get(position, ""), refunded, boundary(order))
+            note = _joined(
+                unsynced(order, False), notes.charge.get(position, ""), refunded, boundary(order)
+            )
             items[bucket].append(
                 ReconItem(bucket, order=order, expected_usd=charges[position], note=note)
             )
-        if order.refund_expected and refunds.row_of[position] < 0:
+        if order.refund_expected and refunds.row_of[position] < 0 and inside.refund[position]:
             charge_row = purchases.row_of[position]
             if charge_row >= 0:
                 charged = f"charged by ledger row {entries[charge_row].id}"
             else:
                 charged = "no charge was found either" if order.charged_expected else ""
             bucket = Bucket.REFUND_MISSING
-            note = _joined(notes.refund.get(position, ""), charged, boundary(order))
+            note = _joined(
+                unsynced(order, True), notes.refund.get(position, ""), charged, boundary(order)
+            )
             items[bucket].append(
                 ReconItem(bucket, order=order, expected_usd=order.refund_usd, note=note)
             )
@@ -1186,25 +1395,35 @@ def _joined(*parts: str) -> str:
 
 def _totals(
     entries: list[LedgerEntry],
-    kinds: list[str],
     items: dict[Bucket, list[ReconItem]],
     opening: Decimal,
     opening_known: bool,
     gaps: Decimal,
+    settings: Settings,
 ) -> Totals:
+    """The money of the period's own rows; a match with a row of a neighbouring period counts
+    in that period's totals, not in these."""
     sums = {PURCHASE: ZERO, REFUND: ZERO, DEPOSIT: ZERO}
     other = ZERO
-    for entry, kind in zip(entries, kinds, strict=True):
+    for entry in entries:
+        kind = entry.type.upper()
         if kind in sums:
             sums[kind] += entry.amount
         else:
             other += entry.amount
+    contains = settings.contains
+
+    def ours(item: ReconItem) -> bool:
+        return item.entry is None or contains(item.entry.created_at)
 
     def ledger_sum(bucket: Bucket, sign: int) -> Decimal:
-        return sum((item.entry.amount * sign for item in items[bucket]), ZERO)
+        return sum((item.entry.amount * sign for item in items[bucket] if ours(item)), ZERO)
 
     def expected_sum(*buckets: Bucket) -> Decimal:
-        return sum((item.expected_usd for bucket in buckets for item in items[bucket]), ZERO)
+        return sum(
+            (item.expected_usd for bucket in buckets for item in items[bucket] if ours(item)),
+            ZERO,
+        )
 
     return Totals(
         opening=opening,

@@ -589,7 +589,12 @@ def _summary(result: engine.ReconciliationResult) -> str:
         for bucket, count in counts.items()
         if count and bucket not in (engine.Bucket.DEPOSIT, engine.Bucket.OTHER)
     ]
-    tie = "totals tie" if result.totals.ties else "TOTALS DO NOT TIE"
+    totals = result.totals
+    tie = (
+        "totals tie"
+        if totals.ties
+        else f"TOTALS DO NOT TIE by {totals.tie_difference} USD (see the chain breaks)"
+    )
     return (
         f"{result.ledger_count} ledger rows, {result.order_count} orders: "
         + (", ".join(parts) or "nothing to match")

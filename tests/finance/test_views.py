@@ -175,11 +175,16 @@ def test_a_chain_break_is_shown_and_exported(client_as):
             fetched_at=now,
         )
     run = reconcile_today(account)
-    assert run.counts["CHAIN_BREAK"] == 1 and run.ties
+    assert run.counts["CHAIN_BREAK"] == 1 and run.ties is False
     client = client_as("finance")
     page = client.get(reverse("reconciliation_detail", args=[run.pk])).content.decode()
     assert 'data-testid="bucket-title">Chain breaks' in page
     assert "15.00 USD of credits missing" in page and "#2</a> →" in page
+    # The badge says by how much it does not tie; the closing from our orders stands beside it.
+    assert 'data-testid="ties">does not tie by 15.00 USD' in page
+    assert 'data-testid="orders-closing"' in page
+    runs = client.get(reverse("reconciliation_list") + f"?account={account.pk}").content.decode()
+    assert "do not tie by 15.00" in runs
     csv_text = b"".join(
         client.get(reverse("reconciliation_report_csv", args=[run.pk])).streaming_content
     ).decode()

@@ -80,12 +80,17 @@ def within_tolerance(supplier: Decimal, ours: Decimal, settings: Settings) -> bo
     return difference <= settings.abs_tolerance or difference <= ours * settings.fx_tolerance
 
 
-def in_window(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult) -> bool:
+def in_window(
+    entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult, refund: bool = False
+) -> bool:
+    """Inside the order's window: [submitted - slack, final + slack] for a charge, up to
+    final + refund window for a refund."""
     slack = result.settings.window_slack
+    after = result.settings.refund_window if refund else slack
     if order.submitted_at is None:
         return False
     end = order.final_at or result.period_end
-    return order.submitted_at - slack <= entry.created_at <= max(end, order.submitted_at) + slack
+    return order.submitted_at - slack <= entry.created_at <= max(end, order.submitted_at) + after
 
 
 def compatible_charge(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult):
@@ -105,7 +110,7 @@ def compatible_refund(entry: LedgerEntry, order: LocalOrder, result: Reconciliat
         entry.type == "REFUND"
         and order.refund_expected
         and entry.amount > 0
-        and in_window(entry, order, result)
+        and in_window(entry, order, result, refund=True)
         and (entry.amount <= expected or within_tolerance(entry.amount, expected, settings))
     )
 
@@ -115,12 +120,26 @@ def assert_invariants(
     ledger: Sequence[LedgerEntry],
     orders: Sequence[LocalOrder],
 ) -> None:
-    """Every row and order in exactly one bucket, one-to-one matches that respect the window and
-    the tolerance, no compatible pair left unmatched, and totals that tie exactly."""
+    """Every row and order of the period in exactly one bucket, one-to-one matches that respect
+    the window and the tolerance, no compatible pair left unmatched, and totals that add up.
+
+    `ledger` and `orders` may hold rows and orders of the neighbouring periods (matching
+    candidates): they show only as the match of a row or order of the period."""
     settings = result.settings
+    all_orders = orders
+    ledger = [entry for entry in ledger if settings.contains(entry.created_at)]
+    orders = [order for order in orders if settings.contains(order.submitted_at)]
+    refunds_owed = [
+        order
+        for order in all_orders
+        if order.refund_expected and settings.contains(order.final_at or order.submitted_at)
+    ]
     # Every ledger row in exactly one ledger bucket, and only there.
     ledger_ids = Counter(
-        item.entry.id for bucket in LEDGER_BUCKETS for item in result.items[bucket]
+        item.entry.id
+        for bucket in LEDGER_BUCKETS
+        for item in result.items[bucket]
+        if settings.contains(item.entry.created_at)
     )
     assert ledger_ids == Counter(entry.id for entry in ledger)
     for bucket in set(Bucket) - set(LEDGER_BUCKETS) - {Bucket.CHAIN_BREAK}:
@@ -129,14 +148,34 @@ def assert_invariants(
 
     # Every order in exactly one charge-side bucket; every refund owed in one refund bucket.
     order_keys = Counter(
-        item.order.key for bucket in ORDER_BUCKETS for item in result.items[bucket]
+        item.order.key
+        for bucket in ORDER_BUCKETS
+        for item in result.items[bucket]
+        if settings.contains(item.order.submitted_at)
     )
     assert order_keys == Counter(order.key for order in orders)
     assert sum(result.orders_by_bucket().values()) == len(orders) == result.order_count
     refund_keys = Counter(
-        item.order.key for bucket in REFUND_BUCKETS for item in result.items[bucket]
+        item.order.key
+        for bucket in REFUND_BUCKETS
+        for item in result.items[bucket]
+        if settings.contains(item.order.final_at or item.order.submitted_at)
     )
-    assert refund_keys == Counter(order.key for order in orders if order.refund_expected)
+    assert refund_keys == Counter(order.key for order in refunds_owed)
+    assert sum(result.refunds_by_bucket().values()) == len(refunds_owed)
+    assert result.refund_owed_count == len(refunds_owed)
+    # Whatever of a neighbouring period shows is the match of a row or order of this one.
+    for item in result.iter_items():
+        if item.bucket is Bucket.CHAIN_BREAK or item.entry is None:
+            continue
+        assert settings.contains(item.entry.created_at) or (
+            item.order is not None
+            and settings.contains(
+                item.order.submitted_at
+                if item.bucket is not Bucket.REFUND_MATCHED
+                else (item.order.final_at or item.order.submitted_at)
+            )
+        ), item
     for bucket in (Bucket.UNEXPECTED_CHARGE, Bucket.UNEXPECTED_REFUND, Bucket.DEPOSIT):
         assert all(item.order is None for item in result.items[bucket])
 
@@ -165,10 +204,10 @@ def assert_invariants(
                     order_item,
                 )
 
-    # Totals tie exactly, and the differences split exactly.
+    # Totals: the rows add up to the closing balance exactly when the chain is whole; what they
+    # miss is exactly the sum of the chain gaps (an identity: the balance chain telescopes).
     totals = result.totals
     closing = ledger and max(ledger, key=lambda e: (e.created_at, e.id)).balance_after
-    assert totals.ties
     assert (
         totals.opening
         + totals.deposits
@@ -178,6 +217,16 @@ def assert_invariants(
         + totals.chain_gaps
         == totals.closing
     )
+    assert totals.tie_difference == totals.chain_gaps
+    assert totals.ties == (totals.chain_gaps == 0)
+    if not result.chain_breaks:
+        assert totals.ties
+    if settings.opening_balance is not None and ledger:
+        # A wrong opening balance (or rows missing before the first) never ties.
+        assert totals.ties == (
+            settings.opening_balance + sum((e.amount for e in ledger), D(0)) == closing
+            and totals.chain_gaps == 0
+        )
     if ledger:
         assert totals.closing == closing
         assert totals.chain_gaps == totals.closing - totals.opening - sum(e.amount for e in ledger)
@@ -195,10 +244,31 @@ def assert_invariants(
         + (totals.refunds - totals.expected_refunds)
         + totals.chain_gaps
     )
-    assert totals.expected_purchases == sum(
-        (o.charge_usd for o in orders if o.charged_expected), D(0)
+
+    # Our side: the orders whose charge (refund) this period's ledger should show: the period's
+    # own, less those matched to a row of a neighbouring period, plus the neighbours' orders
+    # matched to a row of this one.
+    def moved(buckets, refund: bool) -> tuple[Decimal, Decimal]:
+        out = into = D(0)
+        for bucket in buckets:
+            for item in result.items[bucket]:
+                order = item.order
+                moment = (order.final_at or order.submitted_at) if refund else order.submitted_at
+                row_in = settings.contains(item.entry.created_at)
+                order_in = settings.contains(moment)
+                if order_in and not row_in:
+                    out += item.expected_usd
+                elif row_in and not order_in:
+                    into += item.expected_usd
+        return out, into
+
+    out, into = moved((Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE), False)
+    assert (
+        totals.expected_purchases
+        == sum((o.charge_usd for o in orders if o.charged_expected), D(0)) - out + into
     )
-    assert totals.expected_refunds == sum((o.refund_usd for o in orders if o.refund_expected), D(0))
+    out, into = moved((Bucket.REFUND_MATCHED,), True)
+    assert totals.expected_refunds == sum((o.refund_usd for o in refunds_owed), D(0)) - out + into
 
 
 def pairs(result: ReconciliationResult) -> set[tuple[str, int, str | None]]:

@@ -99,7 +99,7 @@ def hostile_result():
             (20, "-10.25", "PURCHASE", "@variance"),  # matched with variance
             (30, "-7.77", "PURCHASE", "-double\x01"),  # unexpected (with a control character)
             (900, "4.00", "REFUND", "\tRefund"),  # matched refund
-            (5000, "1.00", "REFUND", "=stray"),  # unexpected refund
+            (100_000, "1.00", "REFUND", "=stray"),  # unexpected refund (a day later)
             (5001, "-0.10", "FEE", "=fee"),
         ]
     )
@@ -197,12 +197,16 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
     assert summary["Run by"][0] == "'@finance"
     assert summary["Run at"][0] == datetime(2025, 8, 1, 7, 30)  # naive UTC
     assert summary["Run"][0] == 12
-    closing = summary["Closing balance (=)"]
+    closing = summary["Closing balance, last ledger row"]
     assert closing[0] == float(result.totals.closing)
+    assert closing[1] == float(result.totals.orders_closing)
+    assert closing[2] == float(result.totals.orders_difference)
     assert summary["Purchases (-)"][0] == float(result.totals.purchases)
-    assert summary["opening + deposits - purchases + refunds + other + chain gaps = closing"][
-        0
-    ] == ("ties")
+    tie = summary["opening + deposits - purchases + refunds + other = closing"][0]
+    assert tie == result.totals.tie_text()
+    assert summary["Does not tie by (USD; the chain breaks explain it)"][0] == float(
+        result.totals.tie_difference
+    )
     assert summary["Unexpected charges"][:2] == (1, 1)
     assert summary["Inputs"][1:] == (result.ledger_count, result.order_count, 2)
 

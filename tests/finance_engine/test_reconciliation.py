@@ -84,7 +84,9 @@ def test_a_pending_order_waits_until_the_period_end():
     assert buckets_of(run(ledger, [pending])) == {Bucket.MATCHED: 1}
     early_end = Settings(period_end=at(60))
     result = run(ledger, [pending], early_end)
-    assert buckets_of(result) == {Bucket.UNEXPECTED_CHARGE: 1, Bucket.NOT_CHARGED: 1}
+    # The row at 3000 s is the next period's (and outside the window): not this period's.
+    assert buckets_of(result) == {Bucket.NOT_CHARGED: 1}
+    assert result.ledger_count == 0
     assert "window ends after the period" in only(result, Bucket.NOT_CHARGED).note
 
 
@@ -133,7 +135,7 @@ def test_refunds_matched_missing_and_unexpected():
             (10, "-20.00", "PURCHASE"),  # F, failed top-up
             (15, "-30.00", "PURCHASE"),  # C, canceled: its refund never comes
             (900, "20.00", "REFUND", "Refund - Top-up"),  # F's refund
-            (5000, "5.55", "REFUND", "Refund - something else"),  # nobody's, hours later
+            (100_000, "5.55", "REFUND", "Refund - something else"),  # nobody's, a day later
         ]
     )
     orders = [
@@ -237,7 +239,7 @@ def test_a_swap_matches_everything_a_greedy_choice_would_leave_out():
     }
 
 
-def test_a_missing_row_breaks_the_chain_and_the_totals_still_tie():
+def test_a_missing_row_breaks_the_chain_and_the_totals_do_not_tie_by_its_amount():
     ledger = chain([(0, "100.00", "DEPOSIT"), (10, "-5.00", "PURCHASE"), (20, "-7.00", "PURCHASE")])
     del ledger[1]  # lost in the sync
     result = run(ledger, [order("A", "5.00", submitted=5), order("B", "7.00", submitted=15)])
@@ -253,8 +255,34 @@ def test_a_missing_row_breaks_the_chain_and_the_totals_still_tie():
     assert buckets_of(result) == {Bucket.DEPOSIT: 1, Bucket.MATCHED: 1, Bucket.NOT_CHARGED: 1}
     assert result.counts[Bucket.CHAIN_BREAK] == 1
     totals = result.totals
-    assert totals.chain_gaps == D("-5.00") and totals.ties
+    assert totals.chain_gaps == D("-5.00") and not totals.ties
+    assert totals.computed_closing == D("1093.00") and totals.closing == D("1088.00")
+    assert totals.tie_difference == D("-5.00")
+    assert "DOES NOT TIE by -5.00 USD" in result.summary()
+    # The identity: the gaps are exactly what the rows do not explain.
     assert totals.opening + totals.deposits - totals.purchases + totals.chain_gaps == D("1088.00")
+
+
+def test_the_reviewers_missing_row_and_wrong_opening_do_not_tie():
+    """Opening 100.00, rows -10 -> 90 and -10 -> 60: a -20 row is missing between them."""
+    rows = [
+        LedgerEntry(1, D("-10.00"), "PURCHASE", "", D("90.00"), at(0)),
+        LedgerEntry(3, D("-10.00"), "PURCHASE", "", D("60.00"), at(20)),
+    ]
+    result = run(rows, [], Settings(opening_balance=D("100.00")))
+    (gap,) = result.chain_breaks
+    assert gap.gap == D("-20.00")
+    assert not result.totals.ties and result.totals.tie_difference == D("-20.00")
+    assert result.totals.computed_closing == D("80.00")
+    # A wrong opening balance does not tie either.
+    wrong = run(rows, [], Settings(opening_balance=D("500.00")))
+    assert not wrong.totals.ties and wrong.totals.tie_difference == D("-420.00")
+    assert [b.gap for b in wrong.chain_breaks] == [D("-400.00"), D("-20.00")]
+    # The closing from our orders stands beside it, with the difference.
+    line = next(
+        line for line in result.totals.lines() if line.label == "Closing balance, last ledger row"
+    )
+    assert (line.ledger, line.orders, line.difference) == (D("60.00"), D("100.00"), D("-40.00"))
 
 
 def test_an_extra_row_breaks_the_chain_too():
@@ -273,7 +301,10 @@ def test_a_known_opening_balance_is_checked_against_the_first_row():
     result = run(ledger, [], Settings(opening_balance=D("60.00")))
     (gap,) = result.chain_breaks
     assert gap.item_key == "B:opening-1" and gap.gap == D("-10.00")
-    assert result.totals.opening == D("60.00") and result.totals.ties
+    assert result.totals.opening == D("60.00") and not result.totals.ties
+    # With the last row before the period known, the break is keyed as a longer run keys it.
+    keyed = run(ledger, [], Settings(opening_balance=D("60.00"), opening_row_id=77))
+    assert keyed.chain_breaks[0].item_key == "B:77-1"
 
 
 def test_an_empty_period_ties_at_the_opening_balance():
@@ -319,6 +350,9 @@ def test_settings_accept_plain_numbers_and_are_kept_as_text():
         period_start=at(0),
         period_end=at(3600),
         window_slack=timedelta(seconds=30),
+        refund_window=timedelta(hours=6),
+        opening_row_id=12,
+        ledger_synced_until=at(1800),
     )
     assert Settings.from_dict(full.as_dict()) == full
     assert Settings.from_dict({}) == Settings()
@@ -358,3 +392,94 @@ def test_the_garbage_collector_is_left_as_it_was():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_charge_just_after_midnight_belongs_to_the_order_of_the_day_before():
+    """Submitted 23:59:59.5, charged 00:00:00.4: neither day reports it as a problem."""
+    midnight = 3600
+    ledger = chain([(0, "100.00", "DEPOSIT"), (midnight + 0.4, "-10.00", "PURCHASE")])
+    late = order("L", "10.00", submitted=midnight - 0.5, final=midnight + 3)
+    first_day = Settings(period_start=at(0), period_end=at(midnight))
+    result = run(ledger, [late], first_day)
+    item = only(result, Bucket.MATCHED)
+    assert item.order_key == "L" and item.ledger_id == 2
+    assert "ledger row 2 of the next period" in item.note
+    assert result.ledger_count == 1 and result.order_count == 1
+    assert result.ledger_rows_by_bucket()[Bucket.MATCHED] == 0
+    assert result.orders_by_bucket()[Bucket.MATCHED] == 1
+    # Its totals are the day's own rows; the order's charge is in the next day's ledger.
+    assert result.totals.purchases == D("0.00") and result.totals.expected_purchases == D("0.00")
+
+    second_day = Settings(period_start=at(midnight), period_end=at(2 * midnight))
+    result = run(ledger, [late], second_day)
+    item = only(result, Bucket.MATCHED)
+    assert "order #L of the previous period" in item.note
+    assert result.ledger_count == 1 and result.order_count == 0
+    assert result.items[Bucket.UNEXPECTED_CHARGE] == []
+    assert result.totals.purchases == D("10.00") == result.totals.expected_purchases
+
+
+def test_a_refund_just_after_midnight_for_an_order_that_failed_before_it():
+    midnight = 3600
+    ledger = chain(
+        [(10, "-8.00", "PURCHASE"), (midnight + 5, "8.00", "REFUND")], opening=D("100.00")
+    )
+    failed = order("F", "8.00", submitted=5, final=midnight - 2, status="FAILED", refund=True)
+    first_day = Settings(period_start=at(0), period_end=at(midnight))
+    result = run(ledger, [failed], first_day)
+    assert result.items[Bucket.REFUND_MISSING] == []
+    assert "ledger row 2 of the next period" in only(result, Bucket.REFUND_MATCHED).note
+    second_day = Settings(period_start=at(midnight), period_end=at(2 * midnight))
+    result = run(ledger, [failed], second_day)
+    assert result.items[Bucket.UNEXPECTED_REFUND] == []
+    assert "order #F of the previous period" in only(result, Bucket.REFUND_MATCHED).note
+    assert result.refund_owed_count == 0 and sum(result.refunds_by_bucket().values()) == 0
+
+
+def test_an_order_of_a_neighbouring_period_that_matches_nothing_here_is_not_listed():
+    ledger = chain([(100, "-3.00", "PURCHASE")])
+    orders = [order("A", "3.00", submitted=99), order("Old", "5.00", submitted=-50, final=-40)]
+    result = run(ledger, orders, Settings(period_start=at(0), period_end=at(3600)))
+    assert buckets_of(result) == {Bucket.MATCHED: 1}
+    assert result.order_count == 1
+
+
+def test_a_refund_booked_hours_after_the_failure_is_matched_once():
+    ledger = chain([(10, "-20.00", "PURCHASE"), (4 * 3600, "20.00", "REFUND")])
+    failed = order("F", "20.00", submitted=0, final=60, status="FAILED", refund=True)
+    result = run(ledger, [failed])
+    assert buckets_of(result) == {Bucket.MATCHED: 1, Bucket.REFUND_MATCHED: 1}
+    # With the refund window cut to the slack it is both unexpected and missing, as before.
+    short = Settings(refund_window=timedelta(minutes=2))
+    result = run(ledger, [failed], short)
+    assert buckets_of(result) == {
+        Bucket.MATCHED: 1,
+        Bucket.UNEXPECTED_REFUND: 1,
+        Bucket.REFUND_MISSING: 1,
+    }
+    with pytest.raises(ValueError, match="refund window"):
+        Settings(refund_window=timedelta(seconds=30))
+
+
+def test_a_late_refund_goes_to_the_order_that_failed_closest_before_it():
+    ledger = chain(
+        [
+            (10, "-20.00", "PURCHASE"),
+            (20, "-20.00", "PURCHASE"),
+            (2 * 3600, "20.00", "REFUND"),
+        ]
+    )
+    early = order("E", "20.00", submitted=5, final=600, status="FAILED", refund=True)
+    late = order("L", "20.00", submitted=15, final=3600, status="FAILED", refund=True)
+    result = run(ledger, [early, late])
+    assert only(result, Bucket.REFUND_MATCHED).order_key == "L"
+    assert only(result, Bucket.REFUND_MISSING).order_key == "E"
+
+
+def test_orders_due_after_the_last_sync_are_marked_unsynced():
+    ledger = chain([(0, "50.00", "DEPOSIT")])
+    orders = [order("Before", "2.00", submitted=100), order("After", "3.00", submitted=5000)]
+    result = run(ledger, orders, Settings(ledger_synced_until=at(1000)))
+    notes = {item.order_key: item.note for item in result.items[Bucket.NOT_CHARGED]}
+    assert "UNSYNCED" not in notes["Before"]
+    assert notes["After"].startswith("UNSYNCED: the ledger was last synced at")

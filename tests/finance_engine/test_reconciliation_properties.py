@@ -5,8 +5,10 @@ Two families:
 * *free*: amounts drawn from a small set so that orders collide, times overlapping, rows
   jittered and the inputs shuffled. Nothing is predictable except the invariants: every row and
   order in exactly one bucket, counts that sum to the inputs, one-to-one matches inside the window
-  and the tolerance, no compatible pair left unmatched, totals that tie exactly, and a result that
-  does not depend on the order of the inputs.
+  and the tolerance, no compatible pair left unmatched, totals stated truthfully (opening +
+  amounts + chain gaps = closing always; the totals tie exactly when the gaps sum to zero, so
+  always without a chain break), and a result that does not depend on the order of the inputs.
+  Periods cut anywhere keep every row and order of the period exactly once.
 * *traceable*: every order has its own price (25 % apart, far more than the tolerance), so each
   injected anomaly has exactly one right answer, and the test checks it: a gap is a chain break
   and a not-charged order, a double charge is one match plus one unexpected charge, a withheld
@@ -24,7 +26,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from finance.reconciliation import Bucket, LedgerEntry, LocalOrder, Settings, reconcile
+from finance.reconciliation import (
+    LEDGER_BUCKETS,
+    Bucket,
+    LedgerEntry,
+    LocalOrder,
+    Settings,
+    reconcile,
+)
 from tests.finance_engine.builders import D, assert_invariants, at, pairs
 
 CENT = Decimal("0.01")
@@ -190,7 +199,7 @@ def traceable_scenarios(draw):
 
 @given(free_scenarios(), st.booleans(), st.randoms(use_true_random=False), st.booleans())
 @PROPERTY_SETTINGS
-def test_every_row_and_order_lands_once_and_the_totals_tie(scenario, opening_known, rng, jitter):
+def test_every_row_and_order_lands_once_and_the_totals_add_up(scenario, opening_known, rng, jitter):
     ledger = list(scenario.ledger)
     if jitter:
         # Shuffled timestamps: some rows move a few seconds, so the chain may break where the
@@ -310,3 +319,32 @@ def test_free_scenarios_can_be_large_and_still_exact():
     result = reconcile(scenario.ledger, scenario.orders, Settings())
     assert_invariants(result, scenario.ledger, scenario.orders)
     assert len(result.chain_breaks) >= 1
+
+
+@given(
+    free_scenarios(),
+    st.integers(0, 5 * 3600),
+    st.integers(1, 3 * 3600),
+    st.integers(1, 3 * 3600),
+)
+@PROPERTY_SETTINGS
+def test_periods_cut_anywhere_keep_every_row_and_order_once(scenario, start, first, second):
+    """The engine gets the rows and orders of the neighbouring periods as candidates; each
+    period still reports its own rows and orders exactly once, and two adjacent periods
+    together report every row of both exactly once."""
+    cuts = (at(start), at(start + first), at(start + first + second))
+    seen: list[int] = []
+    for period_start, period_end in (cuts[:2], cuts[1:]):
+        config = Settings(period_start=period_start, period_end=period_end)
+        result = reconcile(scenario.ledger, scenario.orders, config)
+        assert_invariants(result, scenario.ledger, scenario.orders)
+        inside = [e for e in scenario.ledger if period_start <= e.created_at < period_end]
+        assert result.ledger_count == len(inside)
+        seen += [
+            item.entry.id
+            for bucket in LEDGER_BUCKETS
+            for item in result.items[bucket]
+            if config.contains(item.entry.created_at)
+        ]
+    both = [e.id for e in scenario.ledger if cuts[0] <= e.created_at < cuts[2]]
+    assert sorted(seen) == sorted(both)
