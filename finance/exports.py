@@ -542,6 +542,8 @@ def _write_summary(
     sheet.row("Period start (UTC)", result.period_start or "start of the ledger")
     sheet.row("Period end (UTC)", result.period_end)
     sheet.row(UTC_NOTE)
+    for notice in result.notices:
+        sheet.row("LEDGER OUT OF DATE", notice)
     sheet.row()
 
     settings = result.settings
@@ -555,6 +557,12 @@ def _write_summary(
         "Opening balance (USD)",
         settings.opening_balance if settings.opening_balance is not None else "from the ledger",
     )
+    sheet.row(
+        "FX rates used (USD per unit)",
+        "the rates set under Pricing on the day of the run, not those of the period",
+    )
+    for currency, rate in sorted(result.fx_rates.items()):
+        sheet.row(f"FX rate {currency}", Decimal(rate), kind="rate")
     sheet.row()
 
     sheet.header(["Bucket", "Items", "Ledger rows", "Orders", "Refunds owed"])

@@ -234,6 +234,9 @@ class ReconciliationRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)  # bucket -> items
     totals = models.JSONField(default=dict, blank=True)  # Totals fields as strings
     ties = models.BooleanField(null=True, blank=True)
+    ledger_warning = models.TextField(
+        blank=True, help_text="Set when the ledger was older than the end of the period."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -255,6 +258,22 @@ class ReconciliationRun(models.Model):
     @property
     def percent(self) -> int:
         return 100 if self.status == JobStatus.SUCCEEDED else min(99, self.progress)
+
+    @property
+    def fx_rates(self) -> list[tuple[str, str]]:
+        """The FX rates the run used (USD per unit; the rates of the day it ran)."""
+        return sorted((self.engine_settings or {}).get("fx_rates", {}).items())
+
+    @property
+    def refund_window_text(self) -> str:
+        """The refund window of the run's settings, for its page ("" for older runs)."""
+        seconds = (self.engine_settings or {}).get("refund_window_seconds")
+        if seconds is None:
+            return ""
+        hours = Decimal(seconds) / 3600
+        if hours >= 1:
+            return f"{hours.normalize():f} h"
+        return f"{(Decimal(seconds) / 60).normalize():f} min"
 
     @property
     def tie_difference(self) -> Decimal | None:
@@ -362,6 +381,9 @@ class ItemExplanation(models.Model):
     item_key = models.CharField(max_length=100)
     comment = models.TextField()
     bucket = models.CharField(max_length=30, help_text="The item's bucket when it was explained.")
+    order_key = models.CharField(
+        max_length=64, blank=True, help_text="The item's order when it was explained (if any)."
+    )
     run = models.ForeignKey(
         ReconciliationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -378,3 +400,15 @@ class ItemExplanation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_key}: {self.comment[:40]}"
+
+    def applies_to(self, bucket: str, order_key: str) -> bool:
+        """Whether it explains the item as it is now: the same bucket and the same order. A
+        row that moved (a match that became an unexpected charge, or another order's match)
+        shows it as explained earlier, and it does not count as explained."""
+        return self.bucket == bucket and self.order_key == (order_key or "")
+
+    @property
+    def earlier_text(self) -> str:
+        label = BUCKET_LABELS.get(self.bucket, self.bucket)
+        order = f" / order #{self.order_key}" if self.order_key else ""
+        return f"explained earlier as {label}{order}: {self.comment}"

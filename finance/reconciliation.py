@@ -609,6 +609,10 @@ class ReconciliationResult:
     order_count: int
     refund_owed_count: int
     hint_count: int = field(default=0)
+    #: What the caller knows of the inputs, for the reports: the FX rates used (currency -> USD
+    #: per unit) and notices such as a ledger older than the period end.
+    fx_rates: dict[str, str] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[Bucket, int]:

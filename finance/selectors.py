@@ -22,7 +22,16 @@ time; what it is told about each order decides everything. `order_expectation` i
 * **Window**: from `submitted_at` (the first create-order call under the order's transactionId)
   to `final_at` (the end of the period while it is pending).
 
-The period holds the ledger rows created in it and the orders submitted in it.
+The period holds the ledger rows created in it and the orders submitted in it. The engine also
+gets, as matching candidates only, the rows and orders of the neighbouring periods that could
+pair with them: rows up to the window slack before the period and up to the refund window (plus
+the slack) after it, and the orders whose window reaches into the period (submitted before its
+end + slack, and final after its start - refund window - slack, or still pending). A charge at
+00:00:00.4 for an order submitted at 23:59:59.5 is then matched on both days.
+
+**FX rates**: `CurrencyRate` holds one current rate per currency, so a run uses the rates of the
+day it runs (no order records its USD cost). The rates it used are stored with the run's settings
+(`fx_rates`) and shown with it: a rerun of an old period after a rate change says so.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -510,12 +519,17 @@ class ReconciliationInputs:
     opening_balance: Decimal | None
     warnings: list[str]
     ledger_pks: dict[int, int]  # the supplier's row id -> our LedgerEntry pk
+    opening_row_id: int | None = None  # the supplier id of the last row before the period
+    fx_rates: dict[str, str] | None = None  # currency -> USD per unit, as used (today's)
+    ledger_synced_until: dt.datetime | None = None  # set when that is before the period end
+    ledger_warning: str = ""
 
 
 def period_ledger_entries(
     account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
 ) -> tuple[list[engine.LedgerEntry], dict[int, int]]:
-    """The ledger rows created in [start, end), oldest first, and their pks by supplier id."""
+    """The ledger rows created in [start, end), oldest first, and their pks by supplier id (the
+    caller widens the range to take the neighbours' candidates too)."""
     entries = []
     pks = {}
     rows = (
@@ -549,13 +563,55 @@ def period_ledger_entries(
 
 def opening_balance(account: SupplierAccount, *, start: dt.datetime) -> Decimal | None:
     """The balance after the last ledger row before the period, when we have it."""
-    balance = (
+    return opening_row(account, start=start)[0]
+
+
+def opening_row(
+    account: SupplierAccount, *, start: dt.datetime
+) -> tuple[Decimal | None, int | None]:
+    """The balance after the last ledger row before the period, and that row's supplier id."""
+    row = (
         LedgerEntry.objects.filter(account=account, created_at__lt=start)
         .order_by("-created_at", "-supplier_id")
-        .values_list("balance_after", flat=True)
+        .values_list("balance_after", "supplier_id")
         .first()
     )
-    return _cents(balance)
+    return (None, None) if row is None else (_cents(row[0]), row[1])
+
+
+def ledger_horizon(account: SupplierAccount) -> dt.datetime | None:
+    """Up to when the stored ledger is complete: the start of the last successful sync (rows
+    booked while it ran may be missing), else the last stored row; None when nothing is stored."""
+    sync = last_successful_ledger_sync(account)
+    if sync is not None and (sync.started_at or sync.finished_at):
+        return sync.started_at or sync.finished_at
+    return (
+        LedgerEntry.objects.filter(account=account, created_at__isnull=False)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def ledger_staleness(
+    account: SupplierAccount, *, end: dt.datetime
+) -> tuple[dt.datetime | None, str]:
+    """(the horizon when it is before `end`, a warning saying so), else (None, "")."""
+    horizon = ledger_horizon(account)
+    if horizon is None:
+        return None, (
+            "The ledger of this account has never been synced: every order shows as not charged. "
+            "Sync the ledger, then run again."
+        )
+    if horizon >= end:
+        return None, ""
+    when = horizon.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+    return horizon, (
+        f"The ledger is older than the end of the period: it was last synced up to {when} UTC. "
+        "Rows booked after that are not here, so orders and refunds due after it are marked "
+        "UNSYNCED instead of counting as problems, and the totals stop at the last synced row. "
+        "Sync the ledger, then run again."
+    )
 
 
 ORDER_VALUES = (
@@ -579,15 +635,39 @@ def period_local_orders(
 ) -> tuple[list[engine.LocalOrder], list[str]]:
     """Our orders submitted in [start, end) as the engine's `LocalOrder`s, and the warnings
     (currencies without a rate) that affect them."""
+    orders, warnings, _rates = _local_orders(
+        Order.objects.filter(account=account, submitted_at__gte=start, submitted_at__lt=end)
+    )
+    return orders, warnings
+
+
+def candidate_local_orders(
+    account: SupplierAccount,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    reach: dt.timedelta,
+    slack: dt.timedelta,
+) -> tuple[list[engine.LocalOrder], list[str], dict[str, str]]:
+    """The period's orders and the neighbours' whose window reaches into it (see the module
+    doc), the warnings, and the FX rates used (currency -> USD per unit, as text)."""
+    reaching = (
+        Q(submitted_at__gte=start) | Q(final_at__gte=start - reach) | Q(final_at__isnull=True)
+    )
+    return _local_orders(
+        Order.objects.filter(account=account, submitted_at__lt=end + slack).filter(reaching)
+    )
+
+
+def _local_orders(
+    queryset: QuerySet[Order],
+) -> tuple[list[engine.LocalOrder], list[str], dict[str, str]]:
     rates = _usd_rates()
+    used: dict[str, str] = {}
     missing_rate: dict[str, int] = {}
     no_price = 0
     orders = []
-    rows = (
-        Order.objects.filter(account=account, submitted_at__gte=start, submitted_at__lt=end)
-        .order_by("submitted_at", "pk")
-        .values_list(*ORDER_VALUES)
-    )
+    rows = queryset.order_by("submitted_at", "pk").values_list(*ORDER_VALUES)
     for row in rows.iterator(chunk_size=5000):
         (
             pk,
@@ -614,6 +694,8 @@ def period_local_orders(
             unit_usd = ZERO
         else:
             unit_usd = (price * rate).quantize(CENT, ROUND_HALF_UP)
+            if currency and currency != "USD" and currency not in used:
+                used[currency] = str(rate.normalize())
         charged, refunded, refund_units = order_expectation(
             status=status,
             supplier_status=supplier_status or "",
@@ -647,23 +729,41 @@ def period_local_orders(
     ]
     if no_price:
         warnings.append(f"{no_price} order(s) had no price: expected at 0 USD.")
-    return orders, warnings
+    return orders, warnings, dict(sorted(used.items()))
 
 
 def reconciliation_inputs(
-    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+    account: SupplierAccount,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    slack: dt.timedelta | None = None,
+    refund_window: dt.timedelta | None = None,
 ) -> ReconciliationInputs:
-    entries, ledger_pks = period_ledger_entries(account, start=start, end=end)
-    orders, warnings = period_local_orders(account, start=start, end=end)
+    """The period's rows and orders with the neighbours' candidates (see the module doc)."""
+    defaults = engine.Settings()
+    slack = defaults.window_slack if slack is None else slack
+    refund_window = defaults.refund_window if refund_window is None else refund_window
+    reach = refund_window + slack
+    entries, ledger_pks = period_ledger_entries(account, start=start - slack, end=end + reach)
+    orders, warnings, rates = candidate_local_orders(
+        account, start=start, end=end, reach=reach, slack=slack
+    )
     undated = LedgerEntry.objects.filter(account=account, created_at__isnull=True).count()
     if undated:
         warnings.append(f"{undated} ledger row(s) came without a time and are in no period.")
+    balance, row_id = opening_row(account, start=start)
+    synced_until, stale = ledger_staleness(account, end=end)
     return ReconciliationInputs(
         entries=entries,
         orders=orders,
-        opening_balance=opening_balance(account, start=start),
+        opening_balance=balance,
         warnings=warnings,
         ledger_pks=ledger_pks,
+        opening_row_id=row_id,
+        fx_rates=rates,
+        ledger_synced_until=synced_until,
+        ledger_warning=stale,
     )
 
 
@@ -710,17 +810,42 @@ def run_explanations(
 
 
 def run_explanation_texts(run: ReconciliationRun) -> dict[str, str]:
+    """The explanation of each explained item of the run, by item key, for the exports; one
+    written when the item was in another bucket or matched to another order reads "explained
+    earlier as <bucket> / order #N: <text>"."""
     keys = ReconciliationItem.objects.filter(run=run).values("item_key")
-    return dict(
-        ItemExplanation.objects.filter(account_id=run.account_id, item_key__in=keys).values_list(
-            "item_key", "comment"
+    explanations = {
+        explanation.item_key: explanation
+        for explanation in ItemExplanation.objects.filter(
+            account_id=run.account_id, item_key__in=keys
         )
+    }
+    if not explanations:
+        return {}
+    now = ReconciliationItem.objects.filter(run=run, item_key__in=list(explanations)).values_list(
+        "item_key", "bucket", "order_key"
     )
+    texts = {}
+    for item_key, bucket, order_key in now:
+        explanation = explanations[item_key]
+        texts[item_key] = (
+            explanation.comment
+            if explanation.applies_to(bucket, order_key)
+            else explanation.earlier_text
+        )
+    return texts
 
 
 def explained_count(run: ReconciliationRun) -> int:
-    keys = ReconciliationItem.objects.filter(run=run).values("item_key")
-    return ItemExplanation.objects.filter(account_id=run.account_id, item_key__in=keys).count()
+    """Items of the run explained as they are now (same bucket, same order): an explanation
+    written before the item moved does not count."""
+    same = ReconciliationItem.objects.filter(
+        run=run,
+        item_key=OuterRef("item_key"),
+        bucket=OuterRef("bucket"),
+        order_key=OuterRef("order_key"),
+    )
+    return ItemExplanation.objects.filter(account_id=run.account_id).filter(Exists(same)).count()
 
 
 def run_totals(run: ReconciliationRun) -> engine.Totals | None:
@@ -885,6 +1010,8 @@ def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
         order_count=run.order_count,
         refund_owed_count=run.refund_owed_count,
         hint_count=run.hint_count,
+        fx_rates=dict(run.fx_rates),
+        notices=[run.ledger_warning] if run.ledger_warning else [],
     )
 
 

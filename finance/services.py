@@ -449,6 +449,7 @@ def reconciliation_start(
     fx_tolerance: Decimal | None = None,
     abs_tolerance: Decimal | None = None,
     window_slack: dt.timedelta | None = None,
+    refund_window: dt.timedelta | None = None,
     by=None,
     request=None,
 ) -> ReconciliationRun:
@@ -463,6 +464,7 @@ def reconciliation_start(
             fx_tolerance=defaults.fx_tolerance if fx_tolerance is None else fx_tolerance,
             abs_tolerance=defaults.abs_tolerance if abs_tolerance is None else abs_tolerance,
             window_slack=defaults.window_slack if window_slack is None else window_slack,
+            refund_window=defaults.refund_window if refund_window is None else refund_window,
             period_start=period_start,
             period_end=period_end,
         )
@@ -614,12 +616,21 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
     try:
         began = time.perf_counter()
         _progress(run.pk, 2, "reading the ledger and our orders")
+        stored = engine.Settings.from_dict(run.engine_settings)
         inputs = selectors.reconciliation_inputs(
-            run.account, start=run.period_start, end=run.period_end
+            run.account,
+            start=run.period_start,
+            end=run.period_end,
+            slack=stored.window_slack,
+            refund_window=stored.refund_window,
         )
         read = time.perf_counter()
-        stored = engine.Settings.from_dict(run.engine_settings)
-        run_settings = dataclasses.replace(stored, opening_balance=inputs.opening_balance)
+        run_settings = dataclasses.replace(
+            stored,
+            opening_balance=inputs.opening_balance,
+            opening_row_id=inputs.opening_row_id,
+            ledger_synced_until=inputs.ledger_synced_until,
+        )
         _progress(run.pk, 10, "reconciling")
         result = engine.reconcile(
             inputs.entries,
@@ -639,8 +650,11 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
                 heartbeat_at=timezone.now(),
                 progress=100,
                 progress_label="done",
-                engine_settings=run_settings.as_dict(),
+                # The rates are today's (one current rate per currency): kept with the run, so
+                # a rerun after a rate change shows that it used other rates.
+                engine_settings={**run_settings.as_dict(), "fx_rates": inputs.fx_rates or {}},
                 warnings=inputs.warnings,
+                ledger_warning=inputs.ledger_warning,
                 ledger_count=result.ledger_count,
                 order_count=result.order_count,
                 refund_owed_count=result.refund_owed_count,
@@ -688,6 +702,7 @@ def item_explain(*, item: ReconciliationItem, comment: str, by, request=None) ->
         explanation = ItemExplanation(account_id=run.account_id, item_key=item.item_key)
     explanation.comment = comment
     explanation.bucket = item.bucket
+    explanation.order_key = item.order_key
     explanation.run = run
     explanation.explained_by = by if getattr(by, "is_authenticated", False) else None
     explanation.explained_at = timezone.now()
@@ -701,6 +716,7 @@ def item_explain(*, item: ReconciliationItem, comment: str, by, request=None) ->
             "run": run.pk,
             "item_key": item.item_key,
             "bucket": item.bucket,
+            "order_key": item.order_key,
             "comment": comment,
             "previous_comment": before,
         },
