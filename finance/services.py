@@ -24,7 +24,11 @@ Pages come newest first (`GET /api/v1/balance/transactions`, the management cred
 stored as they came, idempotent by (account, supplier id): a unique constraint, inserts that
 ignore conflicts. The first sync (and any sync after a failed one) reads every page; later ones
 are incremental: they stop at the first page holding only known ids. A row booked while paging
-pushes older rows down a page, so a page may repeat rows (ignored), never skip one.
+pushes older rows down a page, so a page may repeat rows (ignored), never skip one. A row can
+still be missed for good (an earlier pass stopped by a page of known rows while an older row was
+missing below it, or a row deleted here): after an incremental pass the rows stored for the
+account are compared with the supplier's total, and when fewer are stored every page is read
+again in the same sync, which its record says.
 """
 
 from __future__ import annotations
@@ -386,29 +390,25 @@ def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> Ledger
     incremental = previous is not None and previous.status == JobStatus.SUCCEEDED
     LedgerSync.objects.filter(pk=job.pk).update(incremental=incremental)
     stopped_early = False
+    repaired = ""
     try:
         if not account.management_token:
             raise LedgerCredentialMissing(NO_MANAGEMENT_CREDENTIAL)
         client = supplier_client(account)
-        page = 1
-        while True:
-            result = client.transactions(page=page, limit=page_size)
-            rows = result.transactions
-            with transaction.atomic():
-                new = _store_ledger_page(account, job, rows)
-                LedgerSync.objects.filter(pk=job.pk).update(
-                    pages_done=F("pages_done") + 1,
-                    rows_fetched=F("rows_fetched") + len(rows),
-                    rows_new=F("rows_new") + new,
-                    rows_total=result.total,
-                    heartbeat_at=timezone.now(),
+        stopped_early, total = _read_ledger_pages(
+            client, account, job, page_size, stop_at_known=incremental
+        )
+        if stopped_early:
+            held = LedgerEntry.objects.filter(account=account).count()
+            if held < total:
+                before = LedgerSync.objects.values_list("rows_new", flat=True).get(pk=job.pk)
+                _read_ledger_pages(client, account, job, page_size, stop_at_known=False)
+                after = LedgerSync.objects.values_list("rows_new", flat=True).get(pk=job.pk)
+                repaired = (
+                    f" Only {held} of the supplier's {total} rows were stored after the "
+                    f"incremental pass, so every page was read again (full pass): "
+                    f"{after - before} missing row{'s' if after - before != 1 else ''} stored."
                 )
-            if not rows or len(rows) < page_size or page * page_size >= result.total:
-                break
-            if incremental and new == 0:
-                stopped_early = True
-                break
-            page += 1
     except (LedgerCredentialMissing, MissingCredential):
         _finish(job, JobStatus.FAILED, NO_MANAGEMENT_CREDENTIAL)
         return LedgerSync.objects.get(pk=job.pk)
@@ -433,9 +433,34 @@ def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> Ledger
         job,
         JobStatus.SUCCEEDED,
         f"{job.rows_fetched} ledger rows read, {job.rows_new} new ({how}). "
-        f"The supplier reports {job.rows_total} rows in all.",
+        f"The supplier reports {job.rows_total} rows in all.{repaired}",
     )
     return LedgerSync.objects.get(pk=job.pk)
+
+
+def _read_ledger_pages(
+    client, account: SupplierAccount, job: LedgerSync, page_size: int, *, stop_at_known: bool
+) -> tuple[bool, int]:
+    """Read pages from the newest and store them; with `stop_at_known`, stop at the first page
+    holding only known rows. Returns (stopped there, the supplier's total)."""
+    page = 1
+    while True:
+        result = client.transactions(page=page, limit=page_size)
+        rows = result.transactions
+        with transaction.atomic():
+            new = _store_ledger_page(account, job, rows)
+            LedgerSync.objects.filter(pk=job.pk).update(
+                pages_done=F("pages_done") + 1,
+                rows_fetched=F("rows_fetched") + len(rows),
+                rows_new=F("rows_new") + new,
+                rows_total=result.total,
+                heartbeat_at=timezone.now(),
+            )
+        if not rows or len(rows) < page_size or page * page_size >= result.total:
+            return False, result.total
+        if stop_at_known and new == 0:
+            return True, result.total
+        page += 1
 
 
 # --- reconciliation ------------------------------------------------------------------------------

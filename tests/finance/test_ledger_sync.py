@@ -146,3 +146,26 @@ def test_the_schedule_queues_a_sync_of_every_account_with_the_credential(
     tasks.run_ledger_sync.run(jobs[0].pk)
     tasks.run_ledger_sync.run(jobs[0].pk)
     assert LedgerSync.objects.get(pk=jobs[0].pk).status == "succeeded"
+
+
+def test_an_incremental_sync_that_leaves_rows_missing_reads_every_page_again(
+    sandbox_account, deposit
+):
+    account = sandbox_account()
+    for index in range(8):
+        deposit(account, f"{index + 1}.00")
+    sync_ledger(account, page_size=3)
+    # A row in the middle of the history went missing here (deleted, or never stored).
+    lost = LedgerEntry.objects.filter(account=account).order_by("supplier_id")[3]
+    lost_id = lost.supplier_id
+    lost.delete()
+    deposit(account, "100.00")
+
+    again = sync_ledger(account, page_size=3)
+
+    assert again.status == "succeeded" and again.incremental
+    assert LedgerEntry.objects.filter(account=account, supplier_id=lost_id).exists()
+    assert LedgerEntry.objects.filter(account=account).count() == again.rows_total == 10
+    assert again.rows_new == 2
+    assert "Only 9 of the supplier's 10 rows were stored" in again.message
+    assert "every page was read again (full pass): 1 missing row stored" in again.message
