@@ -42,7 +42,7 @@ from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -131,27 +131,51 @@ def _type_q(kind: str) -> Q:
     return Q(type__iexact=kind)
 
 
-def spend_rate(account: SupplierAccount, *, now: dt.datetime | None = None) -> Decimal | None:
+def ledger_stale_after() -> dt.timedelta:
+    """A ledger synced longer ago than this makes the spend rate and the runway stale."""
+    return dt.timedelta(hours=getattr(settings, "FINANCE_LEDGER_STALE_HOURS", 24))
+
+
+@dataclass(frozen=True)
+class Spend:
+    """The recent spend rate (USD a day), measured over the spend window ending at `until`: the
+    end of what the ledger holds (its last sync, or its last row), not now. `stale` when that is
+    longer ago than `ledger_stale_after()`: the rate (and a runway from it) may be out of date."""
+
+    rate: Decimal | None
+    until: dt.datetime | None
+    stale: bool
+
+
+def spend_measure(account: SupplierAccount, *, now: dt.datetime | None = None) -> Spend:
     """Net USD spent per day (purchases - refunds) over the spend window, from the ledger.
 
-    None when the ledger of the account has never been synced (no rows). A ledger younger than
-    the window is averaged over the days it covers (at least one).
+    The window ends where the ledger does (see `Spend`): an old ledger is not read as days of no
+    spending. No rate when the ledger of the account has never been synced (no rows). A ledger
+    younger than the window is averaged over the days it covers (at least one).
     """
     now = now or timezone.now()
     rows = LedgerEntry.objects.filter(account=account, created_at__isnull=False)
-    first = rows.order_by("created_at").values_list("created_at", flat=True).first()
+    first, last = rows.aggregate(first=Min("created_at"), last=Max("created_at")).values()
     if first is None:
-        return None
+        return Spend(None, None, False)
+    until = min(now, max(ledger_horizon(account) or last, last))
     window = spend_window()
-    since = now - window
-    sums = rows.filter(created_at__gte=since, created_at__lte=now).aggregate(
+    since = until - window
+    sums = rows.filter(created_at__gte=since, created_at__lte=until).aggregate(
         purchases=Sum("amount", filter=_type_q(PURCHASE)),
         refunds=Sum("amount", filter=_type_q(REFUND)),
     )
     net = -(sums["purchases"] or ZERO) - (sums["refunds"] or ZERO)
-    covered = min(window, max(now - first, dt.timedelta(days=1)))
+    covered = min(window, max(until - first, dt.timedelta(days=1)))
     days = Decimal(str(covered.total_seconds() / 86400))
-    return (net / days).quantize(CENT, ROUND_HALF_UP)
+    rate = (net / days).quantize(CENT, ROUND_HALF_UP)
+    return Spend(rate, until, now - until > ledger_stale_after())
+
+
+def spend_rate(account: SupplierAccount, *, now: dt.datetime | None = None) -> Decimal | None:
+    """The rate of `spend_measure` alone."""
+    return spend_measure(account, now=now).rate
 
 
 def runway_days(balance: Decimal, rate: Decimal | None) -> Decimal | None:
@@ -173,6 +197,8 @@ class AccountFinance:
     runway_days: Decimal | None
     last_ledger_sync: LedgerSync | None
     supported: bool
+    spend_until: dt.datetime | None = None  # the spend is measured up to here
+    spend_stale: bool = False  # the ledger is old: the rate and the runway may be out of date
 
     @property
     def is_postpaid(self) -> bool:
@@ -185,7 +211,8 @@ class AccountFinance:
 
 def account_finance(account: SupplierAccount, *, now: dt.datetime | None = None) -> AccountFinance:
     snapshot = latest_snapshot(account)
-    rate = spend_rate(account, now=now)
+    spend = spend_measure(account, now=now)
+    rate = spend.rate
     runway = None
     if snapshot is not None and not snapshot.is_postpaid:
         runway = runway_days(snapshot.balance, rate)
@@ -198,6 +225,8 @@ def account_finance(account: SupplierAccount, *, now: dt.datetime | None = None)
         runway_days=runway,
         last_ledger_sync=last_ledger_sync(account),
         supported=has_balance_api(account),
+        spend_until=spend.until,
+        spend_stale=spend.stale,
     )
 
 

@@ -5,8 +5,9 @@ Low-balance alerts (`balance_alert_evaluate`, after every snapshot)
 ===================================================================
 
 An account is low when its balance is below the rule's USD threshold, or when it lasts fewer than
-the rule's days at the recent spend rate (`selectors.spend_rate`: purchases - refunds per day,
-from the ledger, over the last 7 days). A postpaid account has no balance to run out (it may go
+the rule's days at the recent spend rate (`selectors.spend_measure`: purchases - refunds per day,
+from the ledger, over the 7 days up to where the ledger ends, its last sync; an older ledger is
+named in the alert as out of date). A postpaid account has no balance to run out (it may go
 negative; the page shows what it owes), so it raises no low-balance alert.
 
 At most one alert per account is open (a database constraint). It is raised and emailed to the
@@ -14,7 +15,8 @@ active finance and admin staff once; while it stays open a later snapshot only u
 reminder goes out at most once per alert period (`FINANCE_ALERT_PERIOD_HOURS`, default 24).
 When the balance recovers the alert is cleared. An alert cleared less than a period ago is
 reopened rather than raised anew, so a balance hovering around the threshold does not flood the
-mailbox: raised once per period, not on every snapshot. The email is claimed in the same
+mailbox: raised once per period, not on every snapshot; a rise from warning to danger is emailed
+at once ("Now critical"), whatever the period. The email is claimed in the same
 transaction that decides to send it, so two workers never send it twice.
 
 The ledger sync (`ledger_sync_run`)
@@ -143,7 +145,8 @@ def _low_balance(
     if rule.threshold_usd is None and rule.runway_days is None:
         return None
     balance = snapshot.balance
-    rate = selectors.spend_rate(account, now=now)
+    spend = selectors.spend_measure(account, now=now)
+    rate = spend.rate
     runway = selectors.runway_days(balance, rate)
     reasons = []
     if rule.threshold_usd is not None and balance < rule.threshold_usd:
@@ -153,6 +156,11 @@ def _low_balance(
             f"enough for {runway} days at the recent spend of {rate} USD a day "
             f"(the rule asks for {rule.runway_days})"
         )
+        if spend.stale:
+            reasons.append(
+                f"the spend is measured up to {spend.until:%Y-%m-%d %H:%M %Z}: the ledger is out "
+                "of date, sync it"
+            )
     if not reasons:
         return None
     danger = balance <= 0 or (runway is not None and runway < 1)
@@ -182,6 +190,11 @@ def balance_alert_evaluate(
                     alert.save(update_fields=["cleared_at", "cleared_balance"])
                 return None
             level, message, runway = low
+            escalated = (
+                alert is not None
+                and alert.level == BalanceAlert.Level.WARNING
+                and level == BalanceAlert.Level.DANGER
+            )
             if alert is None:
                 alert = selectors.recent_alert(account, since=now - period)
                 if alert is not None:  # cleared within the period: the same alert again
@@ -191,7 +204,8 @@ def balance_alert_evaluate(
             alert.level, alert.message = level, message[:500]
             alert.balance, alert.runway_days, alert.last_seen_at = snapshot.balance, runway, now
             previous_notice = alert.notified_at
-            notify = previous_notice is None or previous_notice <= now - period
+            # A rise from warning to danger is news: it is emailed whenever it happens.
+            notify = escalated or previous_notice is None or previous_notice <= now - period
             if notify:  # claimed here, under the row lock: one email per period
                 alert.notified_at = now
             alert.save()
@@ -209,7 +223,10 @@ def _alert_email(alert: BalanceAlert, *, previous_notice: dt.datetime | None) ->
         logger.warning("low-balance alert %s: no finance or admin address to send it to", alert.pk)
         return
     reminder = previous_notice is not None
-    subject = f"{'Still low' if reminder else 'Low balance'}: {alert.account.name}"
+    if alert.level == BalanceAlert.Level.DANGER and reminder:
+        subject = f"Now critical: {alert.account.name}"
+    else:
+        subject = f"{'Still low' if reminder else 'Low balance'}: {alert.account.name}"
     body = (
         f"{alert.message}\n\n"
         f"Balance {alert.balance:.2f} USD at {alert.last_seen_at:%Y-%m-%d %H:%M %Z}. "

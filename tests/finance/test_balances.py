@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from finance import selectors, services
 from finance.errors import BalanceUnavailableForAccount
-from finance.models import BalanceAlert, BalanceSnapshot, LedgerEntry
+from finance.models import BalanceAlert, BalanceSnapshot, JobStatus, LedgerEntry, LedgerSync
 from reseller.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -170,6 +170,7 @@ def test_a_runway_rule_raises_on_the_recent_spend_rate(sandbox_account):
     # A ledger younger than the window is averaged over the days it covers.
     young = sandbox_account(balance="100")
     ledger_row(young, 1, "-70", "PURCHASE", now - dt.timedelta(days=2))
+    synced(young, now)
     assert selectors.spend_rate(young, now=now) == Decimal("35.00")
 
 
@@ -208,3 +209,62 @@ def test_the_schedule_sends_one_snapshot_task_per_account(sandbox_account, monke
     accounts = [sandbox_account(), sandbox_account()]
     tasks.snapshot_all_balances.run()
     assert sorted(sent) == sorted(account.pk for account in accounts)
+
+
+def synced(account, at):
+    """A successful ledger sync that started at `at`."""
+    LedgerSync.objects.create(
+        account=account, status=JobStatus.SUCCEEDED, started_at=at, finished_at=at
+    )
+
+
+def test_the_spend_is_measured_up_to_the_last_sync_and_an_old_ledger_is_stale(
+    sandbox_account, client_as
+):
+    account = sandbox_account(balance="300")
+    now = timezone.now()
+    ledger_row(account, 1, "1000", "DEPOSIT", now - dt.timedelta(days=40))
+    ledger_row(account, 2, "-70", "PURCHASE", now - dt.timedelta(days=12))
+    ledger_row(account, 3, "-70", "PURCHASE", now - dt.timedelta(days=10))
+    synced(account, now - dt.timedelta(days=9))
+    # Nothing is known after the sync nine days ago: that is not nine days of no spending.
+    spend = selectors.spend_measure(account, now=now)
+    assert spend.rate == Decimal("20.00") and spend.stale
+    assert spend.until == now - dt.timedelta(days=9)
+    services.balance_snapshot_take(account=account, now=now)
+    summary = selectors.account_finance(account, now=now)
+    assert summary.runway_days == Decimal("15.0") and summary.spend_stale
+
+    html = client_as("finance").get(reverse("finance_overview"), {"account": account.pk})
+    html = html.content.decode()
+    assert 'data-testid="runway-stale"' in html and ">stale</span>" in html
+
+    synced(account, now)
+    fresh = selectors.spend_measure(account, now=now)
+    assert not fresh.stale and fresh.rate == Decimal("0.00")
+
+
+def test_a_rise_from_warning_to_danger_is_emailed_at_once(sandbox_account, make_staff):
+    make_staff("finance")
+    account = sandbox_account(balance="100")
+    now = timezone.now()
+    ledger_row(account, 1, "-70", "PURCHASE", now - dt.timedelta(days=6))  # 10 USD a day
+    ledger_row(account, 2, "10", "DEPOSIT", now - dt.timedelta(days=20))
+    synced(account, now)
+    services.balance_alert_rule_save(
+        account=account, threshold_usd=None, runway_days=Decimal("14"), by=None
+    )
+    services.balance_snapshot_take(account=account, now=now)
+    alert = selectors.open_alert(account)
+    assert alert.level == BalanceAlert.Level.WARNING and len(mail.outbox) == 1
+
+    # Spending jumps: the balance lasts less than a day. Within the same alert period.
+    ledger_row(account, 3, "-7000", "PURCHASE", now + dt.timedelta(minutes=5))
+    synced(account, now + dt.timedelta(minutes=9))
+    services.balance_snapshot_take(account=account, now=now + dt.timedelta(minutes=10))
+    alert.refresh_from_db()
+    assert alert.level == BalanceAlert.Level.DANGER
+    assert len(mail.outbox) == 2 and mail.outbox[1].subject.startswith("Now critical")
+    # Still danger a little later: no third email within the period.
+    services.balance_snapshot_take(account=account, now=now + dt.timedelta(minutes=20))
+    assert len(mail.outbox) == 2
