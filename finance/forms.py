@@ -111,6 +111,16 @@ class ReconciliationForm(PeriodForm):
         help_text="How far before submission and after finality a ledger row may fall.",
     )
 
+    refund_window_hours = forms.DecimalField(
+        label="Refund window (hours)",
+        min_value=Decimal("0.05"),
+        max_value=Decimal("720"),
+        decimal_places=2,
+        initial=Decimal("24"),
+        required=False,
+        help_text="How long after an order failed its refund may be booked (empty: 24).",
+    )
+
     field_order = ["account", "start", "end", "fx_tolerance_pct", "abs_tolerance"]
 
     def engine_arguments(self) -> dict:
@@ -123,6 +133,11 @@ class ReconciliationForm(PeriodForm):
             "fx_tolerance": data["fx_tolerance_pct"] / Decimal(100),
             "abs_tolerance": data["abs_tolerance"],
             "window_slack": dt.timedelta(minutes=float(data["window_slack_minutes"])),
+            "refund_window": (
+                None
+                if data.get("refund_window_hours") is None
+                else dt.timedelta(hours=float(data["refund_window_hours"]))
+            ),
         }
 
 

@@ -119,6 +119,7 @@ def test_run_a_reconciliation_from_the_page_and_explain_an_item(
         "fx_tolerance_pct": "3",
         "abs_tolerance": "0.02",
         "window_slack_minutes": "2",
+        "refund_window_hours": "48",
     }
     bad = client.post(reverse("reconciliation_start"), {**form, "end": "2000-01-01"})
     assert bad.status_code == 400 and "must end on or after" in bad.content.decode()
@@ -126,6 +127,7 @@ def test_run_a_reconciliation_from_the_page_and_explain_an_item(
     run = ReconciliationRun.objects.get(account=account)
     assert response.url == reverse("reconciliation_detail", args=[run.pk])
     assert run.engine_settings["fx_tolerance"] == "0.03"
+    assert float(run.engine_settings["refund_window_seconds"]) == 48 * 3600
     polling = client.get(response.url, **htmx("run-body")).content.decode()
     assert 'hx-trigger="every 1s"' in polling and 'data-testid="run-progress"' in polling
 
