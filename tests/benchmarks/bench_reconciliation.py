@@ -46,6 +46,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from django.db import connection
@@ -264,8 +265,20 @@ def _store_traffic(account, traffic) -> tuple[dict[str, int], list[str]]:
         CurrencyRate.objects.update_or_create(currency=currency, defaults={"usd_per_unit": rate})
     drifted = set(traffic.drifted)
     pks: dict[str, int] = {}
+
+    def units(order) -> tuple[int, int]:
+        """(units, delivered) as stored: a completed order with a refund was delivered in part,
+        in the share its refund says (a quarter refunded: 4 units, 3 delivered)."""
+        if order.status != "COMPLETED":
+            return 1, 0
+        if not order.refund_expected:
+            return 1, 1
+        share = Fraction(order.expected_refund_usd / order.expected_usd).limit_denominator(1000)
+        return share.denominator, share.denominator - share.numerator
+
     for start in range(0, len(traffic.orders), 10_000):
         batch = traffic.orders[start : start + 10_000]
+        counts = [units(order) for order in batch]
         rows = Order.objects.bulk_create(
             [
                 Order(
@@ -273,20 +286,20 @@ def _store_traffic(account, traffic) -> tuple[dict[str, int], list[str]]:
                     offer=offers[order.currency],
                     transaction_id=order.transaction_id,
                     status=order.status,
-                    max_unit_price=order.amount * 2,
-                    quoted_price=order.amount,
-                    price_sent=order.amount * Decimal("1.12")
+                    max_unit_price=order.amount * 2 / count,
+                    quoted_price=order.amount / count,
+                    price_sent=order.amount * Decimal("1.12") / count
                     if order.key in drifted
-                    else order.amount,
+                    else order.amount / count,
                     currency=order.currency,
-                    units=1,
-                    units_delivered=0 if order.status != "COMPLETED" else 1,
+                    units=count,
+                    units_delivered=delivered,
                     submit_attempts=1,
                     submitted_at=order.submitted_at,
                     last_sent_at=order.submitted_at,
                     final_at=order.final_at,
                 )
-                for order in batch
+                for order, (count, delivered) in zip(batch, counts, strict=True)
             ],
             batch_size=2_000,
         )
