@@ -8,9 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders.errors import OrderActionRefused, PriceAboveLimit
-from orders.models import Batch, Order, OrderTransactionId
+from orders.models import Order, OrderTransactionId
 from orders.services.base import (
     S,
+    batch_reopen,
     enqueue_after_commit,
     error_text,
     money,
@@ -100,9 +101,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
             now=now,
         )
         if order.batch_id:
-            Batch.objects.filter(pk=order.batch_id, status=Batch.Status.DONE).update(
-                status=Batch.Status.RUNNING, finished_at=None
-            )
+            batch_reopen(order.batch_id)
         audit_record(
             action="order.retried",
             actor=by,

@@ -143,6 +143,13 @@ def order_lock(order_id: int, *, skip_locked: bool = False) -> Order | None:
     )
 
 
+def batch_reopen(batch_id: int) -> None:
+    """A DONE batch that has an open order again (a retry, a late purchase) is RUNNING."""
+    Batch.objects.filter(pk=batch_id, status=Batch.Status.DONE).update(
+        status=Batch.Status.RUNNING, finished_at=None
+    )
+
+
 def batch_refresh_done(batch_id: int, now: datetime) -> None:
     if not Order.objects.filter(batch_id=batch_id, status__in=list(OPEN_STATUSES)).exists():
         Batch.objects.filter(

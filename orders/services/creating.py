@@ -15,7 +15,14 @@ from catalog.models import Offer
 from orders import polling
 from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
 from orders.models import Batch, Order, OrderRequest, OrderTransactionId
-from orders.services.base import MAX_QUANTITY, S, enqueue_after_commit, money, new_transaction_id
+from orders.services.base import (
+    MAX_QUANTITY,
+    S,
+    batch_reopen,
+    enqueue_after_commit,
+    money,
+    new_transaction_id,
+)
 from orders.states import order_events_created
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
@@ -130,7 +137,7 @@ def _insert_orders(orders: list[Order], *, by, now) -> None:
 
 def _reopen_batch(batch: Batch | None) -> None:
     if batch is not None and batch.status == Batch.Status.DONE:
-        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.RUNNING, finished_at=None)
+        batch_reopen(batch.pk)
         batch.status = Batch.Status.RUNNING
 
 

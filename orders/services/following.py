@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from orders import polling
 from orders.errors import OrderActionRefused
-from orders.models import Batch, Order, OrderKey
+from orders.models import Order, OrderKey
 from orders.services.base import (
     ERROR_TEXT_LIMIT,
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
     S,
+    batch_reopen,
     enqueue_after_commit,
     error_data,
     error_text,
@@ -145,9 +146,7 @@ def order_flag_found(
         now=now,
     )
     if order.batch_id:
-        Batch.objects.filter(pk=order.batch_id, status=Batch.Status.DONE).update(
-            status=Batch.Status.RUNNING, finished_at=None
-        )
+        batch_reopen(order.batch_id)
 
 
 def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source: str) -> None:
