@@ -28,6 +28,9 @@ def sandbox_offer(sandbox, **filters) -> dict:
 
 def choose_offer(page, offer_id: int) -> None:
     page.get_by_label("Find an offer").fill(str(offer_id))
+    # As a person would: wait for the search's results (their address is pushed to the history),
+    # then choose. Clicking a link of the list shown before them races that history push.
+    expect(page).to_have_url(re.compile(rf"[?&]q={offer_id}(&|$)"))
     page.get_by_role("link", name=re.compile(rf"^Choose .*\({offer_id}\)$")).click()
     page.wait_for_url(re.compile(r"/orders/new/\?offer=\d+$"))
 
