@@ -17,7 +17,7 @@ from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, Sync
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
-from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.clients import SupplierError
 from suppliers.selectors import account_chosen, account_required
@@ -253,7 +253,10 @@ class PricingRuleForm(forms.ModelForm):
             target = ""
         elif not target:
             self.add_error("target", "Say which offer, product or category this rule is for.")
-        elif scope in (PricingRule.Scope.OFFER, PricingRule.Scope.PRODUCT) and not target.isdigit():
+        elif (
+            scope in (PricingRule.Scope.OFFER, PricingRule.Scope.PRODUCT)
+            and typed_id(target) is None
+        ):
             self.add_error("target", "An offer or product is named by its numeric id.")
         data["target"] = target
         self.instance.target = target

@@ -61,6 +61,7 @@ from finance.models import (
     ReconciliationRun,
 )
 from orders.models import Order, OrderStatus
+from reseller.core.querystrings import typed_id
 from suppliers.models import SupplierAccount, SupplierKind
 
 CENT = Decimal("0.01")
@@ -472,8 +473,8 @@ def ledger_entry_list(
     if search:
         term = search.strip()
         query = Q(description__icontains=term)
-        if term.lstrip("-").isdigit():
-            query |= Q(supplier_id=int(term))
+        if (supplier_id := typed_id(term)) is not None:
+            query |= Q(supplier_id=supplier_id)
         rows = rows.filter(query)
     return rows.order_by("-created_at", "-supplier_id")
 

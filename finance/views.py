@@ -37,7 +37,7 @@ from finance.forms import (
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
 from finance.reconciliation import BUCKET_LABELS, Bucket
-from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
 from suppliers.selectors import account_chosen, account_required
@@ -523,7 +523,7 @@ def _export_period(request):
         )
         messages.error(request, f"Nothing was exported. {problems}")
         account = request.GET.get("account", "")
-        query = f"?account={account}" if account.isascii() and account.isdigit() else ""
+        query = f"?account={account}" if typed_id(account) is not None else ""
         return redirect(reverse("reconciliation_list") + query)
     start, end = form.period
     return form.cleaned_data["account"], start, end

@@ -13,14 +13,12 @@ from catalog.models import Offer
 from catalog.selectors import catalog_accounts
 from orders.models import Order, OrderStatus, OrderTransactionId
 from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, OPEN_STATUSES
+from reseller.core.querystrings import MAX_ID, typed_id
 from suppliers.models import SupplierAccount
 
 #: A manual order places at most this many orders at once (a batch file is for more).
 MAX_MANUAL_QUANTITY = 100
 SEARCH_MAX_LENGTH = 100
-#: The largest id a filter takes: no database here stores a larger integer (SQLite raises
-#: OverflowError on one, which would be a 500 or a CSV broken off mid-stream).
-MAX_ID = 2**63 - 1
 
 
 def is_telegram_stars(offer: Offer) -> bool:
@@ -252,8 +250,8 @@ class OrderFilter(django_filters.FilterSet):
             | Q(pk__in=former.values("order_id"))
             | Q(customer_reference__icontains=value)
         )
-        if value.isascii() and value.isdigit() and len(value) < 19:
-            match |= Q(supplier_order_id=int(value))
+        if (supplier_order_id := typed_id(value)) is not None:
+            match |= Q(supplier_order_id=supplier_order_id)
         return queryset.filter(match)
 
     def filter_stage(self, queryset, name, value):

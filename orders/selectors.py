@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from orders.models import AccountQueue, Batch, Order, OrderEvent, OrderStatus
 from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, POLLED_STATUSES
+from reseller.core.querystrings import typed_id
 
 S = OrderStatus
 
@@ -146,12 +147,11 @@ def offers_for_ordering(*, account, search: str, limit: int = OFFER_SEARCH_LIMIT
     search = (search or "").strip()
     if not search:
         return offers.none()
-    # Only ASCII digits: "²".isdigit() is True but int("²") raises. An id beyond the 64-bit
-    # integers of the database matches no offer.
-    if search.isascii() and search.isdigit():
-        if len(search) > 19 or int(search) >= 2**63:
+    if search.isascii() and search.isdigit():  # an offer id (one too large matches none)
+        offer_id = typed_id(search)
+        if offer_id is None:
             return offers.none()
-        return offers.filter(offer_id=int(search))[:limit]
+        return offers.filter(offer_id=offer_id)[:limit]
     for word in search.lower().split()[:8]:
         offers = offers.filter(search_text__contains=word[:100])
     return offers.order_by("-in_stock", "product_name", "offer_name", "offer_id")[:limit]

@@ -25,7 +25,7 @@ from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
 from orders.models import Order
 from reseller.core.errors import ApplicationError
-from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
@@ -99,8 +99,8 @@ def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> Playe
 def _resolve_telegram(offer: Offer, username: str) -> TelegramResolution:
     """@username → the numeric id Stars are sent to. A numeric id is taken as it is."""
     value = username.strip()
-    if value.isascii() and value.isdigit():
-        return TelegramResolution(int(value))
+    if (user_id := typed_id(value)) is not None:
+        return TelegramResolution(user_id)
     lookup = getattr(_client(offer), "telegram_user_info", None)
     if lookup is None:
         return TelegramResolution(None, problem="This supplier cannot resolve usernames.")
@@ -127,9 +127,10 @@ def _chosen_offer(request) -> Offer | None:
     raw = request.POST.get("offer") or request.GET.get("offer")
     if not raw:
         return None
-    if not (str(raw).isascii() and str(raw).isdigit()):
+    pk = typed_id(raw)
+    if pk is None:
         raise Http404("No such offer.")
-    return get_object_or_404(Offer.objects.select_related("account"), pk=int(raw))
+    return get_object_or_404(Offer.objects.select_related("account"), pk=pk)
 
 
 def _offer_picker(request):

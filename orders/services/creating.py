@@ -24,6 +24,7 @@ from orders.services.base import (
     new_transaction_id,
 )
 from orders.states import order_events_created
+from reseller.core.querystrings import typed_id
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
 
@@ -92,9 +93,7 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
         raise OrderError("This offer needs the player id.")
     if offer.requires_server_id and not game_server_id:
         raise OrderError("This offer needs the server.")
-    if offer.product_name == "Telegram Stars" and not (
-        game_user_id.isascii() and game_user_id.isdigit()
-    ):
+    if offer.product_name == "Telegram Stars" and typed_id(game_user_id) is None:
         raise OrderError(
             "Telegram Stars need the numeric Telegram user id (resolve the @username first)."
         )

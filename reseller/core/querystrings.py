@@ -1,4 +1,5 @@
-"""Query strings for list pages: the address a filtered view is shared by."""
+"""Query strings for list pages: the address a filtered view is shared by, and the ids people type
+into them."""
 
 from django.http import QueryDict
 from django_htmx.http import push_url
@@ -20,3 +21,17 @@ def push_clean_url(request, response):
         query = without_empty(request.GET)
         push_url(response, f"{request.path}?{query}" if query else request.path)
     return response
+
+
+#: The largest id any table here can hold (64-bit signed integers).
+MAX_ID = 2**63 - 1
+
+
+def typed_id(text) -> int | None:
+    """The id that typed text names: ASCII digits only, and no larger than MAX_ID; else None.
+    ("²".isdigit() is True but int("²") raises; 20 digits overflow the database's integers.)"""
+    text = str(text).strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None

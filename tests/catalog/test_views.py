@@ -180,6 +180,18 @@ def test_pricing_rule_forms_validate_and_audit(client_as, account):
         },
     )
     assert "numeric id" in bad.content.decode()
+    # "²" passes str.isdigit() but names no offer.
+    sup = client.post(
+        url,
+        {
+            "scope": "offer",
+            "target": "²",
+            "markup_percent": "5",
+            "markup_fixed": "0",
+            "rounding": "none",
+        },
+    )
+    assert "numeric id" in sup.content.decode()
     client.post(
         url,
         {

@@ -70,3 +70,9 @@ def test_a_reconciliation_of_an_impossible_period_is_refused_with_its_reason(cli
     )
     assert response.status_code == 400
     assert "Choose a day between 2000 and 2099." in response.content.decode()
+
+
+@pytest.mark.parametrize("q", ["²", "1²", "9" * 25])
+def test_a_ledger_search_of_digits_that_are_no_id_searches_descriptions_only(client_as, account, q):
+    response = client_as("finance").get(reverse("ledger_list"), {"account": account.pk, "q": q})
+    assert response.status_code == 200
