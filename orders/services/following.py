@@ -393,10 +393,9 @@ def poll_fetch(claim: PollClaim) -> SupplierAnswer:
 
 
 def _sent_too_often(order: Order, now: datetime) -> bool:
+    """Sent MAX_SUBMIT_ATTEMPTS times, or first sent longer ago than the supplier's 60 minutes."""
     first_sent = order.submitted_at or order.last_sent_at
-    return order.submit_attempts >= MAX_SUBMIT_ATTEMPTS or (
-        first_sent is not None and now - first_sent > polling.PENDING_LIMIT
-    )
+    return order.submit_attempts >= MAX_SUBMIT_ATTEMPTS or polling.is_past_limit(first_sent, now)
 
 
 def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
