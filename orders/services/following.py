@@ -92,6 +92,20 @@ def _store_keys(order: Order, keys: tuple[str, ...]) -> int:
     return len(have) + len(new)
 
 
+def _result_fields(result: OrderResult) -> dict:
+    """The order's columns that what the supplier said about it sets."""
+    changes: dict = {"supplier_status": result.status[:20], "last_error": ""}
+    if result.order_id:
+        changes["supplier_order_id"] = result.order_id
+    if result.count:
+        changes["units"] = result.count
+    if result.message:
+        changes["supplier_message"] = result.message[:500]
+    if result.fulfillment_data:
+        changes["fulfillment_data"] = result.fulfillment_data
+    return changes
+
+
 def order_found_by_transaction_id(order: Order) -> OrderResult | None:
     """Whether the supplier has an order under this order's transactionId: None only when it
     says ORDER_NOT_FOUND (or the order was never sent). A refusal proves only that the refused
@@ -126,16 +140,7 @@ def order_flag_found(
     status calls from now on (it completes, keys included, like any other order)."""
     if keys:
         _store_keys(order, keys)
-    changes: dict = {
-        "supplier_status": result.status[:20],
-        "last_error": "",
-        "final_at": None,
-        "next_poll_at": now,
-    }
-    if result.order_id:
-        changes["supplier_order_id"] = result.order_id
-    if result.count:
-        changes["units"] = result.count
+    changes = {**_result_fields(result), "final_at": None, "next_poll_at": now}
     order_move(
         order,
         S.NEEDS_ATTENTION,
@@ -153,15 +158,7 @@ def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source:
     """Follow what the supplier said about a locked order (inside the caller's transaction)."""
     result = answer.result
     target = SUPPLIER_STATUSES.get(result.status)
-    changes: dict = {"supplier_status": result.status[:20], "last_error": ""}
-    if result.order_id:
-        changes["supplier_order_id"] = result.order_id
-    if result.count:
-        changes["units"] = result.count
-    if result.message:
-        changes["supplier_message"] = result.message[:500]
-    if result.fulfillment_data:
-        changes["fulfillment_data"] = result.fulfillment_data
+    changes = _result_fields(result)
     data = {
         "source": source,
         "supplier_status": result.status,
