@@ -4,6 +4,7 @@ Every other app reaches a supplier through `supplier_client(account)`, so creden
 the shared rate limit and log redaction are applied the same way everywhere.
 """
 
+import hashlib
 import threading
 
 import requests
@@ -19,19 +20,47 @@ from suppliers.models import SupplierAccount, SupplierKind
 _sessions = threading.local()
 
 
+def _session_key(account: SupplierAccount) -> tuple:
+    """What a cached session stands for: this very account row with these credentials and URLs.
+
+    A changed shop token, management credential, base URL or user-info URL gives another key, and
+    so does a new account that reuses a deleted one's id (SQLite hands ids out again), so a session
+    built for the old settings is never used for the new ones. The credentials enter as a digest:
+    the cache never holds a second copy of a secret.
+    """
+    credentials = hashlib.sha256(
+        f"{account.shop_token}\0{account.management_token}".encode()
+    ).hexdigest()
+    return (
+        account.pk,
+        account.created_at,
+        account.kind,
+        account.base_url,
+        account.user_info_url,
+        credentials,
+    )
+
+
 def _session(account: SupplierAccount) -> requests.Session:
     """The HTTP session of this account in this thread, kept for the life of the process, so
     that the supplier's connections (and their TLS handshakes) are reused from one order or
     status call to the next instead of opened for every client. Per thread, because a session
     is not meant to be used by two threads at once; a client handed to another thread (the
-    catalog sync's page fetcher) is no longer used by the thread that made it."""
-    by_account = getattr(_sessions, "by_account", None)
+    catalog sync's page fetcher) is no longer used by the thread that made it. When the account's
+    settings change, the session built for the old ones is closed and replaced."""
+    by_account: dict[int, tuple[tuple, requests.Session]] | None = getattr(
+        _sessions, "by_account", None
+    )
     if by_account is None:
         by_account = _sessions.by_account = {}
-    key = (account.pk, account.base_url)
-    session = by_account.get(key)
-    if session is None:
-        session = by_account[key] = requests.Session()
+    key = _session_key(account)
+    cached = by_account.get(account.pk)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if cached is not None:
+        cached[1].close()
+    session = requests.Session()
+    by_account[account.pk] = (key, session)
     return session
 
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from reseller.core.models import AuditEvent
 from suppliers.clients import CodeGamesClient, GamesDropClient
 from suppliers.models import SupplierAccount
-from suppliers.services import supplier_account_check, supplier_client
+from suppliers.services import supplier_account_check, supplier_account_save, supplier_client
 
 TOKEN = "abcdef1234567890abcdef1234567890"
 
@@ -143,3 +143,72 @@ def test_clients_of_one_account_reuse_its_connection_within_a_thread(sandbox_acc
     thread.start()
     thread.join()
     assert other[0]._transport.session is not session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_changed_token_is_used_by_the_next_call_of_a_thread_that_already_called(
+    sandbox_account, sandbox
+):
+    """An admin replaces the shop token while a worker thread keeps a session for the account:
+    the worker's very next call goes out with the new token (another sandbox account's, so the
+    balance tells which token was used), on a new session."""
+    import threading
+
+    account = sandbox_account(balance="1000")
+    replacement = sandbox.create_account(kind="gamesdrop", balance="555", balance_profile="MIXED")
+    ready, changed, seen, sessions = threading.Event(), threading.Event(), [], []
+
+    def worker():
+        from django.db import connections
+
+        try:
+            for _ in range(2):
+                fresh = SupplierAccount.objects.get(pk=account.pk)
+                client = supplier_client(fresh)
+                seen.append(client.balance().balance)
+                sessions.append(client._transport.session)
+            ready.set()
+            changed.wait(10)
+            fresh = SupplierAccount.objects.get(pk=account.pk)
+            client = supplier_client(fresh)
+            seen.append(client.balance().balance)
+            sessions.append(client._transport.session)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert ready.wait(10)
+    supplier_account_save(account=account, shop_token=replacement["token"])
+    changed.set()
+    thread.join(10)
+    assert [str(b) for b in seen] == ["1000.00", "1000.00", "555.00"]
+    assert sessions[0] is sessions[1]
+    assert sessions[2] is not sessions[0]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"base_url": "http://other.test"},
+        {"user_info_url": "http://other.test/user-info"},
+        {"management_token": "f" * 32},
+        {"created_at": "reused id"},
+    ],
+)
+@pytest.mark.django_db
+def test_a_session_is_never_reused_for_other_settings_or_a_reused_id(change):
+    account = SupplierAccount.objects.create(name="a", base_url="http://x.test", shop_token=TOKEN)
+    before = supplier_client(account)._transport.session
+    assert supplier_client(account)._transport.session is before
+    if "created_at" in change:
+        # A new account that got a deleted account's id (SQLite hands ids out again).
+        pk = account.pk
+        account.delete()
+        account = SupplierAccount.objects.create(
+            pk=pk, name="b", base_url="http://x.test", shop_token=TOKEN
+        )
+    else:
+        for field, value in change.items():
+            setattr(account, field, value)
+    assert supplier_client(account)._transport.session is not before
