@@ -185,6 +185,10 @@ class Order(models.Model):
             models.Index(fields=["account", "status", "created_at"], name="order_account_status"),
             # The order list: newest first, and its date range filter.
             models.Index(fields=["created_at"], name="order_created_at"),
+            # A reconciliation reads an account's orders by the time they were sent.
+            models.Index(fields=["account", "submitted_at"], name="order_account_submitted"),
+            # The order search's substring match on transaction id and reference is served on
+            # PostgreSQL by trigram indexes (migration 0007); SQLite scans.
         ]
         permissions = [
             ("reveal_key", "Reveal product keys and PINs"),
