@@ -162,8 +162,9 @@ def order_transition(
     changes: dict | None = None,
     now: datetime | None = None,
 ) -> Order:
-    """Move `order` to `to` under a row lock and record the move; raise InvalidTransition if the
-    table does not allow it from the status the row has now.
+    """Move `order` from the status it has (`order.status`, as the caller read it, normally
+    under the row lock) to `to` and record the move; raise InvalidTransition if the table does
+    not allow it, or if the row's status is no longer the one the caller read.
 
     `changes` are other columns written in the same UPDATE. Unless given there: entering a final
     status sets `final_at`, entering QUEUED clears it; leaving SUBMITTING (or a poll) releases the
@@ -172,20 +173,10 @@ def order_transition(
     """
     to = S(to)
     now = now or timezone.now()
-    with transaction.atomic():
-        current = (
-            Order.objects.select_for_update()
-            .filter(pk=order.pk)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if current is None:
-            raise OrderError(f"Order {order.pk} does not exist.")
-        if not can_move(current, to):
-            raise InvalidTransition(
-                f"Order #{order.pk} cannot move from {S(current).label} to {to.label}.",
-                extra={"order": order.pk, "from": current, "to": str(to)},
-            )
+    current = order.status
+    fields: dict = {}
+    moved = 0
+    if can_move(current, to):
         fields = dict(changes or {})
         fields["status"] = to
         fields["updated_at"] = now
@@ -198,15 +189,29 @@ def order_transition(
             fields.setdefault("lease_expires_at", None)
         if "next_poll_at" not in fields:
             fields["next_poll_at"] = _default_schedule(order, to, now)
-        Order.objects.filter(pk=order.pk).update(**fields)
-        OrderEvent.objects.create(
-            order_id=order.pk,
-            from_status=current,
-            to_status=to,
-            at=now,
-            actor=actor if getattr(actor, "is_authenticated", False) else None,
-            reason=reason,
-            data=data or {},
+        # Compare and set: the row is written only if its status is still the one this move
+        # starts from, so a move decided on an old reading of the row never overwrites another
+        # (the UPDATE takes the row lock; a concurrent writer waits and then finds the status
+        # changed). No savepoint: nothing inside the block raises but the database itself.
+        with transaction.atomic(savepoint=False):
+            moved = Order.objects.filter(pk=order.pk, status=current).update(**fields)
+            if moved:
+                OrderEvent.objects.create(
+                    order_id=order.pk,
+                    from_status=current,
+                    to_status=to,
+                    at=now,
+                    actor=actor if getattr(actor, "is_authenticated", False) else None,
+                    reason=reason,
+                    data=data or {},
+                )
+    if not moved:
+        now_status = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
+        if now_status is None:
+            raise OrderError(f"Order {order.pk} does not exist.")
+        raise InvalidTransition(
+            f"Order #{order.pk} cannot move from {S(now_status).label} to {to.label}.",
+            extra={"order": order.pk, "from": now_status, "to": str(to)},
         )
     for name, value in fields.items():
         setattr(order, name, value)

@@ -9,15 +9,14 @@ import smtplib
 from celery import shared_task
 
 from orders import batch_preview, services
-from orders.models import AccountQueue, Batch, Order, OrderStatus
+from orders.models import AccountQueue, Batch, Order
 from orders.states import POLLED_STATUSES
 
 
 @shared_task(ignore_result=True, acks_late=True)
 def submit_order(order_id: int) -> None:
-    if not Order.objects.filter(pk=order_id, status=OrderStatus.QUEUED).exists():
-        return
-    services.order_submit(order_id=order_id)
+    # No "already done?" query first: the claim itself takes only a QUEUED order.
+    services.order_submit(order_id=order_id, reload=False)
 
 
 @shared_task(ignore_result=True, acks_late=True)

@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import Enum
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import polling
@@ -76,9 +77,12 @@ class Next(Enum):
     RESOLVE_NOW = "resolve now"
 
 
-def order_submit(*, order_id: int, now: datetime | None = None) -> Order | None:
+def order_submit(
+    *, order_id: int, now: datetime | None = None, reload: bool = True
+) -> Order | None:
     """The submit task's body: claim, call create-order once, record. Safe to run twice at once:
-    only the worker whose claim succeeded calls the supplier."""
+    only the worker whose claim succeeded calls the supplier. Returns the order as it is then
+    (the task, which does not need it, passes ``reload=False``)."""
     for _ in range(MAX_SENDS_PER_TASK):
         claim = _submit_claim(order_id=order_id, now=now)
         if claim is None:
@@ -90,7 +94,13 @@ def order_submit(*, order_id: int, now: datetime | None = None) -> Order | None:
             break
         if step is not Next.SEND_AGAIN:
             break
-    return Order.objects.filter(pk=order_id).first()
+    return Order.objects.filter(pk=order_id).first() if reload else None
+
+
+# Read with the claim (one statement less per order): is the order's account queue on hold?
+_account_on_hold = Exists(
+    AccountQueue.objects.filter(account_id=OuterRef("account_id"), on_hold=True)
+)
 
 
 def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim | None:
@@ -100,6 +110,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
         order = (
             Order.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("offer", "account", "batch")
+            .annotate(account_on_hold=_account_on_hold)
             .filter(pk=order_id, status=S.QUEUED)
             .first()
         )
@@ -109,7 +120,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             # Paused or not confirmed yet: batch_resume / batch_confirm schedule it again.
             Order.objects.filter(pk=order.pk).update(next_poll_at=None, updated_at=now)
             return None
-        if AccountQueue.objects.filter(account_id=order.account_id, on_hold=True).exists():
+        if order.account_on_hold:
             order_move(order, S.ON_HOLD, reason="The account's order queue is on hold.", now=now)
             return None
         if not order.account.enabled:
