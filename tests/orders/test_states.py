@@ -123,3 +123,17 @@ def test_polling_backs_off_and_costs_few_status_calls_per_hour():
     assert polling.next_pending_poll(poll_count=12, last_sent_at=sent, now=now) == sent + timedelta(
         minutes=60
     )
+
+
+def test_a_move_decided_on_an_old_reading_of_the_row_is_refused(offline_offer, operator):
+    """Compare and set: another writer moved the order since it was read, so a move that the
+    table would allow from the new status is still refused, and nothing is written."""
+    order = order_create(offer=offline_offer, max_unit_price=Decimal("10"), by=operator)[0]
+    stale = Order.objects.get(pk=order.pk)  # read as QUEUED
+    order_transition(order, S.SUBMITTING, reason="another worker claimed it")
+    events = OrderEvent.objects.filter(order=order).count()
+    with pytest.raises(InvalidTransition, match="from Submitting"):
+        order_transition(stale, S.ON_HOLD, reason="decided on the QUEUED reading")
+    order.refresh_from_db()
+    assert order.status == S.SUBMITTING
+    assert OrderEvent.objects.filter(order=order).count() == events
