@@ -1,7 +1,8 @@
 """Batch pages: upload a CSV/XLSX, look at its preview, confirm it, and watch its orders run.
 
 One page per batch: while the batch is in PREVIEW it shows the file's rows and their problems with
-Confirm / Discard; once confirmed, a progress bar and counts per status (a partial that re-polls
+Confirm / Discard; once confirmed, a progress bar, the sending rate with the estimated finish
+(while the batch is being sent) and counts per status (a partial that re-polls
 itself every second while an order is not final) and the order rows (a partial that re-polls
 itself every two seconds, on the page and filter the operator is looking at).
 """
@@ -217,6 +218,7 @@ def _batch_page(request, batch: Batch):
             ],
             keys=OrderKey.objects.filter(order__batch=batch).count(),
             actions=_available_actions(request.user, batch),
+            rate=selectors.batch_rate(batch=batch, progress=progress),
         )
     if target == "progress":
         return render(request, "orders/batch_detail.html#progress", context)

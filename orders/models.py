@@ -187,6 +187,8 @@ class Order(models.Model):
             models.Index(fields=["created_at"], name="order_created_at"),
             # A reconciliation reads an account's orders by the time they were sent.
             models.Index(fields=["account", "submitted_at"], name="order_account_submitted"),
+            # A running batch's rate: its orders finished in the last minute.
+            models.Index(fields=["batch", "final_at"], name="order_batch_final"),
             # The order search's substring match on transaction id and reference is served on
             # PostgreSQL by trigram indexes (migration 0007); SQLite scans.
         ]

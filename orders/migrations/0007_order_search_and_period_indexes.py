@@ -38,5 +38,9 @@ class Migration(migrations.Migration):
             model_name="order",
             index=models.Index(fields=["account", "submitted_at"], name="order_account_submitted"),
         ),
+        migrations.AddIndex(
+            model_name="order",
+            index=models.Index(fields=["batch", "final_at"], name="order_batch_final"),
+        ),
         migrations.RunPython(add_trigram_indexes, drop_trigram_indexes),
     ]
