@@ -20,6 +20,14 @@ def submit_order(order_id: int) -> None:
 
 
 @shared_task(ignore_result=True, acks_late=True)
+def submit_batch_orders(order_ids: list[int]) -> None:
+    """A batch's orders, a few to a task (`BATCH_SUBMIT_CHUNK`): each is claimed and sent on its
+    own, exactly as by `submit_order`; one already taken or sent is passed over by its claim."""
+    for order_id in order_ids:
+        services.order_submit(order_id=order_id, reload=False)
+
+
+@shared_task(ignore_result=True, acks_late=True)
 def poll_order(order_id: int) -> None:
     if not Order.objects.filter(pk=order_id, status__in=list(POLLED_STATUSES)).exists():
         return

@@ -113,15 +113,14 @@ def subprocess_env() -> dict:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "reseller.settings.test",
         "DATABASE_URL": database_url(),
-        "RESELLER_TEST_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+        "RESELLER_TEST_QUEUE_PREFIX": settings.WORK_QUEUE_PREFIX,
         "RESELLER_TEST_CACHE_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
     }
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db):
-    """A real `celery worker` subprocess on this test run's own queue and database."""
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+@contextlib.contextmanager
+def celery_worker(queues: str):
+    """A real `celery worker` subprocess on some of this test run's queues and its database."""
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -135,7 +134,7 @@ def celery_worker_process(transactional_db):
             "--concurrency",
             "2",
             "--queues",
-            queue,
+            queues,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -148,13 +147,24 @@ def celery_worker_process(transactional_db):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    yield worker
-    worker.terminate()
     try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
+        yield worker
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real `celery worker` subprocess on all of this test run's queues and its database."""
+    from reseller.core.queues import all_queue_names
+
+    with celery_worker(all_queue_names()) as worker:
+        yield worker
 
 
 def wait_until(

@@ -79,3 +79,16 @@ def test_makefile_offers_the_readme_commands():
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
     assert "make run" in readme.split("\n## ")[0] and "make test" in readme.split("\n## ")[0]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_work_queue_has_a_worker_and_manual_orders_have_their_own():
+    from reseller.core import queues
+
+    consumed: dict[str, set[str]] = {}
+    for name, command in procfile().items():
+        words = shlex.split(command)
+        if "worker" in words and "--queues" in words:
+            consumed[name] = set(words[words.index("--queues") + 1].split(","))
+    assert set().union(*consumed.values()) == set(queues.KINDS)
+    people = [name for name, kinds in consumed.items() if queues.PEOPLE in kinds]
+    assert len(people) == 1 and consumed[people[0]] == {queues.PEOPLE}

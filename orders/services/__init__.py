@@ -47,6 +47,7 @@ from orders.services.account_queue import (  # noqa: F401
 )
 from orders.services.actions import order_mark_resolved, order_recheck, order_retry, order_withdraw  # noqa: F401
 from orders.services.base import (  # noqa: F401
+    BATCH_SUBMIT_CHUNK,
     DELIVERY_CLAIM,
     ERROR_TEXT_LIMIT,
     MAX_QUANTITY,
@@ -61,6 +62,8 @@ from orders.services.base import (  # noqa: F401
     S,
     batch_refresh_done,
     enqueue_after_commit,
+    enqueue_poll_after_commit,
+    enqueue_submit_after_commit,
     error_data,
     error_text,
     money,
@@ -68,6 +71,7 @@ from orders.services.base import (  # noqa: F401
     new_transaction_id,
     order_lock,
     order_move,
+    send_batch_orders,
     send_tasks,
 )
 from orders.services.batches import (  # noqa: F401

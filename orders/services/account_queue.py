@@ -12,7 +12,13 @@ from django.utils import timezone
 from catalog.models import CurrencyRate
 from orders import polling
 from orders.models import AccountQueue, Order
-from orders.services.base import RELEASE_CHUNK, S, enqueue_after_commit, error_text, order_move
+from orders.services.base import (
+    RELEASE_CHUNK,
+    S,
+    enqueue_submit_after_commit,
+    error_text,
+    order_move,
+)
 from reseller.core.services import audit_record
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount, SupplierKind
@@ -31,7 +37,7 @@ def release_held_orders(*, now: datetime, limit: int, account_id: int | None = N
         orders = list(orders.order_by("next_poll_at", "pk")[:limit])
         for order in orders:
             order_move(order, S.QUEUED, reason="The account's queue resumed.", now=now)
-        enqueue_after_commit("submit_order", [order.pk for order in orders])
+        enqueue_submit_after_commit(orders)
     return len(orders)
 
 

@@ -12,7 +12,7 @@ from orders.models import Order, OrderTransactionId
 from orders.services.base import (
     S,
     batch_reopen,
-    enqueue_after_commit,
+    enqueue_submit_after_commit,
     error_text,
     money,
     new_transaction_id,
@@ -109,7 +109,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
             target=order,
             data={"old_transaction_id": old, "new_transaction_id": new, "price": str(quote.price)},
         )
-        enqueue_after_commit("submit_order", [order.pk])
+        enqueue_submit_after_commit([order])
     return order
 
 

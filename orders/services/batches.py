@@ -11,7 +11,7 @@ from django.utils import timezone
 from orders import polling
 from orders.errors import OrderActionRefused
 from orders.models import Batch, Order
-from orders.services.base import S, batch_refresh_done, enqueue_after_commit, send_tasks
+from orders.services.base import S, batch_refresh_done, enqueue_after_commit, send_batch_orders
 from reseller.core.services import audit_record
 
 
@@ -34,13 +34,13 @@ def _schedule_batch(batch: Batch, now: datetime) -> None:
 
 
 def batch_send(*, batch_id: int) -> int:
-    """The send_batch task's body: the submit task of every QUEUED order of a batch that may be
-    sent now, read in chunks. Sending one twice is harmless (the claim lets one through)."""
+    """The send_batch task's body: hand every QUEUED order of a batch that may be sent now to
+    the workers, a few to a task. Sending one twice is harmless (the claim lets one through)."""
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or not batch.accepts_submissions:
         return 0
     queued = Order.objects.filter(batch_id=batch_id, status=S.QUEUED).order_by("pk")
-    return send_tasks("submit_order", queued.values_list("pk", flat=True).iterator(5000))
+    return send_batch_orders(queued.values_list("pk", flat=True).iterator(5000))
 
 
 def batch_confirm(*, batch: Batch, by, request=None) -> Batch:

@@ -19,7 +19,7 @@ from orders.services.base import (
     MAX_QUANTITY,
     S,
     batch_reopen,
-    enqueue_after_commit,
+    enqueue_submit_after_commit,
     money,
     new_transaction_id,
 )
@@ -203,7 +203,7 @@ def order_create(
             },
         )
     if batch is None or batch.accepts_submissions:
-        enqueue_after_commit("submit_order", [order.pk for order in orders])
+        enqueue_submit_after_commit(orders)
     return orders
 
 
@@ -241,5 +241,5 @@ def batch_orders_create(*, batch: Batch, lines, by=None, chunk_size: int = 1000)
 def _insert_batch_chunk(orders: list[Order], *, batch: Batch, by, now) -> int:
     _insert_orders(orders, by=by, now=now)
     if batch.accepts_submissions:
-        enqueue_after_commit("submit_order", [order.pk for order in orders])
+        enqueue_submit_after_commit(orders)
     return len(orders)

@@ -19,6 +19,7 @@ from orders.services.base import (
     S,
     batch_reopen,
     enqueue_after_commit,
+    enqueue_submit_after_commit,
     error_data,
     error_text,
     new_claim_token,
@@ -442,7 +443,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                 changes={"last_error": ""},
                 now=now,
             )
-            enqueue_after_commit("submit_order", [order.pk])
+            enqueue_submit_after_commit([order])
             return
         text = f"Status check failed: {error_text(error)}"[:ERROR_TEXT_LIMIT]
         pending = order.status in (S.SUBMITTED, S.PROCESSING, S.UNKNOWN)

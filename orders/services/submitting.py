@@ -22,7 +22,8 @@ from orders.services.base import (
     RATE_LIMITED_RETRY,
     REQUOTE_FAILED_RETRY,
     S,
-    enqueue_after_commit,
+    enqueue_poll_after_commit,
+    enqueue_submit_after_commit,
     error_data,
     error_text,
     money,
@@ -292,7 +293,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
             changes={"last_error": text, "next_poll_at": now + RATE_LIMITED_RETRY},
             now=now,
         )
-        enqueue_after_commit("submit_order", [order.pk], countdown=10)
+        enqueue_submit_after_commit([order], countdown=10)
         return Next.DONE
     if isinstance(error, ValueError):
         order_move(
@@ -311,9 +312,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
             changes={"last_error": text, "next_poll_at": now + polling.UNKNOWN_FIRST_CHECK},
             now=now,
         )
-        enqueue_after_commit(
-            "poll_order", [order.pk], countdown=polling.UNKNOWN_FIRST_CHECK.total_seconds()
-        )
+        enqueue_poll_after_commit([order], countdown=polling.UNKNOWN_FIRST_CHECK.total_seconds())
         return Next.DONE
     if isinstance(error, WrongPrice):
         return _record_wrong_price(order, answer, now)

@@ -13,7 +13,14 @@ from django.utils import timezone
 from orders import polling
 from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import release_held_orders
-from orders.services.base import SWEEP_LIMIT, S, enqueue_after_commit, order_move
+from orders.services.base import (
+    SWEEP_LIMIT,
+    S,
+    enqueue_after_commit,
+    enqueue_poll_after_commit,
+    enqueue_submit_after_commit,
+    order_move,
+)
 from orders.states import OPEN_STATUSES, POLLED_STATUSES
 
 logger = logging.getLogger(__name__)
@@ -58,14 +65,14 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
     report.released = release_held_orders(now=now, limit=limit)
     report.polls = _sweep_enqueue(
         statuses=POLLED_STATUSES,
-        task="poll_order",
+        enqueue=enqueue_poll_after_commit,
         now=now,
         limit=limit,
         push=polling.ENQUEUED_GRACE,
     )
     report.requeued = _sweep_enqueue(
         statuses={S.QUEUED},
-        task="submit_order",
+        enqueue=enqueue_submit_after_commit,
         now=now,
         limit=limit,
         push=polling.QUEUED_RESCUE_AFTER,
@@ -161,18 +168,19 @@ def _sweep_past_limit(now: datetime, limit: int) -> int:
     return len(orders)
 
 
-def _sweep_enqueue(*, statuses, task: str, now: datetime, limit: int, push: timedelta) -> int:
+def _sweep_enqueue(*, statuses, enqueue, now: datetime, limit: int, push: timedelta) -> int:
     with transaction.atomic():
-        ids = list(
-            Order.objects.select_for_update(skip_locked=True)
+        due = [
+            Order(pk=pk, batch_id=batch_id)  # what the queue choice needs, no more
+            for pk, batch_id in Order.objects.select_for_update(skip_locked=True)
             .filter(status__in=list(statuses), next_poll_at__lte=now)
             .order_by("next_poll_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if ids:
-            Order.objects.filter(pk__in=ids).update(next_poll_at=now + push)
-            enqueue_after_commit(task, ids)
-    return len(ids)
+            .values_list("pk", "batch_id")[:limit]
+        ]
+        if due:
+            Order.objects.filter(pk__in=[order.pk for order in due]).update(next_poll_at=now + push)
+            enqueue(due)
+    return len(due)
 
 
 def _sweep_held_accounts(now: datetime, limit: int) -> int:

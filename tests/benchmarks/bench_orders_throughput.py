@@ -1,5 +1,12 @@
-"""Orders end to end: 2,000 orders through two real Celery workers, PostgreSQL, Redis and the
-sandbox over HTTP; then 200 orders under a rate limit of 20 requests per second.
+"""Orders end to end, the same 2,000-order batch on the embedded default (SQLite and the file
+broker, what `make run` gives a new machine) and on PostgreSQL + Redis, side by side in one run;
+then, on each, 200 orders under a rate limit of 20 requests per second.
+
+`test_orders_on_both_backends` runs `test_orders_end_to_end_and_under_a_rate_limit` once per
+backend in a pytest subprocess of its own (the database and the broker are chosen when Django
+starts) and prints the figures of both in one table. PostgreSQL and Redis are the ones named by
+BENCH_DATABASE_URL / BENCH_REDIS_URL, or else DATABASE_URL / REDIS_URL, or else this machine's
+(127.0.0.1:5432, user postgres; 127.0.0.1:6379).
 
 Setup: a postpaid sandbox account (no balance to run out), 20 single-unit key offers (the sandbox
 completes key orders at once, so each order is one create-order call answered COMPLETED with its
@@ -27,14 +34,18 @@ the account made twice: when the workers sent it (recorded in the workers, as th
 it go) and when the sandbox logged its arrival (its request log): the most in any 1-second
 window and in any calendar second, the mean rate, how close 21 consecutive requests came.
 
-    DATABASE_URL=postgres://... REDIS_URL=redis://... make bench PYTEST_ARGS="-k orders_throughput"
+    make bench PYTEST_ARGS="-k orders_on_both_backends"
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -86,10 +97,93 @@ def _split(stats, orders: int) -> dict:
     }
 
 
+BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+
+
+def _backends() -> dict[str, dict[str, str]]:
+    database = (
+        os.environ.get("BENCH_DATABASE_URL")
+        or (
+            os.environ.get("DATABASE_URL", "").startswith("postgres") and os.environ["DATABASE_URL"]
+        )
+        or "postgres://postgres@127.0.0.1:5432/reseller_bench"
+    )
+    redis = (
+        os.environ.get("BENCH_REDIS_URL")
+        or os.environ.get("REDIS_URL")
+        or ("redis://127.0.0.1:6379/0")
+    )
+    broker = redis.rsplit("/", 1)[0] + "/1"
+    return {
+        "embedded (SQLite + file broker)": {},
+        "PostgreSQL + Redis": {
+            "DATABASE_URL": database,
+            "REDIS_URL": redis,
+            "CELERY_BROKER_URL": broker,
+        },
+    }
+
+
+def test_orders_on_both_backends(tmp_path):
+    results = {}
+    for name, variables in _backends().items():
+        out = tmp_path / f"{len(results)}.json"
+        env = {k: v for k, v in os.environ.items() if k not in BACKEND_VARIABLES}
+        env.update(variables, BENCH_ORDERS_RESULT=str(out))
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                f"{__file__}::test_orders_end_to_end_and_under_a_rate_limit",
+                "-o",
+                "python_files=bench_*.py",
+                "-p",
+                "no:xdist",
+                "-p",
+                "no:cacheprovider",
+                "-q",
+                "-s",
+            ],
+            env=env,
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        print(done.stdout[done.stdout.find("BENCH") :].rsplit("\n", 3)[0])
+        if done.returncode != 0 or not out.exists():
+            tail = (done.stdout + done.stderr)[-2000:]
+            results[name] = {"orders per second": f"did not run ({tail.strip().splitlines()[-1]})"}
+            continue
+        results[name] = json.loads(out.read_text())
+    names = list(results)
+    rows = sorted({key for figures in results.values() for key in figures}, key=_ROW_ORDER.index)
+    width = max(len(row) for row in rows)
+    lines = [f"BENCH orders side by side: {ORDERS:,} key orders, {WORKERS} workers each"]
+    lines.append(f"  {'':<{width}}  " + "  ".join(f"{n:<32}" for n in names))
+    for row in rows:
+        cells = "  ".join(f"{str(results[n].get(row, '')):<32}" for n in names)
+        lines.append(f"  {row:<{width}}  {cells}")
+    print("\n" + "\n".join(lines))
+    assert all("did not run" not in str(r["orders per second"]) for r in results.values()), results
+
+
+_ROW_ORDER = [
+    "orders per second",
+    "our share of task time",
+    "task time per order (ms)",
+    "SQL statements per sent order",
+    "commits per sent order",
+    "orders per second at 20 requests/s",
+]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_orders_end_to_end_and_under_a_rate_limit(sandbox, tmp_path):
-    if connection.vendor != "postgresql" or not settings.CELERY_BROKER_URL.startswith("redis"):
-        pytest.skip("the orders figures count on PostgreSQL and Redis")
+    if "BENCH_ORDERS_RESULT" not in os.environ:
+        pytest.skip("run by test_orders_on_both_backends, once per backend")
+    backend = f"{connection.vendor} + {settings.CELERY_BROKER_URL.split(':', 1)[0]} broker"
     account = bench_account(sandbox, name="bench-throughput", rate_limit=9999)
     offers = key_offers(sandbox, account)
     token = account.remote["token"]
@@ -109,7 +203,7 @@ def test_orders_end_to_end_and_under_a_rate_limit(sandbox, tmp_path):
 
         report(
             f"orders end to end: {ORDERS:,} key orders, {WORKERS} workers "
-            f"(--pool {POOL} --concurrency {CONCURRENCY}), {connection.vendor} + redis",
+            f"(--pool {POOL} --concurrency {CONCURRENCY}), {backend}",
             {
                 "orders per second": f"{ORDERS / run.seconds:.1f}",
                 "creation to last COMPLETED (s)": f"{run.seconds:.1f}",
@@ -149,6 +243,20 @@ def test_orders_end_to_end_and_under_a_rate_limit(sandbox, tmp_path):
             f"gaps min {min(gaps) * 1000:.1f} / median {statistics.median(gaps) * 1000:.1f} ms"
         )
 
+    Path(os.environ["BENCH_ORDERS_RESULT"]).write_text(
+        json.dumps(
+            {
+                "orders per second": f"{ORDERS / run.seconds:.1f}",
+                "our share of task time": (
+                    f"{(fast.task_seconds - fast.http_seconds - fast.throttle_seconds) / fast.task_seconds:.0%}"
+                ),
+                "task time per order (ms)": f"{fast.task_seconds / ORDERS * 1000:.1f}",
+                "SQL statements per sent order": f"{fast.sql_queries / ORDERS:.1f}",
+                "commits per sent order": f"{fast.commits / ORDERS:.1f}",
+                "orders per second at 20 requests/s": f"{LIMITED_ORDERS / limited.seconds:.1f}",
+            }
+        )
+    )
     report(
         f"orders under a rate limit of {LIMIT}/s: {LIMITED_ORDERS} orders, same workers",
         {

@@ -304,6 +304,7 @@ class Workers:
     def __enter__(self) -> Workers:
         from django.conf import settings
 
+        from reseller.core.queues import all_queue_names
         from tests.conftest import subprocess_env
 
         # This test process's database, cache prefix (the shared rate limit lives in the cache)
@@ -329,7 +330,7 @@ class Workers:
                         "--concurrency",
                         str(self.concurrency),
                         "--queues",
-                        settings.CELERY_TASK_DEFAULT_QUEUE,
+                        all_queue_names(),
                         "--hostname",
                         f"bench{n}-{os.getpid()}@%h",
                         "--without-gossip",

@@ -17,6 +17,7 @@ from suppliers.models import SupplierAccount
 
 TASKS = (
     "submit_order",
+    "submit_batch_orders",
     "poll_order",
     "check_account_queue",
     "deliver_order",
@@ -31,6 +32,7 @@ class Broker:
     def __init__(self):
         self.sent = defaultdict(list)
         self.countdowns = defaultdict(list)
+        self.queues = defaultdict(list)  # the queue named when sent (None: the task's route)
 
     def ids(self, name: str) -> list[int]:
         return list(self.sent[name])
@@ -38,12 +40,14 @@ class Broker:
     def clear(self) -> None:
         self.sent.clear()
         self.countdowns.clear()
+        self.queues.clear()
 
     def run(self, name: str) -> None:
         """Run (and forget) every recorded task of that name, as a worker would."""
         pending, self.sent[name] = self.sent[name], []
         for pk in pending:
-            getattr(tasks, name).run(pk)
+            # A batch's orders travel a few to a task; run here one to a task.
+            getattr(tasks, name).run([pk] if name == "submit_batch_orders" else pk)
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +56,10 @@ def broker(monkeypatch):
     for name in TASKS:
 
         def apply_async(args=None, kwargs=None, countdown=None, _name=name, **options):
-            recorder.sent[_name].append(args[0])
-            recorder.countdowns[_name].append(countdown)
+            ids = args[0] if isinstance(args[0], list) else [args[0]]
+            recorder.sent[_name].extend(ids)
+            recorder.countdowns[_name].extend([countdown] * len(ids))
+            recorder.queues[_name].extend([options.get("queue")] * len(ids))
 
         monkeypatch.setattr(getattr(tasks, name), "apply_async", apply_async)
         monkeypatch.setattr(

@@ -176,16 +176,16 @@ def test_a_paused_batch_is_not_sent_until_resumed(
     with django_capture_on_commit_callbacks(execute=True):
         batch_confirm(batch=batch, by=operator)
     # One task sends the batch's orders (a page never sends 200,000 messages itself).
-    assert broker.ids("send_batch") == [batch.pk] and broker.ids("submit_order") == []
+    assert broker.ids("send_batch") == [batch.pk] and broker.ids("submit_batch_orders") == []
     broker.run("send_batch")
-    assert sorted(broker.ids("submit_order")) == sorted(o.pk for o in orders)
+    assert sorted(broker.ids("submit_batch_orders")) == sorted(o.pk for o in orders)
     order_submit(order_id=orders[0].pk)
     batch.refresh_from_db()
     assert batch.status == Batch.Status.RUNNING
 
     batch_pause(batch=batch, by=operator)
     tasks.send_batch.run(batch.pk)  # a send task still in the broker sends nothing now
-    broker.run("submit_order")  # the tasks already in the broker find the batch paused
+    broker.run("submit_batch_orders")  # the tasks already in the broker find the batch paused
     assert supplier.requests(account, "create-order") == 1
     assert batch_progress(batch=batch).counts[S.QUEUED] == 2
 
@@ -194,8 +194,8 @@ def test_a_paused_batch_is_not_sent_until_resumed(
         batch = batch_resume(batch=batch, by=operator)
     assert batch.status == Batch.Status.RUNNING
     broker.run("send_batch")
-    assert sorted(broker.ids("submit_order")) == sorted(o.pk for o in orders[1:])
-    broker.run("submit_order")
+    assert sorted(broker.ids("submit_batch_orders")) == sorted(o.pk for o in orders[1:])
+    broker.run("submit_batch_orders")
     batch.refresh_from_db()
     progress = batch_progress(batch=batch)
     assert batch.status == Batch.Status.DONE and batch.finished_at is not None

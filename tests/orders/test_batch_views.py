@@ -250,7 +250,7 @@ def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
     assert orders[2].game_user_id == "123456789" and orders[2].max_unit_price == top_up.price
     assert broker.ids("send_batch") == [batch.pk]
     broker.run("send_batch")
-    assert sorted(broker.ids("submit_order")) == sorted(o.pk for o in orders)
+    assert sorted(broker.ids("submit_batch_orders")) == sorted(o.pk for o in orders)
     assert AuditEvent.objects.filter(action="batch.confirmed", target_id=str(batch.pk)).exists()
     # The skipped rows stay as the record; the ordered ones live on as orders.
     assert set(
