@@ -25,7 +25,7 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
     and its unit count; the sync feed carries none of them.
     """
     try:
-        live = supplier_client(offer.account, max_retries=1).find_one(offer.offer_id)
+        live = supplier_client(offer.account, max_retries=1, waiting=True).find_one(offer.offer_id)
     except OfferNotFound:
         raise OfferRefreshFailed(
             "The supplier no longer offers this to the account (not found, or hidden by the "

@@ -175,7 +175,9 @@ def offer_servers(request, offer_pk: int):
     error, servers = "", ()
     try:
         # A person is waiting: one quick retry at most.
-        servers = supplier_client(offer.account, max_retries=1).servers(offer.offer_id)
+        servers = supplier_client(offer.account, max_retries=1, waiting=True).servers(
+            offer.offer_id
+        )
     except SupplierError as failure:
         error = f"The supplier did not give the server list: {failure}"
     context = {"offer": offer, "servers": servers, "error": error}

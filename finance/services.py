@@ -112,7 +112,8 @@ def balance_snapshot_take(
         )
     try:
         # A person waiting on the button gets one quick retry at most.
-        client = supplier_client(account, max_retries=1 if trigger == "manual" else 3)
+        manual = trigger == "manual"
+        client = supplier_client(account, max_retries=1 if manual else 3, waiting=manual)
         balance = client.balance()
     except SupplierError as error:
         raise BalanceUnavailableForAccount(

@@ -14,7 +14,6 @@ are stored), and after that only on an operator's re-check.
 """
 
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 POLL_DELAYS = (5, 10, 20, 30, 60, 120, 180)
 POLL_DELAY_CAP = 300
@@ -84,8 +83,9 @@ def call_lease(account, *, attempts: int = 1) -> timedelta:
     """How long a claim lasts for `attempts` HTTP attempts to this account."""
     from suppliers.ratelimit import MAX_WAIT_SECONDS
 
-    per_attempt = Decimal(account.connect_timeout_seconds) + Decimal(account.read_timeout_seconds)
-    seconds = MAX_WAIT_SECONDS + float(per_attempt) * attempts + LEASE_MARGIN_SECONDS
+    # An attempt ends within the account's deadline, whatever the supplier does.
+    per_attempt = float(account.call_deadline_seconds)
+    seconds = MAX_WAIT_SECONDS + per_attempt * attempts + LEASE_MARGIN_SECONDS
     return max(MIN_SUBMIT_LEASE, timedelta(seconds=seconds))
 
 

@@ -56,7 +56,7 @@ class TelegramResolution:
 
 
 def _client(offer: Offer):
-    return supplier_client(offer.account, max_retries=1)
+    return supplier_client(offer.account, max_retries=1, waiting=True)
 
 
 def _live_price(offer: Offer, user) -> tuple[Offer, str]:

@@ -40,7 +40,7 @@ class SupplierAccountForm(forms.ModelForm):
             "user_info_url",
             "rate_limit_per_second",
             "connect_timeout_seconds",
-            "read_timeout_seconds",
+            "call_deadline_seconds",
             "enabled",
         ]
 

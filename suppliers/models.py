@@ -1,9 +1,13 @@
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from reseller.core.fields import EncryptedTextField
+
+# The deadline of a supplier call made while a person waits on a page (Test connection, a live
+# price, a player check, servers, a Telegram user, a balance snapshot taken by hand).
+WAITING_DEADLINE = 5
 
 
 class SupplierKind(models.TextChoices):
@@ -53,11 +57,16 @@ class SupplierAccount(models.Model):
         default=Decimal("3.05"),
         validators=[MinValueValidator(Decimal("0.1"))],
     )
-    read_timeout_seconds = models.DecimalField(
+    call_deadline_seconds = models.DecimalField(
+        "Deadline per call (seconds)",
         max_digits=5,
         decimal_places=2,
         default=Decimal("20"),
-        validators=[MinValueValidator(Decimal("0.5"))],
+        validators=[MinValueValidator(Decimal("1")), MaxValueValidator(Decimal("300"))],
+        help_text=(
+            "The longest one call to this supplier may take, start to end, whatever the server "
+            f"does. Calls made while someone waits on a page take at most {WAITING_DEADLINE} s."
+        ),
     )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

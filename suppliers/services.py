@@ -15,7 +15,8 @@ from reseller.core.redaction import register_secret
 from reseller.core.services import audit_record
 from suppliers import ratelimit
 from suppliers.clients import CodeGamesClient, GamesDropClient, SupplierError
-from suppliers.models import SupplierAccount, SupplierKind
+from suppliers.clients.transport import watched_session
+from suppliers.models import WAITING_DEADLINE, SupplierAccount, SupplierKind
 
 _sessions = threading.local()
 
@@ -59,22 +60,26 @@ def _session(account: SupplierAccount) -> requests.Session:
         return cached[1]
     if cached is not None:
         cached[1].close()
-    session = requests.Session()
+    session = watched_session()
     by_account[account.pk] = (key, session)
     return session
 
 
-def supplier_client(account: SupplierAccount, *, max_retries: int = 3):
-    """A client for the account, throttled by the account's shared rate limit."""
+def supplier_client(account: SupplierAccount, *, max_retries: int = 3, waiting: bool = False):
+    """A client for the account, throttled by the account's shared rate limit. Each call ends
+    within the account's deadline, or within `WAITING_DEADLINE` when a person `waiting` on a page
+    made it."""
     register_secret(account.shop_token)
     register_secret(account.management_token)
-    timeout = (float(account.connect_timeout_seconds), float(account.read_timeout_seconds))
+    deadline = call_deadline(account, waiting=waiting)
+    timeout = (float(account.connect_timeout_seconds), deadline)
     throttle = ratelimit.throttle_for(f"account-{account.pk}", account.rate_limit_per_second)
     if account.kind == SupplierKind.CODEGAMES:
         return CodeGamesClient(
             account.base_url,
             account.shop_token,
             timeout=timeout,
+            deadline=deadline,
             max_retries=max_retries,
             throttle=throttle,
             session=_session(account),
@@ -85,10 +90,17 @@ def supplier_client(account: SupplierAccount, *, max_retries: int = 3):
         management_token=account.management_token or None,
         user_info_url=account.user_info_url or None,
         timeout=timeout,
+        deadline=deadline,
         max_retries=max_retries,
         throttle=throttle,
         session=_session(account),
     )
+
+
+def call_deadline(account: SupplierAccount, *, waiting: bool = False) -> float:
+    """Seconds one call to the account may take, start to end."""
+    deadline = float(account.call_deadline_seconds)
+    return min(deadline, float(WAITING_DEADLINE)) if waiting else deadline
 
 
 def _hint(secret: str) -> str:
@@ -134,7 +146,7 @@ def supplier_account_save(
 def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -> tuple[bool, str]:
     """Call the balance endpoint and record what it says (the "Test connection" button)."""
     try:
-        balance = supplier_client(account, max_retries=0).balance()
+        balance = supplier_client(account, max_retries=0, waiting=True).balance()
     except SupplierError as error:
         ok, message = False, f"{type(error).__name__}: {error}"
         profile, postpaid = account.balance_profile, account.is_postpaid

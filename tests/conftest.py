@@ -84,7 +84,7 @@ def sandbox_account(sandbox, db):
                 kind=kind,
                 base_url=sandbox.url,
                 rate_limit_per_second=rate_limit,
-                read_timeout_seconds=5,
+                call_deadline_seconds=5,
             ),
             shop_token=remote["token"],
             management_token=remote.get("management_token") or "",

@@ -44,7 +44,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
     found = order_found_by_transaction_id(order)
     if found is not None:
         _flag_instead_of_action(order, found, action="retried", by=by, request=request, now=now)
-    client = supplier_client(order.account, max_retries=1)
+    client = supplier_client(order.account, max_retries=1, waiting=True)
     try:
         quote = client.find_one(order.offer.offer_id)
     except OfferNotFound:

@@ -27,7 +27,7 @@ import requests
 from suppliers.clients.errors import MissingCredential, find_documented_code
 from suppliers.clients.offers_api import OffersApiClient, json_integer, text_field
 from suppliers.clients.redaction import Secret
-from suppliers.clients.transport import DEFAULT_TIMEOUT, OnRequest, Throttle
+from suppliers.clients.transport import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, OnRequest, Throttle
 from suppliers.clients.types import (
     Balance,
     LedgerPage,
@@ -52,6 +52,8 @@ SERVER_PATHS = {
     "partner": "/api/v1/partner/product-offer/servers",
 }
 SYNC_MAX_LIMIT = 5000
+# A full sync page of 5,000 offers is a few MB; four times the largest seen, and no more, is read.
+SYNC_PAGE_BODY_LIMIT = 32 * 1024 * 1024
 
 
 def default_user_info_url(base_url: str) -> str:
@@ -81,6 +83,7 @@ class GamesDropClient(OffersApiClient):
         management_token: str | None = None,
         user_info_url: str | None = None,
         timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         max_retries: int = 3,
         throttle: Throttle | None = None,
         session: requests.Session | None = None,
@@ -102,6 +105,7 @@ class GamesDropClient(OffersApiClient):
             base_url,
             token,
             timeout=timeout,
+            deadline=deadline,
             max_retries=max_retries,
             throttle=throttle,
             on_request=on_request,
@@ -177,7 +181,10 @@ class GamesDropClient(OffersApiClient):
         if category is not None:
             body["category"] = str(category)
         return self._post(
-            SYNC, body, lambda reply: SyncPage.from_json(reply.data, page=page, limit=limit)
+            SYNC,
+            body,
+            lambda reply: SyncPage.from_json(reply.data, page=page, limit=limit),
+            body_limit=SYNC_PAGE_BODY_LIMIT,
         )
 
     def iter_sync(

@@ -33,7 +33,14 @@ import requests
 
 from suppliers.clients.errors import REFUSAL, OrderOutcomeUnknown, SupplierError
 from suppliers.clients.redaction import Secret
-from suppliers.clients.transport import DEFAULT_TIMEOUT, OnRequest, Reply, Throttle, Transport
+from suppliers.clients.transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    OnRequest,
+    Reply,
+    Throttle,
+    Transport,
+)
 from suppliers.clients.types import Offer, OrderResult
 
 FIND_ONE = "/api/v1/offers/find-one"
@@ -116,6 +123,7 @@ class OffersApiClient:
         token: str,
         *,
         timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         max_retries: int = 3,
         throttle: Throttle | None = None,
         on_request: OnRequest | None = None,
@@ -132,6 +140,7 @@ class OffersApiClient:
             base_url,
             secrets=(self._token, *extra_secrets),
             timeout=timeout,
+            deadline=deadline,
             max_retries=max_retries,
             backoff_base=backoff_base,
             backoff_cap=backoff_cap,

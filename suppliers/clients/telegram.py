@@ -38,7 +38,14 @@ from suppliers.clients.errors import (
     TelegramApiError,
 )
 from suppliers.clients.redaction import Secret
-from suppliers.clients.transport import DEFAULT_TIMEOUT, OnRequest, Reply, Throttle, Transport
+from suppliers.clients.transport import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    OnRequest,
+    Reply,
+    Throttle,
+    Transport,
+)
 
 DEFAULT_BOT_API = "https://api.telegram.org"
 CURRENCY_DECIMALS = {"USD": 2, "TON": 9}
@@ -209,6 +216,7 @@ class TelegramBotClient:
         base_url: str = DEFAULT_BOT_API,
         *,
         timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         throttle: Throttle | None = None,
         on_request: OnRequest | None = None,
         session: requests.Session | None = None,
@@ -223,6 +231,7 @@ class TelegramBotClient:
             base_url,
             secrets=secrets,
             timeout=timeout,
+            deadline=deadline,
             max_retries=0,
             throttle=throttle,
             on_request=on_request,

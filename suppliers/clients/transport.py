@@ -2,9 +2,14 @@
 
 Decisions:
 
-- One `requests.Session` per client (connection reuse), a ``(connect, read)`` timeout on every
-  call, redirects not followed (a redirect would carry the token elsewhere and turn a POST into a
-  GET; it is reported as a bad response).
+- One `requests.Session` per client (connection reuse), redirects not followed (a redirect would
+  carry the token elsewhere and turn a POST into a GET; it is reported as a bad response).
+- A deadline on every call, whatever the server does: requests' ``(connect, read)`` timeout
+  bounds each socket operation only, so a server that trickles one byte every few seconds would
+  hold a worker for ever. A timer shuts the call's socket down when the deadline passes (the
+  connection classes below tell it which socket a call uses), and the call fails as
+  `SupplierUnreachable` (transient; for create-order, an unknown outcome). An answer larger than
+  the call's `body_limit` is not read further and fails as `SupplierBadResponse`.
 - Bodies go out through `dumps_exact`: a `Decimal` is written as its own digits, so the price
   find-one returned (``560.10``) goes back to create-order as ``560.10``, never through a float.
   Answers are decoded with ``json.loads(parse_float=Decimal)``.
@@ -29,6 +34,8 @@ import http.client
 import json
 import logging
 import random
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,6 +45,9 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from suppliers.clients.errors import (
     RAW_BODY_LIMIT,
@@ -58,6 +68,12 @@ OnRequest = Callable[[str, str, "int | None", float], None]
 Classifier = Callable[[int, Any, str], "SupplierError | None"]
 
 DEFAULT_TIMEOUT = (3.05, 15.0)
+# The longest one HTTP attempt may take, start to end.
+DEFAULT_DEADLINE = 20.0
+# The largest answer read: an order, a balance, a status, a page of the ledger. A catalog sync
+# page (5,000 offers) asks for more.
+DEFAULT_BODY_LIMIT = 4 * 1024 * 1024
+_CHUNK = 64 * 1024
 _UNREADABLE = object()
 
 _REQUESTS_FAILURES = (
@@ -66,6 +82,100 @@ _REQUESTS_FAILURES = (
     http.client.HTTPException,
     OSError,
 )
+
+
+# --- the deadline ----------------------------------------------------------------------------------
+
+
+class _WatchedCall:
+    """One HTTP attempt under a deadline: which connection it uses, and whether time ran out."""
+
+    def __init__(self) -> None:
+        self.connection: HTTPConnection | None = None
+        self.expired = False
+        self._lock = threading.Lock()
+
+    def use(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self.connection = connection
+            expired = self.expired
+        if expired:
+            _shut(connection)
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connection = self.connection
+        if connection is not None:
+            _shut(connection)
+
+
+def _shut(connection: HTTPConnection) -> None:
+    """Wake a thread blocked on the connection's socket: its read ends at once."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+_current = threading.local()
+
+
+class _WatchedConnectionMixin:
+    """Tells the calling thread's deadline which connection (and so which socket) it uses; every
+    request on a connection passes here, a new one or one kept alive."""
+
+    def request(self, *args, **kwargs):
+        call = getattr(_current, "call", None)
+        if call is not None:
+            call.use(self)
+        return super().request(*args, **kwargs)
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter with connections a deadline can cut short."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
+def watched_session() -> requests.Session:
+    """A `requests.Session` whose calls a `Transport` deadline can end."""
+    session = requests.Session()
+    prepare_session(session)
+    return session
+
+
+def prepare_session(session: requests.Session) -> None:
+    if not isinstance(session.get_adapter("https://supplier.invalid"), DeadlineAdapter):
+        session.mount("https://", DeadlineAdapter())
+        session.mount("http://", DeadlineAdapter())
+
+
+class _TooLarge(Exception):
+    pass
 
 
 # --- exact JSON ----------------------------------------------------------------------------------
@@ -158,6 +268,7 @@ class Transport:
         *,
         secrets: Iterable[str | Secret | None] = (),
         timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         max_retries: int = 3,
         backoff_base: float = 0.5,
         backoff_cap: float = 8.0,
@@ -174,7 +285,10 @@ class Transport:
         self.base_url = base_url.rstrip("/")
         self._secrets = tuple(s if isinstance(s, Secret) else Secret(s) for s in secrets if s)
         register_secrets(*self._secrets)
+        if deadline <= 0:
+            raise ValueError("deadline must be positive")
         self.timeout = timeout
+        self.deadline = deadline
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -182,6 +296,7 @@ class Transport:
         self.on_request = on_request
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
+        prepare_session(self.session)
         self._classify = classify
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
@@ -224,11 +339,13 @@ class Transport:
         authorization: Secret | None = None,
         parse: Callable[[Reply], T] | None = None,
         accept: Callable[[int, Any], bool] | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
     ) -> T | Reply:
         """Send one call; return `parse(reply)` (or the `Reply`). Raise a `SupplierError`.
 
         Calls with ``safe_to_repeat`` are repeated after a transient error (parse failures
-        included), up to `max_retries` times; others are sent exactly once.
+        included), up to `max_retries` times; others are sent exactly once. Each attempt ends
+        within `deadline` seconds and reads at most `body_limit` bytes of the answer.
         """
         url = self.url_for(target)
         path = self.display_path(url)
@@ -241,7 +358,9 @@ class Transport:
         attempt = 0
         while True:
             try:
-                reply = self._attempt(method, url, path, payload, params, headers, accept)
+                reply = self._attempt(
+                    method, url, path, payload, params, headers, accept, body_limit
+                )
                 return self._parse(reply, parse) if parse is not None else reply
             except SupplierError as error:
                 if error.endpoint is None:
@@ -284,12 +403,18 @@ class Transport:
                 raw_body=reply.excerpt(),
             ) from None
 
-    def _attempt(self, method, url, path, payload, params, headers, accept) -> Reply:
+    def _attempt(self, method, url, path, payload, params, headers, accept, body_limit) -> Reply:
         if self.throttle is not None:
             self.throttle()
         started = time.monotonic()
         failure: str | None = None
+        too_large = False
         response = None
+        call = _WatchedCall()
+        timer = threading.Timer(self.deadline, call.expire)
+        timer.daemon = True
+        _current.call = call
+        timer.start()
         try:
             response = self.session.request(
                 method,
@@ -297,16 +422,30 @@ class Transport:
                 data=payload,
                 params=params,
                 headers=headers,
-                timeout=self.timeout,
+                timeout=self._socket_timeout(),
                 allow_redirects=False,
+                stream=True,
             )
-            content = response.content
+            content = self._read_body(response, body_limit, started, call)
+        except _TooLarge:
+            too_large = True
         except _REQUESTS_FAILURES as exc:
             failure = f"{type(exc).__name__}: {self.redact(str(exc))[:300]}"
             response = None
+        finally:
+            timer.cancel()
+            _current.call = None
+            if response is not None and (too_large or call.expired):
+                response.close()
         elapsed = time.monotonic() - started
+        if call.expired:
+            failure, response = f"no complete answer within the {self.deadline:g} s deadline", None
         status = response.status_code if response is not None else None
         self._report(method, path, status, elapsed)
+        if too_large and not call.expired:
+            raise SupplierBadResponse(
+                f"answer larger than {body_limit:,} bytes, not read", http_status=status
+            )
         if response is None:
             # Raised outside the except block: requests' exception (and its URL) stays behind.
             logger.debug(
@@ -315,6 +454,29 @@ class Transport:
             raise SupplierUnreachable(failure or "no answer", endpoint=path, method=method)
         logger.debug("supplier %s %s -> %s in %.3fs", method, path, status, elapsed)
         return self._decode(status, content, path, accept, response)
+
+    def _socket_timeout(self) -> tuple[float, float] | float:
+        """requests' per-operation timeout, never longer than the deadline."""
+        if isinstance(self.timeout, tuple):
+            return tuple(min(part, self.deadline) for part in self.timeout)  # type: ignore[return-value]
+        return min(self.timeout, self.deadline)
+
+    def _read_body(
+        self, response: requests.Response, limit: int, started: float, call: _WatchedCall
+    ) -> bytes:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _TooLarge
+        chunks, size = [], 0
+        for chunk in response.iter_content(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
+            if time.monotonic() - started > self.deadline:
+                call.expire()  # the timer is about to; do not wait for it
+                break
+        return b"".join(chunks)
 
     def _report(self, method: str, path: str, status: int | None, elapsed: float) -> None:
         if self.on_request is None:

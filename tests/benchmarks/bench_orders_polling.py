@@ -226,7 +226,7 @@ def test_status_calls_of_one_order_over_60_minutes(sandbox, sent_tasks):
             name=f"bench-polling-{remote['partnerId']}",
             base_url=sandbox.url,
             rate_limit_per_second=1000,
-            read_timeout_seconds=5,
+            call_deadline_seconds=5,
         ),
         shop_token=remote["token"],
     )

@@ -418,7 +418,7 @@ def bench_account(sandbox, *, name: str, rate_limit: Decimal | int):
             name=f"{name}-{remote['partnerId']}",
             base_url=sandbox.url,
             rate_limit_per_second=Decimal(rate_limit),
-            read_timeout_seconds=10,
+            call_deadline_seconds=10,
             balance_profile="MIXED",
         ),
         shop_token=remote["token"],

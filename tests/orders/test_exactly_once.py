@@ -41,7 +41,7 @@ def test_a_timeout_on_create_order_is_resolved_to_exactly_one_purchase(
     sandbox_account, sandbox_offer, fault, supplier
 ):
     account = sandbox_account()
-    account.read_timeout_seconds = 1
+    account.call_deadline_seconds = 1
     account.save()
     offer = sandbox_offer(account, kind="key")
     order = place(offer)

@@ -20,7 +20,7 @@ def _form(**overrides):
         "user_info_url": "",
         "rate_limit_per_second": "10",
         "connect_timeout_seconds": "3.05",
-        "read_timeout_seconds": "20",
+        "call_deadline_seconds": "20",
         "enabled": "on",
         "shop_token_input": TOKEN,
         "management_token_input": "",
@@ -212,3 +212,33 @@ def test_a_session_is_never_reused_for_other_settings_or_a_reused_id(change):
         for field, value in change.items():
             setattr(account, field, value)
     assert supplier_client(account)._transport.session is not before
+
+
+@pytest.mark.django_db
+def test_calls_end_within_the_accounts_deadline_or_a_short_one_while_a_person_waits():
+    account = SupplierAccount.objects.create(
+        name="a", base_url="http://x.test", shop_token=TOKEN, call_deadline_seconds=30
+    )
+    assert supplier_client(account)._transport.deadline == 30
+    assert supplier_client(account, waiting=True)._transport.deadline == 5
+    account.call_deadline_seconds = 2
+    assert supplier_client(account, waiting=True)._transport.deadline == 2
+
+
+@pytest.mark.django_db
+def test_test_connection_to_a_trickling_supplier_answers_within_the_short_deadline():
+    import time
+
+    from tests.suppliers.clients.test_deadline import HostileServer
+
+    hostile = HostileServer("trickle-body", gap=1.0)
+    try:
+        account = SupplierAccount.objects.create(
+            name="slow", base_url=hostile.url, shop_token=TOKEN, call_deadline_seconds=60
+        )
+        begun = time.monotonic()
+        ok, message = supplier_account_check(account=account)
+    finally:
+        hostile.close()
+    assert not ok and "within the 5 s deadline" in message
+    assert time.monotonic() - begun < 7
