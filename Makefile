@@ -9,9 +9,14 @@ PYTEST_ARGS ?=
 
 .PHONY: run test bench install setup lint format clean-var
 
+# bin/run-procfile runs every Procfile line and stops them all within 10 s on Ctrl-C, or on
+# SIGINT or SIGTERM sent to make (--watch-parent: make keeps a SIGINT sent to it alone from its
+# recipe). `make -o setup run PROCFILE=...` runs another Procfile without the set-up (the tests do).
+PROCFILE ?= Procfile
+
 run: setup
-	@echo "Starting web (http://127.0.0.1:8000), worker, beat and the sandbox supplier. Ctrl-C stops them all."
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start
+	@echo "Starting web (http://127.0.0.1:8000), the workers, beat and the sandbox supplier. Ctrl-C stops them all."
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/python bin/run-procfile --watch-parent $(PROCFILE)
 
 test: install
 	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

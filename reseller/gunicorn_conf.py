@@ -1,12 +1,27 @@
-"""Gunicorn settings read from the environment, so the Procfile and docker-compose share one command."""
+"""Gunicorn settings, so the Procfile and docker-compose share one command.
 
-import os
+They are read like every other setting (reseller/settings/base.py): from the environment, or the
+`.env` file beside manage.py, where a variable already set in the environment wins.
+"""
 
-bind = os.environ.get("WEB_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
-timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+bind = env.str("WEB_BIND", default="127.0.0.1:8000")
+workers = env.int("WEB_CONCURRENCY", default=2)
+threads = env.int("WEB_THREADS", default=4)
+timeout = env.int("WEB_TIMEOUT", default=60)
 accesslog = "-"
 errorlog = "-"
 # The request line is logged; query strings never carry secrets in this project.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# gunicornc's control socket lives with this checkout's other runtime files, not in the user's
+# home (gunicorn's default), where every checkout on the machine would share one.
+control_socket = str(VAR_DIR / "gunicorn.ctl")
