@@ -12,9 +12,10 @@ Setup: a postpaid sandbox account (no balance to run out), 20 single-unit key of
 completes key orders at once, so each order is one create-order call answered COMPLETED with its
 key, stored encrypted), no customer email (no delivery task). The orders are created by the
 engine's bulk service (`batch_orders_create`, in a confirmed batch: the submit tasks are sent as
-it commits). Two `celery worker` processes consume this test process's queue, each with
-`--pool threads --concurrency 2` (the pool of the `celery_worker_process` fixture: 4 tasks at
-once in all); BENCH_ORDERS_POOL=threads:4 (or solo:1) runs another. The account's rate limit is
+it commits: ten orders to a task on the batches' queue). Two `celery worker` processes consume
+this test process's queues, each with `--pool threads --concurrency 4`, the pool of the Procfile's
+`worker-batches` (two of them, as `docker compose up --scale worker-batches=2` runs);
+BENCH_ORDERS_POOL=threads:2 (or solo:1) runs another. The account's rate limit is
 9999/s (the field's maximum) for the first run. Orders per second run from the start of the
 creation to the `final_at` of the last order.
 
@@ -69,8 +70,8 @@ ORDERS = 2000
 LIMITED_ORDERS = 200
 LIMIT = 20
 WORKERS = 2
-# Each worker's pool; BENCH_ORDERS_POOL=solo:1 or threads:4 tries another.
-POOL, _, _CONCURRENCY = os.environ.get("BENCH_ORDERS_POOL", "threads:2").partition(":")
+# Each worker's pool, as the Procfile's worker-batches; BENCH_ORDERS_POOL=threads:2 tries another.
+POOL, _, _CONCURRENCY = os.environ.get("BENCH_ORDERS_POOL", "threads:4").partition(":")
 CONCURRENCY = int(_CONCURRENCY or 1)
 
 
