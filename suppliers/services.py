@@ -11,7 +11,7 @@ import requests
 from django.db import transaction
 from django.utils import timezone
 
-from reseller.core.redaction import register_secret
+from reseller.core.redaction import register_secrets
 from reseller.core.services import audit_record
 from suppliers import ratelimit
 from suppliers.clients import CodeGamesClient, GamesDropClient, SupplierError
@@ -69,8 +69,7 @@ def supplier_client(account: SupplierAccount, *, max_retries: int = 3, waiting: 
     """A client for the account, throttled by the account's shared rate limit. Each call ends
     within the account's deadline, or within `WAITING_DEADLINE` when a person `waiting` on a page
     made it."""
-    register_secret(account.shop_token)
-    register_secret(account.management_token)
+    register_secrets(account.shop_token, account.management_token)
     deadline = call_deadline(account, waiting=waiting)
     timeout = (float(account.connect_timeout_seconds), deadline)
     throttle = ratelimit.throttle_for(f"account-{account.pk}", account.rate_limit_per_second)

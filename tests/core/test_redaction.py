@@ -1,10 +1,10 @@
 import logging
 
-from reseller.core.redaction import RedactSecretsFilter, redact, register_secret
+from reseller.core.redaction import RedactSecretsFilter, redact, register_secrets
 
 
 def test_registered_secrets_and_secret_shapes_are_masked():
-    register_secret("abcdef1234567890abcdef1234567890")
+    register_secrets("abcdef1234567890abcdef1234567890")
     text = (
         "POST https://api.telegram.org/bot123456:AAE-secret_part/sendCustomRequest "
         "Authorization: abcdef1234567890abcdef1234567890 "
@@ -18,7 +18,7 @@ def test_registered_secrets_and_secret_shapes_are_masked():
 
 
 def test_log_records_and_their_tracebacks_are_cleaned():
-    register_secret("tok-zz9-plural-z-alpha")
+    register_secrets("tok-zz9-plural-z-alpha")
     logger = logging.getLogger("tests.redaction")
     records = []
 
