@@ -10,6 +10,7 @@ COPY suppliers suppliers
 COPY catalog catalog
 COPY orders orders
 COPY finance finance
+COPY dashboard dashboard
 COPY sandbox sandbox
 RUN pip install .
 

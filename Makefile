@@ -42,9 +42,11 @@ setup: install
 	$(BIN)/python manage.py create_demo_users
 	$(BIN)/python manage.py setup_demo_supplier
 
+# ruff (style, complexity), the import contracts of the layers (pyproject.toml [tool.importlinter]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

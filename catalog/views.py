@@ -143,15 +143,8 @@ def offer_detail(request, offer_pk: int):
         "compatible": offer.is_compatible_with(offer.account.balance_profile),
         "chart": selectors.price_chart(offer),
         "history": offer.price_history.all()[:20],
-        "orders": _orders_for(offer),
     }
     return render(request, "catalog/offer_detail.html", context)
-
-
-def _orders_for(offer):
-    from orders.selectors import order_list  # orders use the catalog, not the other way round
-
-    return order_list().filter(offer=offer)[:20]
 
 
 @permission_required("catalog.change_offer", raise_exception=True)

@@ -536,3 +536,20 @@ def account_queue_resume(request, account_pk: int):
             f"order{'s' if released != 1 else ''} sent again now.",
         )
     return redirect("order_list")
+
+
+OFFER_ORDERS_SHOWN = 20
+
+
+@permission_required("orders.view_order", raise_exception=True)
+@require_GET
+def offer_orders(request, offer_pk: int):
+    """The latest orders of one offer: a section the catalog's offer page loads, or a page."""
+    offer = get_object_or_404(Offer, pk=offer_pk)
+    context = {
+        "offer": offer,
+        "orders": selectors.order_list().filter(offer=offer)[:OFFER_ORDERS_SHOWN],
+    }
+    if request.htmx:
+        return render(request, "orders/offer_orders.html#orders", context)
+    return render(request, "orders/offer_orders.html", context)

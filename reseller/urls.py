@@ -10,6 +10,7 @@ urlpatterns = [
     path("catalog/", include("catalog.urls")),
     path("orders/", include("orders.urls")),
     path("finance/", include("finance.urls")),
+    path("", include("dashboard.urls")),
     path("", include("reseller.core.urls")),
 ]
 

@@ -3,7 +3,6 @@ from django.urls import path
 from reseller.core import views
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<int:user_id>/", views.staff_detail, name="staff_detail"),

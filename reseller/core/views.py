@@ -1,4 +1,4 @@
-"""Pages of the core app: the dashboard, staff management, the audit log, and the health check."""
+"""Pages of the core app: staff management, the audit log, and the health check."""
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -18,24 +18,6 @@ from reseller.core.querystrings import push_clean_url, without_empty
 from reseller.core.roles import role_of
 
 AUDIT_PAGE_SIZE = 50
-
-
-@require_GET
-def dashboard(request):
-    context = {"worker": selectors.worker_status()}
-    if request.user.has_perm("orders.view_order"):
-        # Imported here: the foundation does not depend on the orders app, only this page does.
-        from orders.selectors import account_queues_on_hold, orders_dashboard_counts
-
-        context["order_counts"] = orders_dashboard_counts()
-        context["held_queues"] = list(account_queues_on_hold())
-    if request.user.has_perm("finance.view_balancesnapshot"):
-        from finance.selectors import dashboard_finance  # as above: only this page needs finance
-
-        context["finance_accounts"] = dashboard_finance()
-    if request.user.has_perm("core.view_auditevent"):
-        context["recent_events"] = selectors.audit_event_list()[:8]
-    return render(request, "core/dashboard.html", context)
 
 
 @login_not_required

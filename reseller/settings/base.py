@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "catalog",
     "orders",
     "finance",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -78,7 +79,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reseller.core.context_processors.navigation",
-                "finance.context_processors.alerts",
+                "dashboard.context_processors.alerts",
             ],
             "builtins": ["template_partials.templatetags.partials"],
         },

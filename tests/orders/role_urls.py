@@ -14,6 +14,10 @@ ROWS: dict = {
     "order_export": (None, expect(SIGN_IN, 200, 200, 200)),
     "order_create": (None, expect(SIGN_IN, 200, 403, 200)),
     "order_detail": (_order, expect(SIGN_IN, 200, 200, 200)),
+    "offer_orders": (
+        lambda f: {"offer_pk": f["single_order"].offer_id},
+        expect(SIGN_IN, 200, 200, 200),
+    ),
     # POST only. Anyone who may read the order may ask; the service refuses (and audits) those
     # without orders.reveal_key, so a GET is refused by method for every role.
     "order_key_reveal": (_order, expect(SIGN_IN, 405, 405, 405)),

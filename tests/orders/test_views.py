@@ -555,3 +555,19 @@ def test_resend_emails_the_customer_again(client_as, completed, mailoutbox):
     assert len(mailoutbox) == 2 and completed.delivery_count == 2
     assert mailoutbox[0].to == ["buyer@example.com"]
     assert len(audited("order.delivery_resent", completed)) == 2
+
+
+def test_an_offer_s_orders_are_a_page_and_the_catalog_s_offer_page_loads_them(
+    client_as, offline_offer
+):
+    placed = order_create(
+        offer=offline_offer, max_unit_price=Decimal("10"), customer_reference="REF-77"
+    )
+    client = client_as("operator")
+    url = reverse("offer_orders", args=[offline_offer.pk])
+    page = client.get(url).content.decode()
+    assert "REF-77" in page and "<html" in page.lower() and placed[0].transaction_id in page
+    section = client.get(url, headers={"HX-Request": "true"}).content.decode()
+    assert "REF-77" in section and "<html" not in section.lower()
+    offer_page = client.get(reverse("offer_detail", args=[offline_offer.pk])).content.decode()
+    assert f'hx-get="{url}"' in offer_page and f'href="{url}"' in offer_page

@@ -3,6 +3,8 @@
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
+from finance.selectors import open_alerts as query
+
 
 def alerts(request):
     user = getattr(request, "user", None)
@@ -10,8 +12,6 @@ def alerts(request):
         return {}
 
     def open_alerts() -> list[dict]:
-        from finance.selectors import open_alerts as query
-
         overview = reverse("finance_overview")
         return [
             {

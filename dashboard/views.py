@@ -1,0 +1,21 @@
+"""The dashboard: what needs a person's attention now, in each app the user may see."""
+
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from finance.selectors import dashboard_finance
+from orders.selectors import account_queues_on_hold, orders_dashboard_counts
+from reseller.core import selectors
+
+
+@require_GET
+def dashboard(request):
+    context = {"worker": selectors.worker_status()}
+    if request.user.has_perm("orders.view_order"):
+        context["order_counts"] = orders_dashboard_counts()
+        context["held_queues"] = list(account_queues_on_hold())
+    if request.user.has_perm("finance.view_balancesnapshot"):
+        context["finance_accounts"] = dashboard_finance()
+    if request.user.has_perm("core.view_auditevent"):
+        context["recent_events"] = selectors.audit_event_list()[:8]
+    return render(request, "dashboard/dashboard.html", context)
