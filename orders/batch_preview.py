@@ -1,7 +1,7 @@
 """Batch previews: an uploaded CSV/XLSX read into a Batch in PREVIEW and its rows, kept until the
 operator confirms it (the rows without problems become orders) or discards it.
 
-The file reader (`orders.batchfile`) decides what each row means and what is wrong with it; this
+The file reader (`orders.batches.reading`, `.parsing`, `.validation`) decides what each row means and what is wrong with it; this
 module adds what needs the supplier or the database around it, and stores the result:
 
 - the account's balance, asked once per upload and kept with the preview (a page view never waits
@@ -36,15 +36,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from catalog.models import CurrencyRate, Offer
-from orders.batchfile import (
-    BatchFileRefused,
-    BatchPreview,
-    BatchRow,
-    parse_rows,
-    read_rows,
-    units_over_limit,
-    validate_rows,
-)
+from orders.batches.parsing import BatchRow, parse_rows
+from orders.batches.reading import BatchFileRefused, read_rows
+from orders.batches.validation import BatchPreview, units_over_limit, validate_rows
 from orders.errors import OrderActionRefused, OrderError
 from orders.models import Batch, BatchPreviewRow, Order
 from orders.selectors import customer_references_ordered

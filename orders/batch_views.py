@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRefresh
 
 from catalog.selectors import catalog_accounts
-from orders import batchfile, selectors, services
+from orders import selectors, services
 from orders.batch_preview import (
     PREVIEW_ACTIONS,
     PREVIEW_VIEWS,
@@ -29,6 +29,9 @@ from orders.batch_preview import (
     batch_preview_create,
     batch_preview_rows,
 )
+from orders.batches import reading, validation
+from orders.batches import template as file_template
+from orders.batches.parsing import MAX_QUANTITY
 from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
 from orders.selectors import BatchProgress
 from orders.states import FINAL_STATUSES
@@ -53,7 +56,7 @@ class BatchUploadForm(forms.Form):
     )
     file = forms.FileField(
         label="File (CSV or XLSX)",
-        help_text=f"Up to {batchfile.MAX_ROWS:,} rows and {batchfile.MAX_BYTES // 2**20} MB.",
+        help_text=f"Up to {reading.MAX_ROWS:,} rows and {reading.MAX_BYTES // 2**20} MB.",
     )
     check_players = forms.BooleanField(
         required=False,
@@ -125,8 +128,8 @@ def batch_upload(request):
     context = {
         "form": form,
         "has_accounts": form.fields["account"].queryset.exists(),
-        "columns": batchfile.TEMPLATE_HEADER,
-        "max_quantity": batchfile.MAX_QUANTITY,
+        "columns": file_template.TEMPLATE_HEADER,
+        "max_quantity": MAX_QUANTITY,
     }
     return render(request, "orders/batch_upload.html", context)
 
@@ -134,7 +137,9 @@ def batch_upload(request):
 @permission_required("orders.view_batch", raise_exception=True)
 @require_GET
 def batch_template_csv(request):
-    response = HttpResponse(batchfile.batch_template_csv(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        file_template.batch_template_csv(), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = 'attachment; filename="batch-template.csv"'
     return response
 
@@ -143,7 +148,7 @@ def batch_template_csv(request):
 @require_GET
 def batch_template_xlsx(request):
     response = HttpResponse(
-        batchfile.batch_template_xlsx(),
+        file_template.batch_template_xlsx(),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = 'attachment; filename="batch-template.xlsx"'
@@ -188,7 +193,7 @@ def _preview_page(request, batch: Batch):
         "views": views,
         "query": without_empty(request.GET, drop=("page",)),
         "confirming": batch.status == Batch.Status.CONFIRMING,
-        "too_many_units": bool(batchfile.units_over_limit(summary.get("units_ok", 0))),
+        "too_many_units": bool(validation.units_over_limit(summary.get("units_ok", 0))),
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
     }

@@ -23,7 +23,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from orders.batchfile import parse_rows, read_rows, validate_rows
+from orders.batches.parsing import parse_rows
+from orders.batches.reading import read_rows
+from orders.batches.validation import validate_rows
 from tests.benchmarks.conftest import report
 
 ROWS = 50_000

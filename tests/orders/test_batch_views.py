@@ -315,9 +315,9 @@ def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
 def test_a_file_of_more_orders_than_one_confirmation_may_create_is_refused(
     client_as, synced_account, broker, monkeypatch
 ):
-    from orders import batchfile
+    from orders.batches import validation
 
-    monkeypatch.setattr(batchfile, "MAX_UNITS", 4)
+    monkeypatch.setattr(validation, "MAX_UNITS", 4)
     key, other = key_offers(synced_account)
     client = client_as("operator")
     upload(
