@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import polling
+from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
 from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import account_queue_hold
 from orders.services.base import (
@@ -22,8 +23,6 @@ from orders.services.base import (
     RATE_LIMITED_RETRY,
     REQUOTE_FAILED_RETRY,
     S,
-    enqueue_poll_after_commit,
-    enqueue_submit_after_commit,
     error_data,
     error_text,
     money,

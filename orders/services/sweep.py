@@ -11,14 +11,16 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import polling
+from orders.dispatch import (
+    enqueue_after_commit,
+    enqueue_poll_after_commit,
+    enqueue_submit_after_commit,
+)
 from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import release_held_orders
 from orders.services.base import (
     SWEEP_LIMIT,
     S,
-    enqueue_after_commit,
-    enqueue_poll_after_commit,
-    enqueue_submit_after_commit,
     order_move,
 )
 from orders.states import OPEN_STATUSES, POLLED_STATUSES

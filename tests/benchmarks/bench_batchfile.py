@@ -198,7 +198,7 @@ def test_upload_and_confirm_a_50000_row_csv():
     one transaction). The supplier is unreachable here, so the balance shows as unknown."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from orders.batch_preview import (
+    from orders.batches.preview import (
         batch_preview_confirm,
         batch_preview_create,
         batch_preview_create_orders,

@@ -1,5 +1,6 @@
-"""Batches: create, confirm (once the preview's task has created the orders), send, pause,
-resume. The upload, preview and confirmation of a file are in `orders.batch_preview`."""
+"""Writes of batches: create, confirm (once the preview's task has created the orders), send,
+pause, resume, and what follows from their orders' moves (DONE when none is open, RUNNING again
+when one is). The upload, preview and confirmation of a file are in `orders.batches.preview`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
+from orders.dispatch import enqueue_after_commit, send_batch_orders
 from orders.errors import OrderActionRefused
-from orders.models import Batch, Order
-from orders.services.base import S, batch_refresh_done, enqueue_after_commit, send_batch_orders
+from orders.models import Batch, Order, OrderStatus
+from orders.states import OPEN_STATUSES
 from reseller.core.services import audit_record
+
+S = OrderStatus
 
 
 def batch_create(*, name: str, source_filename: str = "", by=None) -> Batch:
@@ -45,7 +49,7 @@ def batch_send(*, batch_id: int) -> int:
 
 def batch_confirm(*, batch: Batch, by, request=None) -> Batch:
     """PREVIEW (or CONFIRMING, once its orders exist) → CONFIRMED: the batch's orders are sent.
-    An operator confirms an uploaded file through `orders.batch_preview` (its confirmation
+    An operator confirms an uploaded file through `orders.batches.preview` (its confirmation
     task creates the orders, then calls this). A batch without open orders is DONE at once."""
     now = timezone.now()
     with transaction.atomic():
@@ -91,3 +95,17 @@ def batch_resume(*, batch: Batch, by, request=None) -> Batch:
         batch_refresh_done(batch.pk, now)
     batch.refresh_from_db()
     return batch
+
+
+def batch_reopen(batch_id: int) -> None:
+    """A DONE batch that has an open order again (a retry, a late purchase) is RUNNING."""
+    Batch.objects.filter(pk=batch_id, status=Batch.Status.DONE).update(
+        status=Batch.Status.RUNNING, finished_at=None
+    )
+
+
+def batch_refresh_done(batch_id: int, now: datetime) -> None:
+    if not Order.objects.filter(batch_id=batch_id, status__in=list(OPEN_STATUSES)).exists():
+        Batch.objects.filter(
+            pk=batch_id, status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING]
+        ).update(status=Batch.Status.DONE, finished_at=now)

@@ -27,29 +27,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from catalog.models import CurrencyRate, Offer
 from orders.batches.parsing import BatchRow, parse_rows
 from orders.batches.reading import BatchFileRefused, read_rows
+from orders.batches.services import batch_confirm, batch_create
 from orders.batches.validation import BatchPreview, units_over_limit, validate_rows
+from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError
 from orders.models import Batch, BatchPreviewRow, Order
 from orders.selectors import customer_references_ordered
-from orders.services import (
-    OperatorAction,
-    OrderLine,
-    batch_confirm,
-    batch_create,
-    batch_orders_create,
-    enqueue_after_commit,
-)
+from orders.services import OperatorAction, OrderLine, batch_orders_create
 from reseller.core.services import audit_record
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
@@ -68,7 +61,6 @@ __all__ = [
     "batch_preview_create_orders",
     "batch_preview_create",
     "batch_preview_discard",
-    "batch_preview_rows",
 ]
 
 
@@ -465,27 +457,3 @@ PREVIEW_ACTIONS = {
     "confirm": OperatorAction("Confirm", "orders.change_batch", batch_preview_confirm),
     "discard": OperatorAction("Discard", "orders.delete_batch", batch_preview_discard),
 }
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-PREVIEW_VIEWS = {
-    "problems": "Rows with problems",
-    "warnings": "Rows with warnings",
-    "all": "All rows",
-}
-
-
-def batch_preview_rows(*, batch: Batch, show: str = "all") -> QuerySet[BatchPreviewRow]:
-    """The preview's rows: with problems, with warnings, or all of them (problems first)."""
-    rows = BatchPreviewRow.objects.filter(batch=batch).select_related("offer")
-    if show == "problems":
-        return rows.filter(has_problems=True).order_by("row_number")
-    if show == "warnings":
-        return rows.filter(has_problems=False).exclude(warnings=[]).order_by("row_number")
-    return rows.order_by("-has_problems", "row_number")
-
-
-def balance_checked_at(batch: Batch) -> datetime | None:
-    value = batch.preview_summary.get("balance_checked_at")
-    return datetime.fromisoformat(value) if value else None
