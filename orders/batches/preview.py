@@ -38,6 +38,7 @@ from orders import lookups
 from orders.batches.parsing import BatchRow, parse_rows
 from orders.batches.reading import BatchFileRefused, read_rows
 from orders.batches.services import batch_confirm, batch_create
+from orders.batches.states import B, batch_transition
 from orders.batches.validation import BatchPreview, CheckPlayer, units_over_limit, validate_rows
 from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError
@@ -275,7 +276,7 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
     longer than a page should wait, so the page follows the batch instead."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PREVIEW:
+        if batch.status != B.PREVIEW:
             raise OrderActionRefused("This batch has been confirmed already.")
         if not BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exists():
             raise OrderActionRefused(
@@ -283,18 +284,16 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
             )
         if too_many := units_over_limit(batch.preview_summary.get("units_ok", 0)):
             raise OrderActionRefused(too_many)
-        batch.status = Batch.Status.CONFIRMING
-        batch.confirmed_by = by
-        batch.confirm_requested_at = timezone.now()
-        batch.preview_summary.pop("confirm_error", None)
-        batch.save(
-            update_fields=[
-                "status",
-                "confirmed_by",
-                "confirm_requested_at",
-                "preview_summary",
-                "updated_at",
-            ]
+        summary = dict(batch.preview_summary)
+        summary.pop("confirm_error", None)
+        batch_transition(
+            batch,
+            B.CONFIRMING,
+            changes={
+                "confirmed_by": by,
+                "confirm_requested_at": timezone.now(),
+                "preview_summary": summary,
+            },
         )
         audit_record(
             action="batch.confirm_requested",
@@ -316,7 +315,7 @@ def batch_preview_create_orders(*, batch_id: int) -> Batch | None:
     try:
         with transaction.atomic():
             batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-            if batch is None or batch.status != Batch.Status.CONFIRMING:
+            if batch is None or batch.status != B.CONFIRMING:
                 return batch  # confirmed already (a message delivered twice) or discarded
             created = _create_orders(batch)
             summary = dict(batch.preview_summary)
@@ -388,11 +387,10 @@ def _create_orders(batch: Batch) -> int:
 def _back_to_preview(batch_id: int, reason: str) -> None:
     with transaction.atomic():
         batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or batch.status != Batch.Status.CONFIRMING:
+        if batch is None or batch.status != B.CONFIRMING:
             return
-        batch.status = Batch.Status.PREVIEW
-        batch.preview_summary["confirm_error"] = reason
-        batch.save(update_fields=["status", "preview_summary", "updated_at"])
+        summary = {**batch.preview_summary, "confirm_error": reason}
+        batch_transition(batch, B.PREVIEW, changes={"preview_summary": summary})
         audit_record(
             action="batch.confirm_failed",
             actor=batch.confirmed_by,
@@ -405,7 +403,7 @@ def batch_preview_discard(*, batch: Batch, by, request=None) -> None:
     """Throw a preview away (nothing was ordered from it)."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PREVIEW or Order.objects.filter(batch=batch).exists():
+        if batch.status != B.PREVIEW or Order.objects.filter(batch=batch).exists():
             raise OrderActionRefused("Only a batch still in preview can be discarded.")
         audit_record(
             action="batch.discarded",

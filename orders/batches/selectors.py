@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from orders.batches.states import batch_can_move
 from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
 from orders.states import FINAL_STATUSES
 
@@ -192,11 +193,9 @@ def batch_skipped_rows(*, batch: Batch) -> QuerySet[BatchPreviewRow]:
 def batch_actions_available(*, batch: Batch) -> list[str]:
     """Names of the operator actions on a confirmed batch that apply to it as it is now, for
     showing buttons; the services themselves decide."""
-    return {
-        Batch.Status.CONFIRMED: ["pause"],
-        Batch.Status.RUNNING: ["pause"],
-        Batch.Status.PAUSED: ["resume"],
-    }.get(batch.status, [])
+    if batch.status == Batch.Status.PAUSED:
+        return ["resume"]
+    return ["pause"] if batch_can_move(batch.status, Batch.Status.PAUSED) else []
 
 
 # --- the preview ---------------------------------------------------------------------------------

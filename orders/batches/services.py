@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
+from orders.batches.states import B, batch_can_move, batch_transition, batches_transition
 from orders.dispatch import enqueue_after_commit, send_batch_orders
 from orders.errors import OrderActionRefused
 from orders.models import Batch, Order, OrderStatus
@@ -54,11 +55,14 @@ def batch_confirm(*, batch: Batch, by, request=None) -> Batch:
     now = timezone.now()
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status not in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
+        if batch.status not in (B.PREVIEW, B.CONFIRMING):  # not PAUSED: that is a resume
             raise OrderActionRefused("This batch has been confirmed already.")
-        batch.status, batch.confirmed_at = Batch.Status.CONFIRMED, now
-        batch.confirmed_by = batch.confirmed_by or by
-        batch.save(update_fields=["status", "confirmed_at", "confirmed_by", "updated_at"])
+        batch_transition(
+            batch,
+            B.CONFIRMED,
+            changes={"confirmed_at": now, "confirmed_by": batch.confirmed_by or by},
+            now=now,
+        )
         _schedule_batch(batch, now)
         audit_record(action="batch.confirmed", actor=by, request=request, target=batch)
         batch_refresh_done(batch.pk, now)
@@ -70,10 +74,9 @@ def batch_pause(*, batch: Batch, by, request=None) -> Batch:
     """Stop sending the batch's QUEUED orders (orders already sent are still followed)."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status not in (Batch.Status.CONFIRMED, Batch.Status.RUNNING):
+        if not batch_can_move(batch.status, B.PAUSED):
             raise OrderActionRefused("Only a confirmed or running batch can be paused.")
-        batch.status_before_pause, batch.status = batch.status, Batch.Status.PAUSED
-        batch.save(update_fields=["status", "status_before_pause", "updated_at"])
+        batch_transition(batch, B.PAUSED, changes={"status_before_pause": batch.status})
         Order.objects.filter(batch=batch, status=S.QUEUED).update(
             next_poll_at=None, updated_at=timezone.now()
         )
@@ -85,11 +88,14 @@ def batch_resume(*, batch: Batch, by, request=None) -> Batch:
     now = timezone.now()
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PAUSED:
+        if batch.status != B.PAUSED:
             raise OrderActionRefused("Only a paused batch can be resumed.")
-        batch.status = batch.status_before_pause or Batch.Status.RUNNING
-        batch.status_before_pause = ""
-        batch.save(update_fields=["status", "status_before_pause", "updated_at"])
+        batch_transition(
+            batch,
+            batch.status_before_pause or B.RUNNING,
+            changes={"status_before_pause": ""},
+            now=now,
+        )
         _schedule_batch(batch, now)
         audit_record(action="batch.resumed", actor=by, request=request, target=batch)
         batch_refresh_done(batch.pk, now)
@@ -99,13 +105,17 @@ def batch_resume(*, batch: Batch, by, request=None) -> Batch:
 
 def batch_reopen(batch_id: int) -> None:
     """A DONE batch that has an open order again (a retry, a late purchase) is RUNNING."""
-    Batch.objects.filter(pk=batch_id, status=Batch.Status.DONE).update(
-        status=Batch.Status.RUNNING, finished_at=None
+    batches_transition(
+        Batch.objects.filter(pk=batch_id),
+        B.RUNNING,
+        from_statuses=[B.DONE],
+        changes={"finished_at": None},
     )
 
 
 def batch_refresh_done(batch_id: int, now: datetime) -> None:
+    """A batch being sent none of whose orders is open is DONE."""
     if not Order.objects.filter(batch_id=batch_id, status__in=list(OPEN_STATUSES)).exists():
-        Batch.objects.filter(
-            pk=batch_id, status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING]
-        ).update(status=Batch.Status.DONE, finished_at=now)
+        batches_transition(
+            Batch.objects.filter(pk=batch_id), B.DONE, changes={"finished_at": now}, now=now
+        )

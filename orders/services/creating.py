@@ -137,7 +137,7 @@ def _insert_orders(orders: list[Order], *, by, now) -> None:
 def _reopen_batch(batch: Batch | None) -> None:
     if batch is not None and batch.status == Batch.Status.DONE:
         batch_reopen(batch.pk)
-        batch.status = Batch.Status.RUNNING
+        batch.status = Batch.Status.RUNNING  # as the row is now (this move, or one just before)
 
 
 @transaction.atomic
