@@ -179,19 +179,11 @@ def _row_record(batch: Batch, row: BatchRow) -> BatchPreviewRow:
     )
 
 
-def batch_preview_create(
-    *,
-    account: SupplierAccount,
-    uploaded_file,
-    filename: str = "",
-    name: str = "",
-    check_players: bool = False,
-    by=None,
-    request=None,
-) -> Batch:
-    """Read an uploaded batch file and store it as a Batch in PREVIEW with its rows. Nothing is
-    ordered. Raises BatchFileRefused (nothing stored) when the file cannot be read as a batch."""
-    filename = filename or getattr(uploaded_file, "name", "") or ""
+def _preview_file(
+    *, account: SupplierAccount, uploaded_file, filename: str, check_players: bool
+) -> tuple[BatchPreview, lookups.BalanceSeen, bool]:
+    """Read, parse and check the file, with the supplier's look-ups: the preview, the balance
+    seen, and whether the players were checked."""
     reader = read_rows(uploaded_file, filename)
     rows = list(parse_rows(reader))  # a refusal surfaces here, before any query or call
     warnings = list(reader.warnings)
@@ -210,12 +202,32 @@ def batch_preview_create(
         warnings=warnings,
     )
     preview.file_description = reader.description
+    return preview, balance, check is not None
+
+
+def batch_preview_create(
+    *,
+    account: SupplierAccount,
+    uploaded_file,
+    filename: str = "",
+    name: str = "",
+    check_players: bool = False,
+    by=None,
+    request=None,
+) -> Batch:
+    """Read an uploaded batch file and store it as a Batch in PREVIEW with its rows. Nothing is
+    ordered. Raises BatchFileRefused (nothing stored) when the file cannot be read as a batch."""
+    filename = filename or getattr(uploaded_file, "name", "") or ""
+    preview, balance, players_checked = _preview_file(
+        account=account, uploaded_file=uploaded_file, filename=filename, check_players=check_players
+    )
+    rows = preview.rows
     with transaction.atomic():
         batch = batch_create(
             name=name.strip() or filename or "Batch", source_filename=filename, by=by
         )
         batch.account = account
-        batch.check_players = bool(check_players and check is not None)
+        batch.check_players = players_checked
         batch.preview_summary = _summary(preview, balance, check_players=batch.check_players)
         batch.save(update_fields=["account", "check_players", "preview_summary", "updated_at"])
         for start in range(0, len(rows), STORE_CHUNK):
