@@ -63,7 +63,7 @@ class Batch(models.Model):
     confirm_requested_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-    # The preview of an uploaded file (orders.batch_preview): the account it is checked against,
+    # The preview of an uploaded file (orders.batches.preview): the account it is checked against,
     # whether players were checked, and the summary (counts, estimate, balance, file warnings);
     # its rows are BatchPreviewRow.
     account = models.ForeignKey(

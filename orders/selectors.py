@@ -1,15 +1,16 @@
-"""Reads of the orders app: lists, counts per status, what is in flight, due or needs a person."""
+"""Reads of the orders app: lists, counts per status, what is in flight, due or needs a person.
+The reads of batches are `orders.batches.selectors`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from orders.models import AccountQueue, Batch, Order, OrderEvent, OrderStatus
-from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, POLLED_STATUSES
+from orders.batches.selectors import batches_running
+from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
+from orders.states import IN_FLIGHT_STATUSES, POLLED_STATUSES
 from reseller.core.querystrings import typed_id
 
 S = OrderStatus
@@ -80,140 +81,6 @@ def order_status_counts(orders: QuerySet[Order] | None = None) -> dict[str, int]
     for row in orders.order_by().values("status").annotate(n=Count("pk")):
         counts[row["status"]] = row["n"]
     return counts
-
-
-def batch_status_counts(*, batch: Batch) -> dict[str, int]:
-    return order_status_counts(Order.objects.filter(batch=batch))
-
-
-@dataclass(frozen=True)
-class BatchProgress:
-    total: int
-    finished: int
-    counts: dict[str, int]
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.total else int(self.finished * 100 / self.total)
-
-    @property
-    def needs_attention(self) -> int:
-        return self.counts.get(S.NEEDS_ATTENTION, 0)
-
-
-def batch_progress(*, batch: Batch) -> BatchProgress:
-    """Counts per status and the share of orders in a final status (the progress bar)."""
-    counts = batch_status_counts(batch=batch)
-    finished = sum(n for status, n in counts.items() if status in FINAL_STATUSES)
-    return BatchProgress(total=sum(counts.values()), finished=finished, counts=counts)
-
-
-#: How far back the batch page looks to measure how fast a batch's orders finish.
-BATCH_RATE_WINDOW = timedelta(seconds=60)
-#: The shortest span a rate is measured over (a batch confirmed a moment ago).
-BATCH_RATE_MIN_SPAN = timedelta(seconds=5)
-
-
-@dataclass(frozen=True)
-class BatchRate:
-    """How fast a batch being sent finishes its orders, and when it will be done at that pace.
-
-    `finished_recently` orders reached a final status over the last `span_seconds` (the window,
-    or less when the batch was confirmed more recently). `remaining` are the open orders the
-    workers are still to finish: orders needing attention are left out, they wait for a person.
-    `per_second` and `finish_at` are None when no order finished over the span."""
-
-    measured_at: datetime
-    span_seconds: float
-    finished_recently: int
-    finished_ever: int
-    remaining: int
-    needs_attention: int
-
-    @property
-    def per_second(self) -> float | None:
-        return self.finished_recently / self.span_seconds if self.finished_recently else None
-
-    @property
-    def per_minute(self) -> int | None:
-        rate = self.per_second
-        return None if rate is None else round(rate * 60)
-
-    @property
-    def seconds_left(self) -> float | None:
-        rate = self.per_second
-        return None if rate is None or not self.remaining else self.remaining / rate
-
-    @property
-    def finish_at(self) -> datetime | None:
-        left = self.seconds_left
-        return None if left is None else self.measured_at + timedelta(seconds=left)
-
-    @property
-    def minutes_left(self) -> int | None:
-        """Whole minutes to go, rounded (0: less than a minute)."""
-        left = self.seconds_left
-        return None if left is None else int(left // 60 + (left % 60 >= 30))
-
-    @property
-    def hours_left(self) -> int | None:
-        minutes = self.minutes_left
-        return None if minutes is None else round(minutes / 60)
-
-    @property
-    def waiting_for_first(self) -> bool:
-        """No order of the batch has finished yet (it has just started, or none can be sent)."""
-        return not self.finished_ever
-
-
-def batch_rate(
-    *,
-    batch: Batch,
-    progress: BatchProgress | None = None,
-    now: datetime | None = None,
-    window: timedelta = BATCH_RATE_WINDOW,
-) -> BatchRate | None:
-    """The sending rate and the estimated finish of a batch being sent (CONFIRMED or RUNNING with
-    open orders); None otherwise. Pass the `batch_progress` already read to spare its query.
-
-    The rate counts the batch's orders that reached a final status within `window`, by
-    `final_at` (set on entering a final status, cleared when an order is queued again; an order
-    moved on to NEEDS_ATTENTION keeps it, hence the status filter too): one COUNT on the
-    (batch, status) index, only over the batch's final orders, never a loop over them."""
-    if batch.status not in (Batch.Status.CONFIRMED, Batch.Status.RUNNING):
-        return None
-    progress = progress or batch_progress(batch=batch)
-    if progress.finished >= progress.total:
-        return None
-    now = now or timezone.now()
-    since = now - window
-    if batch.confirmed_at is not None and batch.confirmed_at > since:
-        since = min(batch.confirmed_at, now - BATCH_RATE_MIN_SPAN)
-    finished_recently = (
-        Order.objects.filter(batch=batch, status__in=list(FINAL_STATUSES), final_at__gte=since)
-        .order_by()
-        .count()
-    )
-    open_orders = progress.total - progress.finished
-    return BatchRate(
-        measured_at=now,
-        span_seconds=(now - since).total_seconds(),
-        finished_recently=finished_recently,
-        finished_ever=progress.finished,
-        remaining=open_orders - progress.needs_attention,
-        needs_attention=progress.needs_attention,
-    )
-
-
-def batch_list() -> QuerySet[Batch]:
-    return Batch.objects.select_related("created_by").annotate(order_count=Count("orders"))
-
-
-def batches_running() -> QuerySet[Batch]:
-    """Batches with work under way: orders being created, sent or followed."""
-    return Batch.objects.filter(
-        status__in=[Batch.Status.CONFIRMING, Batch.Status.CONFIRMED, Batch.Status.RUNNING]
-    )
 
 
 def account_queues_on_hold() -> QuerySet[AccountQueue]:

@@ -8,7 +8,8 @@ import smtplib
 
 from celery import shared_task
 
-from orders import batch_preview, services
+from orders import services
+from orders.batches import preview
 from orders.models import AccountQueue, Batch, Order
 from orders.states import POLLED_STATUSES
 
@@ -63,7 +64,7 @@ def deliver_order(order_id: int) -> None:
 def confirm_batch(batch_id: int) -> None:
     if not Batch.objects.filter(pk=batch_id, status=Batch.Status.CONFIRMING).exists():
         return
-    batch_preview.batch_preview_create_orders(batch_id=batch_id)
+    preview.batch_preview_create_orders(batch_id=batch_id)
 
 
 @shared_task(ignore_result=True, acks_late=True)

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("batches/", include("orders.batch_urls")),
+    path("batches/", include("orders.batches.urls")),
     path("", include("orders.order_urls")),
 ]

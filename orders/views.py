@@ -5,7 +5,6 @@ live: the results and an order's status block re-poll while orders are in flight
 import re
 import smtplib
 import uuid
-from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -20,43 +19,20 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog.models import Offer
 from catalog.services import offer_refresh_price
-from orders import selectors, services
+from orders import lookups, selectors, services
 from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
 from orders.models import Order
 from reseller.core.errors import ApplicationError
 from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
-from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
-from suppliers.services import supplier_client
 
 PAGE_SIZE = 50
-#: What the supplier's document says to do when user-info returns no Telegram user id.
-TELEGRAM_BOT = "@gamesdrop_api_bot"
 
 
-# --- supplier look-ups for the manual order (reads; a person is waiting: one quick retry) -------
-
-
-@dataclass(frozen=True)
-class PlayerCheck:
-    valid: bool | None  # None: not checked (no such endpoint, or the call failed)
-    login: str = ""
-    problem: str = ""
-    available: bool = True  # False: this supplier has no player check at all
-
-
-@dataclass(frozen=True)
-class TelegramResolution:
-    user_id: int | None
-    name: str = ""
-    problem: str = ""
-
-
-def _client(offer: Offer):
-    return supplier_client(offer.account, max_retries=1, waiting=True)
+# --- the manual order ---------------------------------------------------------------------------
 
 
 def _live_price(offer: Offer, user) -> tuple[Offer, str]:
@@ -69,58 +45,15 @@ def _live_price(offer: Offer, user) -> tuple[Offer, str]:
         return offer, "The supplier account is busy (rate limit); try again in a minute."
 
 
-def _servers(offer: Offer) -> tuple[tuple, str]:
-    if not offer.requires_server_id:
-        return (), ""
-    servers = getattr(_client(offer), "servers", None)
-    if servers is None:
-        return (), "This supplier publishes no server list: enter the server id."
-    try:
-        return servers(offer.offer_id), ""
-    except (SupplierError, RateLimitSaturated) as error:
-        return (), f"The server list could not be loaded ({error}): enter the server id."
-
-
-def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> PlayerCheck:
-    check = getattr(_client(offer), "check_game_data", None)
-    if check is None:
-        return PlayerCheck(None, problem="This supplier offers no player check.", available=False)
-    if not game_user_id:
-        return PlayerCheck(False, problem="Enter the player id first.")
-    if offer.requires_server_id and not game_server_id:
-        return PlayerCheck(False, problem="Choose the server first.")
-    try:
-        answer = check(offer.offer_id, game_user_id, game_server_id or None)
-    except (SupplierError, RateLimitSaturated, ValueError) as error:
-        return PlayerCheck(None, problem=f"The player could not be checked: {error}")
-    return PlayerCheck(answer.valid, login=answer.login or "")
-
-
-def _resolve_telegram(offer: Offer, username: str) -> TelegramResolution:
-    """@username → the numeric id Stars are sent to. A numeric id is taken as it is."""
-    value = username.strip()
-    if (user_id := typed_id(value)) is not None:
-        return TelegramResolution(user_id)
-    lookup = getattr(_client(offer), "telegram_user_info", None)
-    if lookup is None:
-        return TelegramResolution(None, problem="This supplier cannot resolve usernames.")
-    try:
-        user = lookup(value)
-    except (SupplierError, RateLimitSaturated, ValueError) as error:
-        return TelegramResolution(None, problem=f"The username could not be resolved: {error}")
-    if not user.valid:
-        return TelegramResolution(None, problem=user.message or "Not a valid Telegram username.")
-    if user.user_id is None:
-        said = f" (the supplier says: {user.message})" if user.message else ""
-        return TelegramResolution(
-            None,
-            problem=f"No Telegram user id for @{value.lstrip('@')}{said}. Ask the user to "
-            f"message {TELEGRAM_BOT} first, then try again.",
-        )
-    return TelegramResolution(user.user_id, name=user.first_name or user.username or "")
-
-
-# --- the manual order ---------------------------------------------------------------------------
+def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> lookups.PlayerCheck:
+    """The player check, once the form holds what the check needs."""
+    client = lookups.lookup_client(offer.account)
+    if isinstance(client, lookups.ChecksPlayers):
+        if not game_user_id:
+            return lookups.PlayerCheck(False, problem="Enter the player id first.")
+        if offer.requires_server_id and not game_server_id:
+            return lookups.PlayerCheck(False, problem="Choose the server first.")
+    return lookups.player_check(offer, game_user_id, game_server_id, client=client)
 
 
 def _chosen_offer(request) -> Offer | None:
@@ -183,7 +116,7 @@ def order_create(request):
         return _offer_picker(request)
     if request.method == "GET":
         offer, price_error = _live_price(offer, request.user)
-        servers, server_error = _servers(offer)
+        servers, server_error = lookups.game_servers(offer)
         initial = {"max_unit_price": services.money(offer.price), "quantity": 1}
         form = OrderForm(offer=offer, servers=servers, initial=initial)
         context = _form_context(offer, form, price_error=price_error, server_error=server_error)
@@ -199,7 +132,7 @@ def order_create(request):
 
 def _redisplay(request, offer, template_partial: str, **extra):
     """The form again with what was typed (unbound, so no errors yet), or just one partial."""
-    servers, server_error = _servers(offer) if not request.htmx else ((), "")
+    servers, server_error = lookups.game_servers(offer) if not request.htmx else ((), "")
     form = OrderForm(offer=offer, servers=servers, initial=request.POST.dict())
     context = _form_context(
         offer,
@@ -226,9 +159,9 @@ def _check_player_view(request, offer):
 def _resolve_telegram_view(request, offer):
     username = request.POST.get("telegram_username", "").strip()[:64]
     resolution = (
-        _resolve_telegram(offer, username)
+        lookups.telegram_user(offer.account, username)
         if username
-        else TelegramResolution(None, problem="Enter the @username first.")
+        else lookups.TelegramResolution(None, problem="Enter the @username first.")
     )
     return _redisplay(
         request, offer, "telegram-check", telegram=resolution, telegram_username=username
@@ -242,7 +175,7 @@ def _posted_request_key(request) -> str:
 
 def _place(request, offer):
     request_key = _posted_request_key(request)
-    servers, server_error = _servers(offer)
+    servers, server_error = lookups.game_servers(offer)
     form = OrderForm(request.POST, offer=offer, servers=servers)
     price_error = ""
     extra = {}
@@ -254,7 +187,7 @@ def _place(request, offer):
             form.add_error(None, f"No live price, so nothing was ordered: {price_error}")
         game_user_id = data.get("game_user_id", "")
         if not form.errors and form.stars:
-            resolution = _resolve_telegram(offer, data["telegram_username"])
+            resolution = lookups.telegram_user(offer.account, data["telegram_username"])
             extra["telegram"] = resolution
             if resolution.user_id is None:
                 form.add_error("telegram_username", resolution.problem)

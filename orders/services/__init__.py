@@ -28,17 +28,36 @@ queue's balance check call the supplier before they open theirs.
 
 One module per concern; everything the views, tasks and other apps use is imported here:
 
-- `base`: limits, money, transaction ids, tasks sent after commit, moving an order;
+- `base`: limits, money, transaction ids, moving an order;
 - `creating`: orders from the manual form and from batch rows;
 - `submitting`: claim, create-order, record (rules 2 to 5);
 - `following`: an answer read into the order, keys stored, polling and UNKNOWN resolved;
 - `account_queue`: the hold on INSUFFICIENT_BALANCE and its release;
 - `sweep`: the beat-driven rebuild of all pending work from the rows;
-- `actions`, `batches`, `vault`, `delivery`: what operators do with orders and batches.
+- `actions`, `vault`, `delivery`: what operators do with orders.
+
+Also exported here, from their own modules: sending tasks after commit (`orders.dispatch`) and the
+writes of batches (`orders.batches.services`).
 """
 
 from dataclasses import dataclass
 
+from orders.batches.services import (  # noqa: F401
+    batch_confirm,
+    batch_create,
+    batch_pause,
+    batch_refresh_done,
+    batch_resume,
+    batch_send,
+)
+from orders.dispatch import (  # noqa: F401
+    BATCH_SUBMIT_CHUNK,
+    enqueue_after_commit,
+    enqueue_poll_after_commit,
+    enqueue_submit_after_commit,
+    send_batch_orders,
+    send_tasks,
+)
 from orders.services.account_queue import (  # noqa: F401
     account_queue_check,
     account_queue_hold,
@@ -47,7 +66,6 @@ from orders.services.account_queue import (  # noqa: F401
 )
 from orders.services.actions import order_mark_resolved, order_recheck, order_retry, order_withdraw  # noqa: F401
 from orders.services.base import (  # noqa: F401
-    BATCH_SUBMIT_CHUNK,
     DELIVERY_CLAIM,
     ERROR_TEXT_LIMIT,
     MAX_QUANTITY,
@@ -60,10 +78,6 @@ from orders.services.base import (  # noqa: F401
     SWEEP_LIMIT,
     TRANSACTION_ID_PREFIX,
     S,
-    batch_refresh_done,
-    enqueue_after_commit,
-    enqueue_poll_after_commit,
-    enqueue_submit_after_commit,
     error_data,
     error_text,
     money,
@@ -71,15 +85,6 @@ from orders.services.base import (  # noqa: F401
     new_transaction_id,
     order_lock,
     order_move,
-    send_batch_orders,
-    send_tasks,
-)
-from orders.services.batches import (  # noqa: F401
-    batch_confirm,
-    batch_create,
-    batch_pause,
-    batch_resume,
-    batch_send,
 )
 from orders.services.creating import OrderLine, batch_orders_create, order_create  # noqa: F401
 from orders.services.delivery import order_deliver  # noqa: F401
@@ -116,7 +121,7 @@ ORDER_ACTIONS = {
 }
 
 
-#: A batch's "confirm" is the preview's (orders.batch_preview.PREVIEW_ACTIONS): it creates the
+#: A batch's "confirm" is the preview's (orders.batches.preview.PREVIEW_ACTIONS): it creates the
 #: orders of the uploaded file's good rows before confirming.
 BATCH_ACTIONS = {
     "pause": OperatorAction("Pause", "orders.change_batch", batch_pause),

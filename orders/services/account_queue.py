@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from catalog.models import CurrencyRate
 from orders import polling
+from orders.dispatch import enqueue_submit_after_commit
 from orders.models import AccountQueue, Order
 from orders.services.base import (
     RELEASE_CHUNK,
     S,
-    enqueue_submit_after_commit,
     error_text,
     order_move,
 )

@@ -7,12 +7,12 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from orders.batches.services import batch_reopen
+from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import OrderActionRefused, PriceAboveLimit
 from orders.models import Order, OrderTransactionId
 from orders.services.base import (
     S,
-    batch_reopen,
-    enqueue_submit_after_commit,
     error_text,
     money,
     new_transaction_id,

@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from catalog.models import Offer
 from orders import polling
+from orders.batches.services import batch_reopen
+from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
 from orders.models import Batch, Order, OrderRequest, OrderTransactionId
 from orders.services.base import (
     MAX_QUANTITY,
     S,
-    batch_reopen,
-    enqueue_submit_after_commit,
     money,
     new_transaction_id,
 )
@@ -137,7 +137,7 @@ def _insert_orders(orders: list[Order], *, by, now) -> None:
 def _reopen_batch(batch: Batch | None) -> None:
     if batch is not None and batch.status == Batch.Status.DONE:
         batch_reopen(batch.pk)
-        batch.status = Batch.Status.RUNNING
+        batch.status = Batch.Status.RUNNING  # as the row is now (this move, or one just before)
 
 
 @transaction.atomic

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
+from orders.batches.services import batch_reopen
+from orders.dispatch import enqueue_after_commit, enqueue_submit_after_commit
 from orders.errors import OrderActionRefused
 from orders.models import Order, OrderKey
 from orders.services.base import (
@@ -17,9 +19,6 @@ from orders.services.base import (
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
     S,
-    batch_reopen,
-    enqueue_after_commit,
-    enqueue_submit_after_commit,
     error_data,
     error_text,
     new_claim_token,

@@ -14,6 +14,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import polling
+from orders.batches.states import batches_transition
+from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
 from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import account_queue_hold
 from orders.services.base import (
@@ -22,8 +24,6 @@ from orders.services.base import (
     RATE_LIMITED_RETRY,
     REQUOTE_FAILED_RETRY,
     S,
-    enqueue_poll_after_commit,
-    enqueue_submit_after_commit,
     error_data,
     error_text,
     money,
@@ -150,8 +150,12 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             now=now,
         )
         if order.batch_id and order.batch.status == Batch.Status.CONFIRMED:
-            Batch.objects.filter(pk=order.batch_id, status=Batch.Status.CONFIRMED).update(
-                status=Batch.Status.RUNNING
+            # Other workers may be claiming the batch's first orders too: one of them moves it.
+            batches_transition(
+                Batch.objects.filter(pk=order.batch_id),
+                Batch.Status.RUNNING,
+                from_statuses=[Batch.Status.CONFIRMED],
+                now=now,
             )
         return SubmitClaim(
             order_id=order.pk,

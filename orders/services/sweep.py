@@ -11,14 +11,17 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from orders import polling
+from orders.batches.states import batches_transition
+from orders.dispatch import (
+    enqueue_after_commit,
+    enqueue_poll_after_commit,
+    enqueue_submit_after_commit,
+)
 from orders.models import AccountQueue, Batch, Order
 from orders.services.account_queue import release_held_orders
 from orders.services.base import (
     SWEEP_LIMIT,
     S,
-    enqueue_after_commit,
-    enqueue_poll_after_commit,
-    enqueue_submit_after_commit,
     order_move,
 )
 from orders.states import OPEN_STATUSES, POLLED_STATUSES
@@ -110,10 +113,11 @@ def _sweep_stalled_confirmations(now: datetime) -> int:
 
 def _sweep_finished_batches(now: datetime) -> int:
     open_orders = Order.objects.filter(batch=OuterRef("pk"), status__in=list(OPEN_STATUSES))
-    return (
-        Batch.objects.filter(status__in=[Batch.Status.CONFIRMED, Batch.Status.RUNNING])
-        .exclude(Exists(open_orders))
-        .update(status=Batch.Status.DONE, finished_at=now, updated_at=now)
+    return batches_transition(
+        Batch.objects.exclude(Exists(open_orders)),
+        Batch.Status.DONE,
+        changes={"finished_at": now},
+        now=now,
     )
 
 

@@ -23,7 +23,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from orders.batchfile import parse_rows, read_rows, validate_rows
+from orders.batches.parsing import parse_rows
+from orders.batches.reading import read_rows
+from orders.batches.validation import validate_rows
 from tests.benchmarks.conftest import report
 
 ROWS = 50_000
@@ -196,7 +198,7 @@ def test_upload_and_confirm_a_50000_row_csv():
     one transaction). The supplier is unreachable here, so the balance shows as unknown."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from orders.batch_preview import (
+    from orders.batches.preview import (
         batch_preview_confirm,
         batch_preview_create,
         batch_preview_create_orders,

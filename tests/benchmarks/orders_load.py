@@ -480,8 +480,8 @@ def run_batch(account, offers, *, orders: int, timeout: float = 170) -> RunResul
     from django.db.models import Max
     from django.utils import timezone
 
+    from orders.batches.selectors import batch_status_counts
     from orders.models import Batch, Order
-    from orders.selectors import batch_status_counts
     from orders.services import OrderLine, batch_orders_create
     from orders.states import FINAL_STATUSES
 

@@ -5,9 +5,10 @@ from decimal import Decimal
 import pytest
 
 from orders import tasks
+from orders.batches.selectors import batch_progress
 from orders.errors import OrderActionRefused, OrderError, PriceAboveLimit
 from orders.models import AccountQueue, Batch, Order, OrderStatus
-from orders.selectors import batch_progress, orders_dashboard_counts, orders_needing_attention
+from orders.selectors import orders_dashboard_counts, orders_needing_attention
 from orders.services import (
     ORDER_ACTIONS,
     account_queue_resume,

@@ -316,7 +316,7 @@ def test_two_files_with_one_reference_confirmed_at_the_same_moment_order_it_once
     taking turns, both would find the reference free and order it."""
     from decimal import Decimal
 
-    from orders import batch_preview
+    from orders.batches import preview as batch_preview
     from orders.models import Batch, BatchPreviewRow
 
     batches = []

@@ -1,4 +1,4 @@
-"""The batch page's sending rate and estimated finish (orders.selectors.batch_rate).
+"""The batch page's sending rate and estimated finish (orders.batches.selectors.batch_rate).
 
 The orders are written directly with the finish times each test wants; nothing is sent.
 """
@@ -13,8 +13,8 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
+from orders.batches.selectors import batch_progress, batch_rate
 from orders.models import Batch, Order, OrderStatus
-from orders.selectors import batch_progress, batch_rate
 
 S = OrderStatus
 numbers = count(1)

@@ -10,8 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploaded
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders import batchfile
-from orders.batchfile import BatchFileRefused, batch_template_xlsx, parse_row, read_rows
+from orders.batches import reading
+from orders.batches.parsing import parse_row
+from orders.batches.reading import BatchFileRefused, read_rows
+from orders.batches.template import batch_template_xlsx
 
 HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer_reference,max_unit_price"
 
@@ -311,7 +313,7 @@ def test_xlsx_truncated_is_refused():
 
 
 def test_xlsx_that_unpacks_too_large_is_refused(monkeypatch):
-    monkeypatch.setattr(batchfile, "MAX_XLSX_UNPACKED_BYTES", 4096)
+    monkeypatch.setattr(reading, "MAX_XLSX_UNPACKED_BYTES", 4096)
     data = xlsx([["offer_id", "quantity"]] + [[n, 1] for n in range(500)])
     assert refusal(data, "orders.xlsx").startswith("The workbook unpacks to more than")
 
@@ -334,7 +336,7 @@ def test_legacy_xls_is_refused():
 
 
 def test_more_than_50000_rows_is_refused_without_reading_the_rest():
-    body = "".join(f"{n},1\n" for n in range(1, batchfile.MAX_ROWS + 2))
+    body = "".join(f"{n},1\n" for n in range(1, reading.MAX_ROWS + 2))
     # Whatever follows row 50,001 is never parsed: an unclosed quote there would be another error.
     data = f"offer_id,quantity\n{body}" + '1,"' + "x" * 200_000 + "\n"
     reader = read_rows(data.encode(), "big.csv")
@@ -349,7 +351,7 @@ def test_more_than_50000_rows_is_refused_without_reading_the_rest():
 
 
 def test_exactly_50000_rows_is_accepted():
-    body = "".join(f"{n},1\n" for n in range(1, batchfile.MAX_ROWS + 1))
+    body = "".join(f"{n},1\n" for n in range(1, reading.MAX_ROWS + 1))
     reader, rows = read(f"offer_id,quantity\n{body}\n\n")
     assert len(rows) == 50_000 and rows[-1].row_number == 50_001
 
@@ -357,14 +359,14 @@ def test_exactly_50000_rows_is_accepted():
 def test_oversized_file_is_refused_before_reading():
     message = "The file is larger than 20 MB; split it into smaller files."
     big = SimpleUploadedFile("big.csv", b"offer_id,quantity\n" + b"1,1\n" * (5 * 2**20 + 1))
-    assert big.size > batchfile.MAX_BYTES
+    assert big.size > reading.MAX_BYTES
     with pytest.raises(BatchFileRefused) as caught:
         read_rows(big, big.name)
     assert caught.value.message == message
 
 
 def test_oversized_stream_without_a_size_is_refused(monkeypatch):
-    monkeypatch.setattr(batchfile, "MAX_BYTES", 1000)
+    monkeypatch.setattr(reading, "MAX_BYTES", 1000)
 
     class Unseekable(io.RawIOBase):
         def __init__(self, data):

@@ -315,9 +315,9 @@ def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
 def test_a_file_of_more_orders_than_one_confirmation_may_create_is_refused(
     client_as, synced_account, broker, monkeypatch
 ):
-    from orders import batchfile
+    from orders.batches import validation
 
-    monkeypatch.setattr(batchfile, "MAX_UNITS", 4)
+    monkeypatch.setattr(validation, "MAX_UNITS", 4)
     key, other = key_offers(synced_account)
     client = client_as("operator")
     upload(
@@ -342,7 +342,7 @@ def test_a_failure_while_creating_the_orders_orders_nothing_and_says_so(
 ):
     """A crash half-way (here: after the first chunk of orders was written) rolls everything
     back; the batch is in preview again with a message, and a second Confirm works."""
-    from orders import batch_preview
+    from orders.batches import preview
 
     key, other = key_offers(synced_account)
     client = client_as("operator")
@@ -352,20 +352,20 @@ def test_a_failure_while_creating_the_orders_orders_nothing_and_says_so(
         csv_text(f"{key.offer_id},3,,,,,X-1,", f"{other.offer_id},1,,,,,X-2,"),
     )
     batch = Batch.objects.get()
-    real = batch_preview.batch_orders_create
+    real = preview.batch_orders_create
 
     def create_then_fail(*, batch, lines, by=None):
         real(batch=batch, lines=lines, by=by, chunk_size=1)
         assert Order.objects.filter(batch=batch).count() == 4  # written, not yet committed
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(batch_preview, "batch_orders_create", create_then_fail)
+    monkeypatch.setattr(preview, "batch_orders_create", create_then_fail)
     confirm(client, batch)
     assert batch.status == Batch.Status.PREVIEW and not Order.objects.filter(batch=batch).exists()
     assert BatchPreviewRow.objects.filter(batch=batch, has_problems=False).count() == 2
     assert "failed unexpectedly, so nothing was ordered" in batch.preview_summary["confirm_error"]
 
-    monkeypatch.setattr(batch_preview, "batch_orders_create", real)
+    monkeypatch.setattr(preview, "batch_orders_create", real)
     confirm(client, batch)
     assert batch.status == Batch.Status.CONFIRMED and batch.orders.count() == 4
     assert "confirm_error" not in batch.preview_summary

@@ -1,8 +1,9 @@
 """Batch previews: an uploaded CSV/XLSX read into a Batch in PREVIEW and its rows, kept until the
 operator confirms it (the rows without problems become orders) or discards it.
 
-The file reader (`orders.batchfile`) decides what each row means and what is wrong with it; this
-module adds what needs the supplier or the database around it, and stores the result:
+The file reader (`orders.batches.reading`, `.parsing`, `.validation`) decides what each row means
+and what is wrong with it; this module adds what needs the supplier (through `orders.lookups`, as
+the manual order page does) or the database around it, and stores the result:
 
 - the account's balance, asked once per upload and kept with the preview (a page view never waits
   on the supplier);
@@ -26,46 +27,30 @@ at most the unit price its preview showed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
-from catalog.models import CurrencyRate, Offer
-from orders.batchfile import (
-    BatchFileRefused,
-    BatchPreview,
-    BatchRow,
-    parse_rows,
-    read_rows,
-    units_over_limit,
-    validate_rows,
-)
+from catalog.models import Offer
+from orders import lookups
+from orders.batches.parsing import BatchRow, parse_rows
+from orders.batches.reading import BatchFileRefused, read_rows
+from orders.batches.services import batch_confirm, batch_create
+from orders.batches.states import B, batch_transition
+from orders.batches.validation import BatchPreview, CheckPlayer, units_over_limit, validate_rows
+from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError
 from orders.models import Batch, BatchPreviewRow, Order
 from orders.selectors import customer_references_ordered
-from orders.services import (
-    OperatorAction,
-    OrderLine,
-    batch_confirm,
-    batch_create,
-    batch_orders_create,
-    enqueue_after_commit,
-)
+from orders.services import OperatorAction, OrderLine, batch_orders_create
 from reseller.core.services import audit_record
-from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
-from suppliers.ratelimit import RateLimitSaturated
-from suppliers.services import supplier_client
 
 logger = logging.getLogger(__name__)
 
 STORE_CHUNK = 2000
-TELEGRAM_BOT = "@gamesdrop_api_bot"
 
 __all__ = [
     "PREVIEW_ACTIONS",
@@ -74,60 +59,28 @@ __all__ = [
     "batch_preview_create_orders",
     "batch_preview_create",
     "batch_preview_discard",
-    "batch_preview_rows",
 ]
 
 
 # --- creating a preview -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BalanceSeen:
-    usd: Decimal | None
-    note: str  # what to say about it (why it is unknown, or how it was converted)
-
-
-def _balance(account: SupplierAccount) -> BalanceSeen:
-    """The account's balance in USD, or None with the reason (a person is waiting: one retry)."""
-    client = supplier_client(account, max_retries=1)
-    if not hasattr(client, "balance"):
-        return BalanceSeen(None, "This supplier has no balance endpoint: the balance is unknown.")
-    try:
-        balance = client.balance()
-    except (SupplierError, RateLimitSaturated) as error:
-        return BalanceSeen(None, f"The balance is unknown: the supplier did not give it ({error}).")
-    currency = (balance.currency or "USD").upper()
-    if currency == "USD":
-        return BalanceSeen(balance.balance, "")
-    rate = CurrencyRate.objects.filter(currency=currency).values_list("usd_per_unit", flat=True)
-    rate = rate.first()
-    if rate is None:
-        return BalanceSeen(
-            None,
-            f"The balance is {balance.balance} {currency}, which has no USD rate: "
-            "it cannot be compared with the estimate.",
-        )
-    usd = (balance.balance * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return BalanceSeen(usd, f"{balance.balance} {currency} at {rate} USD per unit.")
-
-
-def _player_check(account: SupplierAccount):
-    """check_game_data as the reader wants it: (valid, the player's login), or an error."""
-    client = supplier_client(account, max_retries=1)
-    if not hasattr(client, "check_game_data"):
+def _player_checker(client: object) -> CheckPlayer | None:
+    """The live player check as the row validation wants it: (valid, the player's login), or an
+    error saying why the player could not be checked. None: this supplier has no player check."""
+    if not isinstance(client, lookups.ChecksPlayers):
         return None
 
     def check(offer: Offer, game_user_id: str, game_server_id: str) -> tuple[bool, str]:
-        try:
-            answer = client.check_game_data(offer.offer_id, game_user_id, game_server_id or None)
-        except RateLimitSaturated as error:
-            raise OrderError(f"the account's rate limit is saturated ({error})") from None
-        return (True, answer.login or "") if answer.valid else (False, "")
+        answer = lookups.player_check(offer, game_user_id, game_server_id, client=client)
+        if answer.valid is None:
+            raise OrderError(answer.reason)
+        return (True, answer.login) if answer.valid else (False, "")
 
     return check
 
 
-def _resolve_telegram(rows: list[BatchRow], account: SupplierAccount) -> None:
+def _resolve_telegram(rows: list[BatchRow], account: SupplierAccount, client: object) -> None:
     """Put the numeric Telegram id in `game_user_id` of rows that name a username for an offer
     needing a player id (the order service sends numeric ids only)."""
     waiting = [
@@ -147,41 +100,40 @@ def _resolve_telegram(rows: list[BatchRow], account: SupplierAccount) -> None:
                 requires_user_id=True,
             ).values_list("offer_id", flat=True)
         )
-    waiting = [row for row in waiting if row.offer_id in needing_id]
-    if not waiting:
-        return
-    resolve = getattr(supplier_client(account, max_retries=1), "telegram_user_info", None)
-    answers: dict[str, tuple[int | None, str]] = {}
+    answers: dict[str, lookups.TelegramResolution] = {}
     for row in waiting:
+        if row.offer_id not in needing_id:
+            continue
         username = row.telegram_username
         if username not in answers:
-            answers[username] = _telegram_id(resolve, username)
-        user_id, reason = answers[username]
-        if user_id:
-            row.game_user_id = str(user_id)
+            answers[username] = lookups.telegram_user(account, username, client=client)
+        answer = answers[username]
+        if answer.user_id:
+            row.game_user_id = str(answer.user_id)
         else:
-            row.problems.append(f"telegram_username '@{username}' {reason}")
+            row.problems.append(f"telegram_username '@{username}' {_telegram_problem(answer)}")
 
 
-def _telegram_id(resolve, username: str) -> tuple[int | None, str]:
-    if resolve is None:
-        return None, (
+def _telegram_problem(answer: lookups.TelegramResolution) -> str:
+    """Why a row's username gave no user id, to follow "telegram_username '@name' "."""
+    missing = lookups.TelegramMissing
+    if answer.missing is missing.NO_LOOKUP:
+        return (
             "cannot be turned into a Telegram user id through this supplier: "
             "write the numeric id in player_id"
         )
-    try:
-        user = resolve(username)
-    except (SupplierError, RateLimitSaturated) as error:
-        return None, f"could not be looked up ({error})"
-    if user.user_id:
-        return user.user_id, ""
-    return None, (
+    if answer.missing is missing.FAILED:
+        return f"could not be looked up ({answer.said})"
+    if answer.missing is missing.INVALID:
+        said = f" (the supplier says: {answer.said})" if answer.said else ""
+        return f"is not a valid Telegram username{said}"
+    return (
         f"has no Telegram user id the supplier can see: ask the customer to message "
-        f"{TELEGRAM_BOT} first, then upload the row again"
+        f"{lookups.TELEGRAM_BOT} first, then upload the row again"
     )
 
 
-def _summary(preview: BatchPreview, balance: BalanceSeen, *, check_players: bool) -> dict:
+def _summary(preview: BatchPreview, balance: lookups.BalanceSeen, *, check_players: bool) -> dict:
     return {
         "file_description": preview.file_description,
         "warnings": list(preview.warnings),
@@ -227,6 +179,32 @@ def _row_record(batch: Batch, row: BatchRow) -> BatchPreviewRow:
     )
 
 
+def _preview_file(
+    *, account: SupplierAccount, uploaded_file, filename: str, check_players: bool
+) -> tuple[BatchPreview, lookups.BalanceSeen, bool]:
+    """Read, parse and check the file, with the supplier's look-ups: the preview, the balance
+    seen, and whether the players were checked."""
+    reader = read_rows(uploaded_file, filename)
+    rows = list(parse_rows(reader))  # a refusal surfaces here, before any query or call
+    warnings = list(reader.warnings)
+    client = lookups.lookup_client(account)
+    _resolve_telegram(rows, account, client)
+    check = _player_checker(client) if check_players else None
+    if check_players and check is None:
+        warnings.append("This supplier cannot check players: the player ids were not checked.")
+    balance = lookups.balance_usd(account, client=client)
+    preview = validate_rows(
+        rows,
+        account=account,
+        check_player=check,
+        ordered_references=lambda references: customer_references_ordered(references=references),
+        balance_usd=balance.usd,
+        warnings=warnings,
+    )
+    preview.file_description = reader.description
+    return preview, balance, check is not None
+
+
 def batch_preview_create(
     *,
     account: SupplierAccount,
@@ -240,29 +218,16 @@ def batch_preview_create(
     """Read an uploaded batch file and store it as a Batch in PREVIEW with its rows. Nothing is
     ordered. Raises BatchFileRefused (nothing stored) when the file cannot be read as a batch."""
     filename = filename or getattr(uploaded_file, "name", "") or ""
-    reader = read_rows(uploaded_file, filename)
-    rows = list(parse_rows(reader))  # a refusal surfaces here, before any query or call
-    warnings = list(reader.warnings)
-    _resolve_telegram(rows, account)
-    check = _player_check(account) if check_players else None
-    if check_players and check is None:
-        warnings.append("This supplier cannot check players: the player ids were not checked.")
-    balance = _balance(account)
-    preview = validate_rows(
-        rows,
-        account=account,
-        check_player=check,
-        ordered_references=lambda references: customer_references_ordered(references=references),
-        balance_usd=balance.usd,
-        warnings=warnings,
+    preview, balance, players_checked = _preview_file(
+        account=account, uploaded_file=uploaded_file, filename=filename, check_players=check_players
     )
-    preview.file_description = reader.description
+    rows = preview.rows
     with transaction.atomic():
         batch = batch_create(
             name=name.strip() or filename or "Batch", source_filename=filename, by=by
         )
         batch.account = account
-        batch.check_players = bool(check_players and check is not None)
+        batch.check_players = players_checked
         batch.preview_summary = _summary(preview, balance, check_players=batch.check_players)
         batch.save(update_fields=["account", "check_players", "preview_summary", "updated_at"])
         for start in range(0, len(rows), STORE_CHUNK):
@@ -323,7 +288,7 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
     longer than a page should wait, so the page follows the batch instead."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PREVIEW:
+        if batch.status != B.PREVIEW:
             raise OrderActionRefused("This batch has been confirmed already.")
         if not BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exists():
             raise OrderActionRefused(
@@ -331,18 +296,16 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
             )
         if too_many := units_over_limit(batch.preview_summary.get("units_ok", 0)):
             raise OrderActionRefused(too_many)
-        batch.status = Batch.Status.CONFIRMING
-        batch.confirmed_by = by
-        batch.confirm_requested_at = timezone.now()
-        batch.preview_summary.pop("confirm_error", None)
-        batch.save(
-            update_fields=[
-                "status",
-                "confirmed_by",
-                "confirm_requested_at",
-                "preview_summary",
-                "updated_at",
-            ]
+        summary = dict(batch.preview_summary)
+        summary.pop("confirm_error", None)
+        batch_transition(
+            batch,
+            B.CONFIRMING,
+            changes={
+                "confirmed_by": by,
+                "confirm_requested_at": timezone.now(),
+                "preview_summary": summary,
+            },
         )
         audit_record(
             action="batch.confirm_requested",
@@ -364,7 +327,7 @@ def batch_preview_create_orders(*, batch_id: int) -> Batch | None:
     try:
         with transaction.atomic():
             batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-            if batch is None or batch.status != Batch.Status.CONFIRMING:
+            if batch is None or batch.status != B.CONFIRMING:
                 return batch  # confirmed already (a message delivered twice) or discarded
             created = _create_orders(batch)
             summary = dict(batch.preview_summary)
@@ -436,11 +399,10 @@ def _create_orders(batch: Batch) -> int:
 def _back_to_preview(batch_id: int, reason: str) -> None:
     with transaction.atomic():
         batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-        if batch is None or batch.status != Batch.Status.CONFIRMING:
+        if batch is None or batch.status != B.CONFIRMING:
             return
-        batch.status = Batch.Status.PREVIEW
-        batch.preview_summary["confirm_error"] = reason
-        batch.save(update_fields=["status", "preview_summary", "updated_at"])
+        summary = {**batch.preview_summary, "confirm_error": reason}
+        batch_transition(batch, B.PREVIEW, changes={"preview_summary": summary})
         audit_record(
             action="batch.confirm_failed",
             actor=batch.confirmed_by,
@@ -453,7 +415,7 @@ def batch_preview_discard(*, batch: Batch, by, request=None) -> None:
     """Throw a preview away (nothing was ordered from it)."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PREVIEW or Order.objects.filter(batch=batch).exists():
+        if batch.status != B.PREVIEW or Order.objects.filter(batch=batch).exists():
             raise OrderActionRefused("Only a batch still in preview can be discarded.")
         audit_record(
             action="batch.discarded",
@@ -471,27 +433,3 @@ PREVIEW_ACTIONS = {
     "confirm": OperatorAction("Confirm", "orders.change_batch", batch_preview_confirm),
     "discard": OperatorAction("Discard", "orders.delete_batch", batch_preview_discard),
 }
-
-
-# --- reading ------------------------------------------------------------------------------------
-
-PREVIEW_VIEWS = {
-    "problems": "Rows with problems",
-    "warnings": "Rows with warnings",
-    "all": "All rows",
-}
-
-
-def batch_preview_rows(*, batch: Batch, show: str = "all") -> QuerySet[BatchPreviewRow]:
-    """The preview's rows: with problems, with warnings, or all of them (problems first)."""
-    rows = BatchPreviewRow.objects.filter(batch=batch).select_related("offer")
-    if show == "problems":
-        return rows.filter(has_problems=True).order_by("row_number")
-    if show == "warnings":
-        return rows.filter(has_problems=False).exclude(warnings=[]).order_by("row_number")
-    return rows.order_by("-has_problems", "row_number")
-
-
-def balance_checked_at(batch: Batch) -> datetime | None:
-    value = batch.preview_summary.get("balance_checked_at")
-    return datetime.fromisoformat(value) if value else None

@@ -1,5 +1,6 @@
-"""Batches: create, confirm (once the preview's task has created the orders), send, pause,
-resume. The upload, preview and confirmation of a file are in `orders.batch_preview`."""
+"""Writes of batches: create, confirm (once the preview's task has created the orders), send,
+pause, resume, and what follows from their orders' moves (DONE when none is open, RUNNING again
+when one is). The upload, preview and confirmation of a file are in `orders.batches.preview`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from orders import polling
+from orders.batches.states import B, batch_can_move, batch_transition, batches_transition
+from orders.dispatch import enqueue_after_commit, send_batch_orders
 from orders.errors import OrderActionRefused
-from orders.models import Batch, Order
-from orders.services.base import S, batch_refresh_done, enqueue_after_commit, send_batch_orders
+from orders.models import Batch, Order, OrderStatus
+from orders.states import OPEN_STATUSES
 from reseller.core.services import audit_record
+
+S = OrderStatus
 
 
 def batch_create(*, name: str, source_filename: str = "", by=None) -> Batch:
@@ -45,16 +50,19 @@ def batch_send(*, batch_id: int) -> int:
 
 def batch_confirm(*, batch: Batch, by, request=None) -> Batch:
     """PREVIEW (or CONFIRMING, once its orders exist) → CONFIRMED: the batch's orders are sent.
-    An operator confirms an uploaded file through `orders.batch_preview` (its confirmation
+    An operator confirms an uploaded file through `orders.batches.preview` (its confirmation
     task creates the orders, then calls this). A batch without open orders is DONE at once."""
     now = timezone.now()
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status not in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
+        if batch.status not in (B.PREVIEW, B.CONFIRMING):  # not PAUSED: that is a resume
             raise OrderActionRefused("This batch has been confirmed already.")
-        batch.status, batch.confirmed_at = Batch.Status.CONFIRMED, now
-        batch.confirmed_by = batch.confirmed_by or by
-        batch.save(update_fields=["status", "confirmed_at", "confirmed_by", "updated_at"])
+        batch_transition(
+            batch,
+            B.CONFIRMED,
+            changes={"confirmed_at": now, "confirmed_by": batch.confirmed_by or by},
+            now=now,
+        )
         _schedule_batch(batch, now)
         audit_record(action="batch.confirmed", actor=by, request=request, target=batch)
         batch_refresh_done(batch.pk, now)
@@ -66,10 +74,9 @@ def batch_pause(*, batch: Batch, by, request=None) -> Batch:
     """Stop sending the batch's QUEUED orders (orders already sent are still followed)."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status not in (Batch.Status.CONFIRMED, Batch.Status.RUNNING):
+        if not batch_can_move(batch.status, B.PAUSED):
             raise OrderActionRefused("Only a confirmed or running batch can be paused.")
-        batch.status_before_pause, batch.status = batch.status, Batch.Status.PAUSED
-        batch.save(update_fields=["status", "status_before_pause", "updated_at"])
+        batch_transition(batch, B.PAUSED, changes={"status_before_pause": batch.status})
         Order.objects.filter(batch=batch, status=S.QUEUED).update(
             next_poll_at=None, updated_at=timezone.now()
         )
@@ -81,13 +88,34 @@ def batch_resume(*, batch: Batch, by, request=None) -> Batch:
     now = timezone.now()
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
-        if batch.status != Batch.Status.PAUSED:
+        if batch.status != B.PAUSED:
             raise OrderActionRefused("Only a paused batch can be resumed.")
-        batch.status = batch.status_before_pause or Batch.Status.RUNNING
-        batch.status_before_pause = ""
-        batch.save(update_fields=["status", "status_before_pause", "updated_at"])
+        batch_transition(
+            batch,
+            batch.status_before_pause or B.RUNNING,
+            changes={"status_before_pause": ""},
+            now=now,
+        )
         _schedule_batch(batch, now)
         audit_record(action="batch.resumed", actor=by, request=request, target=batch)
         batch_refresh_done(batch.pk, now)
     batch.refresh_from_db()
     return batch
+
+
+def batch_reopen(batch_id: int) -> None:
+    """A DONE batch that has an open order again (a retry, a late purchase) is RUNNING."""
+    batches_transition(
+        Batch.objects.filter(pk=batch_id),
+        B.RUNNING,
+        from_statuses=[B.DONE],
+        changes={"finished_at": None},
+    )
+
+
+def batch_refresh_done(batch_id: int, now: datetime) -> None:
+    """A batch being sent none of whose orders is open is DONE."""
+    if not Order.objects.filter(batch_id=batch_id, status__in=list(OPEN_STATUSES)).exists():
+        batches_transition(
+            Batch.objects.filter(pk=batch_id), B.DONE, changes={"finished_at": now}, now=now
+        )

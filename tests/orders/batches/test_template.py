@@ -4,13 +4,9 @@ import io
 
 import openpyxl
 
-from orders.batchfile import (
-    TEMPLATE_HEADER,
-    batch_template_csv,
-    batch_template_xlsx,
-    parse_row,
-    read_rows,
-)
+from orders.batches.parsing import parse_row
+from orders.batches.reading import read_rows
+from orders.batches.template import TEMPLATE_HEADER, batch_template_csv, batch_template_xlsx
 
 
 def test_csv_template_has_the_header_and_two_examples():

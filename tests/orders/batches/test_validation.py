@@ -8,13 +8,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import CurrencyRate
-from orders.batchfile import (
-    BatchFileRefused,
-    RawRow,
-    parse_row,
-    preview_batch_file,
-    validate_rows,
-)
+from orders.batches.parsing import parse_row
+from orders.batches.reading import BatchFileRefused, RawRow
+from orders.batches.validation import preview_batch_file, validate_rows
 from suppliers.clients.errors import SupplierUnreachable
 
 pytestmark = pytest.mark.django_db

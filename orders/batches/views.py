@@ -7,31 +7,24 @@ itself every second while an order is not final) and the order rows (a partial t
 itself every two seconds, on the page and filter the operator is looking at).
 """
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from catalog.selectors import catalog_accounts
-from orders import batchfile, selectors, services
-from orders.batch_preview import (
-    PREVIEW_ACTIONS,
-    PREVIEW_VIEWS,
-    BatchFileRefused,
-    balance_checked_at,
-    batch_preview_create,
-    batch_preview_rows,
-)
-from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
-from orders.selectors import BatchProgress
-from orders.states import FINAL_STATUSES
+from orders import services
+from orders.batches import selectors
+from orders.batches import template as file_template
+from orders.batches.forms import BatchUploadForm
+from orders.batches.parsing import MAX_QUANTITY
+from orders.batches.preview import PREVIEW_ACTIONS, BatchFileRefused, batch_preview_create
+from orders.batches.validation import units_over_limit
+from orders.models import Batch, Order, OrderStatus
 from reseller.core.errors import ApplicationError
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_lines
@@ -46,54 +39,11 @@ SKIPPED_SHOWN = 200
 ACTIONS = {**services.BATCH_ACTIONS, **PREVIEW_ACTIONS}
 
 
-class BatchUploadForm(forms.Form):
-    account = forms.ModelChoiceField(queryset=None, label="Supplier account", empty_label=None)
-    name = forms.CharField(
-        max_length=200, required=False, help_text="Optional: defaults to the file's name."
-    )
-    file = forms.FileField(
-        label="File (CSV or XLSX)",
-        help_text=f"Up to {batchfile.MAX_ROWS:,} rows and {batchfile.MAX_BYTES // 2**20} MB.",
-    )
-    check_players = forms.BooleanField(
-        required=False,
-        label="Check players with the supplier",
-        help_text="One check per distinct player; slower for large files.",
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = catalog_accounts()
-        self.fields["file"].widget.attrs["accept"] = ".csv,.txt,.tsv,.xlsx,.xlsm"
-
-
-def _progress_by_batch(batch_ids) -> dict[int, BatchProgress]:
-    """Counts per status of several batches in one query (the list's progress column)."""
-    counts = {pk: dict.fromkeys(OrderStatus.values, 0) for pk in batch_ids}
-    rows = (
-        Order.objects.filter(batch_id__in=batch_ids)
-        .order_by()
-        .values("batch_id", "status")
-        .annotate(n=Count("pk"))
-    )
-    for row in rows:
-        counts[row["batch_id"]][row["status"]] = row["n"]
-    return {
-        pk: BatchProgress(
-            total=sum(by_status.values()),
-            finished=sum(n for status, n in by_status.items() if status in FINAL_STATUSES),
-            counts=by_status,
-        )
-        for pk, by_status in counts.items()
-    }
-
-
 @permission_required("orders.view_batch", raise_exception=True)
 @require_GET
 def batch_list(request):
-    batches = Batch.objects.select_related("account", "created_by")
-    page = Paginator(batches, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
-    progress = _progress_by_batch([batch.pk for batch in page])
+    page = Paginator(selectors.batch_list(), LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    progress = selectors.batch_progress_by_id([batch.pk for batch in page])
     failed = (OrderStatus.FAILED, OrderStatus.CANCELED, OrderStatus.REJECTED)
     rows = [
         (batch, progress[batch.pk], sum(progress[batch.pk].counts[status] for status in failed))
@@ -125,8 +75,8 @@ def batch_upload(request):
     context = {
         "form": form,
         "has_accounts": form.fields["account"].queryset.exists(),
-        "columns": batchfile.TEMPLATE_HEADER,
-        "max_quantity": batchfile.MAX_QUANTITY,
+        "columns": file_template.TEMPLATE_HEADER,
+        "max_quantity": MAX_QUANTITY,
     }
     return render(request, "orders/batch_upload.html", context)
 
@@ -134,7 +84,9 @@ def batch_upload(request):
 @permission_required("orders.view_batch", raise_exception=True)
 @require_GET
 def batch_template_csv(request):
-    response = HttpResponse(batchfile.batch_template_csv(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        file_template.batch_template_csv(), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = 'attachment; filename="batch-template.csv"'
     return response
 
@@ -143,7 +95,7 @@ def batch_template_csv(request):
 @require_GET
 def batch_template_xlsx(request):
     response = HttpResponse(
-        batchfile.batch_template_xlsx(),
+        file_template.batch_template_xlsx(),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = 'attachment; filename="batch-template.xlsx"'
@@ -169,26 +121,28 @@ def batch_detail(request, batch_pk: int):
 def _preview_page(request, batch: Batch):
     summary = batch.preview_summary
     default = "problems" if summary.get("rows_with_problems") else "all"
-    show = request.GET.get("show") if request.GET.get("show") in PREVIEW_VIEWS else default
-    rows = batch_preview_rows(batch=batch, show=show)
+    show = (
+        request.GET.get("show") if request.GET.get("show") in selectors.PREVIEW_VIEWS else default
+    )
+    rows = selectors.batch_preview_rows(batch=batch, show=show)
     page = Paginator(rows, PREVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
     for row in page:
         row.unit_price_text = services.money(row.unit_price)
         row.max_unit_price_text = services.money(row.max_unit_price)
     views = [
         (key, label, _preview_count(summary, key), key == show)
-        for key, label in PREVIEW_VIEWS.items()
+        for key, label in selectors.PREVIEW_VIEWS.items()
     ]
     context = {
         "batch": batch,
         "summary": summary,
-        "balance_checked_at": balance_checked_at(batch),
+        "balance_checked_at": selectors.balance_checked_at(batch),
         "page": page,
         "show": show,
         "views": views,
         "query": without_empty(request.GET, drop=("page",)),
         "confirming": batch.status == Batch.Status.CONFIRMING,
-        "too_many_units": bool(batchfile.units_over_limit(summary.get("units_ok", 0))),
+        "too_many_units": bool(units_over_limit(summary.get("units_ok", 0))),
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
     }
@@ -216,18 +170,16 @@ def _batch_page(request, batch: Batch):
             counts=[
                 (status, OrderStatus(status).label, n) for status, n in progress.counts.items() if n
             ],
-            keys=OrderKey.objects.filter(order__batch=batch).count(),
+            keys=selectors.batch_key_count(batch=batch),
             actions=_available_actions(request.user, batch),
             rate=selectors.batch_rate(batch=batch, progress=progress),
         )
     if target == "progress":
         return render(request, "orders/batch_detail.html#progress", context)
     status = request.GET.get("status", "")
-    orders = Order.objects.filter(batch=batch).select_related("offer").order_by("row_number", "pk")
-    if status in OrderStatus.values:
-        orders = orders.filter(status=status)
-    else:
+    if status not in OrderStatus.values:
         status = ""
+    orders = selectors.batch_orders(batch=batch, status=status)
     page = Paginator(orders, ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
     context.update(
         page=page,
@@ -239,7 +191,7 @@ def _batch_page(request, batch: Batch):
     )
     if target == "orders":
         return render(request, "orders/batch_detail.html#orders", context)
-    skipped = BatchPreviewRow.objects.filter(batch=batch, has_problems=True).order_by("row_number")
+    skipped = selectors.batch_skipped_rows(batch=batch)
     context.update(skipped=skipped[:SKIPPED_SHOWN], skipped_count=skipped.count())
     return render(request, "orders/batch_detail.html", context)
 
@@ -249,11 +201,7 @@ def _price(order: Order):
 
 
 def _available_actions(user, batch: Batch) -> list[tuple[str, str]]:
-    wanted = {
-        Batch.Status.CONFIRMED: ("pause",),
-        Batch.Status.RUNNING: ("pause",),
-        Batch.Status.PAUSED: ("resume",),
-    }.get(batch.status, ())
+    wanted = selectors.batch_actions_available(batch=batch)
     return [
         (name, ACTIONS[name].label) for name in wanted if user.has_perm(ACTIONS[name].permission)
     ]
@@ -312,7 +260,7 @@ RESULTS_HEADER = [
 def batch_results(request, batch_pk: int):
     """One row per order of the batch: what happened to it. Never a key."""
     batch = get_object_or_404(Batch, pk=batch_pk)
-    orders = Order.objects.filter(batch=batch).select_related("offer").order_by("row_number", "pk")
+    orders = selectors.batch_orders(batch=batch)
 
     def rows():
         for order in orders.iterator(chunk_size=2000):

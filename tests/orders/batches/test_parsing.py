@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from orders.batchfile import RawRow, parse_number, parse_row
+from orders.batches.parsing import parse_number, parse_row
+from orders.batches.reading import RawRow
 
 
 def row(**values):

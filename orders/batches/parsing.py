@@ -1,0 +1,236 @@
+"""Parsing a batch file's rows: each `RawRow` (orders.batches.reading) becomes a `BatchRow` with
+typed values and the problems of that row alone (bad numbers, malformed e-mail or Telegram
+username, over-long text). Checking the rows against the catalog is `orders.batches.validation`.
+
+- **Numbers** accept a decimal comma (`12,50`), grouped thousands (`1 234,50`, `1.234,50`,
+  `1,234.50`) and refuse what is ambiguous (`1,500`: 1500 or 1.5?). `max_unit_price` is in the
+  offer's currency, like the supplier's price it is compared with.
+- **References** are compared exactly as written (after trimming): `A-1` and `a-1` differ.
+- **Telegram**: `@name`, `name` and `t.me/name` all mean `name`. A row with a Telegram username
+  satisfies an offer's "player id required": the preview resolves it to the numeric id.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+
+from catalog.models import Offer
+from orders.batches.reading import COLUMN_LABELS, RawRow, clip
+
+MAX_QUANTITY = 100
+MAX_ID_LENGTH = 64  # player and server ids
+MAX_REFERENCE_LENGTH = 100
+MAX_EMAIL_LENGTH = 254
+
+
+@dataclass(slots=True)
+class BatchRow:
+    row_number: int
+    offer_id: int | None = None
+    quantity: int | None = None
+    game_user_id: str = ""
+    game_server_id: str = ""
+    email: str = ""
+    telegram_username: str = ""
+    customer_reference: str = ""
+    max_unit_price: Decimal | None = None
+    # Blocking: the row will not be ordered. Warnings: it will, but the operator should know.
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Filled by validate_rows.
+    offer: Offer | None = None
+    player_login: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def unit_price(self) -> Decimal | None:
+        return None if self.offer is None else self.offer.price
+
+    @property
+    def currency(self) -> str:
+        return "" if self.offer is None else self.offer.currency
+
+    @property
+    def estimated_cost(self) -> Decimal | None:
+        if self.offer is None or self.quantity is None:
+            return None
+        # The supplier charges the price for each product unit an order carries (its `count`).
+        return self.offer.price * (self.offer.units or 1) * self.quantity
+
+
+_GROUPED = (
+    # 1 234,50 / 1 234.50 (spaces, no-break spaces) · 1.234,50 · 1,234.50
+    (re.compile(r"\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?"), " \u00a0\u202f", ","),
+    (re.compile(r"\d{1,3}(?:\.\d{3})+,\d+"), ".", ","),
+    (re.compile(r"\d{1,3}(?:,\d{3})+\.\d+"), ",", "."),
+)
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
+_COMMA_NUMBER = re.compile(r"(\d*),(\d+)")
+_SHORTENED_NUMBER = re.compile(r"\d(?:[.,]\d+)?[eE]\+\d+")
+TELEGRAM_USERNAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{3,31}")
+_TELEGRAM_LINK = re.compile(r"(?:https?://)?(?:www\.)?(?:t\.me|telegram\.me)/", re.IGNORECASE)
+_validate_email = EmailValidator()
+
+
+class _Bad(ValueError):
+    pass
+
+
+def parse_number(text: str) -> Decimal:
+    """A non-negative decimal written the way spreadsheets write them; raises ValueError with the
+    reason ("is not a number", "is ambiguous ...")."""
+    value = text.strip()
+    if len(value) > 40:
+        raise _Bad("is not a number")
+    sign = ""
+    if value[:1] in "+-" and value[:1]:
+        sign, value = ("-" if value[0] == "-" else ""), value[1:].lstrip()
+    for pattern, group, point in _GROUPED:
+        if pattern.fullmatch(value):
+            for char in group:
+                value = value.replace(char, "")
+            value = value.replace(point, ".")
+            break
+    if not _PLAIN_NUMBER.fullmatch(value):
+        match = _COMMA_NUMBER.fullmatch(value)
+        if not match:
+            raise _Bad("is not a number")
+        whole, fraction = match.groups()
+        if len(fraction) == 3 and whole not in ("", "0"):
+            decimal = f"{whole}.{fraction.rstrip('0')}".rstrip(".")
+            raise _Bad(f"is ambiguous: write {whole}{fraction} or {decimal}")
+        value = f"{whole or '0'}.{fraction}"
+    try:
+        return Decimal(sign + value)
+    except InvalidOperation as exc:  # pragma: no cover - the patterns admit only digits
+        raise _Bad("is not a number") from exc
+
+
+def _whole_number(text: str) -> int:
+    if len(text) <= 19 and text.isascii() and text.isdigit():  # the common case, quickly
+        return int(text)
+    try:
+        number = parse_number(text)
+    except _Bad as exc:
+        raise _Bad("is not a whole number") from exc
+    if number != number.to_integral_value():
+        raise _Bad("is not a whole number")
+    return int(number)
+
+
+def parse_row(raw: RawRow) -> BatchRow:
+    """One file row → a BatchRow with the problems found in the row itself, in column order."""
+    values = raw.values
+    row = BatchRow(raw.row_number)
+    problems = row.problems
+    row.offer_id = _offer_id(values.get("offer_id", ""), problems)
+    row.quantity = _quantity(values.get("quantity", ""), problems)
+    row.game_user_id = _text(values, "game_user_id", MAX_ID_LENGTH, problems)
+    if _SHORTENED_NUMBER.fullmatch(row.game_user_id):
+        problems.append(
+            f"player_id '{row.game_user_id}' was shortened by the spreadsheet: format the column "
+            "as text and type the id again"
+        )
+    row.game_server_id = _text(values, "game_server_id", MAX_ID_LENGTH, problems)
+    row.customer_reference = _text(values, "customer_reference", MAX_REFERENCE_LENGTH, problems)
+    row.email = _email(_text(values, "email", MAX_EMAIL_LENGTH, problems), problems)
+    row.telegram_username = _telegram_username(values.get("telegram_username", ""), problems)
+    row.max_unit_price = _max_unit_price(values.get("max_unit_price", ""), problems)
+    return row
+
+
+def parse_rows(raw_rows: Iterable[RawRow]) -> Iterator[BatchRow]:
+    return (parse_row(raw) for raw in raw_rows)
+
+
+def _offer_id(text: str, problems: list[str]) -> int | None:
+    if not text:
+        problems.append("offer_id is missing")
+        return None
+    try:
+        offer_id = _whole_number(text)
+    except _Bad as exc:
+        problems.append(f"offer_id '{clip(text, 30)}' {exc}")
+        return None
+    if not 0 < offer_id < 2**63:
+        problems.append(f"offer_id '{clip(text, 30)}' is not a valid offer id")
+        return None
+    return offer_id
+
+
+def _quantity(text: str, problems: list[str]) -> int | None:
+    if not text:
+        problems.append("quantity is missing")
+        return None
+    try:
+        quantity = _whole_number(text)
+    except _Bad as exc:
+        problems.append(f"quantity '{clip(text, 30)}' {exc}")
+        return None
+    if quantity < 1:
+        problems.append(f"quantity {quantity} must be at least 1")
+        return None
+    if quantity > MAX_QUANTITY:
+        problems.append(f"quantity {quantity} is more than {MAX_QUANTITY} (split the row)")
+        return None
+    return quantity
+
+
+def _text(values: dict[str, str], key: str, limit: int, problems: list[str]) -> str:
+    text = values.get(key, "")
+    if len(text) > limit:
+        problems.append(f"{COLUMN_LABELS[key]} is longer than {limit} characters")
+        return ""
+    return text
+
+
+def _email(email: str, problems: list[str]) -> str:
+    if not email:
+        return ""
+    try:
+        _validate_email(email)
+    except ValidationError:
+        problems.append(f"email '{clip(email, 60)}' is not an e-mail address")
+        return ""
+    return email
+
+
+def _telegram_username(text: str, problems: list[str]) -> str:
+    if not text:
+        return ""
+    username = _TELEGRAM_LINK.sub("", text, count=1).lstrip("@").strip()
+    if TELEGRAM_USERNAME.fullmatch(username):
+        return username
+    problems.append(
+        f"telegram_username '{clip(text, 40)}' is not a Telegram username "
+        "(4-32 letters, digits or _, starting with a letter)"
+    )
+    return ""
+
+
+def _max_unit_price(text: str, problems: list[str]) -> Decimal | None:
+    if not text:
+        return None
+    try:
+        price = parse_number(text)
+    except _Bad as exc:
+        problems.append(f"max_unit_price '{clip(text, 30)}' {exc}")
+        return None
+    if price <= 0:
+        problems.append(f"max_unit_price '{clip(text, 30)}' must be above zero")
+    elif price.as_tuple().exponent < -4:
+        problems.append(f"max_unit_price '{text}' has more than 4 decimal places")
+    elif price >= 10**13:
+        problems.append(f"max_unit_price '{clip(text, 30)}' is too large")
+    else:
+        return price
+    return None

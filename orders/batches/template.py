@@ -1,0 +1,62 @@
+"""The downloadable batch template: the header an uploaded file must have (orders.batches.reading)
+and two example rows, as CSV and as a workbook."""
+
+from __future__ import annotations
+
+import csv
+import io
+from decimal import Decimal
+
+from orders.batches.reading import COLUMN_LABELS
+
+TEMPLATE_HEADER = tuple(COLUMN_LABELS.values())
+TEMPLATE_EXAMPLES = (
+    ("1001", "1", "52357322414", "os_euro", "", "", "ORDER-1001", "5.00"),
+    ("2002", "2", "", "", "customer@example.com", "", "ORDER-1002", "12.50"),
+)
+
+
+def batch_template_csv() -> str:
+    """The header and two example rows (a top-up with player and server, a key by e-mail)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(TEMPLATE_HEADER)
+    writer.writerows(TEMPLATE_EXAMPLES)
+    return out.getvalue()
+
+
+def batch_template_xlsx() -> bytes:
+    """The same as `batch_template_csv`, as a workbook whose id columns are formatted as text (so
+    Excel keeps long player ids and leading zeros intact)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Orders")
+    for index, name in enumerate(TEMPLATE_HEADER, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = max(12, len(name) + 4)
+    bold = Font(bold=True)
+    header = []
+    for name in TEMPLATE_HEADER:
+        cell = WriteOnlyCell(sheet, value=name)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    text_columns = {"player_id", "server_id", "customer_reference", "email", "telegram_username"}
+    for example in TEMPLATE_EXAMPLES:
+        cells = []
+        for name, value in zip(TEMPLATE_HEADER, example, strict=True):
+            if name in text_columns:
+                cell = WriteOnlyCell(sheet, value=value or None)
+                cell.number_format = "@"
+            elif name == "max_unit_price":
+                cell = WriteOnlyCell(sheet, value=Decimal(value) if value else None)
+            else:
+                cell = WriteOnlyCell(sheet, value=int(value))
+            cells.append(cell)
+        sheet.append(cells)
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()
