@@ -1,8 +1,8 @@
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import models
 
+from reseller.core.jobs import ACTIVE, Job
 from suppliers.models import SupplierAccount
 
 # Which offer settlement methods each account balance profile may buy (GamesDrop "Supplier
@@ -110,26 +110,15 @@ class PriceHistory(models.Model):
         return f"{self.offer_id} {self.price} {self.currency} at {self.recorded_at:%Y-%m-%d %H:%M}"
 
 
-class SyncJob(models.Model):
+class SyncJob(Job):
     """One catalog sync of one account: a job row the page polls for progress."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+    task_name = "catalog.tasks.run_sync_job"
+    noun = "sync"
+    one_active_per = ("account",)
+    after_failure = "The catalog keeps every page written; the next sync repairs the rest."
 
     account = models.ForeignKey(SupplierAccount, on_delete=models.CASCADE, related_name="sync_jobs")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    trigger = models.CharField(max_length=20, default="manual")  # manual | schedule
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Updated after every page: a running job that stops reporting has lost its worker.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     rows_expected = models.PositiveIntegerField(default=0)
     pages_done = models.PositiveIntegerField(default=0)
     rows_fetched = models.PositiveIntegerField(default=0)
@@ -140,25 +129,18 @@ class SyncJob(models.Model):
     rows_delisted = models.PositiveIntegerField(default=0)
     rows_relisted = models.PositiveIntegerField(default=0)
     balance_profile = models.CharField(max_length=10, blank=True)
-    message = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             # At most one sync of an account queued or running at a time.
             models.UniqueConstraint(
-                fields=["account"],
-                condition=models.Q(status__in=["queued", "running"]),
-                name="one_active_sync_per_account",
+                fields=["account"], condition=ACTIVE, name="one_active_sync_per_account"
             )
         ]
 
     def __str__(self) -> str:
         return f"Sync #{self.pk} of {self.account} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
     @property
     def percent(self) -> int:

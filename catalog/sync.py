@@ -25,15 +25,14 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
 
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from catalog import bulk
 from catalog.models import Offer, ProfileChange, SyncJob
-from reseller.core.errors import ApplicationError
+from reseller.core import jobs
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.services import supplier_client
@@ -44,11 +43,9 @@ PAGE_SIZE = 5000
 # Pages written at once on PostgreSQL, each through its own connection (see _write_pages).
 WRITERS = 2
 CATEGORIES = ("Top Up", "Gift Cards")
-# A running job whose worker has not reported for this long is taken to have died.
-STALE_AFTER = timedelta(minutes=10)
 
 
-class SyncAlreadyRunning(ApplicationError):
+class SyncAlreadyRunning(jobs.JobAlreadyActive):
     pass
 
 
@@ -62,48 +59,19 @@ class PageResult:
 
 
 def sync_job_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> SyncJob:
-    """Queue a sync of the account and hand it to a worker. One sync per account at a time."""
-    from catalog.tasks import run_sync_job
-
-    _fail_stale_jobs(account)
+    """Queue a sync of the account and hand it to a worker. One sync per account at a time (a
+    stale one, whose worker died or whose message was lost, is failed or re-sent first)."""
+    started_by = by if getattr(by, "is_authenticated", False) else None
     try:
-        with transaction.atomic():
-            job = SyncJob.objects.create(account=account, started_by=by, trigger=trigger)
-    except IntegrityError:
-        raise SyncAlreadyRunning(f"A sync of {account} is already queued or running.") from None
-    transaction.on_commit(lambda: run_sync_job.delay(job.pk))
-    return job
-
-
-def _fail_stale_jobs(account: SupplierAccount) -> None:
-    stale = SyncJob.objects.filter(
-        account=account,
-        status__in=[SyncJob.Status.QUEUED, SyncJob.Status.RUNNING],
-        heartbeat_at__lt=timezone.now() - STALE_AFTER,
-    )
-    stale.update(
-        status=SyncJob.Status.FAILED,
-        finished_at=timezone.now(),
-        message="Stopped: the worker running this sync went away. The catalog keeps every page written.",
-    )
-
-
-def _claim(job_id: int) -> SyncJob | None:
-    with transaction.atomic():
-        job = (
-            SyncJob.objects.select_for_update().select_related("account").filter(pk=job_id).first()
-        )
-        if job is None or job.status != SyncJob.Status.QUEUED:
-            return None  # already done, or taken by another delivery of the same task
-        job.status = SyncJob.Status.RUNNING
-        job.started_at = job.heartbeat_at = timezone.now()
-        job.save(update_fields=["status", "started_at", "heartbeat_at"])
-        return job
+        return jobs.job_start(SyncJob, account=account, started_by=started_by, trigger=trigger)
+    except jobs.JobAlreadyActive as error:
+        raise SyncAlreadyRunning(error.message) from None
 
 
 def sync_job_run(job_id: int) -> SyncJob | None:
-    """Run a queued sync to the end (called by the worker's task)."""
-    job = _claim(job_id)
+    """Run a queued sync to the end (called by the worker's task). A job already claimed (a
+    second delivery of its message) or no longer queued is left alone: None."""
+    job = jobs.job_claim(SyncJob, job_id)
     if job is None:
         return None
     account = job.account
@@ -125,15 +93,17 @@ def sync_job_run(job_id: int) -> SyncJob | None:
         _finish_failed(job, f"Unexpected error: {type(error).__name__}: {error}")
         raise
     job.refresh_from_db()
-    job.status = SyncJob.Status.SUCCEEDED
-    job.rows_delisted = delisted
-    job.finished_at = timezone.now()
-    job.message = (
-        f"{job.rows_fetched} offers fetched: {job.rows_new} new, {job.rows_changed} changed "
-        f"({job.price_changes} price changes), {job.rows_relisted} back in the feed, "
-        f"{delisted} delisted."
+    jobs.job_finish(
+        job,
+        status=SyncJob.Status.SUCCEEDED,
+        message=(
+            f"{job.rows_fetched} offers fetched: {job.rows_new} new, {job.rows_changed} changed "
+            f"({job.price_changes} price changes), {job.rows_relisted} back in the feed, "
+            f"{delisted} delisted."
+        ),
+        rows_delisted=delisted,
     )
-    job.save(update_fields=["status", "rows_delisted", "finished_at", "message"])
+    job.refresh_from_db()
     ProfileChange.objects.filter(account=account, synced_job__isnull=True).update(synced_job=job)
     return job
 
@@ -277,13 +247,15 @@ def _finish_failed(job: SyncJob, reason: str) -> SyncJob:
         if job.pages_done
         else "Stopped before the first page"
     )
-    job.status = SyncJob.Status.FAILED
-    job.finished_at = timezone.now()
-    job.message = (
-        f"{where}: {reason}. Pages written before it are kept; nothing was delisted. "
-        "The next sync repairs the rest."
-    )[:2000]
-    job.save(update_fields=["status", "finished_at", "message"])
+    jobs.job_finish(
+        job,
+        status=SyncJob.Status.FAILED,
+        message=(
+            f"{where}: {reason}. Pages written before it are kept; nothing was delisted. "
+            "The next sync repairs the rest."
+        )[:2000],
+    )
+    job.refresh_from_db()
     logger.warning("catalog sync %s of account %s failed: %s", job.pk, job.account_id, reason)
     return job
 
@@ -353,7 +325,9 @@ def _write_page(
         result = upsert_offers(
             account=account, rows=rows, category=category, now=now, seen=seen, first=first
         )
-        SyncJob.objects.filter(pk=job.pk).update(
+        jobs.job_heartbeat(
+            job,
+            now=now,
             pages_done=F("pages_done") + 1,
             rows_fetched=F("rows_fetched") + len(rows),
             rows_written=F("rows_written") + result.written,
@@ -361,7 +335,6 @@ def _write_page(
             rows_changed=F("rows_changed") + result.changed,
             price_changes=F("price_changes") + result.price_changes,
             rows_relisted=F("rows_relisted") + result.relisted,
-            heartbeat_at=now,
         )
 
 

@@ -13,17 +13,8 @@ from django.conf import settings
 from django.db import models
 
 from finance.reconciliation import BUCKET_LABELS
+from reseller.core.jobs import ACTIVE, Job, JobStatus  # finance's modules import JobStatus here
 from suppliers.models import SupplierAccount
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 class BalanceSnapshot(models.Model):
@@ -118,46 +109,35 @@ class BalanceAlert(models.Model):
         return self.cleared_at is None
 
 
-class LedgerSync(models.Model):
+class LedgerSync(Job):
     """One pass over an account's supplier ledger: a job row the page polls for progress."""
+
+    task_name = "finance.tasks.run_ledger_sync"
+    noun = "ledger sync"
+    one_active_per = ("account",)
+    after_failure = "Rows stored before it are kept; the next sync reads the whole ledger again."
 
     account = models.ForeignKey(
         SupplierAccount, on_delete=models.CASCADE, related_name="ledger_syncs"
     )
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    trigger = models.CharField(max_length=20, default="manual")  # manual | schedule
     incremental = models.BooleanField(
         default=False, help_text="Stopped at the first page holding only known rows."
     )
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     rows_total = models.PositiveIntegerField(default=0, help_text="The ledger's own total.")
     pages_done = models.PositiveIntegerField(default=0)
     rows_fetched = models.PositiveIntegerField(default=0)
     rows_new = models.PositiveIntegerField(default=0)
-    message = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["account"],
-                condition=models.Q(status__in=["queued", "running"]),
-                name="one_active_ledger_sync_per_account",
+                fields=["account"], condition=ACTIVE, name="one_active_ledger_sync_per_account"
             )
         ]
 
     def __str__(self) -> str:
         return f"Ledger sync #{self.pk} of {self.account} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_JOB_STATUSES
 
     @property
     def percent(self) -> int:
@@ -200,28 +180,24 @@ class LedgerEntry(models.Model):
         return f"Ledger row {self.supplier_id} of {self.account_id}: {self.type} {self.amount}"
 
 
-class ReconciliationRun(models.Model):
+class ReconciliationRun(Job):
     """One reconciliation of an account's ledger against our orders for a period: a job row
     with progress while it runs, then the kept result (who ran it, when, with which settings)."""
+
+    task_name = "finance.tasks.run_reconciliation"
+    noun = "reconciliation"
+    one_active_per = ("account",)
+    after_failure = "It stored nothing; start it again."
 
     account = models.ForeignKey(
         SupplierAccount, on_delete=models.PROTECT, related_name="reconciliation_runs"
     )
-    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     # `finance.reconciliation.Settings.as_dict()`: tolerances, window slack, period, opening.
     engine_settings = models.JSONField(default=dict)
-    started_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)
     progress_label = models.CharField(max_length=80, blank=True)
-    message = models.TextField(blank=True)
     warnings = models.JSONField(default=list, blank=True)
     # What the run found.
     ledger_synced_at = models.DateTimeField(
@@ -242,18 +218,12 @@ class ReconciliationRun(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["account"],
-                condition=models.Q(status__in=["queued", "running"]),
-                name="one_active_reconciliation_per_account",
+                fields=["account"], condition=ACTIVE, name="one_active_reconciliation_per_account"
             )
         ]
 
     def __str__(self) -> str:
         return f"Reconciliation #{self.pk} of {self.account} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_JOB_STATUSES
 
     @property
     def percent(self) -> int:

@@ -69,6 +69,7 @@ from finance.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from reseller.core import jobs
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
 from suppliers.clients import MissingCredential, SupplierError
@@ -80,8 +81,6 @@ logger = logging.getLogger(__name__)
 LEDGER_PAGE_SIZE = 500
 # Rows per INSERT statement where COPY is not available (SQLite).
 ITEM_BATCH = 5000
-# A running job whose worker has not reported for this long is taken to have died.
-STALE_AFTER = dt.timedelta(minutes=10)
 
 NO_MANAGEMENT_CREDENTIAL = (
     "The supplier's ledger needs the account's management credential (the supplier's separate "
@@ -296,58 +295,12 @@ def _alert_rule_write(*, account, threshold_usd, runway_days, by, request) -> Ba
     return rule
 
 
-# --- job rows ------------------------------------------------------------------------------------
-
-
-def _fail_stale(model, account: SupplierAccount) -> None:
-    now = timezone.now()
-    model.objects.filter(
-        account=account,
-        status__in=[JobStatus.QUEUED, JobStatus.RUNNING],
-        heartbeat_at__lt=now - STALE_AFTER,
-    ).update(
-        status=JobStatus.FAILED,
-        finished_at=now,
-        message="Stopped: the worker running this job went away. Start it again.",
-    )
-    # Queued and never picked up (no worker, or the broker lost it).
-    model.objects.filter(
-        account=account,
-        status=JobStatus.QUEUED,
-        heartbeat_at__isnull=True,
-        created_at__lt=now - STALE_AFTER,
-    ).update(
-        status=JobStatus.FAILED,
-        finished_at=now,
-        message="Stopped: no worker picked this job up. Check the worker, then start it again.",
-    )
-
-
-def _claim(model, job_id: int):
-    """Move a queued job to running; None when it is gone or already taken (a second delivery)."""
-    with transaction.atomic():
-        job = model.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status != JobStatus.QUEUED:
-            return None
-        job.status = JobStatus.RUNNING
-        job.started_at = job.heartbeat_at = timezone.now()
-        job.save(update_fields=["status", "started_at", "heartbeat_at"])
-    return model.objects.select_related("account").get(pk=job_id)
-
-
-def _finish(job, status: str, message: str, **fields) -> None:
-    type(job).objects.filter(pk=job.pk).update(
-        status=status, finished_at=timezone.now(), message=message[:4000], **fields
-    )
-
-
 # --- the ledger ----------------------------------------------------------------------------------
 
 
 def ledger_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> LedgerSync:
-    """Queue a sync of the account's ledger and hand it to a worker (one at a time per account)."""
-    from finance.tasks import run_ledger_sync
-
+    """Queue a sync of the account's ledger and hand it to a worker (one at a time per account;
+    a stale one, whose worker died or whose message was lost, is failed or re-sent first)."""
     if not selectors.has_balance_api(account):
         raise FinanceError(
             f"{account} is a {account.get_kind_display()} account: that supplier has no ledger "
@@ -355,20 +308,15 @@ def ledger_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manu
         )
     if not account.management_token:
         raise LedgerCredentialMissing(NO_MANAGEMENT_CREDENTIAL)
-    _fail_stale(LedgerSync, account)
     try:
-        with transaction.atomic():
-            job = LedgerSync.objects.create(
-                account=account,
-                trigger=trigger,
-                started_by=by if getattr(by, "is_authenticated", False) else None,
-            )
-    except IntegrityError:
-        raise JobAlreadyRunning(
-            f"A ledger sync of {account} is already queued or running."
-        ) from None
-    transaction.on_commit(lambda: run_ledger_sync.delay(job.pk))
-    return job
+        return jobs.job_start(
+            LedgerSync,
+            account=account,
+            trigger=trigger,
+            started_by=by if getattr(by, "is_authenticated", False) else None,
+        )
+    except jobs.JobAlreadyActive as error:
+        raise JobAlreadyRunning(error.message) from None
 
 
 def _store_ledger_page(account: SupplierAccount, job: LedgerSync, rows) -> int:
@@ -399,8 +347,9 @@ def _store_ledger_page(account: SupplierAccount, job: LedgerSync, rows) -> int:
 
 
 def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> LedgerSync | None:
-    """Run a queued ledger sync to the end (called by the worker's task)."""
-    job = _claim(LedgerSync, job_id)
+    """Run a queued ledger sync to the end (called by the worker's task). A job already claimed
+    (a second delivery of its message) or no longer queued is left alone: None."""
+    job = jobs.job_claim(LedgerSync, job_id)
     if job is None:
         return None
     account = job.account
@@ -428,18 +377,22 @@ def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> Ledger
                     f"{after - before} missing row{'s' if after - before != 1 else ''} stored."
                 )
     except (LedgerCredentialMissing, MissingCredential):
-        _finish(job, JobStatus.FAILED, NO_MANAGEMENT_CREDENTIAL)
+        jobs.job_finish(job, status=JobStatus.FAILED, message=NO_MANAGEMENT_CREDENTIAL)
         return LedgerSync.objects.get(pk=job.pk)
     except SupplierError as error:
-        _finish(
+        jobs.job_finish(
             job,
-            JobStatus.FAILED,
-            f"The supplier did not give the ledger: {type(error).__name__}: {error}. Rows stored "
-            "before it are kept; the next sync reads the whole ledger again.",
+            status=JobStatus.FAILED,
+            message=f"The supplier did not give the ledger: {type(error).__name__}: {error}. "
+            "Rows stored before it are kept; the next sync reads the whole ledger again.",
         )
         return LedgerSync.objects.get(pk=job.pk)
     except Exception as error:  # noqa: BLE001 (recorded on the job, then re-raised for the log)
-        _finish(job, JobStatus.FAILED, f"Unexpected error: {type(error).__name__}: {error}")
+        jobs.job_finish(
+            job,
+            status=JobStatus.FAILED,
+            message=f"Unexpected error: {type(error).__name__}: {error}",
+        )
         raise
     job.refresh_from_db()
     how = (
@@ -447,10 +400,10 @@ def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> Ledger
         if stopped_early
         else ("incremental" if incremental else "full pass")
     )
-    _finish(
+    jobs.job_finish(
         job,
-        JobStatus.SUCCEEDED,
-        f"{job.rows_fetched} ledger rows read, {job.rows_new} new ({how}). "
+        status=JobStatus.SUCCEEDED,
+        message=f"{job.rows_fetched} ledger rows read, {job.rows_new} new ({how}). "
         f"The supplier reports {job.rows_total} rows in all.{repaired}",
     )
     return LedgerSync.objects.get(pk=job.pk)
@@ -467,12 +420,12 @@ def _read_ledger_pages(
         rows = result.transactions
         with transaction.atomic():
             new = _store_ledger_page(account, job, rows)
-            LedgerSync.objects.filter(pk=job.pk).update(
+            jobs.job_heartbeat(
+                job,
                 pages_done=F("pages_done") + 1,
                 rows_fetched=F("rows_fetched") + len(rows),
                 rows_new=F("rows_new") + new,
                 rows_total=result.total,
-                heartbeat_at=timezone.now(),
             )
         if not rows or len(rows) < page_size or page * page_size >= result.total:
             return False, result.total
@@ -497,8 +450,6 @@ def reconciliation_start(
     request=None,
 ) -> ReconciliationRun:
     """Queue a reconciliation of the account's ledger against our orders for [start, end)."""
-    from finance.tasks import run_reconciliation
-
     if period_end <= period_start:
         raise FinanceError("The period must end after it starts.")
     defaults = engine.Settings()
@@ -513,11 +464,11 @@ def reconciliation_start(
         )
     except ValueError as error:
         raise FinanceError(str(error)) from None
-    _fail_stale(ReconciliationRun, account)
     last_sync = selectors.last_successful_ledger_sync(account)
     try:
         with transaction.atomic():
-            run = ReconciliationRun.objects.create(
+            run = jobs.job_start(
+                ReconciliationRun,
                 account=account,
                 period_start=period_start,
                 period_end=period_end,
@@ -532,18 +483,13 @@ def reconciliation_start(
                 target=run,
                 data={"account": account.pk, "settings": run.engine_settings},
             )
-    except IntegrityError:
-        raise JobAlreadyRunning(
-            f"A reconciliation of {account} is already queued or running."
-        ) from None
-    transaction.on_commit(lambda: run_reconciliation.delay(run.pk))
+    except jobs.JobAlreadyActive as error:
+        raise JobAlreadyRunning(error.message) from None
     return run
 
 
-def _progress(run_id: int, percent: int, label: str) -> None:
-    ReconciliationRun.objects.filter(pk=run_id).update(
-        progress=max(0, min(99, percent)), progress_label=label[:80], heartbeat_at=timezone.now()
-    )
+def _progress(run: ReconciliationRun, percent: int, label: str) -> None:
+    jobs.job_heartbeat(run, progress=max(0, min(99, percent)), progress_label=label[:80])
 
 
 #: The item columns a run writes, in the order `_item_values` gives them.
@@ -653,12 +599,12 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
     The items and the finished state are written in one transaction: a run that fails (or whose
     worker dies) on the way leaves no items behind, and a finished run always shows all of them.
     """
-    run = _claim(ReconciliationRun, run_id)
+    run = jobs.job_claim(ReconciliationRun, run_id)
     if run is None:
         return None
     try:
         began = time.perf_counter()
-        _progress(run.pk, 2, "reading the ledger and our orders")
+        _progress(run, 2, "reading the ledger and our orders")
         stored = engine.Settings.from_dict(run.engine_settings)
         inputs = selectors.reconciliation_inputs(
             run.account,
@@ -674,22 +620,23 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
             opening_row_id=inputs.opening_row_id,
             ledger_synced_until=inputs.ledger_synced_until,
         )
-        _progress(run.pk, 10, "reconciling")
+        _progress(run, 10, "reconciling")
         result = engine.reconcile(
             inputs.entries,
             inputs.orders,
             run_settings,
-            progress=lambda fraction, label: _progress(run.pk, 10 + int(fraction * 60), label),
+            progress=lambda fraction, label: _progress(run, 10 + int(fraction * 60), label),
         )
         matched = time.perf_counter()
         counts = {bucket.value: count for bucket, count in result.counts.items()}
         total = sum(counts.values())
-        _progress(run.pk, 70, f"storing {total:,} items")
+        _progress(run, 70, f"storing {total:,} items")
         with transaction.atomic():
             _items_write(_item_values(run.pk, result, inputs.ledger_pks))
-            ReconciliationRun.objects.filter(pk=run.pk).update(
+            jobs.job_finish(
+                run,
                 status=JobStatus.SUCCEEDED,
-                finished_at=timezone.now(),
+                message=_summary(result),
                 heartbeat_at=timezone.now(),
                 progress=100,
                 progress_label="done",
@@ -705,7 +652,6 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
                 counts=counts,
                 totals=selectors.totals_as_json(result.totals),
                 ties=result.totals.ties,
-                message=_summary(result),
             )
         logger.info(
             "reconciliation %s: %s ledger rows, %s orders, %s items; read %.1f s, "
@@ -720,9 +666,15 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
         )
     except (ApplicationError, ValueError) as error:
         text = error.message if isinstance(error, ApplicationError) else str(error)
-        _finish(run, JobStatus.FAILED, f"The reconciliation could not run: {text}")
+        jobs.job_finish(
+            run, status=JobStatus.FAILED, message=f"The reconciliation could not run: {text}"
+        )
     except Exception as error:  # noqa: BLE001 (recorded on the run, then re-raised for the log)
-        _finish(run, JobStatus.FAILED, f"Unexpected error: {type(error).__name__}: {error}")
+        jobs.job_finish(
+            run,
+            status=JobStatus.FAILED,
+            message=f"Unexpected error: {type(error).__name__}: {error}",
+        )
         raise
     return ReconciliationRun.objects.get(pk=run.pk)
 

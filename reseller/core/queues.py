@@ -1,8 +1,9 @@
 """Work queues by who is waiting, so that no batch, sync or burst of email ever delays a manual
 order (README, "Workers and queues").
 
-- ``people``: a manual order and what follows it (its polls, its resend), the sweep that rebuilds
-  pending work, a held account's balance check. A person is looking at the page.
+- ``people``: a manual order and what follows it (its polls, its resend), the sweeps that rebuild
+  pending work (orders, and the job rescue, which must not wait behind the syncs it looks after),
+  a held account's balance check. A person is looking at the page.
 - ``batches``: confirming a batch file and sending and following its orders.
 - ``background``: catalog and ledger syncs, balance snapshots, reconciliation runs.
 - ``mail``: customers' key emails.
@@ -28,6 +29,7 @@ ROUTES = {
     "orders.tasks.send_batch": BATCHES,
     "orders.tasks.submit_batch_orders": BATCHES,
     "orders.tasks.deliver_order": MAIL,
+    "reseller.core.tasks.rescue_jobs": PEOPLE,
 }
 
 

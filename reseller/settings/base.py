@@ -260,7 +260,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0 * env.int("LEDGER_SYNC_MINUTES", default=15),
         "options": {"expires": 600},
     },
+    # Job rows (catalog sync, ledger sync, reconciliation): fails the ones whose worker died,
+    # re-sends the ones whose message was lost (reseller/core/jobs.py).
+    "jobs-rescue": {
+        "task": "reseller.core.tasks.rescue_jobs",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
+# A running job silent (no heartbeat) for this long has lost its worker and is failed. A queued
+# job unclaimed this long after it was created is sent once more, and failed when that message
+# is unclaimed as long too (reseller/core/jobs.py).
+JOB_HEARTBEAT_TIMEOUT = timedelta(minutes=env.int("JOB_HEARTBEAT_TIMEOUT_MINUTES", default=10))
+JOB_CLAIM_TIMEOUT = timedelta(minutes=env.int("JOB_CLAIM_TIMEOUT_MINUTES", default=10))
 FINANCE_BALANCE_SNAPSHOT_MINUTES = env.int("BALANCE_SNAPSHOT_MINUTES", default=5)
 # A low-balance alert is emailed when raised and at most once per this period while it lasts.
 FINANCE_ALERT_PERIOD_HOURS = env.int("LOW_BALANCE_ALERT_PERIOD_HOURS", default=24)
