@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from decimal import Decimal
 
 import requests
@@ -117,33 +116,29 @@ def test_demo_account_is_ensured_once(tmp_path):
             assert ledger["total"] == 1 and ledger["transactions"][0]["type"] == "DEPOSIT"
 
 
-def test_big_catalog_sync_is_fast(tmp_path):
+def test_a_big_catalog_syncs_in_pages_and_a_reprice_moves_its_share(tmp_path):
+    # How fast the pages come: tests/benchmarks/bench_supplier_sync_fetch.py (make bench).
     with running_sandbox(tmp_path, offers=12000, seed=42, admin_key="k") as sandbox:
         account = sandbox.create_account()
         session = requests.Session()
         headers = {"Authorization": account["token"]}
 
-        def page(n: int) -> tuple[float, dict]:
-            start = time.perf_counter()
+        def page(n: int) -> dict:
             response = session.post(
                 sandbox.url + "/api/v1/offers/sync",
                 json={"limit": 5000, "page": n},
                 headers=headers,
                 timeout=30,
             )
-            elapsed = time.perf_counter() - start
             assert response.status_code == 200
-            return elapsed, decode(response)
+            return decode(response)
 
-        pages = [page(n)[1] for n in (1, 2, 3)]
+        pages = [page(n) for n in (1, 2, 3)]
         assert pages[0]["count"] == 12000
         assert sum(len(p["rows"]) for p in pages) == 12000
-        timings = sorted(page(n)[0] for n in (1, 2, 3, 1, 2, 3))
-        assert timings[len(timings) // 2] < 0.1, timings
         changed = sandbox.admin("POST", "/sandbox/offers/reprice", {"share": 0.01, "pct": 5})
         assert changed["changed"] == 120
-        elapsed, fresh = page(1)
-        assert elapsed < 0.5
+        fresh = page(1)
         before = {r["offerGroupId"]: r["price"] for r in pages[0]["rows"]}
         moved = {
             r["offerGroupId"] for r in fresh["rows"] if before[r["offerGroupId"]] != r["price"]

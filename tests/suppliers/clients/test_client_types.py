@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -70,7 +69,8 @@ def test_order_repr_masks_keys_and_raw():
     assert "<1 masked>" in repr(order)
 
 
-def test_sync_page_of_5000_rows_parses_fast():
+def test_a_full_sync_page_of_5000_rows_parses_every_row():
+    # How fast: tests/benchmarks/bench_supplier_sync_fetch.py (make bench), not a timed assertion.
     rows = [
         {
             "productId": i // 10,
@@ -86,10 +86,7 @@ def test_sync_page_of_5000_rows_parses_fast():
         for i in range(5000)
     ]
     data = loads(json.dumps({"count": 12000, "rows": rows}))
-    started = time.perf_counter()
     page = SyncPage.from_json(data, page=1, limit=5000)
-    elapsed = time.perf_counter() - started
     assert len(page.rows) == 5000 and page.count == 12000
     assert all(isinstance(row.price, Decimal) for row in page.rows)
     assert page.rows[7].in_stock is False and page.rows[1].in_stock is True
-    assert elapsed < 0.25, f"parsing 5,000 rows took {elapsed:.3f}s"
