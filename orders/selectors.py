@@ -13,8 +13,6 @@ from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
 from orders.states import IN_FLIGHT_STATUSES, POLLED_STATUSES
 from reseller.core.querystrings import typed_id
 
-S = OrderStatus
-
 
 def order_list() -> QuerySet[Order]:
     """Every order, newest first, with what a list row shows."""
@@ -30,7 +28,7 @@ def customer_references_ordered(*, references, account=None) -> set[str]:
     preview's "already ordered" check. Compared exactly as written."""
     wanted = {reference for reference in references if reference}
     found: set[str] = set()
-    orders = Order.objects.exclude(status=S.WITHDRAWN)
+    orders = Order.objects.exclude(status=OrderStatus.WITHDRAWN)
     if account is not None:
         orders = orders.filter(account=account)
     wanted_list = sorted(wanted)
@@ -58,11 +56,11 @@ def orders_in_flight() -> QuerySet[Order]:
 
 
 def orders_needing_attention() -> QuerySet[Order]:
-    return order_list().filter(status=S.NEEDS_ATTENTION)
+    return order_list().filter(status=OrderStatus.NEEDS_ATTENTION)
 
 
 def orders_on_hold(*, account=None) -> QuerySet[Order]:
-    orders = order_list().filter(status=S.ON_HOLD)
+    orders = order_list().filter(status=OrderStatus.ON_HOLD)
     return orders.filter(account=account) if account is not None else orders
 
 
@@ -77,7 +75,7 @@ def orders_due(*, now: datetime | None = None, limit: int = 500) -> QuerySet[Ord
 def order_status_counts(orders: QuerySet[Order] | None = None) -> dict[str, int]:
     """{status: count} over `orders` (all orders by default), every status present (0 if none)."""
     orders = Order.objects.all() if orders is None else orders
-    counts = dict.fromkeys(S.values, 0)
+    counts = dict.fromkeys(OrderStatus.values, 0)
     for row in orders.order_by().values("status").annotate(n=Count("pk")):
         counts[row["status"]] = row["n"]
     return counts
@@ -91,8 +89,8 @@ def orders_dashboard_counts() -> dict[str, int]:
     """The dashboard's three figures (and held orders)."""
     return {
         "in_flight": Order.objects.filter(status__in=list(IN_FLIGHT_STATUSES)).count(),
-        "needs_attention": Order.objects.filter(status=S.NEEDS_ATTENTION).count(),
-        "on_hold": Order.objects.filter(status=S.ON_HOLD).count(),
+        "needs_attention": Order.objects.filter(status=OrderStatus.NEEDS_ATTENTION).count(),
+        "on_hold": Order.objects.filter(status=OrderStatus.ON_HOLD).count(),
         "batches_running": batches_running().count(),
     }
 
@@ -125,7 +123,7 @@ def order_is_moving(order: Order) -> bool:
     """Whether the order will change by itself soon (a page showing it should refresh): in
     flight, or queued and scheduled to be sent (not waiting for a batch's confirmation)."""
     return order.status in IN_FLIGHT_STATUSES or (
-        order.status == S.QUEUED and order.next_poll_at is not None
+        order.status == OrderStatus.QUEUED and order.next_poll_at is not None
     )
 
 
@@ -133,20 +131,20 @@ def order_actions_available(*, order: Order, has_keys: bool) -> list[str]:
     """Names of the operator actions (orders.services.ORDER_ACTIONS) that apply to the order as
     it is now, for showing buttons; the services themselves decide."""
     names = []
-    if order.status == S.REJECTED:
+    if order.status == OrderStatus.REJECTED:
         names.append("retry")
-    if order.status in POLLED_STATUSES | {S.COMPLETED}:
+    if order.status in POLLED_STATUSES | {OrderStatus.COMPLETED}:
         names.append("recheck")
-    if order.status in (S.QUEUED, S.ON_HOLD):
+    if order.status in (OrderStatus.QUEUED, OrderStatus.ON_HOLD):
         names.append("withdraw")
-    if order.status == S.NEEDS_ATTENTION:
+    if order.status == OrderStatus.NEEDS_ATTENTION:
         names.append("mark_resolved")
-    if order.email and (order.status == S.COMPLETED or has_keys):
+    if order.email and (order.status == OrderStatus.COMPLETED or has_keys):
         names.append("resend")
     return names
 
 
 def held_order_counts() -> dict[int, int]:
     """{account id: orders ON_HOLD} for the accounts that have any."""
-    rows = Order.objects.filter(status=S.ON_HOLD).order_by().values("account_id")
+    rows = Order.objects.filter(status=OrderStatus.ON_HOLD).order_by().values("account_id")
     return {row["account_id"]: row["n"] for row in rows.annotate(n=Count("pk"))}

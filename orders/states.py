@@ -34,103 +34,137 @@ from orders import polling
 from orders.errors import InvalidTransition, OrderError
 from orders.models import Order, OrderEvent, OrderStatus
 
-S = OrderStatus
-
 #: What the supplier said, in our vocabulary (GamesDrop and CodeGames).
 SUPPLIER_STATUSES = {
-    "SUBMITTED": S.SUBMITTED,
-    "PROCESSING": S.PROCESSING,
-    "COMPLETED": S.COMPLETED,
-    "CANCELED": S.CANCELED,
-    "CANCELLED": S.CANCELED,
-    "FAILED": S.FAILED,
-    "REFUND": S.REFUNDED,
-    "REFUNDED": S.REFUNDED,
+    "SUBMITTED": OrderStatus.SUBMITTED,
+    "PROCESSING": OrderStatus.PROCESSING,
+    "COMPLETED": OrderStatus.COMPLETED,
+    "CANCELED": OrderStatus.CANCELED,
+    "CANCELLED": OrderStatus.CANCELED,
+    "FAILED": OrderStatus.FAILED,
+    "REFUND": OrderStatus.REFUNDED,
+    "REFUNDED": OrderStatus.REFUNDED,
 }
-SUPPLIER_FINAL = frozenset({S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED})
-SUPPLIER_PENDING = frozenset({S.SUBMITTED, S.PROCESSING})
+SUPPLIER_FINAL = frozenset(
+    {OrderStatus.COMPLETED, OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED}
+)
+SUPPLIER_PENDING = frozenset({OrderStatus.SUBMITTED, OrderStatus.PROCESSING})
 
 #: The allowed moves. Anything else raises InvalidTransition.
 TRANSITIONS: dict[str, frozenset[str]] = {
     # Claimed by a worker; the account's queue is on hold; an operator withdrew it.
-    S.QUEUED: frozenset({S.SUBMITTING, S.ON_HOLD, S.WITHDRAWN}),
-    S.SUBMITTING: frozenset(
+    OrderStatus.QUEUED: frozenset(
+        {OrderStatus.SUBMITTING, OrderStatus.ON_HOLD, OrderStatus.WITHDRAWN}
+    ),
+    OrderStatus.SUBMITTING: frozenset(
         {
             # The supplier answered create-order.
-            S.SUBMITTED,
-            S.PROCESSING,
-            S.COMPLETED,
-            S.CANCELED,
-            S.FAILED,
-            S.REFUNDED,
+            OrderStatus.SUBMITTED,
+            OrderStatus.PROCESSING,
+            OrderStatus.COMPLETED,
+            OrderStatus.CANCELED,
+            OrderStatus.FAILED,
+            OrderStatus.REFUNDED,
             # Timeout / reset / 5xx / unreadable answer / TRANSACTION_DUPLICATE / lease expired.
-            S.UNKNOWN,
+            OrderStatus.UNKNOWN,
             # A refusal: nothing was created.
-            S.REJECTED,
+            OrderStatus.REJECTED,
             # INSUFFICIENT_BALANCE (or a refused token): the account's queue pauses.
-            S.ON_HOLD,
+            OrderStatus.ON_HOLD,
             # Nothing was sent (the rate limit was saturated) or WRONG_PRICE re-quoted within
             # the operator's limit: send again with the same transactionId.
-            S.QUEUED,
+            OrderStatus.QUEUED,
         }
     ),
-    S.SUBMITTED: frozenset(
-        {S.PROCESSING, S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED, S.NEEDS_ATTENTION}
+    OrderStatus.SUBMITTED: frozenset(
+        {
+            OrderStatus.PROCESSING,
+            OrderStatus.COMPLETED,
+            OrderStatus.CANCELED,
+            OrderStatus.FAILED,
+            OrderStatus.REFUNDED,
+            OrderStatus.NEEDS_ATTENTION,
+        }
     ),
-    S.PROCESSING: frozenset({S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED, S.NEEDS_ATTENTION}),
-    S.UNKNOWN: frozenset(
+    OrderStatus.PROCESSING: frozenset(
+        {
+            OrderStatus.COMPLETED,
+            OrderStatus.CANCELED,
+            OrderStatus.FAILED,
+            OrderStatus.REFUNDED,
+            OrderStatus.NEEDS_ATTENTION,
+        }
+    ),
+    OrderStatus.UNKNOWN: frozenset(
         {
             # order-status by transactionId found it: follow the supplier.
-            S.SUBMITTED,
-            S.PROCESSING,
-            S.COMPLETED,
-            S.CANCELED,
-            S.FAILED,
-            S.REFUNDED,
+            OrderStatus.SUBMITTED,
+            OrderStatus.PROCESSING,
+            OrderStatus.COMPLETED,
+            OrderStatus.CANCELED,
+            OrderStatus.FAILED,
+            OrderStatus.REFUNDED,
             # ORDER_NOT_FOUND: safe to send again with the same transactionId.
-            S.QUEUED,
+            OrderStatus.QUEUED,
             # Unresolved after 60 minutes.
-            S.NEEDS_ATTENTION,
+            OrderStatus.NEEDS_ATTENTION,
         }
     ),
     # A partial delivery is flagged; the supplier may refund a completed order later.
-    S.COMPLETED: frozenset({S.NEEDS_ATTENTION, S.REFUNDED}),
-    S.CANCELED: frozenset(),
-    S.FAILED: frozenset(),
-    S.REFUNDED: frozenset(),
+    OrderStatus.COMPLETED: frozenset({OrderStatus.NEEDS_ATTENTION, OrderStatus.REFUNDED}),
+    OrderStatus.CANCELED: frozenset(),
+    OrderStatus.FAILED: frozenset(),
+    OrderStatus.REFUNDED: frozenset(),
     # An operator's retry, with a new transactionId, once order-status confirmed that no order
     # exists under the old one. NEEDS_ATTENTION: the supplier has one after all (an earlier send
     # landed late, or its answer came after the order had been refused or withdrawn).
-    S.REJECTED: frozenset({S.QUEUED, S.NEEDS_ATTENTION}),
-    S.ON_HOLD: frozenset({S.QUEUED, S.WITHDRAWN}),
-    S.NEEDS_ATTENTION: frozenset(
+    OrderStatus.REJECTED: frozenset({OrderStatus.QUEUED, OrderStatus.NEEDS_ATTENTION}),
+    OrderStatus.ON_HOLD: frozenset({OrderStatus.QUEUED, OrderStatus.WITHDRAWN}),
+    OrderStatus.NEEDS_ATTENTION: frozenset(
         {
             # An operator closed it with a comment.
-            S.RESOLVED,
+            OrderStatus.RESOLVED,
             # Still followed: the supplier finished it late (or the missing keys arrived).
-            S.COMPLETED,
-            S.CANCELED,
-            S.FAILED,
-            S.REFUNDED,
+            OrderStatus.COMPLETED,
+            OrderStatus.CANCELED,
+            OrderStatus.FAILED,
+            OrderStatus.REFUNDED,
             # It was UNKNOWN and the supplier finally confirmed no order under its transactionId.
-            S.QUEUED,
+            OrderStatus.QUEUED,
         }
     ),
-    S.WITHDRAWN: frozenset({S.NEEDS_ATTENTION}),
-    S.RESOLVED: frozenset(),
+    OrderStatus.WITHDRAWN: frozenset({OrderStatus.NEEDS_ATTENTION}),
+    OrderStatus.RESOLVED: frozenset(),
 }
 
 #: No further work: neither the sweep nor a worker touches these again by itself.
 FINAL_STATUSES = frozenset(
-    {S.COMPLETED, S.CANCELED, S.FAILED, S.REFUNDED, S.REJECTED, S.WITHDRAWN, S.RESOLVED}
+    {
+        OrderStatus.COMPLETED,
+        OrderStatus.CANCELED,
+        OrderStatus.FAILED,
+        OrderStatus.REFUNDED,
+        OrderStatus.REJECTED,
+        OrderStatus.WITHDRAWN,
+        OrderStatus.RESOLVED,
+    }
 )
 #: A batch is done when none of its orders is in one of these.
-OPEN_STATUSES = frozenset(set(S.values) - FINAL_STATUSES)
+OPEN_STATUSES = frozenset(set(OrderStatus.values) - FINAL_STATUSES)
 #: Orders whose supplier side is (or may be) pending: status calls follow them.
-POLLED_STATUSES = frozenset({S.SUBMITTED, S.PROCESSING, S.UNKNOWN, S.NEEDS_ATTENTION})
-IN_FLIGHT_STATUSES = frozenset({S.SUBMITTING, S.SUBMITTED, S.PROCESSING, S.UNKNOWN})
+POLLED_STATUSES = frozenset(
+    {
+        OrderStatus.SUBMITTED,
+        OrderStatus.PROCESSING,
+        OrderStatus.UNKNOWN,
+        OrderStatus.NEEDS_ATTENTION,
+    }
+)
+IN_FLIGHT_STATUSES = frozenset(
+    {OrderStatus.SUBMITTING, OrderStatus.SUBMITTED, OrderStatus.PROCESSING, OrderStatus.UNKNOWN}
+)
 #: Statuses in which nothing is scheduled (`next_poll_at` is cleared on entry).
-UNSCHEDULED_STATUSES = FINAL_STATUSES | {S.SUBMITTING, S.ON_HOLD}
+UNSCHEDULED_STATUSES = FINAL_STATUSES | {OrderStatus.SUBMITTING, OrderStatus.ON_HOLD}
 
 
 def can_move(from_status: str, to_status: str) -> bool:
@@ -140,9 +174,9 @@ def can_move(from_status: str, to_status: str) -> bool:
 def _default_schedule(order: Order, to: str, now: datetime) -> datetime | None:
     if to in UNSCHEDULED_STATUSES:
         return None
-    if to == S.QUEUED:
+    if to == OrderStatus.QUEUED:
         return now + polling.QUEUED_RESCUE_AFTER
-    if to == S.UNKNOWN:
+    if to == OrderStatus.UNKNOWN:
         return now + polling.UNKNOWN_FIRST_CHECK
     if to in SUPPLIER_PENDING:
         return polling.next_pending_poll(
@@ -171,7 +205,7 @@ def order_transition(
     lease; `next_poll_at` follows the status (see `_default_schedule`). `data` must never hold a
     secret. Updates `order` in place and returns it.
     """
-    to = S(to)
+    to = OrderStatus(to)
     now = now or timezone.now()
     current = order.status
     fields: dict = {}
@@ -182,9 +216,9 @@ def order_transition(
         fields["updated_at"] = now
         if to in FINAL_STATUSES:
             fields.setdefault("final_at", now)
-        elif to == S.QUEUED:
+        elif to == OrderStatus.QUEUED:
             fields.setdefault("final_at", None)
-        if to != S.SUBMITTING:
+        if to != OrderStatus.SUBMITTING:
             fields.setdefault("claimed_by", "")
             fields.setdefault("lease_expires_at", None)
         if "next_poll_at" not in fields:
@@ -210,7 +244,7 @@ def order_transition(
         if now_status is None:
             raise OrderError(f"Order {order.pk} does not exist.")
         raise InvalidTransition(
-            f"Order #{order.pk} cannot move from {S(now_status).label} to {to.label}.",
+            f"Order #{order.pk} cannot move from {OrderStatus(now_status).label} to {to.label}.",
             extra={"order": order.pk, "from": now_status, "to": str(to)},
         )
     for name, value in fields.items():

@@ -14,8 +14,6 @@ from orders.batches.states import batch_can_move
 from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
 from orders.states import FINAL_STATUSES
 
-S = OrderStatus
-
 
 def batch_list() -> QuerySet[Batch]:
     """Every batch, newest first, with what a row of the list shows."""
@@ -29,7 +27,7 @@ def batch_status_counts(*, batch: Batch) -> dict[str, int]:
 
 def batch_status_counts_by_id(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
     """{batch id: {status: count}} of several batches' orders, in one query."""
-    counts = {pk: dict.fromkeys(S.values, 0) for pk in batch_ids}
+    counts = {pk: dict.fromkeys(OrderStatus.values, 0) for pk in batch_ids}
     rows = (
         Order.objects.filter(batch_id__in=list(counts))
         .order_by()
@@ -53,7 +51,7 @@ class BatchProgress:
 
     @property
     def needs_attention(self) -> int:
-        return self.counts.get(S.NEEDS_ATTENTION, 0)
+        return self.counts.get(OrderStatus.NEEDS_ATTENTION, 0)
 
 
 def batch_progress(*, batch: Batch) -> BatchProgress:

@@ -17,8 +17,6 @@ from orders.models import Batch, Order, OrderStatus
 from orders.states import OPEN_STATUSES
 from reseller.core.services import audit_record
 
-S = OrderStatus
-
 
 def batch_create(*, name: str, source_filename: str = "", by=None) -> Batch:
     return Batch.objects.create(
@@ -32,7 +30,7 @@ def _schedule_batch(batch: Batch, now: datetime) -> None:
     """Its QUEUED orders are due: one UPDATE, and one task sends their submit tasks (a batch may
     hold 200,000 orders, too many to send from a page's request). If that task is lost, the
     sweep sends them once `next_poll_at` passes."""
-    Order.objects.filter(batch=batch, status=S.QUEUED).update(
+    Order.objects.filter(batch=batch, status=OrderStatus.QUEUED).update(
         next_poll_at=now + polling.QUEUED_RESCUE_AFTER, updated_at=now
     )
     enqueue_after_commit("send_batch", [batch.pk])
@@ -44,7 +42,7 @@ def batch_send(*, batch_id: int) -> int:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None or not batch.accepts_submissions:
         return 0
-    queued = Order.objects.filter(batch_id=batch_id, status=S.QUEUED).order_by("pk")
+    queued = Order.objects.filter(batch_id=batch_id, status=OrderStatus.QUEUED).order_by("pk")
     return send_batch_orders(queued.values_list("pk", flat=True).iterator(5000))
 
 
@@ -77,7 +75,7 @@ def batch_pause(*, batch: Batch, by, request=None) -> Batch:
         if not batch_can_move(batch.status, B.PAUSED):
             raise OrderActionRefused("Only a confirmed or running batch can be paused.")
         batch_transition(batch, B.PAUSED, changes={"status_before_pause": batch.status})
-        Order.objects.filter(batch=batch, status=S.QUEUED).update(
+        Order.objects.filter(batch=batch, status=OrderStatus.QUEUED).update(
             next_poll_at=None, updated_at=timezone.now()
         )
         audit_record(action="batch.paused", actor=by, request=request, target=batch)

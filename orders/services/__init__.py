@@ -77,7 +77,6 @@ from orders.services.base import (  # noqa: F401
     REQUOTE_FAILED_RETRY,
     SWEEP_LIMIT,
     TRANSACTION_ID_PREFIX,
-    S,
     error_data,
     error_text,
     money,

@@ -12,10 +12,9 @@ from django.utils import timezone
 from catalog.models import CurrencyRate
 from orders import polling
 from orders.dispatch import enqueue_submit_after_commit
-from orders.models import AccountQueue, Order
+from orders.models import AccountQueue, Order, OrderStatus
 from orders.services.base import (
     RELEASE_CHUNK,
-    S,
     error_text,
     order_move,
 )
@@ -30,13 +29,13 @@ def release_held_orders(*, now: datetime, limit: int, account_id: int | None = N
     """Move released ON_HOLD orders (their queue resumed: `next_poll_at` set) back to QUEUED."""
     with transaction.atomic():
         orders = Order.objects.select_for_update(skip_locked=True).filter(
-            status=S.ON_HOLD, next_poll_at__lte=now
+            status=OrderStatus.ON_HOLD, next_poll_at__lte=now
         )
         if account_id is not None:
             orders = orders.filter(account_id=account_id)
         orders = list(orders.order_by("next_poll_at", "pk")[:limit])
         for order in orders:
-            order_move(order, S.QUEUED, reason="The account's queue resumed.", now=now)
+            order_move(order, OrderStatus.QUEUED, reason="The account's queue resumed.", now=now)
         enqueue_submit_after_commit(orders)
     return len(orders)
 
@@ -78,7 +77,7 @@ def account_queue_resume(
         queue.held_since = None
         queue.next_check_at = None
         queue.save()
-        held = Order.objects.filter(account=account, status=S.ON_HOLD).update(
+        held = Order.objects.filter(account=account, status=OrderStatus.ON_HOLD).update(
             next_poll_at=now, updated_at=now
         )
         audit_record(
@@ -139,7 +138,7 @@ def account_queue_check(*, account_id: int, now: datetime | None = None) -> bool
         )
         return False
     next_held = (
-        Order.objects.filter(account_id=account_id, status=S.ON_HOLD)
+        Order.objects.filter(account_id=account_id, status=OrderStatus.ON_HOLD)
         .order_by("created_at", "pk")
         .first()
     )

@@ -10,9 +10,8 @@ from django.utils import timezone
 from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import OrderActionRefused, PriceAboveLimit
-from orders.models import Order, OrderTransactionId
+from orders.models import Order, OrderStatus, OrderTransactionId
 from orders.services.base import (
-    S,
     error_text,
     money,
     new_transaction_id,
@@ -39,7 +38,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
     find-one, then QUEUED under a new transactionId (the old one kept in history). If the
     supplier does have an order under the old one, nothing is retried: the order needs
     attention and is followed."""
-    if order.status != S.REJECTED:
+    if order.status != OrderStatus.REJECTED:
         raise OrderActionRefused("Only a rejected order can be retried.")
     found = order_found_by_transaction_id(order)
     if found is not None:
@@ -70,7 +69,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
     now = now or timezone.now()
     with transaction.atomic():
         order = order_lock(order.pk)
-        if order.status != S.REJECTED:
+        if order.status != OrderStatus.REJECTED:
             raise OrderActionRefused("Only a rejected order can be retried.")
         old, new = order.transaction_id, new_transaction_id()
         history, _ = OrderTransactionId.objects.get_or_create(
@@ -82,7 +81,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
         OrderTransactionId.objects.create(order=order, transaction_id=new, created_at=now)
         order_move(
             order,
-            S.QUEUED,
+            OrderStatus.QUEUED,
             actor=by,
             reason=f"Retried: new transactionId, price checked at {quote.price} {order.currency}.",
             data={"old_transaction_id": old, "new_transaction_id": new},
@@ -119,7 +118,7 @@ def _flag_instead_of_action(order: Order, found, *, action: str, by, request, no
     now = now or timezone.now()
     with transaction.atomic():
         order = order_lock(order.pk)
-        if order.status in (S.REJECTED, S.WITHDRAWN):
+        if order.status in (OrderStatus.REJECTED, OrderStatus.WITHDRAWN):
             order_flag_found(
                 order,
                 found,
@@ -146,13 +145,13 @@ def _flag_instead_of_action(order: Order, found, *, action: str, by, request, no
 
 def order_recheck(*, order: Order, by, request=None, now: datetime | None = None) -> Order:
     """Ask the supplier for the order's status now."""
-    if order.status not in POLLED_STATUSES | {S.COMPLETED}:
+    if order.status not in POLLED_STATUSES | {OrderStatus.COMPLETED}:
         raise OrderActionRefused(
-            f"A {S(order.status).label.lower()} order has no supplier status to check."
+            f"A {OrderStatus(order.status).label.lower()} order has no supplier status to check."
         )
     audit_record(action="order.rechecked", actor=by, request=request, target=order)
     claim = poll_claim(
-        order_id=order.pk, statuses=POLLED_STATUSES | {S.COMPLETED}, now=now, force=True
+        order_id=order.pk, statuses=POLLED_STATUSES | {OrderStatus.COMPLETED}, now=now, force=True
     )
     if claim is None:
         raise OrderActionRefused("A status check of this order is running already.")
@@ -164,7 +163,9 @@ def order_withdraw(*, order: Order, by, reason: str = "", request=None) -> Order
     """Cancel a QUEUED or ON_HOLD order. One that was sent before (and came back to the queue)
     is withdrawn only once order-status confirms that the supplier has no order under its
     transactionId."""
-    if order.status in (S.QUEUED, S.ON_HOLD) and order_found_by_transaction_id(order):
+    if order.status in (OrderStatus.QUEUED, OrderStatus.ON_HOLD) and order_found_by_transaction_id(
+        order
+    ):
         raise OrderActionRefused(
             "The supplier has an order under this order's transactionId (an earlier send "
             "landed), so it cannot be withdrawn: it is sent again with the same transactionId, "
@@ -172,13 +173,16 @@ def order_withdraw(*, order: Order, by, reason: str = "", request=None) -> Order
         )
     with transaction.atomic():
         order = order_lock(order.pk)
-        if order.status not in (S.QUEUED, S.ON_HOLD):
+        if order.status not in (OrderStatus.QUEUED, OrderStatus.ON_HOLD):
             raise OrderActionRefused(
                 f"Only a queued or held order can be withdrawn; this one is "
-                f"{S(order.status).label.lower()}."
+                f"{OrderStatus(order.status).label.lower()}."
             )
         order_move(
-            order, S.WITHDRAWN, actor=by, reason=reason.strip() or "Withdrawn by an operator."
+            order,
+            OrderStatus.WITHDRAWN,
+            actor=by,
+            reason=reason.strip() or "Withdrawn by an operator.",
         )
         audit_record(
             action="order.withdrawn",
@@ -197,9 +201,11 @@ def order_mark_resolved(*, order: Order, by, comment: str, request=None) -> Orde
         raise OrderActionRefused("Say how it was resolved.")
     with transaction.atomic():
         order = order_lock(order.pk)
-        if order.status != S.NEEDS_ATTENTION:
+        if order.status != OrderStatus.NEEDS_ATTENTION:
             raise OrderActionRefused("Only an order that needs attention can be marked resolved.")
-        order_move(order, S.RESOLVED, actor=by, reason=comment, changes={"next_poll_at": None})
+        order_move(
+            order, OrderStatus.RESOLVED, actor=by, reason=comment, changes={"next_poll_at": None}
+        )
         audit_record(
             action="order.resolved",
             actor=by,

@@ -13,13 +13,10 @@ from decimal import Decimal
 from django.utils import timezone
 
 from orders.batches.services import batch_refresh_done
-from orders.models import Order, OrderStatus
+from orders.models import Order
 from orders.states import FINAL_STATUSES, order_transition
 from suppliers.clients import SupplierError
 from suppliers.ratelimit import RateLimitSaturated
-
-S = OrderStatus
-
 
 TRANSACTION_ID_PREFIX = "rb-"
 

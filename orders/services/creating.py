@@ -16,10 +16,9 @@ from orders import polling
 from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
-from orders.models import Batch, Order, OrderRequest, OrderTransactionId
+from orders.models import Batch, Order, OrderRequest, OrderStatus, OrderTransactionId
 from orders.services.base import (
     MAX_QUANTITY,
-    S,
     money,
     new_transaction_id,
 )
@@ -105,7 +104,7 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
             batch=batch,
             row_number=line.row_number,
             transaction_id=new_transaction_id(),
-            status=S.QUEUED,
+            status=OrderStatus.QUEUED,
             game_user_id=game_user_id,
             game_server_id=game_server_id,
             email=email,

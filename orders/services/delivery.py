@@ -10,8 +10,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from orders.errors import OrderActionRefused
-from orders.models import Order
-from orders.services.base import DELIVERY_CLAIM, S, order_lock
+from orders.models import Order, OrderStatus
+from orders.services.base import DELIVERY_CLAIM, order_lock
 from reseller.core.services import audit_record
 
 
@@ -44,7 +44,7 @@ def order_deliver(
         if not order.email:
             raise OrderActionRefused("The order has no customer email.")
         has_keys = order.keys.exists()
-        if order.status != S.COMPLETED and not has_keys:
+        if order.status != OrderStatus.COMPLETED and not has_keys:
             raise OrderActionRefused("Only a completed order can be delivered.")
         if order.delivered_at is not None and not resend:
             return False

@@ -13,12 +13,11 @@ from orders import polling
 from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_after_commit, enqueue_submit_after_commit
 from orders.errors import OrderActionRefused
-from orders.models import Order, OrderKey
+from orders.models import Order, OrderKey, OrderStatus
 from orders.services.base import (
     ERROR_TEXT_LIMIT,
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
-    S,
     error_data,
     error_text,
     new_claim_token,
@@ -143,7 +142,7 @@ def order_flag_found(
     changes = {**_result_fields(result), "final_at": None, "next_poll_at": now}
     order_move(
         order,
-        S.NEEDS_ATTENTION,
+        OrderStatus.NEEDS_ATTENTION,
         actor=actor,
         reason=reason,
         data={"supplier_status": result.status, "supplier_order_id": result.order_id},
@@ -166,11 +165,11 @@ def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source:
     }
     if target is None:
         changes["last_error"] = f"The supplier answered an unknown status {result.status[:40]!r}."
-        target = S.PROCESSING
+        target = OrderStatus.PROCESSING
     units = changes.get("units", order.units)
     expects_keys = _expects_keys(result, order.offer.returns_key)
     if (
-        target == S.COMPLETED
+        target == OrderStatus.COMPLETED
         and expects_keys
         and len(answer.keys) < units
         and answer.keys_error is not None
@@ -178,11 +177,11 @@ def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source:
     ):
         # CodeGames completed it without its key and /offers/keys is not ready: follow it on.
         changes["last_error"] = f"Completed, but its keys are not readable yet: {answer.keys_error}"
-        target = S.PROCESSING
+        target = OrderStatus.PROCESSING
 
-    if target == S.COMPLETED:
+    if target == OrderStatus.COMPLETED:
         _apply_completed(order, answer, changes, data, expects_keys, units, now, source)
-    elif target in (S.CANCELED, S.FAILED, S.REFUNDED):
+    elif target in (OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED):
         if order.status != target and can_move(order.status, target):
             message = f": {result.message}" if result.message else ""
             order_move(
@@ -210,23 +209,27 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
             note += f" (the keys could not be fetched: {answer.keys_error})"
         changes["last_error"] = note + "."
     already_known = order.supplier_status == "COMPLETED" and order.status in (
-        S.COMPLETED,
-        S.NEEDS_ATTENTION,
+        OrderStatus.COMPLETED,
+        OrderStatus.NEEDS_ATTENTION,
     )
-    if order.status != S.COMPLETED and not already_known and can_move(order.status, S.COMPLETED):
+    if (
+        order.status != OrderStatus.COMPLETED
+        and not already_known
+        and can_move(order.status, OrderStatus.COMPLETED)
+    ):
         order_move(
             order,
-            S.COMPLETED,
+            OrderStatus.COMPLETED,
             reason=f"{source}: COMPLETED" + (f", {delivered} of {units} units" if missing else ""),
             data={**data, "units": units, "units_delivered": delivered},
             changes=changes,
             now=now,
         )
-    elif order.status == S.NEEDS_ATTENTION and already_known and not missing:
+    elif order.status == OrderStatus.NEEDS_ATTENTION and already_known and not missing:
         # The missing keys arrived (a re-check).
         order_move(
             order,
-            S.COMPLETED,
+            OrderStatus.COMPLETED,
             reason=f"{source}: every unit delivered now",
             data=data,
             changes=changes,
@@ -234,31 +237,38 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
         )
     else:
         _update(order, changes, now)
-    if missing and order.status == S.COMPLETED:
+    if missing and order.status == OrderStatus.COMPLETED:
         order_move(
             order,
-            S.NEEDS_ATTENTION,
+            OrderStatus.NEEDS_ATTENTION,
             reason=changes["last_error"] + " The supplier refunds the missing units.",
             data={"units": units, "units_delivered": delivered},
             changes={"next_poll_at": None},
             now=now,
         )
-    elif not missing and order.status == S.COMPLETED and order.email and not order.delivered_at:
+    elif (
+        not missing
+        and order.status == OrderStatus.COMPLETED
+        and order.email
+        and not order.delivered_at
+    ):
         enqueue_after_commit("deliver_order", [order.pk])
 
 
 def _apply_pending(order, target, changes, data, now, source) -> None:
-    if order.status == S.NEEDS_ATTENTION:
+    if order.status == OrderStatus.NEEDS_ATTENTION:
         changes["next_poll_at"] = polling.next_attention_poll(
             last_sent_at=order.last_sent_at, now=now
         )
         _update(order, changes, now)
         return
-    if polling.is_past_limit(order.last_sent_at, now) and can_move(order.status, S.NEEDS_ATTENTION):
+    if polling.is_past_limit(order.last_sent_at, now) and can_move(
+        order.status, OrderStatus.NEEDS_ATTENTION
+    ):
         minutes = int((now - order.last_sent_at).total_seconds() // 60)
         order_move(
             order,
-            S.NEEDS_ATTENTION,
+            OrderStatus.NEEDS_ATTENTION,
             reason=f"Still {data['supplier_status']} at the supplier {minutes} minutes after it "
             "was sent (the supplier finishes orders within 60 minutes).",
             data=data,
@@ -274,7 +284,9 @@ def _apply_pending(order, target, changes, data, now, source) -> None:
     changes["next_poll_at"] = polling.next_pending_poll(
         poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
     )
-    if order.status == target or (order.status == S.PROCESSING and target == S.SUBMITTED):
+    if order.status == target or (
+        order.status == OrderStatus.PROCESSING and target == OrderStatus.SUBMITTED
+    ):
         _update(order, changes, now)
     elif can_move(order.status, target):
         order_move(
@@ -292,7 +304,7 @@ def _apply_pending(order, target, changes, data, now, source) -> None:
 def _update(order: Order, changes: dict, now: datetime) -> None:
     """Write what was learned without a status move; releases a poll lease."""
     fields = {**changes, "updated_at": now}
-    if order.status != S.SUBMITTING:
+    if order.status != OrderStatus.SUBMITTING:
         fields.setdefault("claimed_by", "")
         fields.setdefault("lease_expires_at", None)
     Order.objects.filter(pk=order.pk).update(**fields)
@@ -316,14 +328,14 @@ def order_poll(*, order_id: int, now: datetime | None = None, force: bool = Fals
     """Ask the supplier about a pending order (order-status) and follow it. UNKNOWN orders are
     asked by transactionId. `force` (an operator's re-check) also re-checks COMPLETED orders and
     ignores the minimum gap between two checks."""
-    statuses = POLLED_STATUSES | {S.COMPLETED} if force else POLLED_STATUSES
+    statuses = POLLED_STATUSES | {OrderStatus.COMPLETED} if force else POLLED_STATUSES
     return _poll(order_id=order_id, statuses=statuses, now=now, force=force)
 
 
 def order_resolve_unknown(*, order_id: int, now: datetime | None = None) -> Order | None:
     """Resolve an UNKNOWN order by order-status with its transactionId: found → follow it;
     ORDER_NOT_FOUND → QUEUED, sent again with the same transactionId."""
-    return _poll(order_id=order_id, statuses={S.UNKNOWN}, now=now, force=False)
+    return _poll(order_id=order_id, statuses={OrderStatus.UNKNOWN}, now=now, force=False)
 
 
 def _poll(*, order_id, statuses, now, force) -> Order | None:
@@ -375,7 +387,7 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
 
 def poll_fetch(claim: PollClaim) -> SupplierAnswer:
     client = supplier_client(claim.account, max_retries=1)
-    by_transaction_id = claim.status == S.UNKNOWN or not claim.supplier_order_id
+    by_transaction_id = claim.status == OrderStatus.UNKNOWN or not claim.supplier_order_id
     try:
         if by_transaction_id:
             result = client.order_status(transaction_id=claim.transaction_id)
@@ -399,7 +411,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
     now = now or timezone.now()
     with transaction.atomic():
         order = order_lock(claim.order_id)
-        if order.status not in POLLED_STATUSES | {S.COMPLETED}:
+        if order.status not in POLLED_STATUSES | {OrderStatus.COMPLETED}:
             return  # it moved on meanwhile (the submit recorded late, an operator acted)
         if answer.result is not None:
             apply_answer(order, answer, now=now, source="order-status")
@@ -409,14 +421,14 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
             isinstance(error, OrderNotFound)
             and answer.by_transaction_id
             and order.supplier_order_id is None
-            and order.status in (S.UNKNOWN, S.NEEDS_ATTENTION)
+            and order.status in (OrderStatus.UNKNOWN, OrderStatus.NEEDS_ATTENTION)
         ):
-            if order.status == S.UNKNOWN and _sent_too_often(order, now):
+            if order.status == OrderStatus.UNKNOWN and _sent_too_often(order, now):
                 # Sent again and again without the supplier ever keeping it (calls that time
                 # out, or a TRANSACTION_DUPLICATE it then denies): a person decides.
                 order_move(
                     order,
-                    S.NEEDS_ATTENTION,
+                    OrderStatus.NEEDS_ATTENTION,
                     reason=(
                         f"ORDER_NOT_FOUND by transactionId after {order.submit_attempts} "
                         "create-order calls: not sent again without a person looking."
@@ -433,7 +445,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                 return
             order_move(
                 order,
-                S.QUEUED,
+                OrderStatus.QUEUED,
                 reason=(
                     "ORDER_NOT_FOUND by transactionId: the supplier has no order under it; "
                     "sending again with the same transactionId."
@@ -445,11 +457,15 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
             enqueue_submit_after_commit([order])
             return
         text = f"Status check failed: {error_text(error)}"[:ERROR_TEXT_LIMIT]
-        pending = order.status in (S.SUBMITTED, S.PROCESSING, S.UNKNOWN)
+        pending = order.status in (
+            OrderStatus.SUBMITTED,
+            OrderStatus.PROCESSING,
+            OrderStatus.UNKNOWN,
+        )
         if pending and polling.is_past_limit(order.last_sent_at, now):
             order_move(
                 order,
-                S.NEEDS_ATTENTION,
+                OrderStatus.NEEDS_ATTENTION,
                 reason=f"Not finished 60 minutes after it was sent; {text}",
                 data=error_data(error),
                 changes={
@@ -461,7 +477,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                 now=now,
             )
             return
-        if order.status == S.NEEDS_ATTENTION:
+        if order.status == OrderStatus.NEEDS_ATTENTION:
             next_poll = polling.next_attention_poll(last_sent_at=order.last_sent_at, now=now)
         elif pending:
             next_poll = polling.next_pending_poll(

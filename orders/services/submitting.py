@@ -16,14 +16,13 @@ from django.utils import timezone
 from orders import polling
 from orders.batches.states import batches_transition
 from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
-from orders.models import AccountQueue, Batch, Order
+from orders.models import AccountQueue, Batch, Order, OrderStatus
 from orders.services.account_queue import account_queue_hold
 from orders.services.base import (
     MAX_SENDS_PER_TASK,
     MAX_SUBMIT_ATTEMPTS,
     RATE_LIMITED_RETRY,
     REQUOTE_FAILED_RETRY,
-    S,
     error_data,
     error_text,
     money,
@@ -112,7 +111,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             Order.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("offer", "account", "batch")
             .annotate(account_on_hold=_account_on_hold)
-            .filter(pk=order_id, status=S.QUEUED)
+            .filter(pk=order_id, status=OrderStatus.QUEUED)
             .first()
         )
         if order is None:
@@ -122,7 +121,9 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             Order.objects.filter(pk=order.pk).update(next_poll_at=None, updated_at=now)
             return None
         if order.account_on_hold:
-            order_move(order, S.ON_HOLD, reason="The account's order queue is on hold.", now=now)
+            order_move(
+                order, OrderStatus.ON_HOLD, reason="The account's order queue is on hold.", now=now
+            )
             return None
         if not order.account.enabled:
             Order.objects.filter(pk=order.pk).update(
@@ -135,7 +136,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
         token = new_claim_token()
         order_move(
             order,
-            S.SUBMITTING,
+            OrderStatus.SUBMITTING,
             reason="Claimed for create-order.",
             data={"attempt": order.submit_attempts + 1, "transaction_id": order.transaction_id},
             changes={
@@ -209,7 +210,7 @@ def _submit_record(
     now = now or timezone.now()
     with transaction.atomic():
         order = order_lock(claim.order_id)
-        if order.status != S.SUBMITTING or order.claimed_by != claim.token:
+        if order.status != OrderStatus.SUBMITTING or order.claimed_by != claim.token:
             _record_late_answer(order, claim, answer, now)
             return Next.DONE
         if answer.result is not None:
@@ -248,16 +249,16 @@ def _record_late_answer(
             },
         )
         return
-    if order.status == S.UNKNOWN:
+    if order.status == OrderStatus.UNKNOWN:
         apply_answer(order, answer, now=now, source="create-order (after its lease)")
-    elif order.status in (S.REJECTED, S.WITHDRAWN):
+    elif order.status in (OrderStatus.REJECTED, OrderStatus.WITHDRAWN):
         order_flag_found(
             order,
             result,
             keys=answer.keys,
             reason=(
                 f"create-order answered {result.status} after its lease, when the order was "
-                f"already {S(order.status).label.lower()}: the supplier has an order under its "
+                f"already {OrderStatus(order.status).label.lower()}: the supplier has an order under its "
                 "transactionId."
             ),
             now=now,
@@ -279,7 +280,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
     if isinstance(error, TransactionDuplicate):
         order_move(
             order,
-            S.UNKNOWN,
+            OrderStatus.UNKNOWN,
             reason=(
                 "TRANSACTION_DUPLICATE: an earlier create-order with this transactionId landed; "
                 "following it with order-status."
@@ -292,7 +293,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
     if isinstance(error, RateLimitSaturated):
         order_move(
             order,
-            S.QUEUED,
+            OrderStatus.QUEUED,
             reason="Not sent: the account's rate limit is saturated.",
             changes={"last_error": text, "next_poll_at": now + RATE_LIMITED_RETRY},
             now=now,
@@ -301,13 +302,17 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         return Next.DONE
     if isinstance(error, ValueError):
         order_move(
-            order, S.REJECTED, reason=f"Not sent: {text}", changes={"last_error": text}, now=now
+            order,
+            OrderStatus.REJECTED,
+            reason=f"Not sent: {text}",
+            changes={"last_error": text},
+            now=now,
         )
         return Next.DONE
     if not isinstance(error, SupplierError) or isinstance(error, OrderOutcomeUnknown):
         order_move(
             order,
-            S.UNKNOWN,
+            OrderStatus.UNKNOWN,
             reason=(
                 "create-order may have created the order (no readable answer); resolving with "
                 "order-status by transactionId."
@@ -330,7 +335,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         account_queue_hold(account_id=order.account_id, reason=reason, now=now)
         order_move(
             order,
-            S.ON_HOLD,
+            OrderStatus.ON_HOLD,
             reason=reason,
             data=error_data(error),
             changes={"last_error": text},
@@ -340,7 +345,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
     # Every other refusal (OUT_OF_STOCK, OFFER_NOT_FOUND, INVALID_REQUEST_BODY, ...) is final.
     order_move(
         order,
-        S.REJECTED,
+        OrderStatus.REJECTED,
         reason=f"Refused by the supplier: {text}",
         data=error_data(error),
         changes={"last_error": text},
@@ -355,12 +360,14 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
         error = answer.quote_error
         if isinstance(error, OfferNotFound):
             reason = "WRONG_PRICE, and find-one says the offer is no longer available."
-            order_move(order, S.REJECTED, reason=reason, changes={"last_error": reason}, now=now)
+            order_move(
+                order, OrderStatus.REJECTED, reason=reason, changes={"last_error": reason}, now=now
+            )
             return Next.DONE
         reason = f"WRONG_PRICE; the re-quote failed ({error_text(error)}); will try again."
         order_move(
             order,
-            S.QUEUED,
+            OrderStatus.QUEUED,
             reason=reason,
             changes={"last_error": reason, "next_poll_at": now + REQUOTE_FAILED_RETRY},
             now=now,
@@ -374,7 +381,12 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             "not sent again."
         )
         order_move(
-            order, S.REJECTED, reason=reason, data=data, changes={"last_error": reason}, now=now
+            order,
+            OrderStatus.REJECTED,
+            reason=reason,
+            data=data,
+            changes={"last_error": reason},
+            now=now,
         )
         return Next.DONE
     if quote.price > limit:
@@ -384,7 +396,7 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
         )
         order_move(
             order,
-            S.REJECTED,
+            OrderStatus.REJECTED,
             reason=reason,
             data=data,
             changes={"last_error": reason, "quoted_price": quote.price},
@@ -396,12 +408,17 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             f"WRONG_PRICE again after {order.submit_attempts} attempts; the price keeps moving."
         )
         order_move(
-            order, S.REJECTED, reason=reason, data=data, changes={"last_error": reason}, now=now
+            order,
+            OrderStatus.REJECTED,
+            reason=reason,
+            data=data,
+            changes={"last_error": reason},
+            now=now,
         )
         return Next.DONE
     order_move(
         order,
-        S.QUEUED,
+        OrderStatus.QUEUED,
         reason=(
             f"WRONG_PRICE: re-quoted {old} → {quote.price} {currency}, within your "
             f"limit of {limit}; sending again with the same transactionId."

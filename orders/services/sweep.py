@@ -17,11 +17,10 @@ from orders.dispatch import (
     enqueue_poll_after_commit,
     enqueue_submit_after_commit,
 )
-from orders.models import AccountQueue, Batch, Order
+from orders.models import AccountQueue, Batch, Order, OrderStatus
 from orders.services.account_queue import release_held_orders
 from orders.services.base import (
     SWEEP_LIMIT,
-    S,
     order_move,
 )
 from orders.states import OPEN_STATUSES, POLLED_STATUSES
@@ -74,7 +73,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
         push=polling.ENQUEUED_GRACE,
     )
     report.requeued = _sweep_enqueue(
-        statuses={S.QUEUED},
+        statuses={OrderStatus.QUEUED},
         enqueue=enqueue_submit_after_commit,
         now=now,
         limit=limit,
@@ -125,13 +124,13 @@ def _sweep_expired_leases(now: datetime, limit: int) -> int:
     with transaction.atomic():
         orders = list(
             Order.objects.select_for_update(skip_locked=True)
-            .filter(status=S.SUBMITTING, lease_expires_at__lte=now)
+            .filter(status=OrderStatus.SUBMITTING, lease_expires_at__lte=now)
             .order_by("lease_expires_at")[:limit]
         )
         for order in orders:
             order_move(
                 order,
-                S.UNKNOWN,
+                OrderStatus.UNKNOWN,
                 reason=(
                     "The claim's lease expired: the worker stopped between the claim and the "
                     "recording, so whether create-order was sent is unknown; resolving by "
@@ -152,7 +151,7 @@ def _sweep_past_limit(now: datetime, limit: int) -> int:
         orders = list(
             Order.objects.select_for_update(skip_locked=True)
             .filter(
-                status__in=[S.SUBMITTED, S.PROCESSING, S.UNKNOWN],
+                status__in=[OrderStatus.SUBMITTED, OrderStatus.PROCESSING, OrderStatus.UNKNOWN],
                 last_sent_at__lte=cutoff,
             )
             .order_by("last_sent_at")[:limit]
@@ -164,7 +163,7 @@ def _sweep_past_limit(now: datetime, limit: int) -> int:
             )
             order_move(
                 order,
-                S.NEEDS_ATTENTION,
+                OrderStatus.NEEDS_ATTENTION,
                 reason=reason,
                 changes={"last_error": reason, "next_poll_at": now},
                 now=now,
