@@ -144,7 +144,7 @@ class Order(models.Model):
     claimed_by = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
-    # Durable work list: the sweep finds every due order by this column (see orders.polling).
+    # Durable work list: the sweep finds every due order by this column (see orders.schedule).
     next_poll_at = models.DateTimeField(null=True, blank=True)  # indexed with status, below
     poll_count = models.PositiveIntegerField(default=0, help_text="Status calls made.")
     last_polled_at = models.DateTimeField(null=True, blank=True)

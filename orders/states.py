@@ -30,7 +30,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from orders import polling
+from orders import schedule
 from orders.errors import InvalidTransition, OrderError
 from orders.models import Order, OrderEvent, OrderStatus
 
@@ -175,14 +175,14 @@ def _default_schedule(order: Order, to: str, now: datetime) -> datetime | None:
     if to in UNSCHEDULED_STATUSES:
         return None
     if to == OrderStatus.QUEUED:
-        return now + polling.QUEUED_RESCUE_AFTER
+        return now + schedule.QUEUED_RESCUE_AFTER
     if to == OrderStatus.UNKNOWN:
-        return now + polling.UNKNOWN_FIRST_CHECK
+        return now + schedule.UNKNOWN_FIRST_CHECK
     if to in SUPPLIER_PENDING:
-        return polling.next_pending_poll(
+        return schedule.next_pending_poll(
             poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
         )
-    # NEEDS_ATTENTION: the caller says whether it is still followed (see polling).
+    # NEEDS_ATTENTION: the caller says whether it is still followed (see orders/schedule.py).
     return None
 
 

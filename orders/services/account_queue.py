@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog.models import CurrencyRate
-from orders import polling
+from orders import schedule
 from orders.dispatch import enqueue_submit_after_commit
 from orders.models import AccountQueue, Order, OrderStatus
 from orders.services.base import (
@@ -46,7 +46,7 @@ def account_queue_hold(*, account_id: int, reason: str, now: datetime) -> Accoun
     queue.on_hold = True
     queue.hold_reason = reason[:500]
     queue.held_since = queue.held_since if not newly else now
-    queue.next_check_at = now + polling.HOLD_CHECK_EVERY
+    queue.next_check_at = now + schedule.HOLD_CHECK_EVERY
     queue.save()
     if newly:
         audit_record(
@@ -121,7 +121,7 @@ def account_queue_check(*, account_id: int, now: datetime | None = None) -> bool
         return False
     account = queue.account
     if account.kind == SupplierKind.CODEGAMES:
-        if queue.held_since is None or now - queue.held_since >= polling.HOLD_PROBE_EVERY:
+        if queue.held_since is None or now - queue.held_since >= schedule.HOLD_PROBE_EVERY:
             account_queue_resume(
                 account=account,
                 reason="Trial resume: CodeGames has no balance endpoint to check.",

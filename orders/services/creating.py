@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from catalog.models import Offer
-from orders import polling
+from orders import schedule
 from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
@@ -96,7 +96,7 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
         raise OrderError(
             "Telegram Stars need the numeric Telegram user id (resolve the @username first)."
         )
-    schedule = batch is None or batch.accepts_submissions
+    send_now = batch is None or batch.accepts_submissions
     return [
         Order(
             account=account,
@@ -114,7 +114,7 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
             quoted_price=quoted,
             currency=offer.currency,
             units=offer.units or 1,
-            next_poll_at=now + polling.QUEUED_RESCUE_AFTER if schedule else None,
+            next_poll_at=now + schedule.QUEUED_RESCUE_AFTER if send_now else None,
             created_by=by if getattr(by, "is_authenticated", False) else None,
         )
         for _ in range(quantity)

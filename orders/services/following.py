@@ -9,7 +9,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from orders import polling
+from orders import schedule
 from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_after_commit, enqueue_submit_after_commit
 from orders.errors import OrderActionRefused
@@ -257,12 +257,12 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
 
 def _apply_pending(order, target, changes, data, now, source) -> None:
     if order.status == OrderStatus.NEEDS_ATTENTION:
-        changes["next_poll_at"] = polling.next_attention_poll(
+        changes["next_poll_at"] = schedule.next_attention_poll(
             last_sent_at=order.last_sent_at, now=now
         )
         _update(order, changes, now)
         return
-    if polling.is_past_limit(order.last_sent_at, now) and can_move(
+    if schedule.is_past_limit(order.last_sent_at, now) and can_move(
         order.status, OrderStatus.NEEDS_ATTENTION
     ):
         minutes = int((now - order.last_sent_at).total_seconds() // 60)
@@ -274,14 +274,14 @@ def _apply_pending(order, target, changes, data, now, source) -> None:
             data=data,
             changes={
                 **changes,
-                "next_poll_at": polling.next_attention_poll(
+                "next_poll_at": schedule.next_attention_poll(
                     last_sent_at=order.last_sent_at, now=now
                 ),
             },
             now=now,
         )
         return
-    changes["next_poll_at"] = polling.next_pending_poll(
+    changes["next_poll_at"] = schedule.next_pending_poll(
         poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
     )
     if order.status == target or (
@@ -368,7 +368,7 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
         token = new_claim_token()
         Order.objects.filter(pk=order.pk).update(
             claimed_by=token,
-            lease_expires_at=now + polling.call_lease(order.account, attempts=2),
+            lease_expires_at=now + schedule.call_lease(order.account, attempts=2),
             poll_count=order.poll_count + 1,
             last_polled_at=now,
             updated_at=now,
@@ -404,7 +404,7 @@ def poll_fetch(claim: PollClaim) -> SupplierAnswer:
 def _sent_too_often(order: Order, now: datetime) -> bool:
     """Sent MAX_SUBMIT_ATTEMPTS times, or first sent longer ago than the supplier's 60 minutes."""
     first_sent = order.submitted_at or order.last_sent_at
-    return order.submit_attempts >= MAX_SUBMIT_ATTEMPTS or polling.is_past_limit(first_sent, now)
+    return order.submit_attempts >= MAX_SUBMIT_ATTEMPTS or schedule.is_past_limit(first_sent, now)
 
 
 def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
@@ -436,7 +436,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                     data=error_data(error),
                     changes={
                         "last_error": "",
-                        "next_poll_at": polling.next_attention_poll(
+                        "next_poll_at": schedule.next_attention_poll(
                             last_sent_at=order.last_sent_at, now=now
                         ),
                     },
@@ -462,7 +462,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
             OrderStatus.PROCESSING,
             OrderStatus.UNKNOWN,
         )
-        if pending and polling.is_past_limit(order.last_sent_at, now):
+        if pending and schedule.is_past_limit(order.last_sent_at, now):
             order_move(
                 order,
                 OrderStatus.NEEDS_ATTENTION,
@@ -470,7 +470,7 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                 data=error_data(error),
                 changes={
                     "last_error": text,
-                    "next_poll_at": polling.next_attention_poll(
+                    "next_poll_at": schedule.next_attention_poll(
                         last_sent_at=order.last_sent_at, now=now
                     ),
                 },
@@ -478,9 +478,9 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
             )
             return
         if order.status == OrderStatus.NEEDS_ATTENTION:
-            next_poll = polling.next_attention_poll(last_sent_at=order.last_sent_at, now=now)
+            next_poll = schedule.next_attention_poll(last_sent_at=order.last_sent_at, now=now)
         elif pending:
-            next_poll = polling.next_pending_poll(
+            next_poll = schedule.next_pending_poll(
                 poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
             )
         else:

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from orders import polling
+from orders import schedule
 from orders.batches.states import batches_transition
 from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
 from orders.models import AccountQueue, Batch, Order, OrderStatus
@@ -128,7 +128,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
         if not order.account.enabled:
             Order.objects.filter(pk=order.pk).update(
                 last_error="The supplier account is disabled; the order waits.",
-                next_poll_at=now + polling.QUEUED_RESCUE_AFTER,
+                next_poll_at=now + schedule.QUEUED_RESCUE_AFTER,
                 updated_at=now,
             )
             return None
@@ -141,7 +141,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             data={"attempt": order.submit_attempts + 1, "transaction_id": order.transaction_id},
             changes={
                 "claimed_by": token,
-                "lease_expires_at": now + polling.call_lease(order.account),
+                "lease_expires_at": now + schedule.call_lease(order.account),
                 "submit_attempts": order.submit_attempts + 1,
                 "price_sent": price,
                 "submitted_at": order.submitted_at or now,
@@ -286,7 +286,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
                 "following it with order-status."
             ),
             data=error_data(error),
-            changes={"last_error": text, "next_poll_at": now + polling.UNKNOWN_FIRST_CHECK},
+            changes={"last_error": text, "next_poll_at": now + schedule.UNKNOWN_FIRST_CHECK},
             now=now,
         )
         return Next.RESOLVE_NOW
@@ -318,10 +318,10 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
                 "order-status by transactionId."
             ),
             data=error_data(error),
-            changes={"last_error": text, "next_poll_at": now + polling.UNKNOWN_FIRST_CHECK},
+            changes={"last_error": text, "next_poll_at": now + schedule.UNKNOWN_FIRST_CHECK},
             now=now,
         )
-        enqueue_poll_after_commit([order], countdown=polling.UNKNOWN_FIRST_CHECK.total_seconds())
+        enqueue_poll_after_commit([order], countdown=schedule.UNKNOWN_FIRST_CHECK.total_seconds())
         return Next.DONE
     if isinstance(error, WrongPrice):
         return _record_wrong_price(order, answer, now)

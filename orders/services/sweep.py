@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from orders import polling
+from orders import schedule
 from orders.batches.states import batches_transition
 from orders.dispatch import (
     enqueue_after_commit,
@@ -70,14 +70,14 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
         enqueue=enqueue_poll_after_commit,
         now=now,
         limit=limit,
-        push=polling.ENQUEUED_GRACE,
+        push=schedule.ENQUEUED_GRACE,
     )
     report.requeued = _sweep_enqueue(
         statuses={OrderStatus.QUEUED},
         enqueue=enqueue_submit_after_commit,
         now=now,
         limit=limit,
-        push=polling.QUEUED_RESCUE_AFTER,
+        push=schedule.QUEUED_RESCUE_AFTER,
     )
     report.account_checks = _sweep_held_accounts(now, limit)
     report.confirmations = _sweep_stalled_confirmations(now)
@@ -101,7 +101,7 @@ def _sweep_stalled_confirmations(now: datetime) -> int:
     # nothing for a batch no longer CONFIRMING (it locks the batch row to check).
     stalled = Batch.objects.filter(
         status=Batch.Status.CONFIRMING,
-        confirm_requested_at__lte=now - polling.CONFIRM_RESCUE_AFTER,
+        confirm_requested_at__lte=now - schedule.CONFIRM_RESCUE_AFTER,
     )
     ids = list(stalled.values_list("pk", flat=True))
     if ids:
@@ -146,7 +146,7 @@ def _sweep_expired_leases(now: datetime, limit: int) -> int:
 
 
 def _sweep_past_limit(now: datetime, limit: int) -> int:
-    cutoff = now - polling.PENDING_LIMIT - polling.PENDING_LIMIT_GRACE
+    cutoff = now - schedule.PENDING_LIMIT - schedule.PENDING_LIMIT_GRACE
     with transaction.atomic():
         orders = list(
             Order.objects.select_for_update(skip_locked=True)
@@ -198,7 +198,7 @@ def _sweep_held_accounts(now: datetime, limit: int) -> int:
         )
         if ids:
             AccountQueue.objects.filter(account_id__in=ids).update(
-                next_check_at=now + polling.HOLD_CHECK_EVERY
+                next_check_at=now + schedule.HOLD_CHECK_EVERY
             )
             enqueue_after_commit("check_account_queue", ids)
     return len(ids)

@@ -11,7 +11,7 @@ time, and the SQL statements of one sweep (BEGIN / COMMIT counted apart), each t
 Status calls: a top-up order is sent to the sandbox (top-ups set to stay pending for two hours)
 at a fake "now" t0, then `order_poll` is driven with the fake clock set to each `next_poll_at` it
 schedules, until the order leaves the pending statuses. The calls are counted three ways: the
-order's `poll_count`, the sandbox's request log, and `orders.polling.status_calls_within()`
+order's `poll_count`, the sandbox's request log, and `orders.schedule.status_calls_within()`
 (the engine's own arithmetic over its back-off constants).
 
     DATABASE_URL=postgres://... make bench PYTEST_ARGS="-k orders_polling"
@@ -31,7 +31,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Offer
-from orders import polling, tasks
+from orders import schedule, tasks
 from orders.models import Order, OrderStatus
 from orders.services import new_transaction_id, order_create, order_poll, order_submit, orders_sweep
 from orders.states import POLLED_STATUSES
@@ -261,7 +261,7 @@ def test_status_calls_of_one_order_over_60_minutes(sandbox, sent_tasks):
         offsets = []
         while order.status in POLLED_STATUSES and order.status != S.NEEDS_ATTENTION:
             at = order.next_poll_at
-            assert at is not None and at <= t0 + polling.PENDING_LIMIT
+            assert at is not None and at <= t0 + schedule.PENDING_LIMIT
             order = order_poll(order_id=order.pk, now=at)
             offsets.append(int((at - t0).total_seconds()))
         logged = [
@@ -281,15 +281,15 @@ def test_status_calls_of_one_order_over_60_minutes(sandbox, sent_tasks):
         )
 
     assert order.status == S.NEEDS_ATTENTION
-    every = int(polling.ATTENTION_FOLLOW_EVERY.total_seconds())
-    span = int(polling.ATTENTION_FOLLOW_FOR.total_seconds())
-    assert order.poll_count == len(offsets) == len(logged) == polling.status_calls_within()
+    every = int(schedule.ATTENTION_FOLLOW_EVERY.total_seconds())
+    span = int(schedule.ATTENTION_FOLLOW_FOR.total_seconds())
+    assert order.poll_count == len(offsets) == len(logged) == schedule.status_calls_within()
     report(
         "status calls of one order pending for 60 minutes (sandbox, fake clock)",
         {
             "status calls (poll_count / sandbox log)": f"{order.poll_count} / {len(logged)}",
-            "engine's status_calls_within(60 min)": polling.status_calls_within(),
-            "back-off (s)": f"{', '.join(map(str, polling.POLL_DELAYS))}, then every {polling.POLL_DELAY_CAP}",
+            "engine's status_calls_within(60 min)": schedule.status_calls_within(),
+            "back-off (s)": f"{', '.join(map(str, schedule.POLL_DELAYS))}, then every {schedule.POLL_DELAY_CAP}",
             "calls at (s after sending)": ", ".join(map(str, offsets)),
             "then": (
                 f"NEEDS_ATTENTION, followed every {every // 60} min for {span // 3600} h"

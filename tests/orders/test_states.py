@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from orders import polling
+from orders import schedule
 from orders.errors import InvalidTransition
 from orders.models import Order, OrderEvent, OrderStatus, OrderTransactionId
 from orders.services import order_create
@@ -115,14 +115,14 @@ def test_final_statuses_are_the_ones_without_work():
 
 def test_polling_backs_off_and_costs_few_status_calls_per_hour():
     now = timezone.now()
-    delays = [polling.poll_delay(n).total_seconds() for n in range(10)]
+    delays = [schedule.poll_delay(n).total_seconds() for n in range(10)]
     assert delays == [5, 10, 20, 30, 60, 120, 180, 300, 300, 300]
-    assert polling.status_calls_within() == 18
+    assert schedule.status_calls_within() == 18
     # The last call is made exactly at the 60-minute limit, not after it.
     sent = now - timedelta(minutes=58)
-    assert polling.next_pending_poll(poll_count=12, last_sent_at=sent, now=now) == sent + timedelta(
-        minutes=60
-    )
+    assert schedule.next_pending_poll(
+        poll_count=12, last_sent_at=sent, now=now
+    ) == sent + timedelta(minutes=60)
 
 
 def test_a_move_decided_on_an_old_reading_of_the_row_is_refused(offline_offer, operator):

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from orders import polling
+from orders import schedule
 from orders.models import Batch, Order, OrderStatus
 from orders.services import (
     batch_create,
@@ -61,7 +61,7 @@ def test_the_broker_emptied_while_orders_are_pending_is_rebuilt_from_the_rows(
     Batch.objects.filter(pk=paused.pk).update(status=Batch.Status.PAUSED)
     held_back = order_create(offer=offer, max_unit_price=offer.price, batch=paused)[0]
 
-    future = timezone.now() + polling.QUEUED_RESCUE_AFTER + timedelta(seconds=1)
+    future = timezone.now() + schedule.QUEUED_RESCUE_AFTER + timedelta(seconds=1)
     with django_capture_on_commit_callbacks(execute=True):
         report = orders_sweep(now=future)
     assert sorted(broker.ids("submit_order")) == sorted(order.pk for order in queued)
@@ -111,7 +111,7 @@ def test_a_top_up_pending_past_60_minutes_needs_attention_and_is_still_followed(
         assert order.status == S.NEEDS_ATTENTION
         assert "minutes after it was sent" in order.events.latest("id").reason
         # Not dropped: followed every 15 minutes.
-        assert order.next_poll_at == hour_later + polling.ATTENTION_FOLLOW_EVERY
+        assert order.next_poll_at == hour_later + schedule.ATTENTION_FOLLOW_EVERY
         time.sleep(1.1)
         order = order_poll(order_id=order.pk, now=hour_later + timedelta(minutes=15))
     assert order.status == S.COMPLETED
