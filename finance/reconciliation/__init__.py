@@ -125,8 +125,9 @@ One module per step; everything other modules and the tests use is imported here
 
 - `types`: the buckets and the records in and out (`LedgerEntry`, `LocalOrder`, `Settings`,
   `ReconItem`, `ChainBreak`, `Totals`, `ReconciliationResult`);
-- `engine`: `reconcile()`, which checks the inputs, puts them in canonical order and runs the
-  steps below in turn;
+- `engine`: `reconcile()`, which runs the steps below in turn;
+- `prepared`: the inputs checked and put in canonical order, and what the steps read of them by
+  position (each row's time and type, each order's windows, which belong to the period);
 - `chain` (1), `matching` (2), `hints` and `buckets` (3), `totals` (4).
 
 `storing` is the exception to "no ORM": it writes a result as `ReconciliationItem` rows and

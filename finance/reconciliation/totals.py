@@ -4,29 +4,26 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from finance.reconciliation.chain import ChainCheck
+from finance.reconciliation.prepared import Prepared
 from finance.reconciliation.types import (
     DEPOSIT,
     PURCHASE,
     REFUND,
     ZERO,
     Bucket,
-    LedgerEntry,
     ReconItem,
-    Settings,
     Totals,
 )
 
 
 def totals_of(
-    entries: list[LedgerEntry],
-    items: dict[Bucket, list[ReconItem]],
-    opening: Decimal,
-    opening_known: bool,
-    gaps: Decimal,
-    settings: Settings,
+    prepared: Prepared, chain: ChainCheck, items: dict[Bucket, list[ReconItem]]
 ) -> Totals:
     """The money of the period's own rows; a match with a row of a neighbouring period counts
     in that period's totals, not in these."""
+    entries, settings = prepared.period_entries, prepared.settings
+    opening = chain.opening
     sums = {PURCHASE: ZERO, REFUND: ZERO, DEPOSIT: ZERO}
     other = ZERO
     for entry in entries:
@@ -51,12 +48,12 @@ def totals_of(
 
     return Totals(
         opening=opening,
-        opening_known=opening_known,
+        opening_known=settings.opening_balance is not None,
         deposits=sums[DEPOSIT],
         purchases=-sums[PURCHASE],
         refunds=sums[REFUND],
         other=other,
-        chain_gaps=gaps,
+        chain_gaps=chain.gaps,
         closing=entries[-1].balance_after if entries else opening,
         matched_purchases=ledger_sum(Bucket.MATCHED, -1)
         + ledger_sum(Bucket.MATCHED_WITH_VARIANCE, -1),
