@@ -1,5 +1,6 @@
-"""Reads of the finance app: balances, spend and runway, charts, the ledger, the inputs of a
-reconciliation (built from LedgerEntry and Order rows) and a stored run rebuilt for its reports.
+"""Reads of the finance app: balances, spend and runway, the balance over time (drawn by
+`finance.charts`), the ledger, the inputs of a reconciliation (built from LedgerEntry and Order
+rows) and a stored run rebuilt for its reports.
 
 What an order leads us to expect on the supplier's ledger
 ==========================================================
@@ -60,12 +61,11 @@ from finance.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from finance.money import CENT, ZERO, cents
 from orders.models import Order, OrderStatus
 from reseller.core.querystrings import typed_id
 from suppliers.models import SupplierAccount, SupplierKind
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
 TEST_OFFER_ID = 999
 PURCHASE, REFUND, DEPOSIT = engine.PURCHASE, engine.REFUND, engine.DEPOSIT
 
@@ -273,142 +273,26 @@ def spend_per_day(
         days.append(
             DaySpend(
                 day=day,
-                purchases=_cents(-(row.get("purchases") or ZERO)),
-                refunds=_cents(row.get("refunds") or ZERO),
-                deposits=_cents(row.get("deposits") or ZERO),
+                purchases=cents(-(row.get("purchases") or ZERO)),
+                refunds=cents(row.get("refunds") or ZERO),
+                deposits=cents(row.get("deposits") or ZERO),
             )
         )
         day += dt.timedelta(days=1)
     return days[::-1]
 
 
-# --- charts (server-drawn SVG) -------------------------------------------------------------------
+# --- the balance over time -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Chart:
-    """A line (the balance) or bars (spend per day) in an SVG drawn on the server."""
-
-    width: int
-    height: int
-    low: Decimal
-    high: Decimal
-    first_at: object
-    last_at: object
-    count: int
-    points: str = ""
-    bars: tuple = ()
-    threshold_y: float | None = None
-    zero_y: float | None = None
-    axis_low: Decimal | None = None
-    axis_high: Decimal | None = None
-
-
-CHART_POINTS = 400
-
-
-def balance_chart(
-    account: SupplierAccount,
-    *,
-    start: dt.datetime,
-    end: dt.datetime,
-    threshold: Decimal | None = None,
-    width: int = 1200,
-    height: int = 220,
-) -> Chart | None:
-    """The snapshots' balance over [start, end), thinned to at most CHART_POINTS points."""
-    rows = list(
+def balance_history(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, Decimal]]:
+    """The snapshots' (taken_at, balance) over [start, end), oldest first (for the chart)."""
+    return list(
         BalanceSnapshot.objects.filter(account=account, taken_at__gte=start, taken_at__lt=end)
         .order_by("taken_at", "id")
         .values_list("taken_at", "balance")
-    )
-    if not rows:
-        return None
-    if len(rows) > CHART_POINTS:
-        step = len(rows) / CHART_POINTS
-        rows = [rows[int(i * step)] for i in range(CHART_POINTS)] + [rows[-1]]
-    balances = [balance for _, balance in rows]
-    low, high = min(balances), max(balances)
-    # The axis spans the balances and the threshold, with some room when they barely move.
-    bottom, top = low, high
-    if threshold is not None:
-        bottom, top = min(bottom, threshold), max(top, threshold)
-    if top - bottom < max(abs(top) * Decimal("0.02"), Decimal(1)):
-        room = max(abs(top) * Decimal("0.02"), Decimal(1))
-        bottom, top = bottom - room, top + room
-    begin = start.timestamp()
-    finish = max(min(end, timezone.now()).timestamp(), rows[-1][0].timestamp())
-    pad = 10
-
-    def x(at: dt.datetime | float) -> float:
-        moment = at if isinstance(at, float) else at.timestamp()
-        span = finish - begin
-        return pad + ((moment - begin) / span if span > 0 else 1) * (width - 2 * pad)
-
-    def y(value: Decimal) -> float:
-        return height - pad - float(value - bottom) / float(top - bottom) * (height - 2 * pad)
-
-    coordinates = [(x(at), y(balance)) for at, balance in rows]
-    # The last balance holds until now: carry the line to the right edge.
-    coordinates.append((x(finish), coordinates[-1][1]))
-    points = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coordinates)
-    return Chart(
-        width=width,
-        height=height,
-        low=_cents(low),
-        high=_cents(high),
-        first_at=rows[0][0],
-        last_at=rows[-1][0],
-        count=len(rows),
-        points=points,
-        threshold_y=y(threshold) if threshold is not None else None,
-        zero_y=y(ZERO) if bottom < 0 < top else None,
-        axis_low=_cents(bottom),
-        axis_high=_cents(top),
-    )
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    label: str
-
-
-def spend_chart(days: list[DaySpend], *, width: int = 1200, height: int = 150) -> Chart | None:
-    """Net spend per day as bars, oldest on the left."""
-    if not days:
-        return None
-    ordered = days[::-1]
-    high = max((day.net for day in ordered), default=ZERO)
-    if high <= 0:
-        return None
-    pad = 10
-    slot = (width - 2 * pad) / len(ordered)
-    bars = []
-    for index, day in enumerate(ordered):
-        value = max(day.net, ZERO)
-        bar_height = float(value / high) * (height - 2 * pad)
-        bars.append(
-            Bar(
-                x=round(pad + index * slot + slot * 0.15, 1),
-                y=round(height - pad - bar_height, 1),
-                width=round(max(slot * 0.7, 1), 1),
-                height=round(bar_height, 1),
-                label=f"{day.day:%Y-%m-%d}: {day.net} USD",
-            )
-        )
-    return Chart(
-        width=width,
-        height=height,
-        low=ZERO,
-        high=high,
-        first_at=ordered[0].day,
-        last_at=ordered[-1].day,
-        count=len(ordered),
-        bars=tuple(bars),
     )
 
 
@@ -527,14 +411,6 @@ def order_expectation(
     return True, False, 0
 
 
-def _cents(value: Decimal | None) -> Decimal | None:
-    """A stored amount (4 places) as the ledger shows money, when that loses nothing."""
-    if value is None:
-        return None
-    rounded = value.quantize(CENT)
-    return rounded if rounded == value else value.normalize()
-
-
 def _usd_rates() -> dict[str, Decimal]:
     rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
     rates.setdefault("USD", Decimal(1))
@@ -581,10 +457,10 @@ def period_ledger_entries(
         entries.append(
             engine.LedgerEntry(
                 id=supplier_id,
-                amount=_cents(amount),
+                amount=cents(amount),
                 type=kind,
                 description=description,
-                balance_after=_cents(balance_after),
+                balance_after=cents(balance_after),
                 created_at=created_at,
             )
         )
@@ -606,7 +482,7 @@ def opening_row(
         .values_list("balance_after", "supplier_id")
         .first()
     )
-    return (None, None) if row is None else (_cents(row[0]), row[1])
+    return (None, None) if row is None else (cents(row[0]), row[1])
 
 
 def ledger_horizon(account: SupplierAccount) -> dt.datetime | None:
@@ -747,7 +623,7 @@ def _local_orders(
                 final_at=final_at,
                 charged_expected=charged,
                 refund_expected=refunded,
-                amount=None if price is None else _cents(price * units),
+                amount=None if price is None else cents(price * units),
                 currency=currency or None,
                 expected_refund_usd=refund_usd,
             )
@@ -948,10 +824,10 @@ def local_order_from_snapshot(key: str, data: dict) -> engine.LocalOrder:
 def _engine_entry(row: LedgerEntry) -> engine.LedgerEntry:
     return engine.LedgerEntry(
         id=row.supplier_id,
-        amount=_cents(row.amount),
+        amount=cents(row.amount),
         type=row.type,
         description=row.description,
-        balance_after=_cents(row.balance_after),
+        balance_after=cents(row.balance_after),
         created_at=row.created_at,
     )
 
@@ -1009,9 +885,9 @@ def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
                     item_key=item_key,
                     previous=entries.get(previous_pk),
                     entry=entry,
-                    expected_balance=_cents(expected_balance),
-                    actual_balance=_cents(actual_balance),
-                    gap=_cents(gap),
+                    expected_balance=cents(expected_balance),
+                    actual_balance=cents(actual_balance),
+                    gap=cents(gap),
                 )
             )
             continue
@@ -1021,8 +897,8 @@ def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
                 bucket=bucket,
                 entry=entry,
                 order=order,
-                expected_usd=_cents(expected),
-                variance=_cents(variance),
+                expected_usd=cents(expected),
+                variance=cents(variance),
                 variance_pct=variance_pct,
                 implied_fx=implied_fx.normalize() if implied_fx is not None else None,
                 note=note,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from finance import exports, selectors, services
+from finance import charts, exports, selectors, services
 from finance.errors import FinanceError, JobAlreadyRunning
 from finance.forms import (
     DAY_CHOICES,
@@ -98,11 +98,14 @@ def finance_overview(request):
         "summary": summary,
         "days": days,
         "day_choices": DAY_CHOICES,
-        "chart": selectors.balance_chart(
-            account, start=start, end=end, threshold=rule.threshold_usd if rule else None
+        "chart": charts.balance_chart(
+            selectors.balance_history(account, start=start, end=end),
+            start=start,
+            end=end,
+            threshold=rule.threshold_usd if rule else None,
         ),
         "spend": spend,
-        "spend_chart": selectors.spend_chart(spend),
+        "spend_chart": charts.spend_chart(spend),
         "spend_total": sum((day.net for day in spend), start=0),
         "rule_form": AlertRuleForm(
             initial={
