@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -62,6 +62,7 @@ from finance.models import (
     ReconciliationRun,
 )
 from finance.money import CENT, ZERO, cents
+from finance.reconciliation import storing
 from orders.models import Order, OrderStatus
 from reseller.core.querystrings import typed_id
 from suppliers.models import SupplierAccount, SupplierKind
@@ -754,175 +755,18 @@ def explained_count(run: ReconciliationRun) -> int:
     return ItemExplanation.objects.filter(account_id=run.account_id).filter(Exists(same)).count()
 
 
-def run_totals(run: ReconciliationRun) -> engine.Totals | None:
-    if not run.totals:
-        return None
-    values = {}
-    for field in fields(engine.Totals):
-        raw = run.totals[field.name]
-        values[field.name] = raw if field.name == "opening_known" else Decimal(raw)
-    return engine.Totals(**values)
-
-
-def totals_as_json(totals: engine.Totals) -> dict:
-    return {
-        field.name: getattr(totals, field.name)
-        if field.name == "opening_known"
-        else str(getattr(totals, field.name))
-        for field in fields(engine.Totals)
-    }
-
-
-def _moment(text: str | None) -> dt.datetime | None:
-    return None if not text else dt.datetime.fromisoformat(text)
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    return None if text in (None, "") else Decimal(text)
-
-
-def order_snapshot(order: engine.LocalOrder) -> dict:
-    """What a run knew of an order (JSON), for `local_order_from_snapshot`."""
-
-    def text(value):
-        if value is None:
-            return None
-        if isinstance(value, dt.datetime):
-            return value.isoformat()
-        return str(value)
-
-    return {
-        "transaction_id": order.transaction_id,
-        "status": order.status,
-        "expected_usd": text(order.expected_usd),
-        "submitted_at": text(order.submitted_at),
-        "final_at": text(order.final_at),
-        "charged_expected": order.charged_expected,
-        "refund_expected": order.refund_expected,
-        "amount": text(order.amount),
-        "currency": order.currency,
-        "expected_refund_usd": text(order.expected_refund_usd),
-    }
-
-
-def local_order_from_snapshot(key: str, data: dict) -> engine.LocalOrder:
-    return engine.LocalOrder(
-        key=key,
-        transaction_id=data.get("transaction_id", ""),
-        status=data.get("status", ""),
-        expected_usd=_decimal(data.get("expected_usd")) or ZERO,
-        submitted_at=_moment(data.get("submitted_at")),
-        final_at=_moment(data.get("final_at")),
-        charged_expected=bool(data.get("charged_expected")),
-        refund_expected=bool(data.get("refund_expected")),
-        amount=_decimal(data.get("amount")),
-        currency=data.get("currency"),
-        expected_refund_usd=_decimal(data.get("expected_refund_usd")),
-    )
-
-
-def _engine_entry(row: LedgerEntry) -> engine.LedgerEntry:
-    return engine.LedgerEntry(
-        id=row.supplier_id,
-        amount=cents(row.amount),
-        type=row.type,
-        description=row.description,
-        balance_after=cents(row.balance_after),
-        created_at=row.created_at,
-    )
-
-
 def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
-    """A stored run as the engine's result again, for the exports (which take one)."""
+    """A stored run as the engine's result again, for the exports (which take one): its items
+    read by the column map of `storing`, with the ledger rows they point at."""
     items = ReconciliationItem.objects.filter(run=run)
     entries = {
-        row.pk: _engine_entry(row)
+        row.pk: storing.engine_entry(row)
         for row in LedgerEntry.objects.filter(
             Q(pk__in=items.values("ledger_entry_id")) | Q(pk__in=items.values("previous_entry_id"))
         )
     }
-    buckets: dict[engine.Bucket, list[engine.ReconItem]] = {
-        bucket: [] for bucket in engine.Bucket if bucket is not engine.Bucket.CHAIN_BREAK
-    }
-    breaks: list[engine.ChainBreak] = []
-    rows = items.order_by("position").values_list(
-        "bucket",
-        "item_key",
-        "ledger_entry_id",
-        "previous_entry_id",
-        "order_key",
-        "order_data",
-        "expected_usd",
-        "variance",
-        "variance_pct",
-        "implied_fx",
-        "expected_balance",
-        "actual_balance",
-        "gap",
-        "note",
-    )
-    for (
-        bucket,
-        item_key,
-        entry_pk,
-        previous_pk,
-        order_key,
-        order_data,
-        expected,
-        variance,
-        variance_pct,
-        implied_fx,
-        expected_balance,
-        actual_balance,
-        gap,
-        note,
-    ) in rows.iterator(chunk_size=5000):
-        bucket = engine.Bucket(bucket)
-        entry = entries.get(entry_pk)
-        if bucket is engine.Bucket.CHAIN_BREAK:
-            breaks.append(
-                engine.ChainBreak(
-                    item_key=item_key,
-                    previous=entries.get(previous_pk),
-                    entry=entry,
-                    expected_balance=cents(expected_balance),
-                    actual_balance=cents(actual_balance),
-                    gap=cents(gap),
-                )
-            )
-            continue
-        order = local_order_from_snapshot(order_key, order_data) if order_key else None
-        buckets[bucket].append(
-            engine.ReconItem(
-                bucket=bucket,
-                entry=entry,
-                order=order,
-                expected_usd=cents(expected),
-                variance=cents(variance),
-                variance_pct=variance_pct,
-                implied_fx=implied_fx.normalize() if implied_fx is not None else None,
-                note=note,
-            )
-        )
-    stored = engine.Settings.from_dict(run.engine_settings)
-    return engine.ReconciliationResult(
-        settings=stored,
-        period_start=run.period_start,
-        period_end=run.period_end,
-        items=buckets,
-        chain_breaks=breaks,
-        totals=run_totals(run) or _empty_totals(),
-        ledger_count=run.ledger_count,
-        order_count=run.order_count,
-        refund_owed_count=run.refund_owed_count,
-        hint_count=run.hint_count,
-        fx_rates=dict(run.fx_rates),
-        notices=[run.ledger_warning] if run.ledger_warning else [],
-    )
-
-
-def _empty_totals() -> engine.Totals:
-    return engine.reconcile([], []).totals
+    rows = items.order_by("position").values_list(*storing.ITEM_COLUMNS)
+    return storing.stored_result(run, rows.iterator(chunk_size=5000), entries)
 
 
 def period_ledger_export(account: SupplierAccount, *, start: dt.datetime, end: dt.datetime):
@@ -930,4 +774,4 @@ def period_ledger_export(account: SupplierAccount, *, start: dt.datetime, end: d
     rows = LedgerEntry.objects.filter(
         account=account, created_at__gte=start, created_at__lt=end
     ).order_by("created_at", "supplier_id")
-    return (_engine_entry(row) for row in rows.iterator(chunk_size=5000))
+    return (storing.engine_entry(row) for row in rows.iterator(chunk_size=5000))

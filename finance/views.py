@@ -36,7 +36,7 @@ from finance.forms import (
     today,
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
-from finance.reconciliation import BUCKET_LABELS, Bucket
+from finance.reconciliation import BUCKET_LABELS, Bucket, storing
 from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
@@ -338,7 +338,7 @@ def reconciliation_detail(request, run_pk: int):
         page = paginator.get_page(request.GET.get("page"))
         items = list(page)
         explanations = selectors.run_explanations(run, keys=[item.item_key for item in items])
-        totals = selectors.run_totals(run)
+        totals = storing.run_totals(run)
         context.update(
             {
                 "bucket": bucket,
