@@ -36,7 +36,14 @@ from finance.forms import (
     today,
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
-from finance.reconciliation import BUCKET_LABELS, Bucket, storing
+from finance.reconciliation import (
+    BUCKET_LABELS,
+    LEDGER_BUCKETS,
+    ORDER_BUCKETS,
+    REFUND_BUCKETS,
+    Bucket,
+    storing,
+)
 from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
@@ -350,9 +357,9 @@ def reconciliation_detail(request, run_pk: int):
                 "totals": totals,
                 "explained": selectors.explained_count(run),
                 "counts": {
-                    "ledger": [(b.label, run.counts.get(b.value, 0)) for b in _LEDGER_BUCKETS],
-                    "orders": [(b.label, run.counts.get(b.value, 0)) for b in _ORDER_BUCKETS],
-                    "refunds": [(b.label, run.counts.get(b.value, 0)) for b in _REFUND_BUCKETS],
+                    "ledger": [(b.label, run.counts.get(b.value, 0)) for b in LEDGER_BUCKETS],
+                    "orders": [(b.label, run.counts.get(b.value, 0)) for b in ORDER_BUCKETS],
+                    "refunds": [(b.label, run.counts.get(b.value, 0)) for b in REFUND_BUCKETS],
                 },
             }
         )
@@ -383,13 +390,6 @@ def _settings_rows(run: ReconciliationRun) -> list[tuple[str, str]]:
         text = f"{Decimal(opening):,.2f} USD" if opening is not None else "from the first row"
         rows.append(("opening balance", text))
     return rows
-
-
-_LEDGER_BUCKETS = [Bucket(b) for b in ("MATCHED", "MATCHED_WITH_VARIANCE", "UNEXPECTED_CHARGE",
-                                      "REFUND_MATCHED", "UNEXPECTED_REFUND", "DEPOSIT", "OTHER")]  # fmt: skip
-_ORDER_BUCKETS = [Bucket(b) for b in ("MATCHED", "MATCHED_WITH_VARIANCE", "NOT_CHARGED",
-                                     "NO_CHARGE_EXPECTED")]  # fmt: skip
-_REFUND_BUCKETS = [Bucket.REFUND_MATCHED, Bucket.REFUND_MISSING]
 
 
 @permission_required("finance.view_reconciliationrun", raise_exception=True)
