@@ -135,11 +135,11 @@ reads them back. It is not imported here (the models import this package for the
 labels); import it as `finance.reconciliation.storing`.
 """
 
+from finance.money import CENT, ZERO
 from finance.reconciliation.engine import reconcile
 from finance.reconciliation.matching import MAX_SWAPS
 from finance.reconciliation.types import (
     BUCKET_LABELS,
-    CENT,
     DEFAULT_REFUND_WINDOW,
     DEPOSIT,
     HUNDRED,
@@ -148,7 +148,6 @@ from finance.reconciliation.types import (
     PURCHASE,
     REFUND,
     REFUND_BUCKETS,
-    ZERO,
     Bucket,
     ChainBreak,
     LedgerEntry,

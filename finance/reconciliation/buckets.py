@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Context, Decimal
 
+from finance.money import CENT
 from finance.reconciliation.hints import Notes
 from finance.reconciliation.matching import Side
 from finance.reconciliation.prepared import Prepared
 from finance.reconciliation.types import (
-    CENT,
     DEPOSIT,
     HUNDRED,
     PURCHASE,

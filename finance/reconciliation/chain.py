@@ -6,7 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from finance.reconciliation.types import ZERO, ChainBreak, LedgerEntry
+from finance.money import ZERO
+from finance.reconciliation.types import ChainBreak, LedgerEntry
 
 
 class ChainCheck(NamedTuple):

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from finance.money import CENT
 from finance.reconciliation.matching import Side, sweep
 from finance.reconciliation.prepared import (
     END,
@@ -18,7 +19,7 @@ from finance.reconciliation.prepared import (
     START,
     Prepared,
 )
-from finance.reconciliation.types import CENT, HUNDRED
+from finance.reconciliation.types import HUNDRED
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
+from finance.money import ZERO
 from finance.reconciliation.prepared import (
     END,
     PURCHASE_ANCHOR,
@@ -20,7 +21,7 @@ from finance.reconciliation.prepared import (
     START,
     Prepared,
 )
-from finance.reconciliation.types import PURCHASE, REFUND, ZERO
+from finance.reconciliation.types import PURCHASE, REFUND
 
 #: An unmatched row looks for a chain of at most this many swaps with matched pairs.
 MAX_SWAPS = 3

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from finance.money import ZERO
 from finance.reconciliation.chain import ChainCheck
 from finance.reconciliation.prepared import Prepared
 from finance.reconciliation.types import (
     DEPOSIT,
     PURCHASE,
     REFUND,
-    ZERO,
     Bucket,
     ReconItem,
     Totals,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
-ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
+from finance.money import CENT
+
 HUNDRED = Decimal("100")
 
 #: How long after an order failed its refund may be booked (the supplier refunds in batches).
