@@ -1,5 +1,6 @@
-"""Reads of the finance app: balances, spend and runway, charts, the ledger, the inputs of a
-reconciliation (built from LedgerEntry and Order rows) and a stored run rebuilt for its reports.
+"""Reads of the finance app: balances, spend and runway, the balance over time (drawn by
+`finance.charts`), the ledger, the inputs of a reconciliation (built from LedgerEntry and Order
+rows) and a stored run rebuilt for its reports.
 
 What an order leads us to expect on the supplier's ledger
 ==========================================================
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -60,12 +61,12 @@ from finance.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from finance.money import CENT, ZERO, cents
+from finance.reconciliation import storing
 from orders.models import Order, OrderStatus
 from reseller.core.querystrings import typed_id
 from suppliers.models import SupplierAccount, SupplierKind
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
 TEST_OFFER_ID = 999
 PURCHASE, REFUND, DEPOSIT = engine.PURCHASE, engine.REFUND, engine.DEPOSIT
 
@@ -273,142 +274,26 @@ def spend_per_day(
         days.append(
             DaySpend(
                 day=day,
-                purchases=_cents(-(row.get("purchases") or ZERO)),
-                refunds=_cents(row.get("refunds") or ZERO),
-                deposits=_cents(row.get("deposits") or ZERO),
+                purchases=cents(-(row.get("purchases") or ZERO)),
+                refunds=cents(row.get("refunds") or ZERO),
+                deposits=cents(row.get("deposits") or ZERO),
             )
         )
         day += dt.timedelta(days=1)
     return days[::-1]
 
 
-# --- charts (server-drawn SVG) -------------------------------------------------------------------
+# --- the balance over time -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Chart:
-    """A line (the balance) or bars (spend per day) in an SVG drawn on the server."""
-
-    width: int
-    height: int
-    low: Decimal
-    high: Decimal
-    first_at: object
-    last_at: object
-    count: int
-    points: str = ""
-    bars: tuple = ()
-    threshold_y: float | None = None
-    zero_y: float | None = None
-    axis_low: Decimal | None = None
-    axis_high: Decimal | None = None
-
-
-CHART_POINTS = 400
-
-
-def balance_chart(
-    account: SupplierAccount,
-    *,
-    start: dt.datetime,
-    end: dt.datetime,
-    threshold: Decimal | None = None,
-    width: int = 1200,
-    height: int = 220,
-) -> Chart | None:
-    """The snapshots' balance over [start, end), thinned to at most CHART_POINTS points."""
-    rows = list(
+def balance_history(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, Decimal]]:
+    """The snapshots' (taken_at, balance) over [start, end), oldest first (for the chart)."""
+    return list(
         BalanceSnapshot.objects.filter(account=account, taken_at__gte=start, taken_at__lt=end)
         .order_by("taken_at", "id")
         .values_list("taken_at", "balance")
-    )
-    if not rows:
-        return None
-    if len(rows) > CHART_POINTS:
-        step = len(rows) / CHART_POINTS
-        rows = [rows[int(i * step)] for i in range(CHART_POINTS)] + [rows[-1]]
-    balances = [balance for _, balance in rows]
-    low, high = min(balances), max(balances)
-    # The axis spans the balances and the threshold, with some room when they barely move.
-    bottom, top = low, high
-    if threshold is not None:
-        bottom, top = min(bottom, threshold), max(top, threshold)
-    if top - bottom < max(abs(top) * Decimal("0.02"), Decimal(1)):
-        room = max(abs(top) * Decimal("0.02"), Decimal(1))
-        bottom, top = bottom - room, top + room
-    begin = start.timestamp()
-    finish = max(min(end, timezone.now()).timestamp(), rows[-1][0].timestamp())
-    pad = 10
-
-    def x(at: dt.datetime | float) -> float:
-        moment = at if isinstance(at, float) else at.timestamp()
-        span = finish - begin
-        return pad + ((moment - begin) / span if span > 0 else 1) * (width - 2 * pad)
-
-    def y(value: Decimal) -> float:
-        return height - pad - float(value - bottom) / float(top - bottom) * (height - 2 * pad)
-
-    coordinates = [(x(at), y(balance)) for at, balance in rows]
-    # The last balance holds until now: carry the line to the right edge.
-    coordinates.append((x(finish), coordinates[-1][1]))
-    points = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coordinates)
-    return Chart(
-        width=width,
-        height=height,
-        low=_cents(low),
-        high=_cents(high),
-        first_at=rows[0][0],
-        last_at=rows[-1][0],
-        count=len(rows),
-        points=points,
-        threshold_y=y(threshold) if threshold is not None else None,
-        zero_y=y(ZERO) if bottom < 0 < top else None,
-        axis_low=_cents(bottom),
-        axis_high=_cents(top),
-    )
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    label: str
-
-
-def spend_chart(days: list[DaySpend], *, width: int = 1200, height: int = 150) -> Chart | None:
-    """Net spend per day as bars, oldest on the left."""
-    if not days:
-        return None
-    ordered = days[::-1]
-    high = max((day.net for day in ordered), default=ZERO)
-    if high <= 0:
-        return None
-    pad = 10
-    slot = (width - 2 * pad) / len(ordered)
-    bars = []
-    for index, day in enumerate(ordered):
-        value = max(day.net, ZERO)
-        bar_height = float(value / high) * (height - 2 * pad)
-        bars.append(
-            Bar(
-                x=round(pad + index * slot + slot * 0.15, 1),
-                y=round(height - pad - bar_height, 1),
-                width=round(max(slot * 0.7, 1), 1),
-                height=round(bar_height, 1),
-                label=f"{day.day:%Y-%m-%d}: {day.net} USD",
-            )
-        )
-    return Chart(
-        width=width,
-        height=height,
-        low=ZERO,
-        high=high,
-        first_at=ordered[0].day,
-        last_at=ordered[-1].day,
-        count=len(ordered),
-        bars=tuple(bars),
     )
 
 
@@ -527,14 +412,6 @@ def order_expectation(
     return True, False, 0
 
 
-def _cents(value: Decimal | None) -> Decimal | None:
-    """A stored amount (4 places) as the ledger shows money, when that loses nothing."""
-    if value is None:
-        return None
-    rounded = value.quantize(CENT)
-    return rounded if rounded == value else value.normalize()
-
-
 def _usd_rates() -> dict[str, Decimal]:
     rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
     rates.setdefault("USD", Decimal(1))
@@ -581,10 +458,10 @@ def period_ledger_entries(
         entries.append(
             engine.LedgerEntry(
                 id=supplier_id,
-                amount=_cents(amount),
+                amount=cents(amount),
                 type=kind,
                 description=description,
-                balance_after=_cents(balance_after),
+                balance_after=cents(balance_after),
                 created_at=created_at,
             )
         )
@@ -606,7 +483,7 @@ def opening_row(
         .values_list("balance_after", "supplier_id")
         .first()
     )
-    return (None, None) if row is None else (_cents(row[0]), row[1])
+    return (None, None) if row is None else (cents(row[0]), row[1])
 
 
 def ledger_horizon(account: SupplierAccount) -> dt.datetime | None:
@@ -747,7 +624,7 @@ def _local_orders(
                 final_at=final_at,
                 charged_expected=charged,
                 refund_expected=refunded,
-                amount=None if price is None else _cents(price * units),
+                amount=None if price is None else cents(price * units),
                 currency=currency or None,
                 expected_refund_usd=refund_usd,
             )
@@ -878,175 +755,18 @@ def explained_count(run: ReconciliationRun) -> int:
     return ItemExplanation.objects.filter(account_id=run.account_id).filter(Exists(same)).count()
 
 
-def run_totals(run: ReconciliationRun) -> engine.Totals | None:
-    if not run.totals:
-        return None
-    values = {}
-    for field in fields(engine.Totals):
-        raw = run.totals[field.name]
-        values[field.name] = raw if field.name == "opening_known" else Decimal(raw)
-    return engine.Totals(**values)
-
-
-def totals_as_json(totals: engine.Totals) -> dict:
-    return {
-        field.name: getattr(totals, field.name)
-        if field.name == "opening_known"
-        else str(getattr(totals, field.name))
-        for field in fields(engine.Totals)
-    }
-
-
-def _moment(text: str | None) -> dt.datetime | None:
-    return None if not text else dt.datetime.fromisoformat(text)
-
-
-def _decimal(text: str | None) -> Decimal | None:
-    return None if text in (None, "") else Decimal(text)
-
-
-def order_snapshot(order: engine.LocalOrder) -> dict:
-    """What a run knew of an order (JSON), for `local_order_from_snapshot`."""
-
-    def text(value):
-        if value is None:
-            return None
-        if isinstance(value, dt.datetime):
-            return value.isoformat()
-        return str(value)
-
-    return {
-        "transaction_id": order.transaction_id,
-        "status": order.status,
-        "expected_usd": text(order.expected_usd),
-        "submitted_at": text(order.submitted_at),
-        "final_at": text(order.final_at),
-        "charged_expected": order.charged_expected,
-        "refund_expected": order.refund_expected,
-        "amount": text(order.amount),
-        "currency": order.currency,
-        "expected_refund_usd": text(order.expected_refund_usd),
-    }
-
-
-def local_order_from_snapshot(key: str, data: dict) -> engine.LocalOrder:
-    return engine.LocalOrder(
-        key=key,
-        transaction_id=data.get("transaction_id", ""),
-        status=data.get("status", ""),
-        expected_usd=_decimal(data.get("expected_usd")) or ZERO,
-        submitted_at=_moment(data.get("submitted_at")),
-        final_at=_moment(data.get("final_at")),
-        charged_expected=bool(data.get("charged_expected")),
-        refund_expected=bool(data.get("refund_expected")),
-        amount=_decimal(data.get("amount")),
-        currency=data.get("currency"),
-        expected_refund_usd=_decimal(data.get("expected_refund_usd")),
-    )
-
-
-def _engine_entry(row: LedgerEntry) -> engine.LedgerEntry:
-    return engine.LedgerEntry(
-        id=row.supplier_id,
-        amount=_cents(row.amount),
-        type=row.type,
-        description=row.description,
-        balance_after=_cents(row.balance_after),
-        created_at=row.created_at,
-    )
-
-
 def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
-    """A stored run as the engine's result again, for the exports (which take one)."""
+    """A stored run as the engine's result again, for the exports (which take one): its items
+    read by the column map of `storing`, with the ledger rows they point at."""
     items = ReconciliationItem.objects.filter(run=run)
     entries = {
-        row.pk: _engine_entry(row)
+        row.pk: storing.engine_entry(row)
         for row in LedgerEntry.objects.filter(
             Q(pk__in=items.values("ledger_entry_id")) | Q(pk__in=items.values("previous_entry_id"))
         )
     }
-    buckets: dict[engine.Bucket, list[engine.ReconItem]] = {
-        bucket: [] for bucket in engine.Bucket if bucket is not engine.Bucket.CHAIN_BREAK
-    }
-    breaks: list[engine.ChainBreak] = []
-    rows = items.order_by("position").values_list(
-        "bucket",
-        "item_key",
-        "ledger_entry_id",
-        "previous_entry_id",
-        "order_key",
-        "order_data",
-        "expected_usd",
-        "variance",
-        "variance_pct",
-        "implied_fx",
-        "expected_balance",
-        "actual_balance",
-        "gap",
-        "note",
-    )
-    for (
-        bucket,
-        item_key,
-        entry_pk,
-        previous_pk,
-        order_key,
-        order_data,
-        expected,
-        variance,
-        variance_pct,
-        implied_fx,
-        expected_balance,
-        actual_balance,
-        gap,
-        note,
-    ) in rows.iterator(chunk_size=5000):
-        bucket = engine.Bucket(bucket)
-        entry = entries.get(entry_pk)
-        if bucket is engine.Bucket.CHAIN_BREAK:
-            breaks.append(
-                engine.ChainBreak(
-                    item_key=item_key,
-                    previous=entries.get(previous_pk),
-                    entry=entry,
-                    expected_balance=_cents(expected_balance),
-                    actual_balance=_cents(actual_balance),
-                    gap=_cents(gap),
-                )
-            )
-            continue
-        order = local_order_from_snapshot(order_key, order_data) if order_key else None
-        buckets[bucket].append(
-            engine.ReconItem(
-                bucket=bucket,
-                entry=entry,
-                order=order,
-                expected_usd=_cents(expected),
-                variance=_cents(variance),
-                variance_pct=variance_pct,
-                implied_fx=implied_fx.normalize() if implied_fx is not None else None,
-                note=note,
-            )
-        )
-    stored = engine.Settings.from_dict(run.engine_settings)
-    return engine.ReconciliationResult(
-        settings=stored,
-        period_start=run.period_start,
-        period_end=run.period_end,
-        items=buckets,
-        chain_breaks=breaks,
-        totals=run_totals(run) or _empty_totals(),
-        ledger_count=run.ledger_count,
-        order_count=run.order_count,
-        refund_owed_count=run.refund_owed_count,
-        hint_count=run.hint_count,
-        fx_rates=dict(run.fx_rates),
-        notices=[run.ledger_warning] if run.ledger_warning else [],
-    )
-
-
-def _empty_totals() -> engine.Totals:
-    return engine.reconcile([], []).totals
+    rows = items.order_by("position").values_list(*storing.ITEM_COLUMNS)
+    return storing.stored_result(run, rows.iterator(chunk_size=5000), entries)
 
 
 def period_ledger_export(account: SupplierAccount, *, start: dt.datetime, end: dt.datetime):
@@ -1054,4 +774,4 @@ def period_ledger_export(account: SupplierAccount, *, start: dt.datetime, end: d
     rows = LedgerEntry.objects.filter(
         account=account, created_at__gte=start, created_at__lt=end
     ).order_by("created_at", "supplier_id")
-    return (_engine_entry(row) for row in rows.iterator(chunk_size=5000))
+    return (storing.engine_entry(row) for row in rows.iterator(chunk_size=5000))

@@ -37,16 +37,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Iterator
 from decimal import Decimal
-from itertools import islice
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -69,6 +66,7 @@ from finance.models import (
     ReconciliationItem,
     ReconciliationRun,
 )
+from finance.reconciliation import storing
 from reseller.core import jobs
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
@@ -79,8 +77,6 @@ from suppliers.services import supplier_client
 logger = logging.getLogger(__name__)
 
 LEDGER_PAGE_SIZE = 500
-# Rows per INSERT statement where COPY is not available (SQLite).
-ITEM_BATCH = 5000
 
 NO_MANAGEMENT_CREDENTIAL = (
     "The supplier's ledger needs the account's management credential (the supplier's separate "
@@ -492,87 +488,6 @@ def _progress(run: ReconciliationRun, percent: int, label: str) -> None:
     jobs.job_heartbeat(run, progress=max(0, min(99, percent)), progress_label=label[:80])
 
 
-#: The item columns a run writes, in the order `_item_values` gives them.
-ITEM_FIELDS = (
-    "run",
-    "position",
-    "bucket",
-    "item_key",
-    "ledger_entry",
-    "previous_entry",
-    "order",
-    "order_key",
-    "order_data",
-    "expected_usd",
-    "variance",
-    "variance_pct",
-    "implied_fx",
-    "expected_balance",
-    "actual_balance",
-    "gap",
-    "note",
-)
-
-
-def _item_values(
-    run_id: int, result: engine.ReconciliationResult, ledger_pks: dict[int, int]
-) -> Iterator[tuple]:
-    """Each item of the result as a row of `ITEM_FIELDS`, in bucket order (its position)."""
-    chain_break = engine.Bucket.CHAIN_BREAK.value
-    for position, item in enumerate(result.iter_items()):
-        if isinstance(item, engine.ChainBreak):
-            previous = None if item.previous is None else ledger_pks[item.previous.id]
-            yield (
-                run_id, position, chain_break, item.item_key, ledger_pks[item.entry.id],
-                previous, None, "", "{}", None, None, None, None,
-                item.expected_balance, item.actual_balance, item.gap, item.note,
-            )  # fmt: skip
-            continue
-        order = item.order
-        yield (
-            run_id,
-            position,
-            item.bucket.value,
-            item.item_key,
-            None if item.entry is None else ledger_pks[item.entry.id],
-            None,
-            None if order is None else int(order.key),
-            "" if order is None else order.key,
-            "{}" if order is None else json.dumps(selectors.order_snapshot(order)),
-            item.expected_usd,
-            item.variance,
-            item.variance_pct,
-            item.implied_fx,
-            None,
-            None,
-            None,
-            item.note,
-        )
-
-
-def _items_write(rows: Iterator[tuple]) -> None:
-    """Insert the item rows: one COPY on PostgreSQL, batched INSERTs elsewhere (SQLite).
-
-    Model instances are skipped on purpose: at 100,000 items building them costs more than the
-    writing itself.
-    """
-    meta = ReconciliationItem._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(meta.get_field(name).column) for name in ITEM_FIELDS)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            return
-        placeholders = ", ".join(["%s"] * len(ITEM_FIELDS))
-        # Table and column names come from the model, quoted; every value is a parameter.
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
-        while batch := list(islice(rows, ITEM_BATCH)):
-            cursor.executemany(sql, batch)
-
-
 def _summary(result: engine.ReconciliationResult) -> str:
     counts = result.counts
     parts = [
@@ -632,7 +547,7 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
         total = sum(counts.values())
         _progress(run, 70, f"storing {total:,} items")
         with transaction.atomic():
-            _items_write(_item_values(run.pk, result, inputs.ledger_pks))
+            storing.items_write(storing.item_rows(run.pk, result, inputs.ledger_pks))
             jobs.job_finish(
                 run,
                 status=JobStatus.SUCCEEDED,
@@ -650,7 +565,7 @@ def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
                 refund_owed_count=result.refund_owed_count,
                 hint_count=result.hint_count,
                 counts=counts,
-                totals=selectors.totals_as_json(result.totals),
+                totals=storing.totals_as_json(result.totals),
                 ties=result.totals.ties,
             )
         logger.info(

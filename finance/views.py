@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from finance import exports, selectors, services
+from finance import charts, exports, selectors, services
 from finance.errors import FinanceError, JobAlreadyRunning
 from finance.forms import (
     DAY_CHOICES,
@@ -36,7 +36,14 @@ from finance.forms import (
     today,
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
-from finance.reconciliation import BUCKET_LABELS, Bucket
+from finance.reconciliation import (
+    BUCKET_LABELS,
+    LEDGER_BUCKETS,
+    ORDER_BUCKETS,
+    REFUND_BUCKETS,
+    Bucket,
+    storing,
+)
 from reseller.core.querystrings import push_clean_url, typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
@@ -98,11 +105,14 @@ def finance_overview(request):
         "summary": summary,
         "days": days,
         "day_choices": DAY_CHOICES,
-        "chart": selectors.balance_chart(
-            account, start=start, end=end, threshold=rule.threshold_usd if rule else None
+        "chart": charts.balance_chart(
+            selectors.balance_history(account, start=start, end=end),
+            start=start,
+            end=end,
+            threshold=rule.threshold_usd if rule else None,
         ),
         "spend": spend,
-        "spend_chart": selectors.spend_chart(spend),
+        "spend_chart": charts.spend_chart(spend),
         "spend_total": sum((day.net for day in spend), start=0),
         "rule_form": AlertRuleForm(
             initial={
@@ -335,7 +345,7 @@ def reconciliation_detail(request, run_pk: int):
         page = paginator.get_page(request.GET.get("page"))
         items = list(page)
         explanations = selectors.run_explanations(run, keys=[item.item_key for item in items])
-        totals = selectors.run_totals(run)
+        totals = storing.run_totals(run)
         context.update(
             {
                 "bucket": bucket,
@@ -347,9 +357,9 @@ def reconciliation_detail(request, run_pk: int):
                 "totals": totals,
                 "explained": selectors.explained_count(run),
                 "counts": {
-                    "ledger": [(b.label, run.counts.get(b.value, 0)) for b in _LEDGER_BUCKETS],
-                    "orders": [(b.label, run.counts.get(b.value, 0)) for b in _ORDER_BUCKETS],
-                    "refunds": [(b.label, run.counts.get(b.value, 0)) for b in _REFUND_BUCKETS],
+                    "ledger": [(b.label, run.counts.get(b.value, 0)) for b in LEDGER_BUCKETS],
+                    "orders": [(b.label, run.counts.get(b.value, 0)) for b in ORDER_BUCKETS],
+                    "refunds": [(b.label, run.counts.get(b.value, 0)) for b in REFUND_BUCKETS],
                 },
             }
         )
@@ -380,13 +390,6 @@ def _settings_rows(run: ReconciliationRun) -> list[tuple[str, str]]:
         text = f"{Decimal(opening):,.2f} USD" if opening is not None else "from the first row"
         rows.append(("opening balance", text))
     return rows
-
-
-_LEDGER_BUCKETS = [Bucket(b) for b in ("MATCHED", "MATCHED_WITH_VARIANCE", "UNEXPECTED_CHARGE",
-                                      "REFUND_MATCHED", "UNEXPECTED_REFUND", "DEPOSIT", "OTHER")]  # fmt: skip
-_ORDER_BUCKETS = [Bucket(b) for b in ("MATCHED", "MATCHED_WITH_VARIANCE", "NOT_CHARGED",
-                                     "NO_CHARGE_EXPECTED")]  # fmt: skip
-_REFUND_BUCKETS = [Bucket.REFUND_MATCHED, Bucket.REFUND_MISSING]
 
 
 @permission_required("finance.view_reconciliationrun", raise_exception=True)

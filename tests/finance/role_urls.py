@@ -46,7 +46,7 @@ def fixtures(make_staff) -> dict:
 
     from finance import reconciliation as engine
     from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
-    from finance.selectors import totals_as_json
+    from finance.reconciliation.storing import totals_as_json
     from suppliers.models import SupplierAccount
 
     account = SupplierAccount.objects.create(

@@ -17,7 +17,7 @@ from finance import selectors, services
 from finance.errors import FinanceError
 from finance.exports import BOM, SUMMARY_SHEET
 from finance.models import ItemExplanation, LedgerEntry, ReconciliationItem
-from finance.reconciliation import Bucket
+from finance.reconciliation import Bucket, storing
 from orders.models import Order, OrderStatus
 from orders.services import order_create, order_resolve_unknown, order_submit
 from reseller.core.models import AuditEvent
@@ -68,7 +68,7 @@ def test_a_lost_answer_resent_under_a_new_id_shows_as_a_supplier_charge_with_no_
     assert unexpected.order_id is None and unexpected.ledger_entry.type == "PURCHASE"
     assert f"possible double charge of order {order.pk}" in unexpected.note
     assert unexpected.ledger_entry_id != matched.ledger_entry_id
-    totals = selectors.run_totals(run)
+    totals = storing.run_totals(run)
     assert totals.unexpected_charges == -unexpected.ledger_entry.amount
 
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 from catalog.models import Offer
 from finance import reconciliation as engine
 from finance import selectors, services
+from finance.exports import reconciliation_rows
 from finance.models import ItemExplanation, LedgerEntry, ReconciliationItem
-from finance.reconciliation import Bucket
+from finance.reconciliation import Bucket, storing
 from orders.models import Order, OrderStatus
 from suppliers.models import SupplierAccount
 from tests.finance.conftest import reconcile_today
@@ -119,11 +120,38 @@ def test_a_run_stores_every_item_in_bucket_order_with_its_rows_and_order(books):
     assert "TOTALS DO NOT TIE by -1.00 USD" in run.message
 
 
+def test_the_item_columns_are_listed_once_for_every_column_of_the_model():
+    model = [
+        field.name for field in ReconciliationItem._meta.concrete_fields if not field.primary_key
+    ]
+    assert sorted(storing.ITEM_COLUMNS) == sorted(model)
+
+
+def test_a_stored_run_reads_back_every_column_the_engine_gave(books, monkeypatch):
+    """Written and read by the one column map: the whole-run export of the stored run (every
+    column of every item) is the export of what the engine found."""
+    account, _orders = books(matched=3)
+    found = []
+    reconcile = engine.reconcile
+
+    def keep(*args, **kwargs):
+        found.append(reconcile(*args, **kwargs))
+        return found[-1]
+
+    monkeypatch.setattr(engine, "reconcile", keep)
+    run = reconcile_today(account)
+    assert run.status == "succeeded", run.message
+    (result,) = found
+    again = selectors.run_result(run)
+    assert list(reconciliation_rows(again)) == list(reconciliation_rows(result))
+    assert again.totals == result.totals and again.counts == result.counts
+
+
 def test_a_run_that_fails_while_storing_its_items_keeps_none_of_them(books, monkeypatch):
     account, _orders = books(matched=6)
     # One row per statement (SQLite), so some rows are written before the failure.
-    monkeypatch.setattr(services, "ITEM_BATCH", 1)
-    snapshot = selectors.order_snapshot
+    monkeypatch.setattr(storing, "ITEM_BATCH", 1)
+    snapshot = storing.order_snapshot
     calls = {"n": 0}
 
     def failing_snapshot(order):
@@ -132,14 +160,14 @@ def test_a_run_that_fails_while_storing_its_items_keeps_none_of_them(books, monk
             raise RuntimeError("the disk is full")
         return snapshot(order)
 
-    monkeypatch.setattr(selectors, "order_snapshot", failing_snapshot)
+    monkeypatch.setattr(storing, "order_snapshot", failing_snapshot)
     with pytest.raises(RuntimeError, match="the disk is full"):
         reconcile_today(account)
     run = account.reconciliation_runs.get()
     assert run.status == "failed" and "the disk is full" in run.message
     assert not ReconciliationItem.objects.filter(run=run).exists()
 
-    monkeypatch.setattr(selectors, "order_snapshot", snapshot)
+    monkeypatch.setattr(storing, "order_snapshot", snapshot)
     again = reconcile_today(account)
     assert again.status == "succeeded" and again.items.count() == sum(again.counts.values())
 

@@ -1,4 +1,4 @@
-"""Example tests: one per bucket and per rule of the method (see finance/reconciliation.py)."""
+"""Example tests: one per bucket and per rule of the method (see finance/reconciliation/)."""
 
 import gc
 from datetime import datetime, timedelta
