@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -386,13 +387,14 @@ def _is_result_shaped(data: Any) -> bool:
     return isinstance(status, str) and status.strip().upper() in NON_ERROR_STATUSES
 
 
-def _walk(data: Any, *, lists: bool):
+def _walk(data: Any, *, lists: bool) -> Iterator[tuple[int, dict]]:
     """Breadth-first (depth, dict) pairs under `data`, bounded in depth and size."""
     queue = deque([(0, data)])
     seen = 0
     while queue and seen < _MAX_NODES:
         depth, node = queue.popleft()
         seen += 1
+        children: Iterable[Any]
         if isinstance(node, dict):
             yield depth, node
             children = node.values()

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 import requests
@@ -65,7 +65,7 @@ logger = logging.getLogger("suppliers.clients.transport")
 T = TypeVar("T")
 Throttle = Callable[[], None]
 OnRequest = Callable[[str, str, "int | None", float], None]
-Classifier = Callable[[int, Any, str], "SupplierError | None"]
+Classifier = Callable[[int, Any, "str | None"], "SupplierError | None"]
 
 DEFAULT_TIMEOUT = (3.05, 15.0)
 # The longest one HTTP attempt may take, start to end.
@@ -123,7 +123,7 @@ def _shut(connection: HTTPConnection) -> None:
 _current = threading.local()
 
 
-class _WatchedConnectionMixin:
+class _WatchedConnectionMixin(HTTPConnection):
     """Tells the calling thread's deadline which connection (and so which socket) it uses; every
     request on a connection passes here, a new one or one kept alive."""
 
@@ -134,7 +134,7 @@ class _WatchedConnectionMixin:
         return super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+class _WatchedHTTPConnection(_WatchedConnectionMixin):
     pass
 
 
@@ -327,6 +327,36 @@ class Transport:
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     # --- the call --------------------------------------------------------------------------------
+
+    @overload
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        safe_to_repeat: bool,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        authorization: Secret | None = None,
+        parse: Callable[[Reply], T],
+        accept: Callable[[int, Any], bool] | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> T: ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        safe_to_repeat: bool,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        authorization: Secret | None = None,
+        parse: None = None,
+        accept: Callable[[int, Any], bool] | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> Reply: ...
 
     def request(
         self,
