@@ -195,7 +195,7 @@ def sync_list(request):
 def sync_start(request):
     account = _required_account(request)
     try:
-        job = sync.sync_job_start(account=account, by=request.user)
+        job = sync.catalog_sync_start(account=account, by=request.user)
     except sync.SyncAlreadyRunning as error:
         messages.info(request, error.message)
         job = selectors.active_sync(account)

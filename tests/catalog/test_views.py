@@ -218,11 +218,11 @@ def test_pricing_rule_forms_validate_and_audit(client_as, account):
 
 def test_refresh_price_reads_find_one_from_the_sandbox(client_as, sandbox, sandbox_account):
     from catalog.models import SyncJob
-    from catalog.sync import sync_job_run
+    from catalog.sync import catalog_sync_run
 
     account = sandbox_account()
     job = SyncJob.objects.create(account=account)
-    sync_job_run(job.pk)
+    catalog_sync_run(job.pk)
     offer = Offer.objects.get(account=account, offer_id=999)
     sandbox.admin("POST", "/sandbox/offers/999", {"price": "24.50"})
     try:

@@ -55,7 +55,7 @@ KINDS = {
     "catalog sync": Kind(
         SyncJob,
         catalog_tasks.run_sync_job,
-        lambda account: sync.sync_job_start(account=account),
+        lambda account: sync.catalog_sync_start(account=account),
         sync.SyncAlreadyRunning,
     ),
     "ledger sync": Kind(

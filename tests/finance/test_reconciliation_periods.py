@@ -69,7 +69,7 @@ def run_period(account, start, end, **settings):
     run = services.reconciliation_start(
         account=account, period_start=start, period_end=end, **settings
     )
-    return services.reconciliation_execute(run.pk)
+    return services.reconciliation_run(run.pk)
 
 
 def test_an_order_at_midnight_is_neither_not_charged_nor_an_unexpected_charge(account, offer):

@@ -266,7 +266,7 @@ def test_the_engine_and_the_stored_run_agree_on_realistic_traffic(db):
     run = services.reconciliation_start(
         account=account, period_start=start, period_end=start + dt.timedelta(days=2)
     )
-    run = services.reconciliation_execute(run.pk)
+    run = services.reconciliation_run(run.pk)
     assert run.status == "succeeded", run.message
     # No orders stored: every charge is unexpected, every row lands once, the chain breaks show.
     expected = engine.reconcile(

@@ -131,7 +131,7 @@ def test_run_a_reconciliation_from_the_page_and_explain_an_item(
     polling = client.get(response.url, **htmx("run-body")).content.decode()
     assert 'hx-trigger="every 1s"' in polling and 'data-testid="run-progress"' in polling
 
-    services.reconciliation_execute(run.pk)
+    services.reconciliation_run(run.pk)
     finished = client.get(response.url, **htmx("run-body")).content.decode()
     assert "hx-trigger" not in finished and 'data-testid="ties">ties' in finished
     # The most serious bucket with anything in it opens first.

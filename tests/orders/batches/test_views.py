@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Offer, SyncJob
-from catalog.sync import sync_job_run
+from catalog.sync import catalog_sync_run
 from orders import tasks
 from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
 from orders.services import order_create, orders_sweep
@@ -32,7 +32,7 @@ HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer
 @pytest.fixture
 def synced_account(sandbox_account):
     account = sandbox_account()
-    sync_job_run(SyncJob.objects.create(account=account).pk)
+    catalog_sync_run(SyncJob.objects.create(account=account).pk)
     return account
 
 
