@@ -3,8 +3,8 @@
 One page per batch: while the batch is in PREVIEW it shows the file's rows and their problems with
 Confirm / Discard; once confirmed, a progress bar, the sending rate with the estimated finish
 (while the batch is being sent) and counts per status (a partial that re-polls
-itself every second while an order is not final) and the order rows (a partial that re-polls
-itself every two seconds, on the page and filter the operator is looking at).
+itself while an order is not final) and the order rows (a partial that re-polls itself, on the
+page and filter the operator is looking at); how often: reseller.core.pages.POLL_SECONDS.
 """
 
 from django.contrib import messages

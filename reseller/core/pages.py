@@ -12,6 +12,9 @@ asked for, decided here and nowhere else:
 A list's answer to htmx can also put the list's tidy address in the address bar (``push_url``),
 so a filtered view can be shared and reloaded; a part that re-polls itself (its ``HX-Trigger`` is
 its own target) leaves the address as it is, or every poll would add a history entry.
+
+How often a part re-polls is said by purpose in ``POLL_SECONDS`` and written into the template by
+``{% poll %}`` (reseller/core/templatetags/polling.py).
 """
 
 from collections.abc import Iterable, Mapping
@@ -22,6 +25,15 @@ from django.shortcuts import render
 from django_htmx.http import push_url as push_url_header
 
 from reseller.core.querystrings import without_empty
+
+#: Seconds between two polls of a part that is still moving, by what the part shows.
+POLL_SECONDS = {
+    "progress": 1,  # a job's or a batch's progress bar: someone is watching it move
+    "confirming": 2,  # a batch preview waiting for its orders to be created
+    "order": 2,  # one order's status while it is in flight
+    "rows": 2,  # a batch's order rows while any of them is in flight
+    "list": 3,  # a page of the order list while an order on it moves (the heaviest read)
+}
 
 
 class Page:

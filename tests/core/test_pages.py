@@ -1,11 +1,15 @@
-"""The one choice between a page and one of its partials (reseller/core/pages.py), and the address a
-list's htmx answer puts in the address bar."""
+"""The one choice between a page and one of its partials (reseller/core/pages.py), the address a
+list's htmx answer puts in the address bar, and the polling attributes written by `{% poll %}`."""
+
+import pathlib
 
 import pytest
+from django.conf import settings
+from django.template import Context, Template
 from django.test import RequestFactory
 from django_htmx.middleware import HtmxDetails
 
-from reseller.core.pages import Page, render_page
+from reseller.core.pages import POLL_SECONDS, Page, render_page
 
 TEMPLATE = "testapp/list_page.html"  # tests/testapp/templates: partials "results" and "live"
 CONTEXT = {"things": ["a", "b"], "live": "moving"}
@@ -94,3 +98,42 @@ def test_a_partial_polling_itself_leaves_the_address_as_it_is():
 def test_the_status_is_the_views():
     response = render_page(request(htmx=False), TEMPLATE, CONTEXT, status=403)
     assert response.status_code == 403
+
+
+# --- polling ----------------------------------------------------------------------------------
+
+
+def render(source: str, **context) -> str:
+    return Template("{% load polling %}" + source).render(Context(context))
+
+
+def test_poll_writes_the_interval_of_its_purpose():
+    assert render('{% poll url "progress" %}', url="/jobs/1/") == (
+        'hx-get="/jobs/1/" hx-trigger="every 1s" hx-target="this" hx-swap="outerHTML"'
+    )
+    written = render(
+        '{% poll url "list" query=query target="#run-body" indicator="#live" %}',
+        url="/orders/",
+        query="status=QUEUED&page=2",
+    )
+    assert written == (
+        'hx-get="/orders/?status=QUEUED&amp;page=2" hx-trigger="every 3s" hx-target="#run-body"'
+        ' hx-swap="outerHTML" hx-indicator="#live"'
+    )
+
+
+def test_the_intervals_are_todays_and_sentences_say_them():
+    assert POLL_SECONDS == {"progress": 1, "confirming": 2, "order": 2, "rows": 2, "list": 3}
+    assert render('every {% poll_interval "progress" %}') == "every second"
+    assert render('every {% poll_interval "list" %}') == "every 3 seconds"
+
+
+def test_no_template_writes_a_polling_interval_of_its_own():
+    templates = [
+        path
+        for path in pathlib.Path(settings.BASE_DIR).glob("**/templates/**/*.html")
+        if ".venv" not in path.parts
+    ]
+    assert len(templates) > 40
+    for path in templates:
+        assert 'hx-trigger="every' not in path.read_text(), path
