@@ -17,7 +17,8 @@ from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, Sync
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
-from reseller.core.querystrings import push_clean_url, typed_id, without_empty
+from reseller.core.pages import render_page
+from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.clients import SupplierError
 from suppliers.selectors import account_chosen, account_required
@@ -82,12 +83,7 @@ def catalog_browse(request):
         "active_sync": selectors.active_sync(account),
         "profile_changes": selectors.open_profile_changes(account),
     }
-    template = (
-        "catalog/browse.html#results"
-        if request.htmx and request.htmx.target == "results"
-        else "catalog/browse.html"
-    )
-    return push_clean_url(request, render(request, template, context))
+    return render_page(request, "catalog/browse.html", context, partials=["results"], push_url=True)
 
 
 @permission_required("catalog.view_offer", raise_exception=True)
@@ -174,10 +170,7 @@ def offer_servers(request, offer_pk: int):
     except SupplierError as failure:
         error = f"The supplier did not give the server list: {failure}"
     context = {"offer": offer, "servers": servers, "error": error}
-    template = (
-        "catalog/offer_servers.html#servers" if request.htmx else "catalog/offer_servers.html"
-    )
-    return render(request, template, context)
+    return render_page(request, "catalog/offer_servers.html", context, htmx_partial="servers")
 
 
 @permission_required("catalog.view_syncjob", raise_exception=True)
@@ -206,8 +199,7 @@ def sync_start(request):
 @require_GET
 def sync_detail(request, job_pk: int):
     job = get_object_or_404(SyncJob.objects.select_related("account", "started_by"), pk=job_pk)
-    template = "catalog/sync_detail.html#progress" if request.htmx else "catalog/sync_detail.html"
-    return render(request, template, {"job": job})
+    return render_page(request, "catalog/sync_detail.html", {"job": job}, htmx_partial="progress")
 
 
 @permission_required("catalog.change_profilechange", raise_exception=True)

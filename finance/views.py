@@ -37,7 +37,8 @@ from finance.forms import (
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
 from finance.reconciliation import BUCKET_LABELS, Bucket
-from reseller.core.querystrings import push_clean_url, typed_id, without_empty
+from reseller.core.pages import Page, render_page
+from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
 from suppliers.selectors import account_chosen, account_required
@@ -178,12 +179,9 @@ def ledger_list(request):
         "active_sync": selectors.active_ledger_sync(account),
         "has_credential": bool(account.management_token),
     }
-    template = (
-        "finance/ledger_list.html#ledger-rows"
-        if request.htmx and request.htmx.target == "ledger-rows"
-        else "finance/ledger_list.html"
+    return render_page(
+        request, "finance/ledger_list.html", context, partials=["ledger-rows"], push_url=True
     )
-    return push_clean_url(request, render(request, template, context))
 
 
 @permission_required("finance.view_ledgerentry", raise_exception=True)
@@ -222,12 +220,9 @@ def ledger_sync_list(request):
 @require_GET
 def ledger_sync_detail(request, job_pk: int):
     job = get_object_or_404(LedgerSync.objects.select_related("account", "started_by"), pk=job_pk)
-    template = (
-        "finance/ledger_sync_detail.html#progress"
-        if request.htmx
-        else "finance/ledger_sync_detail.html"
+    return render_page(
+        request, "finance/ledger_sync_detail.html", {"job": job}, htmx_partial="progress"
     )
-    return render(request, template, {"job": job})
 
 
 # --- reconciliation ------------------------------------------------------------------------------
@@ -353,16 +348,9 @@ def reconciliation_detail(request, run_pk: int):
                 },
             }
         )
-    if request.htmx and request.htmx.target == "items":
-        template = "finance/reconciliation_detail.html#items"
-    elif request.htmx and request.htmx.target == "run-body":
-        template = "finance/reconciliation_detail.html#run-body"
-    else:
-        template = "finance/reconciliation_detail.html"
-    response = render(request, template, context)
-    if request.htmx and request.htmx.target == "items":
-        push_clean_url(request, response)
-    return response
+    detail = Page(request, "finance/reconciliation_detail.html", partials=["items", "run-body"])
+    # A bucket tab is an address to share; the run's progress polling keeps the address as it is.
+    return detail.render(context, push_url=detail.partial == "items")
 
 
 def _settings_rows(run: ReconciliationRun) -> list[tuple[str, str]]:
@@ -400,6 +388,7 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
         run_id=run_pk,
     )
     explanation = selectors.run_explanations(item.run, keys=[item.item_key]).get(item.item_key)
+    explain = Page(request, "finance/item_explain.html", htmx_partial="item-row")
     may_explain = request.user.has_perm("finance.add_itemexplanation")
     form = ExplainForm(
         request.POST or None, initial={"comment": explanation.comment if explanation else ""}
@@ -418,11 +407,9 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
             except FinanceError as error:
                 form.add_error("comment", error.message)
             else:
-                if request.htmx:
-                    return render(
-                        request,
-                        "finance/item_row.html",
-                        {"run": item.run, "item": item, "explanation": explanation},
+                if explain.partial:
+                    return explain.render(
+                        {"run": item.run, "item": item, "explanation": explanation}
                     )
                 messages.success(request, f"Item {item.item_key} explained.")
                 url = reverse("reconciliation_detail", args=[run_pk])
@@ -430,9 +417,7 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
     context = {"run": item.run, "item": item, "explanation": explanation}
     if may_explain and not request.GET.get("cancel"):
         context["form"] = form
-    if request.htmx:
-        return render(request, "finance/item_row.html", context)
-    return render(request, "finance/item_explain.html", context)
+    return explain.render(context)
 
 
 def _run_for_download(run_pk: int) -> ReconciliationRun:

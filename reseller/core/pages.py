@@ -4,7 +4,7 @@ A view builds its context once and answers with the whole page or with the one p
 asked for, decided here and nowhere else:
 
 - ``partials`` are the parts htmx asks for by target: each is named after the element it
-  replaces (the request's ``HX-Target``), or mapped to it (``{"order-live": "live"}``).
+  replaces, whose id htmx sends as ``HX-Target``.
 - ``htmx_partial`` is the part any other htmx request gets (a page that htmx only ever asks
   for one part of: an offer's server list, a job's progress).
 - Everything else, a plain link or a form without JavaScript, gets the whole page.
@@ -17,7 +17,7 @@ How often a part re-polls is said by purpose in ``POLL_SECONDS`` and written int
 ``{% poll %}`` (reseller/core/templatetags/polling.py).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from functools import cached_property
 
 from django.http import HttpRequest, HttpResponse
@@ -44,14 +44,14 @@ class Page:
         request: HttpRequest,
         template: str,
         *,
-        partials: Iterable[str] | Mapping[str, str] = (),
+        partials: Iterable[str] = (),
         htmx_partial: str | None = None,
     ):
+        if isinstance(partials, str):
+            raise TypeError("partials is a collection of names, not one name")
         self.request = request
         self.template = template
-        self.partials = (
-            dict(partials) if isinstance(partials, Mapping) else {name: name for name in partials}
-        )
+        self.partials = frozenset(partials)
         self.htmx_partial = htmx_partial
 
     @cached_property
@@ -60,7 +60,7 @@ class Page:
         htmx = self.request.htmx
         if not htmx:
             return None
-        return self.partials.get(htmx.target or "", self.htmx_partial)
+        return htmx.target if htmx.target in self.partials else self.htmx_partial
 
     @property
     def polls_itself(self) -> bool:
@@ -89,7 +89,7 @@ def render_page(
     template: str,
     context: dict,
     *,
-    partials: Iterable[str] | Mapping[str, str] = (),
+    partials: Iterable[str] = (),
     htmx_partial: str | None = None,
     status: int | None = None,
     push_url: bool = False,

@@ -49,26 +49,23 @@ def test_an_htmx_request_aimed_at_a_partial_gets_that_partial_alone():
     assert "HX-Push-Url" not in response  # only a list asks for that
 
 
-def test_a_partial_named_apart_from_the_element_it_replaces_is_mapped_to_it():
-    page = Page(request(target="thing-live"), TEMPLATE, partials={"thing-live": "live"})
-    assert page.partial == "live"
-    assert page.render(CONTEXT).content.decode() == '<div id="thing-live">moving</div>'
-
-
-@pytest.mark.parametrize("target", [None, "body", "live"])
+@pytest.mark.parametrize("target", [None, "body", "filters", "thing-live"])
 def test_an_htmx_request_aimed_at_no_partial_of_the_page_gets_the_whole_page(target):
-    page = Page(request(target=target), TEMPLATE, partials={"results": "results"})
+    page = Page(request(target=target), TEMPLATE, partials=["results"])
     assert page.partial is None
     assert "<title>Things</title>" in page.render(CONTEXT).content.decode()
 
 
 @pytest.mark.parametrize("target", [None, "servers", "thing-live"])
 def test_a_page_htmx_asks_for_one_part_only_answers_any_htmx_request_with_it(target):
-    page = Page(request(target=target), TEMPLATE, htmx_partial="live")
-    assert page.partial == "live"
-    assert Page(request(htmx=False), TEMPLATE, htmx_partial="live").partial is None
+    page = Page(request(target=target), TEMPLATE, htmx_partial="thing-live")
+    assert page.partial == "thing-live"
+    assert page.render(CONTEXT).content.decode() == '<div id="thing-live">moving</div>'
+    assert Page(request(htmx=False), TEMPLATE, htmx_partial="thing-live").partial is None
     # A partial named by the target comes first.
-    both = Page(request(target="results"), TEMPLATE, partials=["results"], htmx_partial="live")
+    both = Page(
+        request(target="results"), TEMPLATE, partials=["results"], htmx_partial="thing-live"
+    )
     assert both.partial == "results"
 
 
@@ -137,3 +134,16 @@ def test_no_template_writes_a_polling_interval_of_its_own():
     assert len(templates) > 40
     for path in templates:
         assert 'hx-trigger="every' not in path.read_text(), path
+
+
+def test_no_view_decides_between_page_and_partial_by_itself():
+    root = pathlib.Path(settings.BASE_DIR)
+    apps = ["reseller", "suppliers", "catalog", "orders", "finance", "dashboard"]
+    modules = [path for app in apps for path in (root / app).glob("**/*.py")]
+    assert len(modules) > 50
+    deciding = [
+        path.relative_to(root)
+        for path in modules
+        if "request.htmx" in path.read_text() and path != root / "reseller" / "core" / "pages.py"
+    ]
+    assert deciding == []
