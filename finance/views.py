@@ -41,7 +41,7 @@ from reseller.core.pages import Page, render_page
 from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
-from suppliers.selectors import account_chosen, account_required
+from suppliers.chooser import AccountChooser
 
 ITEMS_PER_PAGE = 50
 LEDGER_PER_PAGE = 50
@@ -54,18 +54,8 @@ SERIOUS = {
     Bucket.NOT_CHARGED,
     Bucket.MATCHED_WITH_VARIANCE,
 }
-
-
-def _account(request):
-    return account_chosen(selectors.finance_accounts(), _wanted_account(request))
-
-
-def _required_account(request):
-    return account_required(selectors.finance_accounts(), _wanted_account(request))
-
-
-def _wanted_account(request) -> str | None:
-    return request.GET.get("account") or request.POST.get("account")
+#: Finance's pages show one supplier account at a time, chosen among the enabled ones.
+ACCOUNTS = AccountChooser(selectors.finance_accounts)
 
 
 def _overview_url(account) -> str:
@@ -78,7 +68,7 @@ def _overview_url(account) -> str:
 @permission_required("finance.view_balancesnapshot", raise_exception=True)
 @require_GET
 def finance_overview(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
     days = request.GET.get("days", "30")
@@ -121,7 +111,7 @@ def finance_overview(request):
 @permission_required("finance.add_balancesnapshot", raise_exception=True)
 @require_POST
 def finance_snapshot_take(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     try:
         snapshot = services.balance_snapshot_take(account=account, by=request.user)
     except FinanceError as error:
@@ -137,7 +127,7 @@ def finance_snapshot_take(request):
 @permission_required("finance.change_balancealertrule", raise_exception=True)
 @require_POST
 def finance_alert_rule_save(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     form = AlertRuleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A threshold and a number of days are positive numbers (or blank).")
@@ -163,7 +153,7 @@ def finance_alert_rule_save(request):
 @permission_required("finance.view_ledgerentry", raise_exception=True)
 @require_GET
 def ledger_list(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
     form = LedgerFilterForm(request.GET or None)
@@ -195,7 +185,7 @@ def ledger_entry_detail(request, entry_pk: int):
 @permission_required("finance.add_ledgersync", raise_exception=True)
 @require_POST
 def ledger_sync_start(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     try:
         job = services.ledger_sync_start(account=account, by=request.user)
     except JobAlreadyRunning as error:
@@ -244,7 +234,7 @@ def _run_list_context(request, account, accounts, form=None) -> dict:
 @permission_required("finance.view_reconciliationrun", raise_exception=True)
 @require_GET
 def reconciliation_list(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
     return render(
@@ -255,7 +245,7 @@ def reconciliation_list(request):
 @permission_required("finance.add_reconciliationrun", raise_exception=True)
 @require_POST
 def reconciliation_start(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         raise Http404("No supplier account.")
     form = ReconciliationForm(request.POST)
@@ -497,7 +487,7 @@ def _export_period(request):
     that is not understood gives a redirect back to the form with the reason instead: a file
     of another period than the one asked for would be worse than none."""
     if not request.GET:
-        account = _required_account(request)
+        account = ACCOUNTS.required(request)
         period = default_period(30)
         return account, day_start(period["start"]), day_start(period["end"] + dt.timedelta(days=1))
     form = ExportForm(request.GET)
