@@ -203,7 +203,7 @@ def ledger_sync_start(request):
 @require_GET
 def ledger_sync_list(request):
     jobs = Paginator(selectors.ledger_sync_list(), 25).get_page(request.GET.get("page"))
-    return render(request, "finance/ledger_sync_list.html", {"page": jobs})
+    return render_page(request, "finance/ledger_sync_list.html", {"page": jobs}, partials=["syncs"])
 
 
 @permission_required("finance.view_ledgersync", raise_exception=True)
@@ -224,6 +224,7 @@ def _run_list_context(request, account, accounts, form=None) -> dict:
         "account": account,
         "accounts": accounts,
         "page": Paginator(runs, 25).get_page(request.GET.get("page")),
+        "query": f"account={account.pk}",  # the next page is of the same account
         "form": form or ReconciliationForm(initial={"account": account, **default_period(7)}),
         "export_form": ExportForm(initial={"account": account, **default_period(30)}),
         "last_sync": selectors.last_successful_ledger_sync(account),
@@ -237,9 +238,8 @@ def reconciliation_list(request):
     account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
-    return render(
-        request, "finance/reconciliation_list.html", _run_list_context(request, account, accounts)
-    )
+    context = _run_list_context(request, account, accounts)
+    return render_page(request, "finance/reconciliation_list.html", context, partials=["runs"])
 
 
 @permission_required("finance.add_reconciliationrun", raise_exception=True)
