@@ -17,25 +17,16 @@ from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, Sync
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
-from reseller.core.querystrings import push_clean_url, typed_id, without_empty
+from reseller.core.pages import render_page
+from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
+from suppliers.chooser import AccountChooser
 from suppliers.clients import SupplierError
-from suppliers.selectors import account_chosen, account_required
 from suppliers.services import supplier_client
 
 PAGE_SIZE = 50
-
-
-def _account(request):
-    return account_chosen(selectors.catalog_accounts(), _wanted_account(request))
-
-
-def _required_account(request):
-    return account_required(selectors.catalog_accounts(), _wanted_account(request))
-
-
-def _wanted_account(request) -> str | None:
-    return request.GET.get("account") or request.POST.get("account")
+#: The catalog's pages show one supplier account at a time, chosen among the enabled ones.
+ACCOUNTS = AccountChooser(selectors.catalog_accounts)
 
 
 def _offer_filter(request, account, last_sync):
@@ -53,7 +44,7 @@ def _offer_filter(request, account, last_sync):
 @permission_required("catalog.view_offer", raise_exception=True)
 @require_GET
 def catalog_browse(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "catalog/empty.html")
     last_sync = selectors.last_successful_sync(account)
@@ -82,19 +73,14 @@ def catalog_browse(request):
         "active_sync": selectors.active_sync(account),
         "profile_changes": selectors.open_profile_changes(account),
     }
-    template = (
-        "catalog/browse.html#results"
-        if request.htmx and request.htmx.target == "results"
-        else "catalog/browse.html"
-    )
-    return push_clean_url(request, render(request, template, context))
+    return render_page(request, "catalog/browse.html", context, partials=["results"], push_url=True)
 
 
 @permission_required("catalog.view_offer", raise_exception=True)
 @require_GET
 def catalog_export(request):
     """The priced catalog (the browser's current filters) as CSV for the storefront."""
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     book = RuleBook.for_account(account)
     offers = _offer_filter(request, account, selectors.last_successful_sync(account)).qs
 
@@ -174,16 +160,13 @@ def offer_servers(request, offer_pk: int):
     except SupplierError as failure:
         error = f"The supplier did not give the server list: {failure}"
     context = {"offer": offer, "servers": servers, "error": error}
-    template = (
-        "catalog/offer_servers.html#servers" if request.htmx else "catalog/offer_servers.html"
-    )
-    return render(request, template, context)
+    return render_page(request, "catalog/offer_servers.html", context, htmx_partial="servers")
 
 
 @permission_required("catalog.view_syncjob", raise_exception=True)
 @require_GET
 def sync_list(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     jobs = Paginator(selectors.sync_job_list(), 25).get_page(request.GET.get("page"))
     return render(
         request, "catalog/sync_list.html", {"jobs": jobs, "accounts": accounts, "account": account}
@@ -193,7 +176,7 @@ def sync_list(request):
 @permission_required("catalog.add_syncjob", raise_exception=True)
 @require_POST
 def sync_start(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     try:
         job = sync.catalog_sync_start(account=account, by=request.user)
     except sync.SyncAlreadyRunning as error:
@@ -206,8 +189,7 @@ def sync_start(request):
 @require_GET
 def sync_detail(request, job_pk: int):
     job = get_object_or_404(SyncJob.objects.select_related("account", "started_by"), pk=job_pk)
-    template = "catalog/sync_detail.html#progress" if request.htmx else "catalog/sync_detail.html"
-    return render(request, template, {"job": job})
+    return render_page(request, "catalog/sync_detail.html", {"job": job}, htmx_partial="progress")
 
 
 @permission_required("catalog.change_profilechange", raise_exception=True)
@@ -270,7 +252,7 @@ class CurrencyRateForm(forms.Form):
 @permission_required("catalog.view_pricingrule", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def pricing(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "catalog/empty.html")
     can_change = request.user.has_perm("catalog.add_pricingrule")

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from reseller.core.pages import Page
 from suppliers import selectors, services
 from suppliers.forms import SupplierAccountForm
 from suppliers.models import SupplierAccount
@@ -54,8 +55,9 @@ def supplier_edit(request, account_id: int):
 @require_POST
 def supplier_check(request, account_id: int):
     account = get_object_or_404(SupplierAccount, pk=account_id)
+    page = Page(request, "suppliers/form.html", htmx_partial="check_result")
     services.supplier_account_check(account=account, by=request.user, request=request)
-    if request.htmx:
-        return render(request, "suppliers/form.html#check_result", {"account": account})
+    if page.partial:
+        return page.render({"account": account})
     messages.info(request, account.last_check_message)
     return redirect("supplier_edit", account_id=account.pk)

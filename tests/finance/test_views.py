@@ -191,3 +191,37 @@ def test_a_chain_break_is_shown_and_exported(client_as):
         client.get(reverse("reconciliation_report_csv", args=[run.pk])).streaming_content
     ).decode()
     assert "CHAIN_BREAK,B:2-4" in csv_text
+
+
+def test_the_runs_and_ledger_syncs_page_through_htmx_by_their_own_list(client_as):
+    """A next page asked for by htmx is the list alone (it was the whole page, drawn inside the
+    list), and the runs' next page is of the account the page shows (it was of the first)."""
+    import datetime as dt
+
+    from suppliers.models import SupplierAccount
+
+    SupplierAccount.objects.create(name="alpha", base_url="http://127.0.0.1:9")
+    beta = SupplierAccount.objects.create(name="beta", base_url="http://127.0.0.1:9")
+    end = timezone.now()
+    for _ in range(30):
+        ReconciliationRun.objects.create(
+            account=beta,
+            period_start=end - dt.timedelta(days=1),
+            period_end=end,
+            status="succeeded",
+        )
+        LedgerSync.objects.create(account=beta, status="succeeded")
+    client = client_as("finance")
+
+    runs = client.get(reverse("reconciliation_list"), {"account": beta.pk}).content.decode()
+    assert f'hx-get="?account={beta.pk}&amp;page=2" hx-target="#runs"' in runs
+    second = client.get(
+        reverse("reconciliation_list"), {"account": beta.pk, "page": 2}, **htmx("runs")
+    )
+    text = second.content.decode().strip()
+    assert text.startswith('<section class="card" id="runs">') and "<html" not in text
+    assert text.count("beta</td>") == 5 and "Page 2 of 2" in text
+
+    syncs = client.get(reverse("ledger_sync_list"), {"page": 2}, **htmx("syncs")).content.decode()
+    assert syncs.strip().startswith('<section class="card" id="syncs">') and "<html" not in syncs
+    assert "<html" in client.get(reverse("ledger_sync_list"), {"page": 2}).content.decode()
