@@ -143,7 +143,7 @@ def offer_refresh(request, offer_pk: int):
         messages.error(request, error.message)
     else:
         messages.success(request, f"Live price: {floatformat(offer.price, '-2')} {offer.currency}.")
-    return redirect("offer_detail", offer_pk=offer.pk)
+    return redirect("catalog:offer_detail", offer_pk=offer.pk)
 
 
 @permission_required("catalog.view_offer", raise_exception=True)
@@ -182,7 +182,7 @@ def sync_start(request):
     except sync.SyncAlreadyRunning as error:
         messages.info(request, error.message)
         job = selectors.active_sync(account)
-    return redirect("sync_detail", job_pk=job.pk)
+    return redirect("catalog:sync_detail", job_pk=job.pk)
 
 
 @permission_required("catalog.view_syncjob", raise_exception=True)
@@ -197,7 +197,7 @@ def sync_detail(request, job_pk: int):
 def profile_change_dismiss(request, change_pk: int):
     change = get_object_or_404(ProfileChange, pk=change_pk)
     services.profile_change_dismiss(change=change, by=request.user, request=request)
-    return redirect(f"{reverse('catalog_browse')}?account={change.account_id}")
+    return redirect(f"{reverse('catalog:catalog_browse')}?account={change.account_id}")
 
 
 class PricingRuleForm(forms.ModelForm):
@@ -270,7 +270,7 @@ def pricing(request):
                 form.add_error(None, "A rule for this target exists already: edit it instead.")
             else:
                 messages.success(request, "Rule saved.")
-                return redirect(f"{reverse('pricing')}?account={account.pk}")
+                return redirect(f"{reverse('catalog:pricing')}?account={account.pk}")
     context = {
         "account": account,
         "accounts": accounts,
@@ -292,13 +292,13 @@ def pricing_rule_edit(request, rule_pk: int):
         if "delete" in request.POST:
             services.pricing_rule_delete(rule=rule, by=request.user, request=request)
             messages.success(request, "Rule deleted.")
-            return redirect(f"{reverse('pricing')}?account={rule.account_id}")
+            return redirect(f"{reverse('catalog:pricing')}?account={rule.account_id}")
         if form.is_valid():
             services.pricing_rule_save(
                 rule=form.save(commit=False), by=request.user, request=request
             )
             messages.success(request, "Rule saved.")
-            return redirect(f"{reverse('pricing')}?account={rule.account_id}")
+            return redirect(f"{reverse('catalog:pricing')}?account={rule.account_id}")
     return render(request, "catalog/pricing_rule.html", {"form": form, "rule": rule})
 
 
@@ -315,4 +315,4 @@ def currency_rate_save(request):
             messages.success(request, f"Rate for {form.cleaned_data['currency'].upper()} saved.")
     else:
         messages.error(request, "A rate needs a three-letter currency code and a positive number.")
-    return redirect(f"{reverse('pricing')}?account={request.POST.get('account', '')}")
+    return redirect(f"{reverse('catalog:pricing')}?account={request.POST.get('account', '')}")

@@ -66,7 +66,7 @@ ACCOUNTS = AccountChooser(selectors.finance_accounts)
 
 
 def _overview_url(account) -> str:
-    return f"{reverse('finance_overview')}?account={account.pk}"
+    return f"{reverse('finance:finance_overview')}?account={account.pk}"
 
 
 # --- overview ------------------------------------------------------------------------------------
@@ -202,11 +202,11 @@ def ledger_sync_start(request):
         messages.info(request, error.message)
         job = selectors.active_ledger_sync(account)
         if job is None:  # it finished in the meantime
-            return redirect("ledger_sync_list")
+            return redirect("finance:ledger_sync_list")
     except FinanceError as error:
         messages.error(request, error.message)
-        return redirect(f"{reverse('ledger_list')}?account={account.pk}")
-    return redirect("ledger_sync_detail", job_pk=job.pk)
+        return redirect(f"{reverse('finance:ledger_list')}?account={account.pk}")
+    return redirect("finance:ledger_sync_detail", job_pk=job.pk)
 
 
 @permission_required("finance.view_ledgersync", raise_exception=True)
@@ -268,12 +268,12 @@ def reconciliation_start(request):
             messages.info(request, error.message)
             run = selectors.active_reconciliation(form.cleaned_data["account"])
             if run is None:  # it finished in the meantime
-                return redirect(f"{reverse('reconciliation_list')}?account={account.pk}")
-            return redirect("reconciliation_detail", run_pk=run.pk)
+                return redirect(f"{reverse('finance:reconciliation_list')}?account={account.pk}")
+            return redirect("finance:reconciliation_detail", run_pk=run.pk)
         except FinanceError as error:
             form.add_error(None, error.message)
         else:
-            return redirect("reconciliation_detail", run_pk=run.pk)
+            return redirect("finance:reconciliation_detail", run_pk=run.pk)
     context = _run_list_context(request, account, accounts, form=form)
     return render(request, "finance/reconciliation_list.html", context, status=400)
 
@@ -405,7 +405,7 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
                         {"run": item.run, "item": item, "explanation": explanation}
                     )
                 messages.success(request, f"Item {item.item_key} explained.")
-                url = reverse("reconciliation_detail", args=[run_pk])
+                url = reverse("finance:reconciliation_detail", args=[run_pk])
                 return redirect(f"{url}?bucket={item.bucket}#item-{item.pk}")
     context = {"run": item.run, "item": item, "explanation": explanation}
     if may_explain and not request.GET.get("cancel"):
@@ -502,7 +502,7 @@ def _export_period(request):
         messages.error(request, f"Nothing was exported. {problems}")
         account = request.GET.get("account", "")
         query = f"?account={account}" if typed_id(account) is not None else ""
-        return redirect(reverse("reconciliation_list") + query)
+        return redirect(reverse("finance:reconciliation_list") + query)
     start, end = form.period
     return form.cleaned_data["account"], start, end
 

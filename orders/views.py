@@ -110,7 +110,7 @@ def order_create(request):
     offer = _chosen_offer(request)
     if offer is None:
         if request.method == "POST":
-            return redirect("order_create")
+            return redirect("orders:order_create")
         return _offer_picker(request)
     if request.method == "GET":
         offer, price_error = _live_price(offer, request.user)
@@ -247,8 +247,8 @@ def _placed(request, offer, orders):
 
 def _show_orders(order_ids: list[int]):
     if len(order_ids) == 1:
-        return redirect("order_detail", order_pk=order_ids[0])
-    return redirect(f"{reverse('order_list')}?ids={','.join(str(pk) for pk in order_ids)}")
+        return redirect("orders:order_detail", order_pk=order_ids[0])
+    return redirect(f"{reverse('orders:order_list')}?ids={','.join(str(pk) for pk in order_ids)}")
 
 
 # --- the order list and its CSV -----------------------------------------------------------------
@@ -462,7 +462,7 @@ def account_queue_resume(request, account_pk: int):
             f"The queue of {account} is running again; {released} held "
             f"order{'s' if released != 1 else ''} sent again now.",
         )
-    return redirect("order_list")
+    return redirect("orders:order_list")
 
 
 OFFER_ORDERS_SHOWN = 20

@@ -35,7 +35,7 @@ def supplier_create(request):
     if request.method == "POST" and form.is_valid():
         account = _save(request, form)
         messages.success(request, f"{account.name} saved. Test the connection to check the token.")
-        return redirect("supplier_edit", account_id=account.pk)
+        return redirect("suppliers:supplier_edit", account_id=account.pk)
     return render(request, "suppliers/form.html", {"form": form, "account": None})
 
 
@@ -47,7 +47,7 @@ def supplier_edit(request, account_id: int):
     if request.method == "POST" and form.is_valid():
         _save(request, form)
         messages.success(request, f"{account.name} saved.")
-        return redirect("supplier_edit", account_id=account.pk)
+        return redirect("suppliers:supplier_edit", account_id=account.pk)
     return render(request, "suppliers/form.html", {"form": form, "account": account})
 
 
@@ -60,4 +60,4 @@ def supplier_check(request, account_id: int):
     if page.partial:
         return page.render({"account": account})
     messages.info(request, account.last_check_message)
-    return redirect("supplier_edit", account_id=account.pk)
+    return redirect("suppliers:supplier_edit", account_id=account.pk)

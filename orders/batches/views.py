@@ -72,7 +72,7 @@ def batch_upload(request):
         except BatchFileRefused as refusal:
             form.add_error("file", refusal.message)
         else:
-            return redirect("batch_detail", batch_pk=batch.pk)
+            return redirect("orders:batch_detail", batch_pk=batch.pk)
     context = {
         "form": form,
         "has_accounts": form.fields["account"].queryset.exists(),
@@ -220,12 +220,12 @@ def batch_action(request, batch_pk: int, action: str):
         entry.service(batch=batch, by=request.user, request=request)
     except ApplicationError as error:
         messages.error(request, error.message)
-        return redirect("batch_detail", batch_pk=batch.pk)
+        return redirect("orders:batch_detail", batch_pk=batch.pk)
     if action == "discard":
         messages.success(request, f"Preview “{batch.name}” discarded: nothing was ordered.")
-        return redirect("batch_list")
+        return redirect("orders:batch_list")
     messages.success(request, _done_message(action, batch))
-    return redirect("batch_detail", batch_pk=batch.pk)
+    return redirect("orders:batch_detail", batch_pk=batch.pk)
 
 
 def _done_message(action: str, batch: Batch) -> str:

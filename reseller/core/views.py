@@ -79,7 +79,7 @@ def staff_detail(request, user_id: int):
                 form.add_error(None, error.message)
             else:
                 messages.success(request, f"{staff_user.username} updated.")
-                return redirect("staff_list")
+                return redirect("core:staff_list")
     events = selectors.audit_event_list().filter(
         target_type="auth.user", target_id=str(staff_user.pk)
     )[:20]

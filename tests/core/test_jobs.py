@@ -186,10 +186,10 @@ def test_a_job_whose_worker_died_is_failed_and_the_next_one_starts(kind, sandbox
 
 
 START_FORMS = {
-    "catalog sync": ("sync_start", lambda account: {"account": account.pk}),
-    "ledger sync": ("ledger_sync_start", lambda account: {"account": account.pk}),
+    "catalog sync": ("catalog:sync_start", lambda account: {"account": account.pk}),
+    "ledger sync": ("finance:ledger_sync_start", lambda account: {"account": account.pk}),
     "reconciliation": (
-        "reconciliation_start",
+        "finance:reconciliation_start",
         lambda account: {
             "account": account.pk,
             "start": timezone.localdate(),
@@ -239,7 +239,7 @@ def _stuck_sync(client_as, account, monkeypatch, django_capture_on_commit_callba
     with monkeypatch.context() as down:
         down.setattr(catalog_tasks.run_sync_job, "delay", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
-            client_as("admin").post(reverse("sync_start"), {"account": account.pk})
+            client_as("admin").post(reverse("catalog:sync_start"), {"account": account.pk})
     job = SyncJob.objects.get(account=account)
     assert job.status == S.QUEUED and job.heartbeat_at is None
     two_days_ago = timezone.now() - dt.timedelta(days=2)
@@ -292,10 +292,10 @@ def _testid(name: str) -> str:
 def _page(job) -> tuple[str, str]:
     """The job's page and the HX-Target its progress polls with."""
     if isinstance(job, ReconciliationRun):
-        return reverse("reconciliation_detail", args=[job.pk]), "run-body"
+        return reverse("finance:reconciliation_detail", args=[job.pk]), "run-body"
     if isinstance(job, LedgerSync):
-        return reverse("ledger_sync_detail", args=[job.pk]), "job-progress"
-    return reverse("sync_detail", args=[job.pk]), "job-progress"
+        return reverse("finance:ledger_sync_detail", args=[job.pk]), "job-progress"
+    return reverse("catalog:sync_detail", args=[job.pk]), "job-progress"
 
 
 @pytest.mark.parametrize("name", list(KINDS))

@@ -11,7 +11,13 @@ from suppliers.models import SupplierAccount
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["catalog_browse", "pricing", "finance_overview", "ledger_list", "reconciliation_list"]
+PAGES = [
+    "catalog:catalog_browse",
+    "catalog:pricing",
+    "finance:finance_overview",
+    "finance:ledger_list",
+    "finance:reconciliation_list",
+]
 
 
 def account(name: str, *, enabled: bool = True) -> SupplierAccount:
