@@ -1,6 +1,6 @@
 """Catalog sync: an account's whole offer feed, paged through `offers/sync`, upserted in bulk.
 
-How a sync runs (`sync_job_run`):
+How a sync runs (`catalog_sync_run`):
 
 1. The balance endpoint gives the account's balance profile (a change is recorded: offers will
    appear or vanish, and the catalog page says so).
@@ -59,7 +59,7 @@ class PageResult:
     relisted: int = 0
 
 
-def sync_job_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> SyncJob:
+def catalog_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> SyncJob:
     """Queue a sync of the account and hand it to a worker. One sync per account at a time (a
     stale one, whose worker died or whose message was lost, is failed or re-sent first)."""
     started_by = by if getattr(by, "is_authenticated", False) else None
@@ -69,7 +69,7 @@ def sync_job_start(*, account: SupplierAccount, by=None, trigger: str = "manual"
         raise SyncAlreadyRunning(error.message) from None
 
 
-def sync_job_run(job_id: int) -> SyncJob | None:
+def catalog_sync_run(job_id: int) -> SyncJob | None:
     """Run a queued sync to the end (called by the worker's task). A job already claimed (a
     second delivery of its message) or no longer queued is left alone: None."""
     job = jobs.job_claim(SyncJob, job_id)

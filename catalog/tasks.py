@@ -8,7 +8,7 @@ from suppliers.selectors import supplier_accounts_enabled
 @shared_task(ignore_result=True, acks_late=True, soft_time_limit=1800, time_limit=1900)
 def run_sync_job(job_id: int) -> None:
     """Run one queued sync. A second delivery of the same job finds it claimed and returns."""
-    sync.sync_job_run(job_id)
+    sync.catalog_sync_run(job_id)
 
 
 @shared_task(ignore_result=True)
@@ -16,6 +16,6 @@ def sync_all_catalogs() -> None:
     """Scheduled by beat: queue a sync of every enabled account not already syncing."""
     for account in supplier_accounts_enabled():
         try:
-            sync.sync_job_start(account=account, trigger="schedule")
+            sync.catalog_sync_start(account=account, trigger="schedule")
         except sync.SyncAlreadyRunning:
             continue

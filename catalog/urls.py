@@ -2,6 +2,8 @@ from django.urls import path
 
 from catalog import views
 
+app_name = "catalog"
+
 urlpatterns = [
     path("", views.catalog_browse, name="catalog_browse"),
     path("export.csv", views.catalog_export, name="catalog_export"),

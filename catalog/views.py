@@ -17,25 +17,16 @@ from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, Sync
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
-from reseller.core.querystrings import push_clean_url, typed_id, without_empty
+from reseller.core.pages import render_page
+from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
+from suppliers.chooser import AccountChooser
 from suppliers.clients import SupplierError
-from suppliers.selectors import account_chosen, account_required
 from suppliers.services import supplier_client
 
 PAGE_SIZE = 50
-
-
-def _account(request):
-    return account_chosen(selectors.catalog_accounts(), _wanted_account(request))
-
-
-def _required_account(request):
-    return account_required(selectors.catalog_accounts(), _wanted_account(request))
-
-
-def _wanted_account(request) -> str | None:
-    return request.GET.get("account") or request.POST.get("account")
+#: The catalog's pages show one supplier account at a time, chosen among the enabled ones.
+ACCOUNTS = AccountChooser(selectors.catalog_accounts)
 
 
 def _offer_filter(request, account, last_sync):
@@ -53,7 +44,7 @@ def _offer_filter(request, account, last_sync):
 @permission_required("catalog.view_offer", raise_exception=True)
 @require_GET
 def catalog_browse(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "catalog/empty.html")
     last_sync = selectors.last_successful_sync(account)
@@ -82,19 +73,14 @@ def catalog_browse(request):
         "active_sync": selectors.active_sync(account),
         "profile_changes": selectors.open_profile_changes(account),
     }
-    template = (
-        "catalog/browse.html#results"
-        if request.htmx and request.htmx.target == "results"
-        else "catalog/browse.html"
-    )
-    return push_clean_url(request, render(request, template, context))
+    return render_page(request, "catalog/browse.html", context, partials=["results"], push_url=True)
 
 
 @permission_required("catalog.view_offer", raise_exception=True)
 @require_GET
 def catalog_export(request):
     """The priced catalog (the browser's current filters) as CSV for the storefront."""
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     book = RuleBook.for_account(account)
     offers = _offer_filter(request, account, selectors.last_successful_sync(account)).qs
 
@@ -157,7 +143,7 @@ def offer_refresh(request, offer_pk: int):
         messages.error(request, error.message)
     else:
         messages.success(request, f"Live price: {floatformat(offer.price, '-2')} {offer.currency}.")
-    return redirect("offer_detail", offer_pk=offer.pk)
+    return redirect("catalog:offer_detail", offer_pk=offer.pk)
 
 
 @permission_required("catalog.view_offer", raise_exception=True)
@@ -174,16 +160,13 @@ def offer_servers(request, offer_pk: int):
     except SupplierError as failure:
         error = f"The supplier did not give the server list: {failure}"
     context = {"offer": offer, "servers": servers, "error": error}
-    template = (
-        "catalog/offer_servers.html#servers" if request.htmx else "catalog/offer_servers.html"
-    )
-    return render(request, template, context)
+    return render_page(request, "catalog/offer_servers.html", context, htmx_partial="servers")
 
 
 @permission_required("catalog.view_syncjob", raise_exception=True)
 @require_GET
 def sync_list(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     jobs = Paginator(selectors.sync_job_list(), 25).get_page(request.GET.get("page"))
     return render(
         request, "catalog/sync_list.html", {"jobs": jobs, "accounts": accounts, "account": account}
@@ -193,24 +176,23 @@ def sync_list(request):
 @permission_required("catalog.add_syncjob", raise_exception=True)
 @require_POST
 def sync_start(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     try:
-        job = sync.sync_job_start(account=account, by=request.user)
+        job = sync.catalog_sync_start(account=account, by=request.user)
     except sync.SyncAlreadyRunning as error:
         messages.info(request, error.message)
         active = selectors.active_sync(account)
         if active is None:  # it finished in the meantime
-            return redirect("sync_list")
+            return redirect("catalog:sync_list")
         job = active
-    return redirect("sync_detail", job_pk=job.pk)
+    return redirect("catalog:sync_detail", job_pk=job.pk)
 
 
 @permission_required("catalog.view_syncjob", raise_exception=True)
 @require_GET
 def sync_detail(request, job_pk: int):
     job = get_object_or_404(SyncJob.objects.select_related("account", "started_by"), pk=job_pk)
-    template = "catalog/sync_detail.html#progress" if request.htmx else "catalog/sync_detail.html"
-    return render(request, template, {"job": job})
+    return render_page(request, "catalog/sync_detail.html", {"job": job}, htmx_partial="progress")
 
 
 @permission_required("catalog.change_profilechange", raise_exception=True)
@@ -218,7 +200,7 @@ def sync_detail(request, job_pk: int):
 def profile_change_dismiss(request, change_pk: int):
     change = get_object_or_404(ProfileChange, pk=change_pk)
     services.profile_change_dismiss(change=change, by=request.user, request=request)
-    return redirect(f"{reverse('catalog_browse')}?account={change.account_id}")
+    return redirect(f"{reverse('catalog:catalog_browse')}?account={change.account_id}")
 
 
 class PricingRuleForm(forms.ModelForm):
@@ -274,7 +256,7 @@ class CurrencyRateForm(forms.Form):
 @permission_required("catalog.view_pricingrule", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def pricing(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "catalog/empty.html")
     can_change = request.user.has_perm("catalog.add_pricingrule")
@@ -292,7 +274,7 @@ def pricing(request):
                 form.add_error(None, "A rule for this target exists already: edit it instead.")
             else:
                 messages.success(request, "Rule saved.")
-                return redirect(f"{reverse('pricing')}?account={account.pk}")
+                return redirect(f"{reverse('catalog:pricing')}?account={account.pk}")
     context = {
         "account": account,
         "accounts": accounts,
@@ -314,13 +296,13 @@ def pricing_rule_edit(request, rule_pk: int):
         if "delete" in request.POST:
             services.pricing_rule_delete(rule=rule, by=request.user, request=request)
             messages.success(request, "Rule deleted.")
-            return redirect(f"{reverse('pricing')}?account={rule.account_id}")
+            return redirect(f"{reverse('catalog:pricing')}?account={rule.account_id}")
         if form.is_valid():
             services.pricing_rule_save(
                 rule=form.save(commit=False), by=request.user, request=request
             )
             messages.success(request, "Rule saved.")
-            return redirect(f"{reverse('pricing')}?account={rule.account_id}")
+            return redirect(f"{reverse('catalog:pricing')}?account={rule.account_id}")
     return render(request, "catalog/pricing_rule.html", {"form": form, "rule": rule})
 
 
@@ -337,4 +319,4 @@ def currency_rate_save(request):
             messages.success(request, f"Rate for {form.cleaned_data['currency'].upper()} saved.")
     else:
         messages.error(request, "A rate needs a three-letter currency code and a positive number.")
-    return redirect(f"{reverse('pricing')}?account={request.POST.get('account', '')}")
+    return redirect(f"{reverse('catalog:pricing')}?account={request.POST.get('account', '')}")

@@ -12,7 +12,7 @@ def alerts(request):
         return {}
 
     def open_alerts() -> list[dict]:
-        overview = reverse("finance_overview")
+        overview = reverse("finance:finance_overview")
         return [
             {
                 "level": alert.level,

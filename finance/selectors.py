@@ -375,21 +375,21 @@ def ledger_entry_items(entry: LedgerEntry) -> QuerySet[ReconciliationItem]:
 
 # --- reconciliation inputs -----------------------------------------------------------------------
 
-S = OrderStatus
+
 CHARGED_STATUSES = frozenset(
     {
-        S.SUBMITTING,
-        S.SUBMITTED,
-        S.PROCESSING,
-        S.UNKNOWN,
-        S.COMPLETED,
-        S.NEEDS_ATTENTION,
-        S.CANCELED,
-        S.FAILED,
-        S.REFUNDED,
+        OrderStatus.SUBMITTING,
+        OrderStatus.SUBMITTED,
+        OrderStatus.PROCESSING,
+        OrderStatus.UNKNOWN,
+        OrderStatus.COMPLETED,
+        OrderStatus.NEEDS_ATTENTION,
+        OrderStatus.CANCELED,
+        OrderStatus.FAILED,
+        OrderStatus.REFUNDED,
     }
 )
-REFUNDED_STATUSES = frozenset({S.CANCELED, S.FAILED, S.REFUNDED})
+REFUNDED_STATUSES = frozenset({OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED})
 SUPPLIER_REFUNDED = frozenset({"CANCELED", "CANCELLED", "FAILED", "REFUND", "REFUNDED"})
 
 
@@ -399,7 +399,7 @@ def order_expectation(
     """(charge expected, refund expected, units refunded) for an order (see the module doc)."""
     if offer_id == TEST_OFFER_ID:
         return False, False, 0
-    if status == S.RESOLVED:
+    if status == OrderStatus.RESOLVED:
         charged = bool(supplier_status)
         refunded = supplier_status.upper() in SUPPLIER_REFUNDED
         return charged, refunded, units if refunded else 0
@@ -407,7 +407,10 @@ def order_expectation(
         return False, False, 0
     if status in REFUNDED_STATUSES:
         return True, True, units
-    if status in (S.COMPLETED, S.NEEDS_ATTENTION) and 0 < units_delivered < units:
+    if (
+        status in (OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION)
+        and 0 < units_delivered < units
+    ):
         return True, True, units - units_delivered
     return True, False, 0
 

@@ -511,7 +511,7 @@ def _summary(result: engine.ReconciliationResult) -> str:
     )
 
 
-def reconciliation_execute(run_id: int) -> ReconciliationRun | None:
+def reconciliation_run(run_id: int) -> ReconciliationRun | None:
     """Run a queued reconciliation to the end and store its result (the worker's task).
 
     The items and the finished state are written in one transaction: a run that fails (or whose

@@ -66,4 +66,4 @@ def sync_all_ledgers() -> None:
 def run_reconciliation(run_id: int) -> None:
     if not ReconciliationRun.objects.filter(pk=run_id, status=JobStatus.QUEUED).exists():
         return
-    services.reconciliation_execute(run_id)
+    services.reconciliation_run(run_id)

@@ -2,6 +2,8 @@ from django.urls import path
 
 from finance import views
 
+app_name = "finance"
+
 urlpatterns = [
     path("", views.finance_overview, name="finance_overview"),
     path("snapshot/", views.finance_snapshot_take, name="finance_snapshot_take"),

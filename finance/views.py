@@ -44,10 +44,11 @@ from finance.reconciliation import (
     Bucket,
     storing,
 )
-from reseller.core.querystrings import push_clean_url, typed_id, without_empty
+from reseller.core.pages import Page, render_page
+from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
-from suppliers.selectors import account_chosen, account_required
+from suppliers.chooser import AccountChooser
 
 ITEMS_PER_PAGE = 50
 LEDGER_PER_PAGE = 50
@@ -60,22 +61,12 @@ SERIOUS = {
     Bucket.NOT_CHARGED,
     Bucket.MATCHED_WITH_VARIANCE,
 }
-
-
-def _account(request):
-    return account_chosen(selectors.finance_accounts(), _wanted_account(request))
-
-
-def _required_account(request):
-    return account_required(selectors.finance_accounts(), _wanted_account(request))
-
-
-def _wanted_account(request) -> str | None:
-    return request.GET.get("account") or request.POST.get("account")
+#: Finance's pages show one supplier account at a time, chosen among the enabled ones.
+ACCOUNTS = AccountChooser(selectors.finance_accounts)
 
 
 def _overview_url(account) -> str:
-    return f"{reverse('finance_overview')}?account={account.pk}"
+    return f"{reverse('finance:finance_overview')}?account={account.pk}"
 
 
 # --- overview ------------------------------------------------------------------------------------
@@ -84,7 +75,7 @@ def _overview_url(account) -> str:
 @permission_required("finance.view_balancesnapshot", raise_exception=True)
 @require_GET
 def finance_overview(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
     days = request.GET.get("days", "30")
@@ -130,7 +121,7 @@ def finance_overview(request):
 @permission_required("finance.add_balancesnapshot", raise_exception=True)
 @require_POST
 def finance_snapshot_take(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     try:
         snapshot = services.balance_snapshot_take(account=account, by=request.user)
     except FinanceError as error:
@@ -146,7 +137,7 @@ def finance_snapshot_take(request):
 @permission_required("finance.change_balancealertrule", raise_exception=True)
 @require_POST
 def finance_alert_rule_save(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     form = AlertRuleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A threshold and a number of days are positive numbers (or blank).")
@@ -172,7 +163,7 @@ def finance_alert_rule_save(request):
 @permission_required("finance.view_ledgerentry", raise_exception=True)
 @require_GET
 def ledger_list(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
     form = LedgerFilterForm(request.GET or None)
@@ -188,12 +179,9 @@ def ledger_list(request):
         "active_sync": selectors.active_ledger_sync(account),
         "has_credential": bool(account.management_token),
     }
-    template = (
-        "finance/ledger_list.html#ledger-rows"
-        if request.htmx and request.htmx.target == "ledger-rows"
-        else "finance/ledger_list.html"
+    return render_page(
+        request, "finance/ledger_list.html", context, partials=["ledger-rows"], push_url=True
     )
-    return push_clean_url(request, render(request, template, context))
 
 
 @permission_required("finance.view_ledgerentry", raise_exception=True)
@@ -207,38 +195,35 @@ def ledger_entry_detail(request, entry_pk: int):
 @permission_required("finance.add_ledgersync", raise_exception=True)
 @require_POST
 def ledger_sync_start(request):
-    account = _required_account(request)
+    account = ACCOUNTS.required(request)
     try:
         job = services.ledger_sync_start(account=account, by=request.user)
     except JobAlreadyRunning as error:
         messages.info(request, error.message)
         active = selectors.active_ledger_sync(account)
         if active is None:  # it finished in the meantime
-            return redirect("ledger_sync_list")
+            return redirect("finance:ledger_sync_list")
         job = active
     except FinanceError as error:
         messages.error(request, error.message)
-        return redirect(f"{reverse('ledger_list')}?account={account.pk}")
-    return redirect("ledger_sync_detail", job_pk=job.pk)
+        return redirect(f"{reverse('finance:ledger_list')}?account={account.pk}")
+    return redirect("finance:ledger_sync_detail", job_pk=job.pk)
 
 
 @permission_required("finance.view_ledgersync", raise_exception=True)
 @require_GET
 def ledger_sync_list(request):
     jobs = Paginator(selectors.ledger_sync_list(), 25).get_page(request.GET.get("page"))
-    return render(request, "finance/ledger_sync_list.html", {"page": jobs})
+    return render_page(request, "finance/ledger_sync_list.html", {"page": jobs}, partials=["syncs"])
 
 
 @permission_required("finance.view_ledgersync", raise_exception=True)
 @require_GET
 def ledger_sync_detail(request, job_pk: int):
     job = get_object_or_404(LedgerSync.objects.select_related("account", "started_by"), pk=job_pk)
-    template = (
-        "finance/ledger_sync_detail.html#progress"
-        if request.htmx
-        else "finance/ledger_sync_detail.html"
+    return render_page(
+        request, "finance/ledger_sync_detail.html", {"job": job}, htmx_partial="progress"
     )
-    return render(request, template, {"job": job})
 
 
 # --- reconciliation ------------------------------------------------------------------------------
@@ -250,6 +235,7 @@ def _run_list_context(request, account, accounts, form=None) -> dict:
         "account": account,
         "accounts": accounts,
         "page": Paginator(runs, 25).get_page(request.GET.get("page")),
+        "query": f"account={account.pk}",  # the next page is of the same account
         "form": form or ReconciliationForm(initial={"account": account, **default_period(7)}),
         "export_form": ExportForm(initial={"account": account, **default_period(30)}),
         "last_sync": selectors.last_successful_ledger_sync(account),
@@ -260,18 +246,17 @@ def _run_list_context(request, account, accounts, form=None) -> dict:
 @permission_required("finance.view_reconciliationrun", raise_exception=True)
 @require_GET
 def reconciliation_list(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         return render(request, "finance/empty.html")
-    return render(
-        request, "finance/reconciliation_list.html", _run_list_context(request, account, accounts)
-    )
+    context = _run_list_context(request, account, accounts)
+    return render_page(request, "finance/reconciliation_list.html", context, partials=["runs"])
 
 
 @permission_required("finance.add_reconciliationrun", raise_exception=True)
 @require_POST
 def reconciliation_start(request):
-    account, accounts = _account(request)
+    account, accounts = ACCOUNTS.chosen(request)
     if account is None:
         raise Http404("No supplier account.")
     form = ReconciliationForm(request.POST)
@@ -284,12 +269,12 @@ def reconciliation_start(request):
             messages.info(request, error.message)
             active = selectors.active_reconciliation(form.cleaned_data["account"])
             if active is None:  # it finished in the meantime
-                return redirect(f"{reverse('reconciliation_list')}?account={account.pk}")
-            return redirect("reconciliation_detail", run_pk=active.pk)
+                return redirect(f"{reverse('finance:reconciliation_list')}?account={account.pk}")
+            return redirect("finance:reconciliation_detail", run_pk=active.pk)
         except FinanceError as error:
             form.add_error(None, error.message)
         else:
-            return redirect("reconciliation_detail", run_pk=run.pk)
+            return redirect("finance:reconciliation_detail", run_pk=run.pk)
     context = _run_list_context(request, account, accounts, form=form)
     return render(request, "finance/reconciliation_list.html", context, status=400)
 
@@ -364,16 +349,9 @@ def reconciliation_detail(request, run_pk: int):
                 },
             }
         )
-    if request.htmx and request.htmx.target == "items":
-        template = "finance/reconciliation_detail.html#items"
-    elif request.htmx and request.htmx.target == "run-body":
-        template = "finance/reconciliation_detail.html#run-body"
-    else:
-        template = "finance/reconciliation_detail.html"
-    response = render(request, template, context)
-    if request.htmx and request.htmx.target == "items":
-        push_clean_url(request, response)
-    return response
+    detail = Page(request, "finance/reconciliation_detail.html", partials=["items", "run-body"])
+    # A bucket tab is an address to share; the run's progress polling keeps the address as it is.
+    return detail.render(context, push_url=detail.partial == "items")
 
 
 def _settings_rows(run: ReconciliationRun) -> list[tuple[str, str]]:
@@ -404,6 +382,7 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
         run_id=run_pk,
     )
     explanation = selectors.run_explanations(item.run, keys=[item.item_key]).get(item.item_key)
+    explain = Page(request, "finance/item_explain.html", htmx_partial="item-row")
     may_explain = request.user.has_perm("finance.add_itemexplanation")
     form = ExplainForm(
         request.POST or None, initial={"comment": explanation.comment if explanation else ""}
@@ -422,21 +401,17 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
             except FinanceError as error:
                 form.add_error("comment", error.message)
             else:
-                if request.htmx:
-                    return render(
-                        request,
-                        "finance/item_row.html",
-                        {"run": item.run, "item": item, "explanation": explanation},
+                if explain.partial:
+                    return explain.render(
+                        {"run": item.run, "item": item, "explanation": explanation}
                     )
                 messages.success(request, f"Item {item.item_key} explained.")
-                url = reverse("reconciliation_detail", args=[run_pk])
+                url = reverse("finance:reconciliation_detail", args=[run_pk])
                 return redirect(f"{url}?bucket={item.bucket}#item-{item.pk}")
     context: dict[str, object] = {"run": item.run, "item": item, "explanation": explanation}
     if may_explain and not request.GET.get("cancel"):
         context["form"] = form
-    if request.htmx:
-        return render(request, "finance/item_row.html", context)
-    return render(request, "finance/item_explain.html", context)
+    return explain.render(context)
 
 
 def _run_for_download(run_pk: int) -> ReconciliationRun:
@@ -516,7 +491,7 @@ def _export_period(request):
     that is not understood gives a redirect back to the form with the reason instead: a file
     of another period than the one asked for would be worse than none."""
     if not request.GET:
-        account = _required_account(request)
+        account = ACCOUNTS.required(request)
         period = default_period(30)
         return account, day_start(period["start"]), day_start(period["end"] + dt.timedelta(days=1))
     form = ExportForm(request.GET)
@@ -529,7 +504,7 @@ def _export_period(request):
         messages.error(request, f"Nothing was exported. {problems}")
         account = request.GET.get("account", "")
         query = f"?account={account}" if typed_id(account) is not None else ""
-        return redirect(reverse("reconciliation_list") + query)
+        return redirect(reverse("finance:reconciliation_list") + query)
     start, end = form.period
     return form.cleaned_data["account"], start, end
 

@@ -206,7 +206,7 @@ class Order(models.Model):
         return f"<Order {self.pk} {self.transaction_id} {self.status}>"
 
     def get_absolute_url(self) -> str:
-        return reverse("order_detail", kwargs={"order_pk": self.pk})
+        return reverse("orders:order_detail", kwargs={"order_pk": self.pk})
 
     @property
     def is_final(self) -> bool:

@@ -24,7 +24,8 @@ from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
 from orders.models import Order
 from reseller.core.errors import ApplicationError
-from reseller.core.querystrings import push_clean_url, typed_id, without_empty
+from reseller.core.pages import Page, render_page
+from reseller.core.querystrings import typed_id, without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
@@ -83,12 +84,9 @@ def _offer_picker(request):
         "offers": offers,
         "search": search,
     }
-    template = (
-        "orders/order_create.html#offer-results"
-        if request.htmx and request.htmx.target == "offer-results"
-        else "orders/order_create.html"
+    return render_page(
+        request, "orders/order_create.html", context, partials=["offer-results"], push_url=True
     )
-    return push_clean_url(request, render(request, template, context))
 
 
 def _form_context(offer, form, *, price_error="", server_error="", request_key="", **extra):
@@ -112,7 +110,7 @@ def order_create(request):
     offer = _chosen_offer(request)
     if offer is None:
         if request.method == "POST":
-            return redirect("order_create")
+            return redirect("orders:order_create")
         return _offer_picker(request)
     if request.method == "GET":
         offer, price_error = _live_price(offer, request.user)
@@ -132,7 +130,9 @@ def order_create(request):
 
 def _redisplay(request, offer, template_partial: str, **extra):
     """The form again with what was typed (unbound, so no errors yet), or just one partial."""
-    servers, server_error = lookups.game_servers(offer) if not request.htmx else ((), "")
+    page = Page(request, "orders/order_form.html", htmx_partial=template_partial)
+    # Only the whole form shows the server list: a partial need not ask the supplier for it.
+    servers, server_error = lookups.game_servers(offer) if page.partial is None else ((), "")
     form = OrderForm(offer=offer, servers=servers, initial=request.POST.dict())
     context = _form_context(
         offer,
@@ -141,10 +141,7 @@ def _redisplay(request, offer, template_partial: str, **extra):
         request_key=_posted_request_key(request),
         **extra,
     )
-    template = "orders/order_form.html"
-    if request.htmx:
-        template += f"#{template_partial}"
-    return render(request, template, context)
+    return page.render(context)
 
 
 def _check_player_view(request, offer):
@@ -250,8 +247,8 @@ def _placed(request, offer, orders):
 
 def _show_orders(order_ids: list[int]):
     if len(order_ids) == 1:
-        return redirect("order_detail", order_pk=order_ids[0])
-    return redirect(f"{reverse('order_list')}?ids={','.join(str(pk) for pk in order_ids)}")
+        return redirect("orders:order_detail", order_pk=order_ids[0])
+    return redirect(f"{reverse('orders:order_list')}?ids={','.join(str(pk) for pk in order_ids)}")
 
 
 # --- the order list and its CSV -----------------------------------------------------------------
@@ -282,12 +279,10 @@ def order_list(request):
         "sort": sort,
         "filtered": bool(without_empty(request.GET, drop=("page", "sort"))),
     }
-    if request.htmx and request.htmx.target == "results":
-        response = render(request, "orders/order_list.html#results", context)
-        if request.htmx.trigger == "results":
-            return response  # the results re-polling themselves: the address stays as it is
-        return push_clean_url(request, response)
-    return push_clean_url(request, render(request, "orders/order_list.html", context))
+    # The results re-polling themselves (while orders move) leave the address as it is.
+    return render_page(
+        request, "orders/order_list.html", context, partials=["results"], push_url=True
+    )
 
 
 EXPORT_HEADER = [
@@ -373,12 +368,12 @@ def _detail_context(request, order: Order, **extra) -> dict:
 @require_GET
 def order_detail(request, order_pk: int):
     order = get_object_or_404(selectors.order_list(), pk=order_pk)
-    template = (
-        "orders/order_detail.html#live"
-        if request.htmx and request.htmx.target == "order-live"
-        else "orders/order_detail.html"
+    return render_page(
+        request,
+        "orders/order_detail.html",
+        _detail_context(request, order),
+        partials=["order-live"],
     )
-    return render(request, template, _detail_context(request, order))
 
 
 @permission_required("orders.view_order", raise_exception=True)
@@ -388,16 +383,15 @@ def order_key_reveal(request, order_pk: int):
     """The order's keys in this response only. The service audits every attempt, a refused one
     too; a refusal is a 403 page (or, for htmx, the refusal in place of the keys)."""
     order = get_object_or_404(selectors.order_list(), pk=order_pk)
+    page = Page(request, "orders/order_detail.html", htmx_partial="keys")
     try:
         revealed = services.order_key_reveal(order=order, user=request.user, request=request)
     except PermissionDenied:
         context = _detail_context(request, order, reveal_refused=True)
-        if request.htmx:
-            return render(request, "orders/order_detail.html#keys", context)
-        return render(request, "orders/order_detail.html", context, status=403)
+        # htmx swaps a 200 only: the refusal goes in place of the keys.
+        return page.render(context, status=200 if page.partial else 403)
     context = _detail_context(request, order, revealed=list(enumerate(revealed, start=1)))
-    template = "orders/order_detail.html#keys" if request.htmx else "orders/order_detail.html"
-    return render(request, template, context)
+    return page.render(context)
 
 
 def _action_inputs(action: str, post) -> dict:
@@ -468,7 +462,7 @@ def account_queue_resume(request, account_pk: int):
             f"The queue of {account} is running again; {released} held "
             f"order{'s' if released != 1 else ''} sent again now.",
         )
-    return redirect("order_list")
+    return redirect("orders:order_list")
 
 
 OFFER_ORDERS_SHOWN = 20
@@ -483,6 +477,4 @@ def offer_orders(request, offer_pk: int):
         "offer": offer,
         "orders": selectors.order_list().filter(offer=offer)[:OFFER_ORDERS_SHOWN],
     }
-    if request.htmx:
-        return render(request, "orders/offer_orders.html#orders", context)
-    return render(request, "orders/offer_orders.html", context)
+    return render_page(request, "orders/offer_orders.html", context, htmx_partial="orders")

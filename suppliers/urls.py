@@ -2,6 +2,8 @@ from django.urls import path
 
 from suppliers import views
 
+app_name = "suppliers"
+
 urlpatterns = [
     path("", views.supplier_list, name="supplier_list"),
     path("new/", views.supplier_create, name="supplier_create"),

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from reseller.core.pages import Page
 from suppliers import selectors, services
 from suppliers.forms import SupplierAccountForm
 from suppliers.models import SupplierAccount
@@ -34,7 +35,7 @@ def supplier_create(request):
     if request.method == "POST" and form.is_valid():
         account = _save(request, form)
         messages.success(request, f"{account.name} saved. Test the connection to check the token.")
-        return redirect("supplier_edit", account_id=account.pk)
+        return redirect("suppliers:supplier_edit", account_id=account.pk)
     return render(request, "suppliers/form.html", {"form": form, "account": None})
 
 
@@ -46,7 +47,7 @@ def supplier_edit(request, account_id: int):
     if request.method == "POST" and form.is_valid():
         _save(request, form)
         messages.success(request, f"{account.name} saved.")
-        return redirect("supplier_edit", account_id=account.pk)
+        return redirect("suppliers:supplier_edit", account_id=account.pk)
     return render(request, "suppliers/form.html", {"form": form, "account": account})
 
 
@@ -54,8 +55,9 @@ def supplier_edit(request, account_id: int):
 @require_POST
 def supplier_check(request, account_id: int):
     account = get_object_or_404(SupplierAccount, pk=account_id)
+    page = Page(request, "suppliers/form.html", htmx_partial="check_result")
     services.supplier_account_check(account=account, by=request.user, request=request)
-    if request.htmx:
-        return render(request, "suppliers/form.html#check_result", {"account": account})
+    if page.partial:
+        return page.render({"account": account})
     messages.info(request, account.last_check_message)
-    return redirect("supplier_edit", account_id=account.pk)
+    return redirect("suppliers:supplier_edit", account_id=account.pk)

@@ -9,8 +9,16 @@ import time
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 
 from reseller.core.services import staff_create
+
+# Property tests draw the same examples on every run, so `make test` and CI are repeatable; a
+# newly found failing example would otherwise surface at random in someone else's run.
+# `HYPOTHESIS_PROFILE=explore make test` draws fresh examples to look for new failures.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 ROLES = ("operator", "finance", "admin")
 

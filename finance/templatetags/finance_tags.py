@@ -23,7 +23,7 @@ def usd(value, places: int = 2) -> str:
 @register.filter
 def order_url(order_pk) -> str:
     """The order's page (/orders/<pk>/), by name when the orders app names it."""
-    for name in ("order_detail",):
+    for name in ("orders:order_detail",):
         try:
             return reverse(name, args=[order_pk])
         except NoReverseMatch:

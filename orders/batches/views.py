@@ -3,8 +3,8 @@
 One page per batch: while the batch is in PREVIEW it shows the file's rows and their problems with
 Confirm / Discard; once confirmed, a progress bar, the sending rate with the estimated finish
 (while the batch is being sent) and counts per status (a partial that re-polls
-itself every second while an order is not final) and the order rows (a partial that re-polls
-itself every two seconds, on the page and filter the operator is looking at).
+itself while an order is not final) and the order rows (a partial that re-polls itself, on the
+page and filter the operator is looking at); how often: reseller.core.pages.POLL_SECONDS.
 """
 
 from django.contrib import messages
@@ -26,6 +26,7 @@ from orders.batches.preview import PREVIEW_ACTIONS, BatchFileRefused, batch_prev
 from orders.batches.validation import units_over_limit
 from orders.models import Batch, Order, OrderStatus
 from reseller.core.errors import ApplicationError
+from reseller.core.pages import Page
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_lines
 
@@ -71,7 +72,7 @@ def batch_upload(request):
         except BatchFileRefused as refusal:
             form.add_error("file", refusal.message)
         else:
-            return redirect("batch_detail", batch_pk=batch.pk)
+            return redirect("orders:batch_detail", batch_pk=batch.pk)
     context = {
         "form": form,
         "has_accounts": form.accounts.exists(),
@@ -108,17 +109,18 @@ def batch_detail(request, batch_pk: int):
     batch = get_object_or_404(
         Batch.objects.select_related("account", "created_by", "confirmed_by"), pk=batch_pk
     )
-    if request.htmx and request.htmx.target == "confirming":
+    preview = Page(request, "orders/batch_preview.html", partials=["confirming", "rows"])
+    if preview.partial == "confirming":
         if batch.status != Batch.Status.CONFIRMING:
             # Its orders exist now (or it is back in preview): the whole page changes.
             return HttpResponseClientRefresh()
-        return render(request, "orders/batch_preview.html#confirming", {"batch": batch})
+        return preview.render({"batch": batch})
     if batch.status in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
-        return _preview_page(request, batch)
+        return _preview_page(request, preview, batch)
     return _batch_page(request, batch)
 
 
-def _preview_page(request, batch: Batch):
+def _preview_page(request, preview: Page, batch: Batch):
     summary = batch.preview_summary
     default = "problems" if summary.get("rows_with_problems") else "all"
     show = (
@@ -146,10 +148,7 @@ def _preview_page(request, batch: Batch):
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
     }
-    template = "orders/batch_preview.html"
-    if request.htmx and request.htmx.target == "rows":
-        template += "#rows"
-    return render(request, template, context)
+    return preview.render(context)
 
 
 def _preview_count(summary: dict, key: str) -> int:
@@ -161,11 +160,11 @@ def _preview_count(summary: dict, key: str) -> int:
 
 
 def _batch_page(request, batch: Batch):
+    detail = Page(request, "orders/batch_detail.html", partials=["progress", "orders"])
     progress = selectors.batch_progress(batch=batch)
     active = progress.finished < progress.total
-    target = request.htmx.target if request.htmx else None
     context = {"batch": batch, "progress": progress, "active": active}
-    if target != "orders":
+    if detail.partial != "orders":
         context.update(
             counts=[
                 (status, OrderStatus(status).label, n) for status, n in progress.counts.items() if n
@@ -174,8 +173,8 @@ def _batch_page(request, batch: Batch):
             actions=_available_actions(request.user, batch),
             rate=selectors.batch_rate(batch=batch, progress=progress),
         )
-    if target == "progress":
-        return render(request, "orders/batch_detail.html#progress", context)
+    if detail.partial == "progress":
+        return detail.render(context)
     status = request.GET.get("status", "")
     if status not in OrderStatus.values:
         status = ""
@@ -189,11 +188,11 @@ def _batch_page(request, batch: Batch):
         query=without_empty(request.GET, drop=("page",)),
         page_query=without_empty(request.GET),
     )
-    if target == "orders":
-        return render(request, "orders/batch_detail.html#orders", context)
+    if detail.partial == "orders":
+        return detail.render(context)
     skipped = selectors.batch_skipped_rows(batch=batch)
     context.update(skipped=skipped[:SKIPPED_SHOWN], skipped_count=skipped.count())
-    return render(request, "orders/batch_detail.html", context)
+    return detail.render(context)
 
 
 def _price(order: Order):
@@ -221,12 +220,12 @@ def batch_action(request, batch_pk: int, action: str):
         entry.service(batch=batch, by=request.user, request=request)
     except ApplicationError as error:
         messages.error(request, error.message)
-        return redirect("batch_detail", batch_pk=batch.pk)
+        return redirect("orders:batch_detail", batch_pk=batch.pk)
     if action == "discard":
         messages.success(request, f"Preview “{batch.name}” discarded: nothing was ordered.")
-        return redirect("batch_list")
+        return redirect("orders:batch_list")
     messages.success(request, _done_message(action, batch))
-    return redirect("batch_detail", batch_pk=batch.pk)
+    return redirect("orders:batch_detail", batch_pk=batch.pk)
 
 
 def _done_message(action: str, batch: Batch) -> str:

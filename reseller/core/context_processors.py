@@ -8,15 +8,15 @@ from reseller.core.roles import role_of
 
 # (label, url name, permission needed or None for any signed-in user). Later apps add their pages here.
 NAVIGATION = [
-    ("Dashboard", "dashboard", None),
-    ("Catalog", "catalog_browse", "catalog.view_offer"),
-    ("Pricing", "pricing", "catalog.view_pricingrule"),
-    ("Orders", "order_list", "orders.view_order"),
-    ("Batches", "batch_list", "orders.view_batch"),
-    ("Finance", "finance_overview", "finance.view_balancesnapshot"),
-    ("Suppliers", "supplier_list", "suppliers.view_supplieraccount"),
-    ("Staff", "staff_list", "auth.change_user"),
-    ("Audit log", "audit_list", "core.view_auditevent"),
+    ("Dashboard", "dashboard:dashboard", None),
+    ("Catalog", "catalog:catalog_browse", "catalog.view_offer"),
+    ("Pricing", "catalog:pricing", "catalog.view_pricingrule"),
+    ("Orders", "orders:order_list", "orders.view_order"),
+    ("Batches", "orders:batch_list", "orders.view_batch"),
+    ("Finance", "finance:finance_overview", "finance.view_balancesnapshot"),
+    ("Suppliers", "suppliers:supplier_list", "suppliers.view_supplieraccount"),
+    ("Staff", "core:staff_list", "auth.change_user"),
+    ("Audit log", "core:audit_list", "core.view_auditevent"),
 ]
 
 

@@ -2,7 +2,6 @@
 into them."""
 
 from django.http import QueryDict
-from django_htmx.http import push_url
 
 
 def without_empty(query: QueryDict, *, drop: tuple[str, ...] = ()) -> str:
@@ -13,14 +12,6 @@ def without_empty(query: QueryDict, *, drop: tuple[str, ...] = ()) -> str:
         if kept and name not in drop:
             cleaned.setlist(name, kept)
     return cleaned.urlencode()
-
-
-def push_clean_url(request, response):
-    """For an htmx request, put the tidy address of the filtered view in the address bar."""
-    if request.htmx:
-        query = without_empty(request.GET)
-        push_url(response, f"{request.path}?{query}" if query else request.path)
-    return response
 
 
 #: The largest id any table here can hold (64-bit signed integers).

@@ -2,6 +2,8 @@ from django.urls import path
 
 from reseller.core import views
 
+app_name = "core"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("staff/", views.staff_list, name="staff_list"),

@@ -14,7 +14,8 @@ from reseller.core import selectors, services
 from reseller.core.errors import ApplicationError
 from reseller.core.filters import AuditEventFilter
 from reseller.core.forms import StaffCreateForm, StaffUpdateForm
-from reseller.core.querystrings import push_clean_url, without_empty
+from reseller.core.pages import render_page
+from reseller.core.querystrings import without_empty
 from reseller.core.roles import role_of
 
 AUDIT_PAGE_SIZE = 50
@@ -78,7 +79,7 @@ def staff_detail(request, user_id: int):
                 form.add_error(None, error.message)
             else:
                 messages.success(request, f"{staff_user.username} updated.")
-                return redirect("staff_list")
+                return redirect("core:staff_list")
     events = selectors.audit_event_list().filter(
         target_type="auth.user", target_id=str(staff_user.pk)
     )[:20]
@@ -99,5 +100,6 @@ def audit_list(request):
         "page": page,
         "query": without_empty(request.GET, drop=("page",)),
     }
-    template = "core/audit_list.html#results" if request.htmx else "core/audit_list.html"
-    return push_clean_url(request, render(request, template, context))
+    return render_page(
+        request, "core/audit_list.html", context, htmx_partial="results", push_url=True
+    )

@@ -182,7 +182,7 @@ def test_catalog_browser_on_200000_offers(make_staff):
     ours = Client()
     ours.force_login(make_staff("operator"))
     url = (
-        f"{reverse('catalog_browse')}?account={account.pk}&q={SEARCH}&currency={CURRENCY}"
+        f"{reverse('catalog:catalog_browse')}?account={account.pk}&q={SEARCH}&currency={CURRENCY}"
         f"&stock=in&sort=price&page={PAGE}"
     )
     response = ours.get(url)

@@ -1,6 +1,6 @@
 """Peak memory of a full catalog sync of 200,000 offers (target: under 300 MB; it streams pages).
 
-The sync runs in a fresh Python process (`python -c`, `django.setup()`, then `sync_job_run`), the
+The sync runs in a fresh Python process (`python -c`, `django.setup()`, then `catalog_sync_run`), the
 way a worker runs it, against a sandbox holding 200,000 offers and this test's database (the
 environment of `tests.conftest.subprocess_env`). Figures:
 
@@ -43,11 +43,11 @@ def status():
 import django
 django.setup()
 from catalog.models import SyncJob
-from catalog.sync import sync_job_run
+from catalog.sync import catalog_sync_run
 
 after_setup = status()
 start = time.perf_counter()
-sync_job_run(int(os.environ["BENCH_SYNC_JOB"]))
+catalog_sync_run(int(os.environ["BENCH_SYNC_JOB"]))
 seconds = time.perf_counter() - start
 print("BENCH_CHILD " + json.dumps({"seconds": seconds, "after_setup": after_setup, "end": status()}))
 """

@@ -14,7 +14,7 @@ One run prints, for the same feed (the big sandbox's 50,000 offers):
 - the idiomatic Django way: the same pages fetched in turn, each written in its own transaction
   with `Offer.objects.bulk_create(..., batch_size=5000, update_conflicts=True, ...)` and a
   `bulk_create` of the price-history rows, into the real, emptied tables;
-- ours: `sync_job_run` into the real, emptied tables; then a re-sync with nothing changed and one
+- ours: `catalog_sync_run` into the real, emptied tables; then a re-sync with nothing changed and one
   after the supplier moved 1 % of the prices.
 
 The syncs are timed end to end, fetching included (ours fetches while it writes; the idiomatic
@@ -100,7 +100,7 @@ def _catalog_digest() -> tuple[int, str, int]:
 def _timed_sync(account):
     job = SyncJob.objects.create(account=account)
     start = time.perf_counter()
-    sync.sync_job_run(job.pk)
+    sync.catalog_sync_run(job.pk)
     seconds = time.perf_counter() - start
     job.refresh_from_db()
     assert job.status == "succeeded", job.message

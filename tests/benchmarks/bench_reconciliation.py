@@ -385,7 +385,7 @@ def _page_timings(client, run) -> dict[str, str]:
         "MATCHED, page 1 (htmx tab)": {"bucket": "MATCHED"},
         f"MATCHED, last page ({last})": {"bucket": "MATCHED", "page": last},
     }
-    url = reverse("reconciliation_detail", args=[run.pk])
+    url = reverse("finance:reconciliation_detail", args=[run.pk])
     figures = {}
     for label, params in pages.items():
         best, statements = math.inf, 0

@@ -118,7 +118,7 @@ def test_the_browser_offers_the_cached_choices(client_as, account):
     make_offer(account, 1, "Top Up", "USD")
     make_offer(account, 2, "Gift Cards", "TRY")
     finish_sync(account)
-    response = client_as("operator").get(reverse("catalog_browse"))
+    response = client_as("operator").get(reverse("catalog:catalog_browse"))
     form = response.context["filter"].form
     assert [value for value, _ in form.fields["category"].choices] == ["", "Gift Cards", "Top Up"]
     assert [value for value, _ in form.fields["currency"].choices] == ["", "TRY", "USD"]

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def run_sync(account, **kwargs):
     job = SyncJob.objects.create(account=account)
-    sync.sync_job_run(job.pk)
+    sync.catalog_sync_run(job.pk)
     job.refresh_from_db()
     return job
 
@@ -162,9 +162,9 @@ def test_a_page_with_an_offer_missing_its_price_fails_cleanly(
 
 def test_only_one_sync_of_an_account_at_a_time(private_account):
     account = private_account()
-    sync.sync_job_start(account=account)
+    sync.catalog_sync_start(account=account)
     with pytest.raises(sync.SyncAlreadyRunning):
-        sync.sync_job_start(account=account)
+        sync.catalog_sync_start(account=account)
 
 
 def test_prices_keep_their_exact_decimal_value(private_sandbox, private_account):

@@ -62,7 +62,7 @@ def offer_ids(response):
 
 def test_search_filters_and_sorts_through_htmx(client_as, offers):
     client = client_as("operator")
-    url = reverse("catalog_browse")
+    url = reverse("catalog:catalog_browse")
     response = client.get(
         url, {"q": "pubg", "sort": "-price"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results"
     )
@@ -86,7 +86,9 @@ def test_search_filters_and_sorts_through_htmx(client_as, offers):
     ],
 )
 def test_each_filter(client_as, offers, params, expected):
-    response = client_as("finance").get(reverse("catalog_browse"), {"sort": "-id", **params})
+    response = client_as("finance").get(
+        reverse("catalog:catalog_browse"), {"sort": "-id", **params}
+    )
     assert sorted(offer_ids(response)) == sorted(expected)
 
 
@@ -104,7 +106,7 @@ def test_each_filter(client_as, offers, params, expected):
     ],
 )
 def test_any_search_text_is_safe(client_as, offers, query):
-    response = client_as("operator").get(reverse("catalog_browse"), {"q": query})
+    response = client_as("operator").get(reverse("catalog:catalog_browse"), {"q": query})
     assert response.status_code == 200
     if query in ("50%", "off_"):
         assert offer_ids(response) == [4]  # the literal characters, not LIKE wildcards
@@ -114,7 +116,7 @@ def test_any_search_text_is_safe(client_as, offers, query):
 
 def test_bad_filter_values_are_ignored_with_a_message(client_as, offers):
     response = client_as("operator").get(
-        reverse("catalog_browse"), {"min_price": "cheap", "sort": "evil"}
+        reverse("catalog:catalog_browse"), {"min_price": "cheap", "sort": "evil"}
     )
     assert response.status_code == 200
     assert b"Some filters were not understood" in response.content
@@ -123,7 +125,7 @@ def test_bad_filter_values_are_ignored_with_a_message(client_as, offers):
 def test_price_changes_since_the_last_sync_are_marked(client_as, account, offers):
     offers[0].previous_price, offers[0].price_changed_at = Decimal("0.89"), timezone.now()
     offers[0].save()
-    response = client_as("operator").get(reverse("catalog_browse"), {"changed": "on"})
+    response = client_as("operator").get(reverse("catalog:catalog_browse"), {"changed": "on"})
     assert offer_ids(response) == [1]
     assert "▲" in response.content.decode()
 
@@ -132,14 +134,14 @@ def test_retail_and_margin_follow_the_rules(client_as, account, offers):
     PricingRule.objects.create(
         account=account, scope="category", target="Top Up", markup_percent=10, rounding="up_99"
     )
-    response = client_as("operator").get(reverse("catalog_browse"), {"q": "325"})
+    response = client_as("operator").get(reverse("catalog:catalog_browse"), {"q": "325"})
     offer, price, compatible = response.context["rows"][0]
     assert price.retail == Decimal("5.99") and compatible is False
 
 
 def test_priced_export_is_a_safe_spreadsheet(client_as, account, offers):
     PricingRule.objects.create(account=account, scope="default", markup_percent=20)
-    response = client_as("operator").get(reverse("catalog_export"), {"account": account.pk})
+    response = client_as("operator").get(reverse("catalog:catalog_export"), {"account": account.pk})
     body = b"".join(response.streaming_content).decode("utf-8")
     assert body.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
@@ -162,13 +164,15 @@ def test_offer_page_shows_history_chart_and_rule(client_as, account, offers):
     PriceHistory.objects.create(
         offer=offer, price=Decimal("0.99"), currency="USD", recorded_at=timezone.now()
     )
-    html = client_as("finance").get(reverse("offer_detail", args=[offer.pk])).content.decode()
+    html = (
+        client_as("finance").get(reverse("catalog:offer_detail", args=[offer.pk])).content.decode()
+    )
     assert "<polyline" in html and "No markup rule" in html
 
 
 def test_pricing_rule_forms_validate_and_audit(client_as, account):
     client = client_as("operator")
-    url = f"{reverse('pricing')}?account={account.pk}"
+    url = f"{reverse('catalog:pricing')}?account={account.pk}"
     bad = client.post(
         url,
         {
@@ -218,16 +222,16 @@ def test_pricing_rule_forms_validate_and_audit(client_as, account):
 
 def test_refresh_price_reads_find_one_from_the_sandbox(client_as, sandbox, sandbox_account):
     from catalog.models import SyncJob
-    from catalog.sync import sync_job_run
+    from catalog.sync import catalog_sync_run
 
     account = sandbox_account()
     job = SyncJob.objects.create(account=account)
-    sync_job_run(job.pk)
+    catalog_sync_run(job.pk)
     offer = Offer.objects.get(account=account, offer_id=999)
     sandbox.admin("POST", "/sandbox/offers/999", {"price": "24.50"})
     try:
         response = client_as("operator").post(
-            reverse("offer_refresh", args=[offer.pk]), follow=True
+            reverse("catalog:offer_refresh", args=[offer.pk]), follow=True
         )
     finally:
         sandbox.admin("POST", "/sandbox/offers/999", {"price": "23.09"})
@@ -254,7 +258,7 @@ def test_servers_are_fetched_on_demand(client_as, sandbox, sandbox_account):
         requires_server_id=True,
     )
     response = client_as("operator").get(
-        reverse("offer_servers", args=[offer.pk]), HTTP_HX_REQUEST="true"
+        reverse("catalog:offer_servers", args=[offer.pk]), HTTP_HX_REQUEST="true"
     )
     html = response.content.decode()
     assert "<html" not in html
@@ -272,7 +276,7 @@ def test_search_results_are_paged_like_any_list(client_as, account, monkeypatch,
         make_offer(account, offer_id, "Mobile Legends", f"{offer_id}0 diamonds", f"{offer_id}.00")
     make_offer(account, 9, "Steam Wallet", "10 USD")
     response = client_as("operator").get(
-        reverse("catalog_browse"), {"q": "diamonds", "sort": "price", "page": page}
+        reverse("catalog:catalog_browse"), {"q": "diamonds", "sort": "price", "page": page}
     )
     result = response.context["page"]
     assert result.number == expected and result.paginator.count == 5
@@ -281,6 +285,8 @@ def test_search_results_are_paged_like_any_list(client_as, account, monkeypatch,
 
 
 def test_a_search_without_matches_is_an_empty_first_page(client_as, offers):
-    response = client_as("operator").get(reverse("catalog_browse"), {"q": "nothing", "page": "4"})
+    response = client_as("operator").get(
+        reverse("catalog:catalog_browse"), {"q": "nothing", "page": "4"}
+    )
     assert response.context["page"].number == 1 and response.context["page"].paginator.count == 0
     assert "No offers match" in response.content.decode()

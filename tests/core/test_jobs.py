@@ -55,7 +55,7 @@ KINDS = {
     "catalog sync": Kind(
         SyncJob,
         catalog_tasks.run_sync_job,
-        lambda account: sync.sync_job_start(account=account),
+        lambda account: sync.catalog_sync_start(account=account),
         sync.SyncAlreadyRunning,
     ),
     "ledger sync": Kind(
@@ -186,10 +186,10 @@ def test_a_job_whose_worker_died_is_failed_and_the_next_one_starts(kind, sandbox
 
 
 START_FORMS = {
-    "catalog sync": ("sync_start", lambda account: {"account": account.pk}),
-    "ledger sync": ("ledger_sync_start", lambda account: {"account": account.pk}),
+    "catalog sync": ("catalog:sync_start", lambda account: {"account": account.pk}),
+    "ledger sync": ("finance:ledger_sync_start", lambda account: {"account": account.pk}),
     "reconciliation": (
-        "reconciliation_start",
+        "finance:reconciliation_start",
         lambda account: {
             "account": account.pk,
             "start": timezone.localdate(),
@@ -229,14 +229,17 @@ def test_a_start_while_the_broker_is_down_is_a_queued_job_not_an_error(
 
 #: Where each start button leads when the job it was refused for has finished meanwhile.
 ENDED_MEANWHILE = {
-    "catalog sync": ("catalog.views.sync.sync_job_start", lambda account: reverse("sync_list")),
+    "catalog sync": (
+        "catalog.views.sync.catalog_sync_start",
+        lambda account: reverse("catalog:sync_list"),
+    ),
     "ledger sync": (
         "finance.views.services.ledger_sync_start",
-        lambda account: reverse("ledger_sync_list"),
+        lambda account: reverse("finance:ledger_sync_list"),
     ),
     "reconciliation": (
         "finance.views.services.reconciliation_start",
-        lambda account: f"{reverse('reconciliation_list')}?account={account.pk}",
+        lambda account: f"{reverse('finance:reconciliation_list')}?account={account.pk}",
     ),
 }
 
@@ -271,7 +274,7 @@ def _stuck_sync(client_as, account, monkeypatch, django_capture_on_commit_callba
     with monkeypatch.context() as down:
         down.setattr(catalog_tasks.run_sync_job, "delay", broker_down)
         with django_capture_on_commit_callbacks(execute=True):
-            client_as("admin").post(reverse("sync_start"), {"account": account.pk})
+            client_as("admin").post(reverse("catalog:sync_start"), {"account": account.pk})
     job = SyncJob.objects.get(account=account)
     assert job.status == S.QUEUED and job.heartbeat_at is None
     two_days_ago = timezone.now() - dt.timedelta(days=2)
@@ -324,10 +327,10 @@ def _testid(name: str) -> str:
 def _page(job) -> tuple[str, str]:
     """The job's page and the HX-Target its progress polls with."""
     if isinstance(job, ReconciliationRun):
-        return reverse("reconciliation_detail", args=[job.pk]), "run-body"
+        return reverse("finance:reconciliation_detail", args=[job.pk]), "run-body"
     if isinstance(job, LedgerSync):
-        return reverse("ledger_sync_detail", args=[job.pk]), "job-progress"
-    return reverse("sync_detail", args=[job.pk]), "job-progress"
+        return reverse("finance:ledger_sync_detail", args=[job.pk]), "job-progress"
+    return reverse("catalog:sync_detail", args=[job.pk]), "job-progress"
 
 
 @pytest.mark.parametrize("name", list(KINDS))

@@ -15,33 +15,48 @@ TABLE = {
     "login": (None, expect(200, 200, 200, 200)),
     # Signing out is a POST; a GET is refused for everyone (and bounced to sign-in for visitors).
     "logout": (None, expect(SIGN_IN, 405, 405, 405)),
-    "healthz": (None, expect(200, 200, 200, 200)),
-    "dashboard": (None, expect(SIGN_IN, 200, 200, 200)),
-    "staff_list": (None, expect(SIGN_IN, 403, 403, 200)),
-    "staff_detail": (lambda f: {"user_id": f["user"].pk}, expect(SIGN_IN, 403, 403, 200)),
-    "audit_list": (None, expect(SIGN_IN, 403, 403, 200)),
+    "core:healthz": (None, expect(200, 200, 200, 200)),
+    "dashboard:dashboard": (None, expect(SIGN_IN, 200, 200, 200)),
+    "core:staff_list": (None, expect(SIGN_IN, 403, 403, 200)),
+    "core:staff_detail": (lambda f: {"user_id": f["user"].pk}, expect(SIGN_IN, 403, 403, 200)),
+    "core:audit_list": (None, expect(SIGN_IN, 403, 403, 200)),
     # Supplier accounts: every role may see the list; only admins add, change and test them.
-    "supplier_list": (None, expect(SIGN_IN, 200, 200, 200)),
-    "supplier_create": (None, expect(SIGN_IN, 403, 403, 200)),
-    "supplier_edit": (lambda f: {"account_id": f["account"].pk}, expect(SIGN_IN, 403, 403, 200)),
+    "suppliers:supplier_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "suppliers:supplier_create": (None, expect(SIGN_IN, 403, 403, 200)),
+    "suppliers:supplier_edit": (
+        lambda f: {"account_id": f["account"].pk},
+        expect(SIGN_IN, 403, 403, 200),
+    ),
     # A POST-only action: GET is refused once the role check has passed.
-    "supplier_check": (lambda f: {"account_id": f["account"].pk}, expect(SIGN_IN, 403, 403, 405)),
+    "suppliers:supplier_check": (
+        lambda f: {"account_id": f["account"].pk},
+        expect(SIGN_IN, 403, 403, 405),
+    ),
     # Catalog: operators work in it; finance reads it; only operators and admins change it.
-    "catalog_browse": (None, expect(SIGN_IN, 200, 200, 200)),
-    "catalog_export": (None, expect(SIGN_IN, 200, 200, 200)),
-    "offer_detail": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
-    "offer_refresh": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 405, 403, 405)),
-    "offer_servers": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
-    "sync_list": (None, expect(SIGN_IN, 200, 200, 200)),
-    "sync_start": (None, expect(SIGN_IN, 405, 403, 405)),
-    "sync_detail": (lambda f: {"job_pk": f["job"].pk}, expect(SIGN_IN, 200, 200, 200)),
-    "profile_change_dismiss": (
+    "catalog:catalog_browse": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:catalog_export": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:offer_detail": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:offer_refresh": (
+        lambda f: {"offer_pk": f["offer"].pk},
+        expect(SIGN_IN, 405, 403, 405),
+    ),
+    "catalog:offer_servers": (
+        lambda f: {"offer_pk": f["offer"].pk},
+        expect(SIGN_IN, 200, 200, 200),
+    ),
+    "catalog:sync_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:sync_start": (None, expect(SIGN_IN, 405, 403, 405)),
+    "catalog:sync_detail": (lambda f: {"job_pk": f["job"].pk}, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:profile_change_dismiss": (
         lambda f: {"change_pk": f["change"].pk},
         expect(SIGN_IN, 405, 403, 405),
     ),
-    "pricing": (None, expect(SIGN_IN, 200, 200, 200)),
-    "pricing_rule_edit": (lambda f: {"rule_pk": f["rule"].pk}, expect(SIGN_IN, 200, 403, 200)),
-    "currency_rate_save": (None, expect(SIGN_IN, 405, 403, 405)),
+    "catalog:pricing": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:pricing_rule_edit": (
+        lambda f: {"rule_pk": f["rule"].pk},
+        expect(SIGN_IN, 200, 403, 200),
+    ),
+    "catalog:currency_rate_save": (None, expect(SIGN_IN, 405, 403, 405)),
     # The Django admin sends anyone who is not an admin to its own sign-in page.
     "admin:index": (None, expect(302, 302, 302, 200)),
 }

@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 
-PAGES = ["dashboard", "staff_list", "audit_list", "login"]
+PAGES = ["dashboard:dashboard", "core:staff_list", "core:audit_list", "login"]
 
 
 @pytest.mark.django_db
@@ -32,17 +32,17 @@ def test_htmx_posts_need_the_csrf_token_from_hx_headers(make_staff):
     admin = make_staff("admin")
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(admin)
-    page = browser.get(reverse("staff_list"))
+    page = browser.get(reverse("core:staff_list"))
     token = re.search(r'hx-headers=\'\{"X-CSRFToken": "([^"]+)"\}\'', page.content.decode()).group(
         1
     )
     form = {"username": "newbie", "email": "", "role": "operator"}
 
-    refused = browser.post(reverse("staff_list"), form, HTTP_HX_REQUEST="true")
+    refused = browser.post(reverse("core:staff_list"), form, HTTP_HX_REQUEST="true")
     assert refused.status_code == 403
 
     accepted = browser.post(
-        reverse("staff_list"), form, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token
+        reverse("core:staff_list"), form, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token
     )
     assert accepted.status_code == 200
     assert b"newbie added" in accepted.content

@@ -10,7 +10,7 @@ def test_sign_in_lands_on_the_dashboard_and_is_audited(client, make_staff):
     response = client.post(
         reverse("login"), {"username": user.username, "password": user.plain_password}, follow=True
     )
-    assert response.redirect_chain[-1][0] == reverse("dashboard")
+    assert response.redirect_chain[-1][0] == reverse("dashboard:dashboard")
     assert b"Dashboard" in response.content
     event = AuditEvent.objects.filter(action="auth.login").get()
     assert event.actor == user and event.ip_address == "127.0.0.1"
@@ -57,4 +57,4 @@ def test_sign_out_is_a_post_and_ends_the_session(client, make_staff):
     client.force_login(make_staff("admin"))
     response = client.post(reverse("logout"))
     assert response.status_code == 302
-    assert client.get(reverse("dashboard")).status_code == 302
+    assert client.get(reverse("dashboard:dashboard")).status_code == 302

@@ -15,7 +15,8 @@ def test_admin_adds_a_staff_member_whose_one_time_password_works(client, make_st
     admin = make_staff("admin")
     client.force_login(admin)
     response = client.post(
-        reverse("staff_list"), {"username": "olga", "email": "olga@example.com", "role": "finance"}
+        reverse("core:staff_list"),
+        {"username": "olga", "email": "olga@example.com", "role": "finance"},
     )
     password = response.context["password"]
     olga = User.objects.get(username="olga")
@@ -30,7 +31,7 @@ def test_duplicate_username_is_a_form_error_not_a_crash(client, make_staff):
     client.force_login(make_staff("admin"))
     make_staff("operator", username="ivan")
     response = client.post(
-        reverse("staff_list"), {"username": "IVAN", "email": "", "role": "operator"}
+        reverse("core:staff_list"), {"username": "IVAN", "email": "", "role": "operator"}
     )
     assert response.status_code == 200
     assert b"already exists" in response.content
@@ -40,7 +41,9 @@ def test_duplicate_username_is_a_form_error_not_a_crash(client, make_staff):
 def test_role_change_moves_permissions_and_is_audited(client, make_staff):
     admin, operator = make_staff("admin"), make_staff("operator")
     client.force_login(admin)
-    client.post(reverse("staff_detail", args=[operator.pk]), {"role": "admin", "is_active": "on"})
+    client.post(
+        reverse("core:staff_detail", args=[operator.pk]), {"role": "admin", "is_active": "on"}
+    )
     operator = User.objects.get(pk=operator.pk)
     assert role_of(operator).name == "admin" and operator.is_staff
     assert operator.has_perm("auth.change_user")
@@ -69,7 +72,9 @@ def test_admins_cannot_lock_themselves_out(make_staff):
 def test_password_reset_shows_a_new_password_once(client, make_staff):
     admin, operator = make_staff("admin"), make_staff("operator")
     client.force_login(admin)
-    response = client.post(reverse("staff_detail", args=[operator.pk]), {"reset_password": "1"})
+    response = client.post(
+        reverse("core:staff_detail", args=[operator.pk]), {"reset_password": "1"}
+    )
     new_password = response.context["password"]
     operator.refresh_from_db()
     assert operator.check_password(new_password)
@@ -89,8 +94,8 @@ def test_audit_log_filters_and_paginates_through_htmx(client, make_staff):
     admin = make_staff("admin")
     client.force_login(admin)
     make_staff("operator", username="filtered-one")
-    full = client.get(reverse("audit_list"), {"action": "staff.created"})
+    full = client.get(reverse("core:audit_list"), {"action": "staff.created"})
     assert b"<html" in full.content and b"filtered-one" not in full.content  # ids, not names
-    partial = client.get(reverse("audit_list"), {"action": "auth."}, HTTP_HX_REQUEST="true")
+    partial = client.get(reverse("core:audit_list"), {"action": "auth."}, HTTP_HX_REQUEST="true")
     assert b"<html" not in partial.content
     assert b'id="results"' in partial.content

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from catalog.models import Offer, SyncJob
-from catalog.sync import sync_job_run
+from catalog.sync import catalog_sync_run
 from orders.models import Batch, Order, OrderStatus
 
 HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer_reference,max_unit_price"
@@ -16,7 +16,7 @@ HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer
 @pytest.fixture
 def synced_account(sandbox_account):
     account = sandbox_account()
-    sync_job_run(SyncJob.objects.create(account=account).pk)
+    catalog_sync_run(SyncJob.objects.create(account=account).pk)
     return account
 
 

@@ -4,13 +4,13 @@ import pytest
 from playwright.sync_api import expect
 
 from catalog.models import Offer, SyncJob
-from catalog.sync import sync_job_run
+from catalog.sync import catalog_sync_run
 
 
 @pytest.fixture
 def synced_account(sandbox_account):
     account = sandbox_account()
-    sync_job_run(SyncJob.objects.create(account=account).pk)
+    catalog_sync_run(SyncJob.objects.create(account=account).pk)
     return account
 
 

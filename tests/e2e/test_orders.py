@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import expect
 
 from catalog.models import SyncJob
-from catalog.sync import sync_job_run
+from catalog.sync import catalog_sync_run
 from orders.models import Order
 from orders.services import orders_sweep
 from reseller.core.models import AuditEvent
@@ -17,7 +17,7 @@ from sandbox.gamesdrop import _login as sandbox_player_login
 @pytest.fixture
 def synced_account(sandbox_account):
     account = sandbox_account()
-    sync_job_run(SyncJob.objects.create(account=account).pk)
+    catalog_sync_run(SyncJob.objects.create(account=account).pk)
     return account
 
 

@@ -42,4 +42,4 @@ def reconcile_today(account, *, by=None, **settings) -> ReconciliationRun:
         by=by,
         **settings,
     )
-    return services.reconciliation_execute(run.pk)
+    return services.reconciliation_run(run.pk)

@@ -16,25 +16,25 @@ def _run(f):
 
 # url name -> (function making reverse() kwargs from the fixtures, expected status per role)
 ROWS: dict = {
-    "finance_overview": (None, SEE),
-    "finance_snapshot_take": (None, ACT),
-    "finance_alert_rule_save": (None, ACT),
-    "ledger_list": (None, SEE),
-    "ledger_entry_detail": (lambda f: {"entry_pk": f["ledger_entry"].pk}, SEE),
-    "ledger_sync_start": (None, ACT),
-    "ledger_sync_list": (None, SEE),
-    "ledger_sync_detail": (lambda f: {"job_pk": f["ledger_sync"].pk}, SEE),
-    "reconciliation_list": (None, SEE),
-    "reconciliation_start": (None, ACT),
-    "reconciliation_detail": (_run, SEE),
-    "reconciliation_item_explain": (
+    "finance:finance_overview": (None, SEE),
+    "finance:finance_snapshot_take": (None, ACT),
+    "finance:finance_alert_rule_save": (None, ACT),
+    "finance:ledger_list": (None, SEE),
+    "finance:ledger_entry_detail": (lambda f: {"entry_pk": f["ledger_entry"].pk}, SEE),
+    "finance:ledger_sync_start": (None, ACT),
+    "finance:ledger_sync_list": (None, SEE),
+    "finance:ledger_sync_detail": (lambda f: {"job_pk": f["ledger_sync"].pk}, SEE),
+    "finance:reconciliation_list": (None, SEE),
+    "finance:reconciliation_start": (None, ACT),
+    "finance:reconciliation_detail": (_run, SEE),
+    "finance:reconciliation_item_explain": (
         lambda f: {"run_pk": f["finance_run"].pk, "item_pk": f["finance_item"].pk},
         SEE,
     ),
-    "reconciliation_report_csv": (_run, SEE),
-    "reconciliation_report_xlsx": (_run, SEE),
-    "finance_export_ledger": (None, SEE),
-    "finance_export_orders": (None, SEE),
+    "finance:reconciliation_report_csv": (_run, SEE),
+    "finance:reconciliation_report_xlsx": (_run, SEE),
+    "finance:finance_export_ledger": (None, SEE),
+    "finance:finance_export_orders": (None, SEE),
 }
 
 

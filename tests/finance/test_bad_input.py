@@ -23,21 +23,23 @@ def account(db):
         {"start": "bogus", "end": "2025-07-01"},
     ],
 )
-@pytest.mark.parametrize("export", ["finance_export_ledger", "finance_export_orders"])
+@pytest.mark.parametrize(
+    "export", ["finance:finance_export_ledger", "finance:finance_export_orders"]
+)
 def test_an_export_of_a_period_not_understood_says_why_and_exports_nothing(
     client_as, account, period, export
 ):
     client = client_as("finance")
     response = client.get(reverse(export), {"account": account.pk, **period})
     assert response.status_code == 302
-    assert response.url == f"{reverse('reconciliation_list')}?account={account.pk}"
+    assert response.url == f"{reverse('finance:reconciliation_list')}?account={account.pk}"
     page = client.get(response.url).content.decode()
     assert "Nothing was exported." in page
 
 
 def test_an_export_file_name_is_safe_whatever_the_account_is_called(client_as, account):
     response = client_as("finance").get(
-        reverse("finance_export_ledger"),
+        reverse("finance:finance_export_ledger"),
         {"account": account.pk, "start": "2025-07-01", "end": "2025-07-02"},
     )
     assert response.status_code == 200
@@ -49,7 +51,8 @@ def test_an_export_file_name_is_safe_whatever_the_account_is_called(client_as, a
 def test_the_ledger_filter_says_which_filter_it_did_not_understand(client_as, account):
     client = client_as("finance")
     response = client.get(
-        reverse("ledger_list"), {"account": account.pk, "end": "9999-12-31", "type": "DEPOSIT"}
+        reverse("finance:ledger_list"),
+        {"account": account.pk, "end": "9999-12-31", "type": "DEPOSIT"},
     )
     page = response.content.decode()
     assert response.status_code == 200 and 'data-testid="filter-errors"' in page
@@ -58,7 +61,7 @@ def test_the_ledger_filter_says_which_filter_it_did_not_understand(client_as, ac
 
 def test_a_reconciliation_of_an_impossible_period_is_refused_with_its_reason(client_as, account):
     response = client_as("finance").post(
-        reverse("reconciliation_start") + f"?account={account.pk}",
+        reverse("finance:reconciliation_start") + f"?account={account.pk}",
         {
             "account": account.pk,
             "start": "9999-12-31",
@@ -74,5 +77,7 @@ def test_a_reconciliation_of_an_impossible_period_is_refused_with_its_reason(cli
 
 @pytest.mark.parametrize("q", ["²", "1²", "9" * 25])
 def test_a_ledger_search_of_digits_that_are_no_id_searches_descriptions_only(client_as, account, q):
-    response = client_as("finance").get(reverse("ledger_list"), {"account": account.pk, "q": q})
+    response = client_as("finance").get(
+        reverse("finance:ledger_list"), {"account": account.pk, "q": q}
+    )
     assert response.status_code == 200

@@ -121,10 +121,10 @@ def test_a_low_balance_alert_is_raised_and_emailed_once_per_period_then_cleared(
 
     # The banner: finance and admins see it, operators do not.
     client.force_login(finance)
-    page = client.get(reverse("dashboard")).content.decode()
+    page = client.get(reverse("dashboard:dashboard")).content.decode()
     assert "Low balance on" in page and "alert alert-warning" in page
     client.force_login(operator)
-    assert "Low balance on" not in client.get(reverse("dashboard")).content.decode()
+    assert "Low balance on" not in client.get(reverse("dashboard:dashboard")).content.decode()
 
     # Recovery clears it.
     deposit(account, "500")
@@ -193,7 +193,7 @@ def test_a_postpaid_account_shows_what_it_owes_and_raises_no_alert(
     assert snapshot.owed == -snapshot.balance
     assert selectors.open_alert(account) is None
 
-    page = client_as("finance").get(reverse("finance_overview"), {"account": account.pk})
+    page = client_as("finance").get(reverse("finance:finance_overview"), {"account": account.pk})
     html = page.content.decode()
     assert page.status_code == 200
     assert "Amount owed" in html and "no runway" in html
@@ -235,7 +235,7 @@ def test_the_spend_is_measured_up_to_the_last_sync_and_an_old_ledger_is_stale(
     summary = selectors.account_finance(account, now=now)
     assert summary.runway_days == Decimal("15.0") and summary.spend_stale
 
-    html = client_as("finance").get(reverse("finance_overview"), {"account": account.pk})
+    html = client_as("finance").get(reverse("finance:finance_overview"), {"account": account.pk})
     html = html.content.decode()
     assert 'data-testid="runway-stale"' in html and ">stale</span>" in html
 

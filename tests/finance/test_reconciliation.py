@@ -218,7 +218,7 @@ def test_explanations_are_audited_and_kept_by_later_runs(reconciled, client):
     assert selectors.run_explanation_texts(later) == {item.item_key: "Bought by hand (ticket 42)"}
 
     client.force_login(user)
-    page = client.get(reverse("reconciliation_detail", args=[later.pk]))
+    page = client.get(reverse("finance:reconciliation_detail", args=[later.pk]))
     html = page.content.decode()
     assert "Bought by hand (ticket 42)" in html and f"(in run #{run.pk})" in html
 
@@ -234,7 +234,7 @@ def test_the_csv_report_is_utf8_with_bom_and_neutralises_formulas(reconciled, cl
     services.item_explain(item=item, comment="+SUM(A1:A9) by hand", by=user)
     client.force_login(user)
 
-    response = client.get(reverse("reconciliation_report_csv", args=[run.pk]))
+    response = client.get(reverse("finance:reconciliation_report_csv", args=[run.pk]))
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
     body, rows = read_csv(response)
@@ -251,7 +251,9 @@ def test_the_csv_report_is_utf8_with_bom_and_neutralises_formulas(reconciled, cl
     assert unexpected["Ledger amount (USD)"].startswith("-")  # a number, not neutralised
     float(unexpected["Ledger amount (USD)"])
 
-    one = client.get(reverse("reconciliation_report_csv", args=[run.pk]), {"bucket": "DEPOSIT"})
+    one = client.get(
+        reverse("finance:reconciliation_report_csv", args=[run.pk]), {"bucket": "DEPOSIT"}
+    )
     _body, deposit_rows = read_csv(one)
     assert deposit_rows[0][0] == "Item key" and len(deposit_rows) == 3  # header + two deposits
     assert AuditEvent.objects.filter(action="reconciliation.exported").count() == 2
@@ -263,7 +265,7 @@ def test_the_xlsx_report_opens_with_its_sheets_and_neutralised_text(reconciled, 
     services.item_explain(item=item, comment="@cmd explained", by=user)
     client.force_login(user)
 
-    response = client.get(reverse("reconciliation_report_xlsx", args=[run.pk]))
+    response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
     assert response.status_code == 200 and ".xlsx" in response["Content-Disposition"]
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     assert book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in Bucket]
@@ -295,12 +297,12 @@ def test_plain_exports_of_the_period(reconciled, client):
     client.force_login(user)
     today = timezone.localdate()
     params = {"account": account.pk, "start": today - dt.timedelta(days=1), "end": today}
-    body, rows = read_csv(client.get(reverse("finance_export_ledger"), params))
+    body, rows = read_csv(client.get(reverse("finance:finance_export_ledger"), params))
     assert body.startswith(BOM) and rows[0][0] == "Ledger id"
     assert len(rows) == 1 + LedgerEntry.objects.filter(account=account).count()
     assert "'" + HOSTILE in [row[5] for row in rows]
 
-    body, rows = read_csv(client.get(reverse("finance_export_orders"), params))
+    body, rows = read_csv(client.get(reverse("finance:finance_export_orders"), params))
     assert rows[0][:3] == ["Order", "Transaction id", "Status"]
     assert rows[1][:3] == [str(order.pk), order.transaction_id, "COMPLETED"]
 

@@ -69,7 +69,7 @@ def run_period(account, start, end, **settings):
     run = services.reconciliation_start(
         account=account, period_start=start, period_end=end, **settings
     )
-    return services.reconciliation_execute(run.pk)
+    return services.reconciliation_run(run.pk)
 
 
 def test_an_order_at_midnight_is_neither_not_charged_nor_an_unexpected_charge(account, offer):
@@ -125,12 +125,12 @@ def test_an_explanation_of_a_row_that_moved_shows_as_earlier_and_does_not_count(
     assert selectors.run_explanation_texts(later) == {"L:1": earlier}
     client.force_login(user)
     html = client.get(
-        reverse("reconciliation_detail", args=[later.pk]), {"bucket": "UNEXPECTED_CHARGE"}
+        reverse("finance:reconciliation_detail", args=[later.pk]), {"bucket": "UNEXPECTED_CHARGE"}
     ).content.decode()
     assert earlier in html and 'data-testid="explanation-earlier"' in html
     assert 'class="explained"' not in html and "0 items explained" in html
     csv_text = b"".join(
-        client.get(reverse("reconciliation_report_csv", args=[later.pk])).streaming_content
+        client.get(reverse("finance:reconciliation_report_csv", args=[later.pk])).streaming_content
     ).decode("utf-8-sig")
     assert earlier in csv_text
 
@@ -182,10 +182,10 @@ def test_the_run_keeps_and_shows_its_fx_rates_and_refund_window(account, client_
     assert again.engine_settings["fx_rates"] == {"RUB": "0.012"}
 
     client = client_as("finance")
-    html = client.get(reverse("reconciliation_detail", args=[run.pk])).content.decode()
+    html = client.get(reverse("finance:reconciliation_detail", args=[run.pk])).content.decode()
     assert "RUB 0.011" in html and "rates set under Pricing on the day the run was made" in html
     assert "refund window 24 h after the order failed" in html
-    response = client.get(reverse("reconciliation_report_xlsx", args=[run.pk]))
+    response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     summary = {row[0]: row[1:] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
     assert summary["FX rate RUB"][0] == pytest.approx(0.011)
@@ -209,11 +209,11 @@ def test_a_ledger_older_than_the_period_end_is_said_plainly(account, offer, clie
     assert notes[second].startswith("UNSYNCED: the ledger was last synced at")
 
     client = client_as("finance")
-    html = client.get(reverse("reconciliation_detail", args=[run.pk])).content.decode()
+    html = client.get(reverse("finance:reconciliation_detail", args=[run.pk])).content.decode()
     assert 'data-testid="ledger-warning"' in html and "Ledger out of date." in html
-    listing = client.get(reverse("reconciliation_list") + f"?account={account.pk}")
+    listing = client.get(reverse("finance:reconciliation_list") + f"?account={account.pk}")
     assert "ledger out of date" in listing.content.decode()
-    response = client.get(reverse("reconciliation_report_xlsx", args=[run.pk]))
+    response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     summary = {row[0]: row[1:] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
     assert "older than the end of the period" in summary["LEDGER OUT OF DATE"][0]

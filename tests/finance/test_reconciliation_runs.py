@@ -200,7 +200,7 @@ def test_explanations_are_carried_to_a_later_run_by_row_by_order_and_by_refund(
     assert list(only) == [owed.item_key] and only[owed.item_key].run_id == first.pk
 
     client.force_login(user)
-    url = reverse("reconciliation_detail", args=[later.pk])
+    url = reverse("finance:reconciliation_detail", args=[later.pk])
     html = client.get(url, {"bucket": "REFUND_MISSING"}).content.decode()
     assert "Refund promised for Monday" in html and f"(in run #{first.pk})" in html
     assert "4 items explained" in html
@@ -223,7 +223,7 @@ def test_the_run_page_reads_one_page_of_a_bucket_however_large(books, make_staff
     user = make_staff("finance")
     services.item_explain(item=last, comment="Checked on the statement", by=user)
     client.force_login(user)
-    url = reverse("reconciliation_detail", args=[run.pk])
+    url = reverse("finance:reconciliation_detail", args=[run.pk])
 
     statements = {}
     for page in (1, 3):
@@ -266,7 +266,7 @@ def test_the_engine_and_the_stored_run_agree_on_realistic_traffic(db):
     run = services.reconciliation_start(
         account=account, period_start=start, period_end=start + dt.timedelta(days=2)
     )
-    run = services.reconciliation_execute(run.pk)
+    run = services.reconciliation_run(run.pk)
     assert run.status == "succeeded", run.message
     # No orders stored: every charge is unexpected, every row lands once, the chain breaks show.
     expected = engine.reconcile(

@@ -10,23 +10,23 @@ def _order(f):
 # url name -> (function making reverse() kwargs from the fixtures, expected status per role)
 ROWS: dict = {
     # Finance reads orders (list, detail, CSV) but cannot place them or act on them.
-    "order_list": (None, expect(SIGN_IN, 200, 200, 200)),
-    "order_export": (None, expect(SIGN_IN, 200, 200, 200)),
-    "order_create": (None, expect(SIGN_IN, 200, 403, 200)),
-    "order_detail": (_order, expect(SIGN_IN, 200, 200, 200)),
-    "offer_orders": (
+    "orders:order_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:order_export": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:order_create": (None, expect(SIGN_IN, 200, 403, 200)),
+    "orders:order_detail": (_order, expect(SIGN_IN, 200, 200, 200)),
+    "orders:offer_orders": (
         lambda f: {"offer_pk": f["single_order"].offer_id},
         expect(SIGN_IN, 200, 200, 200),
     ),
     # POST only. Anyone who may read the order may ask; the service refuses (and audits) those
     # without orders.reveal_key, so a GET is refused by method for every role.
-    "order_key_reveal": (_order, expect(SIGN_IN, 405, 405, 405)),
+    "orders:order_key_reveal": (_order, expect(SIGN_IN, 405, 405, 405)),
     # POST only, after the whitelist lookup and the action's permission.
-    "order_action": (
+    "orders:order_action": (
         lambda f: {**_order(f), "action": "recheck"},
         expect(SIGN_IN, 405, 403, 405),
     ),
-    "account_queue_resume": (
+    "orders:account_queue_resume": (
         lambda f: {"account_pk": f["single_order"].account_id},
         expect(SIGN_IN, 405, 403, 405),
     ),

@@ -10,17 +10,17 @@ _BATCH = lambda f: {"batch_pk": f["batch"].pk}  # noqa: E731
 
 # url name -> (function making reverse() kwargs from the fixtures, expected status per role)
 ROWS: dict = {
-    "batch_list": (None, expect(SIGN_IN, 200, 200, 200)),
-    "batch_upload": (None, expect(SIGN_IN, 200, 403, 200)),
-    "batch_template_csv": (None, expect(SIGN_IN, 200, 200, 200)),
-    "batch_template_xlsx": (None, expect(SIGN_IN, 200, 200, 200)),
-    "batch_detail": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
-    "batch_results": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
+    "orders:batch_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:batch_upload": (None, expect(SIGN_IN, 200, 403, 200)),
+    "orders:batch_template_csv": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:batch_template_xlsx": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:batch_detail": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
+    "orders:batch_results": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
     # POST only (a link or a prefetch exports nothing); a POST's own permission is checked
     # (and a refusal audited) by the service.
-    "batch_keys_export": (_BATCH, expect(SIGN_IN, 405, 405, 405)),
+    "orders:batch_keys_export": (_BATCH, expect(SIGN_IN, 405, 405, 405)),
     # POST only, once the action's permission has passed.
-    "batch_action": (
+    "orders:batch_action": (
         lambda f: {"batch_pk": f["batch"].pk, "action": "pause"},
         expect(SIGN_IN, 405, 403, 405),
     ),

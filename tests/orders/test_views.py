@@ -35,12 +35,12 @@ def make_order(offer, *, status=S.QUEUED, **fields) -> Order:
 
 
 def form_page(client, offer):
-    return client.get(reverse("order_create"), {"offer": offer.pk})
+    return client.get(reverse("orders:order_create"), {"offer": offer.pk})
 
 
 def order_post(client, offer, **fields):
     data = {"offer": offer.pk, "quantity": 1, "max_unit_price": offer.price, **fields}
-    return client.post(reverse("order_create"), data)
+    return client.post(reverse("orders:order_create"), data)
 
 
 def audited(action, order) -> list[AuditEvent]:
@@ -58,11 +58,11 @@ def account(sandbox_account):
 def test_the_picker_finds_listed_offers_by_name_or_id(client_as, account, sandbox_offer):
     offer = sandbox_offer(account, kind="key")
     client = client_as("operator")
-    page = client.get(reverse("order_create"))
+    page = client.get(reverse("orders:order_create"))
     assert page.status_code == 200 and b"Find an offer" in page.content
 
     found = client.get(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {"account": account.pk, "q": str(offer.offer_id)},
         **htmx("offer-results"),
     )
@@ -74,7 +74,7 @@ def test_the_picker_finds_listed_offers_by_name_or_id(client_as, account, sandbo
     offer.search_text = f"{offer.product_name} {offer.offer_name}".lower()
     offer.save(update_fields=["search_text"])
     words = f"{offer.product_name.split()[0]} {offer.offer_name.split()[0]}".upper()
-    by_name = client.get(reverse("order_create"), {"account": account.pk, "q": words})
+    by_name = client.get(reverse("orders:order_create"), {"account": account.pk, "q": words})
     assert by_name.status_code == 200 and f"?offer={offer.pk}".encode() in by_name.content
 
 
@@ -106,7 +106,7 @@ def test_the_form_shows_the_live_price_and_a_key_order_of_two_places_two_orders(
     assert all(order.quoted_price == live and order.max_unit_price == live for order in orders)
     assert all(order.customer_reference == "T-1001" for order in orders)
     assert response.status_code == 302
-    assert response.url == f"{reverse('order_list')}?ids={orders[0].pk},{orders[1].pk}"
+    assert response.url == f"{reverse('orders:order_list')}?ids={orders[0].pk},{orders[1].pk}"
     listed = client.get(response.url)
     assert [row.pk for row in listed.context["page"]] == [orders[1].pk, orders[0].pk]
     assert b"2 orders placed" in listed.content
@@ -186,7 +186,7 @@ def test_a_top_up_needs_the_player_id_and_an_invalid_player_is_refused(
     assert "game_user_id" in missing.context["form"].errors
 
     invalid = client.post(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {"offer": offer.pk, "action": "check_player", "game_user_id": "not-a-player"},
         **htmx("player-check"),
     )
@@ -198,7 +198,7 @@ def test_a_top_up_needs_the_player_id_and_an_invalid_player_is_refused(
     assert not Order.objects.filter(offer=offer).exists()
 
     valid = client.post(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {"offer": offer.pk, "action": "check_player", "game_user_id": "51234567"},
         **htmx("player-check"),
     )
@@ -226,7 +226,7 @@ def test_a_top_up_with_servers_offers_the_supplier_s_server_list(client_as, acco
     assert "game_server_id" in unknown.context["form"].errors
 
     checked = client.post(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {
             "offer": offer.pk,
             "action": "check_player",
@@ -248,7 +248,7 @@ def test_telegram_stars_resolve_the_username_or_ask_for_the_bot(client_as, accou
     assert b"Telegram @username" in page.content and b"Check player" not in page.content
 
     unknown = client.post(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {"offer": offer.pk, "action": "resolve_telegram", "telegram_username": "@nobody_here_77"},
         **htmx("telegram-check"),
     )
@@ -260,7 +260,7 @@ def test_telegram_stars_resolve_the_username_or_ask_for_the_bot(client_as, accou
     assert not Order.objects.filter(offer=offer).exists()
 
     known = client.post(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {"offer": offer.pk, "action": "resolve_telegram", "telegram_username": "@igoryan34"},
         **htmx("telegram-check"),
     )
@@ -296,22 +296,22 @@ def test_bad_input_is_a_form_error_never_a_500(client_as, offline_offer, field, 
 
 def test_an_unknown_offer_is_a_404(client_as):
     client = client_as("operator")
-    assert client.get(reverse("order_create"), {"offer": "999999"}).status_code == 404
-    assert client.get(reverse("order_create"), {"offer": "x"}).status_code == 404
+    assert client.get(reverse("orders:order_create"), {"offer": "999999"}).status_code == 404
+    assert client.get(reverse("orders:order_create"), {"offer": "x"}).status_code == 404
 
 
 def test_finance_reads_orders_but_cannot_place_them_or_act(client_as, offline_offer):
     order = make_order(offline_offer)
     client = client_as("finance")
-    assert client.get(reverse("order_list")).status_code == 200
+    assert client.get(reverse("orders:order_list")).status_code == 200
     assert client.get(order.get_absolute_url()).status_code == 200
-    assert client.get(reverse("order_create")).status_code == 403
+    assert client.get(reverse("orders:order_create")).status_code == 403
     posted = client.post(
-        reverse("order_create"),
+        reverse("orders:order_create"),
         {"offer": offline_offer.pk, "quantity": 1, "max_unit_price": "10"},
     )
     assert posted.status_code == 403
-    action = reverse("order_action", kwargs={"order_pk": order.pk, "action": "withdraw"})
+    action = reverse("orders:order_action", kwargs={"order_pk": order.pk, "action": "withdraw"})
     assert client.post(action).status_code == 403
     order.refresh_from_db()
     assert order.status == S.QUEUED and Order.objects.count() == 1
@@ -335,7 +335,7 @@ def listed(response) -> set[int]:
 
 def test_the_list_filters_and_searches(client_as, orders):
     client = client_as("operator")
-    url = reverse("order_list")
+    url = reverse("orders:order_list")
     everything = client.get(url)
     assert everything.status_code == 200 and listed(everything) == {o.pk for o in orders.values()}
     assert b'class="pill s-completed"' in everything.content
@@ -369,7 +369,7 @@ def test_the_list_filters_and_searches(client_as, orders):
 
 def test_the_results_are_an_htmx_partial_that_polls_only_while_orders_move(client_as, orders):
     client = client_as("operator")
-    url = reverse("order_list")
+    url = reverse("orders:order_list")
     # A queued order scheduled to be sent is about to move: the results re-poll.
     partial = client.get(url, {"status": "QUEUED", "q": ""}, **htmx("results"))
     assert b"<html" not in partial.content and b'id="results"' in partial.content
@@ -387,7 +387,7 @@ def test_the_csv_has_no_keys_and_neutralises_formulas(client_as, orders):
     done = orders["done"]
     OrderKey.objects.create(order=done, unit_index=0, secret="SECRET-KEY-ABCD-1234")
     Order.objects.filter(pk=done.pk).update(customer_reference='=HYPERLINK("http://x","y")')
-    response = client_as("operator").get(reverse("order_export"), {"status": "COMPLETED"})
+    response = client_as("operator").get(reverse("orders:order_export"), {"status": "COMPLETED"})
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode("utf-8")
     assert body.startswith("\ufeff")
@@ -406,10 +406,10 @@ def test_a_held_queue_shows_a_banner_with_resume(client_as, offline_offer):
         hold_reason="INSUFFICIENT_BALANCE on create-order.",
         held_since=timezone.now(),
     )
-    resume = reverse("account_queue_resume", kwargs={"account_pk": offline_offer.account_id})
+    resume = reverse("orders:account_queue_resume", kwargs={"account_pk": offline_offer.account_id})
 
     finance = client_as("finance")
-    page = finance.get(reverse("order_list"))
+    page = finance.get(reverse("orders:order_list"))
     assert (
         b'data-testid="queue-on-hold"' in page.content and b"INSUFFICIENT_BALANCE" in page.content
     )
@@ -417,7 +417,7 @@ def test_a_held_queue_shows_a_banner_with_resume(client_as, offline_offer):
     assert finance.post(resume).status_code == 403
 
     operator = client_as("operator")
-    assert resume.encode() in operator.get(reverse("order_list")).content
+    assert resume.encode() in operator.get(reverse("orders:order_list")).content
     response = operator.post(resume)
     assert response.status_code == 302
     assert not AccountQueue.objects.get(account=offline_offer.account).on_hold
@@ -427,7 +427,7 @@ def test_a_held_queue_shows_a_banner_with_resume(client_as, offline_offer):
 
 
 def test_the_dashboard_counts_orders_and_links_to_the_lists(client_as, orders):
-    page = client_as("finance").get(reverse("dashboard"))
+    page = client_as("finance").get(reverse("dashboard:dashboard"))
     assert page.context["order_counts"]["needs_attention"] == 1
     assert b"?attention=on" in page.content and b"?stage=in_flight" in page.content
     nav = [item["label"] for item in page.context["nav_items"]]
@@ -467,7 +467,7 @@ def test_the_status_block_refreshes_itself_while_in_flight(client_as, offline_of
 
 
 def test_reveal_shows_the_keys_once_and_is_audited(client_as, completed):
-    url = reverse("order_key_reveal", kwargs={"order_pk": completed.pk})
+    url = reverse("orders:order_key_reveal", kwargs={"order_pk": completed.pk})
     client = client_as("operator")
     assert client.get(url).status_code == 405
     response = client.post(url)
@@ -485,7 +485,7 @@ def test_reveal_shows_the_keys_once_and_is_audited(client_as, completed):
 
 
 def test_reveal_without_the_permission_is_refused_and_audited(client_as, completed):
-    url = reverse("order_key_reveal", kwargs={"order_pk": completed.pk})
+    url = reverse("orders:order_key_reveal", kwargs={"order_pk": completed.pk})
     client = client_as("finance")
     page = client.get(completed.get_absolute_url())
     assert b">Reveal</button>" not in page.content
@@ -508,12 +508,14 @@ def test_the_action_endpoint_follows_the_whitelist(client_as, offline_offer):
 
     def act(action, **data):
         return client.post(
-            reverse("order_action", kwargs={"order_pk": order.pk, "action": action}), data
+            reverse("orders:order_action", kwargs={"order_pk": order.pk, "action": action}), data
         )
 
     assert act("delete").status_code == 404
     assert act("order_key_reveal").status_code == 404
-    get = client.get(reverse("order_action", kwargs={"order_pk": order.pk, "action": "retry"}))
+    get = client.get(
+        reverse("orders:order_action", kwargs={"order_pk": order.pk, "action": "retry"})
+    )
     assert get.status_code == 405
 
     # An action that does not apply is a message, not an error page.
@@ -531,7 +533,7 @@ def test_the_action_endpoint_follows_the_whitelist(client_as, offline_offer):
 def test_mark_resolved_needs_a_comment(client_as, offline_offer):
     order = make_order(offline_offer, status=S.NEEDS_ATTENTION)
     client = client_as("operator")
-    url = reverse("order_action", kwargs={"order_pk": order.pk, "action": "mark_resolved"})
+    url = reverse("orders:order_action", kwargs={"order_pk": order.pk, "action": "mark_resolved"})
     page = client.get(order.get_absolute_url())
     assert b'name="comment"' in page.content
 
@@ -548,7 +550,7 @@ def test_mark_resolved_needs_a_comment(client_as, offline_offer):
 
 def test_resend_emails_the_customer_again(client_as, completed, mailoutbox):
     client = client_as("operator")
-    url = reverse("order_action", kwargs={"order_pk": completed.pk, "action": "resend"})
+    url = reverse("orders:order_action", kwargs={"order_pk": completed.pk, "action": "resend"})
     client.post(url)
     client.post(url)
     completed.refresh_from_db()
@@ -564,10 +566,12 @@ def test_an_offer_s_orders_are_a_page_and_the_catalog_s_offer_page_loads_them(
         offer=offline_offer, max_unit_price=Decimal("10"), customer_reference="REF-77"
     )
     client = client_as("operator")
-    url = reverse("offer_orders", args=[offline_offer.pk])
+    url = reverse("orders:offer_orders", args=[offline_offer.pk])
     page = client.get(url).content.decode()
     assert "REF-77" in page and "<html" in page.lower() and placed[0].transaction_id in page
     section = client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert "REF-77" in section and "<html" not in section.lower()
-    offer_page = client.get(reverse("offer_detail", args=[offline_offer.pk])).content.decode()
+    offer_page = client.get(
+        reverse("catalog:offer_detail", args=[offline_offer.pk])
+    ).content.decode()
     assert f'hx-get="{url}"' in offer_page and f'href="{url}"' in offer_page

@@ -31,7 +31,7 @@ def _form(**overrides):
 @pytest.mark.django_db
 def test_admin_saves_a_token_that_is_encrypted_and_never_shown_again(client_as):
     admin = client_as("admin")
-    response = admin.post(reverse("supplier_create"), _form())
+    response = admin.post(reverse("suppliers:supplier_create"), _form())
     account = SupplierAccount.objects.get(name="GamesDrop main")
     assert response.status_code == 302
 
@@ -41,7 +41,7 @@ def test_admin_saves_a_token_that_is_encrypted_and_never_shown_again(client_as):
         )
         assert TOKEN not in cursor.fetchone()[0]
 
-    page = admin.get(reverse("supplier_edit", args=[account.pk])).content.decode()
+    page = admin.get(reverse("suppliers:supplier_edit", args=[account.pk])).content.decode()
     assert TOKEN not in page and TOKEN[:-4] not in page
     assert "••••••••7890" in page
     assert all(TOKEN not in str(e.data) for e in AuditEvent.objects.all())
@@ -50,15 +50,18 @@ def test_admin_saves_a_token_that_is_encrypted_and_never_shown_again(client_as):
 @pytest.mark.django_db
 def test_an_empty_token_input_keeps_the_stored_token_and_a_new_one_replaces_it(client_as):
     admin = client_as("admin")
-    admin.post(reverse("supplier_create"), _form())
+    admin.post(reverse("suppliers:supplier_create"), _form())
     account = SupplierAccount.objects.get()
     admin.post(
-        reverse("supplier_edit", args=[account.pk]), _form(shop_token_input="", name="Renamed")
+        reverse("suppliers:supplier_edit", args=[account.pk]),
+        _form(shop_token_input="", name="Renamed"),
     )
     account.refresh_from_db()
     assert account.name == "Renamed" and account.shop_token == TOKEN
 
-    admin.post(reverse("supplier_edit", args=[account.pk]), _form(shop_token_input="f" * 32))
+    admin.post(
+        reverse("suppliers:supplier_edit", args=[account.pk]), _form(shop_token_input="f" * 32)
+    )
     account.refresh_from_db()
     assert account.shop_token == "f" * 32
     replaced = AuditEvent.objects.filter(action="supplier_account.updated").first()  # newest
@@ -67,7 +70,9 @@ def test_an_empty_token_input_keeps_the_stored_token_and_a_new_one_replaces_it(c
 
 @pytest.mark.django_db
 def test_a_new_account_needs_a_token(client_as):
-    response = client_as("admin").post(reverse("supplier_create"), _form(shop_token_input=""))
+    response = client_as("admin").post(
+        reverse("suppliers:supplier_create"), _form(shop_token_input="")
+    )
     assert response.status_code == 200
     assert "needs its shop token" in response.content.decode()
     assert not SupplierAccount.objects.exists()
@@ -78,7 +83,9 @@ def test_test_connection_reports_the_balance_and_profile_from_the_sandbox(
 ):
     account = sandbox_account(balance_profile="USDT", balance="250.50")
     admin = client_as("admin")
-    response = admin.post(reverse("supplier_check", args=[account.pk]), HTTP_HX_REQUEST="true")
+    response = admin.post(
+        reverse("suppliers:supplier_check", args=[account.pk]), HTTP_HX_REQUEST="true"
+    )
     html = response.content.decode()
     assert "<html" not in html and 'id="check-result"' in html
     assert "Balance 250.50 USD" in html and "profile USDT" in html
@@ -94,7 +101,9 @@ def test_test_connection_with_a_wrong_token_says_so_without_showing_it(
     account.shop_token = "0" * 32
     account.save()
     caplog.set_level(logging.DEBUG)
-    response = client_as("admin").post(reverse("supplier_check", args=[account.pk]), follow=True)
+    response = client_as("admin").post(
+        reverse("suppliers:supplier_check", args=[account.pk]), follow=True
+    )
     html = response.content.decode()
     assert "InvalidToken" in html and "0" * 32 not in html
     assert "0" * 32 not in caplog.text

@@ -200,7 +200,7 @@ def sending_batch(make_batch, add_orders):
 def test_the_page_shows_the_rate_and_the_estimated_finish(client_as, sending_batch):
     batch, expected_finish = sending_batch
     client = client_as("operator")
-    text = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    text = client.get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
 
     assert 'data-testid="batch-rate"' in text
     assert (
@@ -219,7 +219,7 @@ def test_the_htmx_progress_partial_shows_them_too(client_as, sending_batch):
     batch, expected_finish = sending_batch
     client = client_as("operator")
     response = client.get(
-        reverse("batch_detail", args=[batch.pk]),
+        reverse("orders:batch_detail", args=[batch.pk]),
         headers={"HX-Request": "true", "HX-Target": "progress"},
     )
     text = response.content.decode().strip()
@@ -237,7 +237,7 @@ def test_the_page_says_plainly_when_nothing_finished_lately(client_as, make_batc
     add_orders(batch, 10, S.COMPLETED, seconds_ago(now, 120))
     add_orders(batch, 10, S.ON_HOLD)
     client = client_as("operator")
-    url = reverse("batch_detail", args=[batch.pk])
+    url = reverse("orders:batch_detail", args=[batch.pk])
 
     for headers in ({}, {"HX-Request": "true", "HX-Target": "progress"}):
         text = client.get(url, headers=headers).content.decode()
@@ -250,7 +250,9 @@ def test_the_page_of_a_batch_just_started_waits_for_the_first_orders(
 ):
     batch = make_batch(status=Batch.Status.CONFIRMED, confirmed_ago=timedelta(seconds=1))
     add_orders(batch, 10, S.QUEUED)
-    text = client_as("operator").get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    text = (
+        client_as("operator").get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
+    )
     assert "Waiting for the first orders to finish: no estimate yet." in text
     assert "estimated finish" not in text
 
@@ -260,7 +262,9 @@ def test_a_paused_batch_shows_no_rate(client_as, make_batch, add_orders):
     batch = make_batch(status=Batch.Status.PAUSED, now=now)
     add_orders(batch, 10, S.COMPLETED, seconds_ago(now, 1))
     add_orders(batch, 10, S.QUEUED)
-    text = client_as("operator").get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    text = (
+        client_as("operator").get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
+    )
     assert "Paused: queued orders wait" in text and 'data-testid="batch-rate"' not in text
 
 
@@ -274,7 +278,9 @@ def test_when_only_orders_needing_attention_are_left_no_finish_is_promised(
     rate = batch_rate(batch=batch, now=now)
     assert rate.per_second and rate.remaining == 0 and rate.finish_at is None
 
-    text = client_as("operator").get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    text = (
+        client_as("operator").get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
+    )
     assert "No estimate: the orders left need attention." in text
     assert "2 orders need attention" in text and "estimated finish" not in text
 
@@ -284,7 +290,9 @@ def test_a_long_batch_shows_its_finish_in_hours_and_its_day(make_batch, add_orde
     batch = make_batch(now=now)
     add_orders(batch, 6, S.COMPLETED, lambda i: now - timedelta(seconds=1 + i))  # 0.1 a second
     add_orders(batch, 9000, S.QUEUED)  # 90,000 s: a day and a bit
-    text = client_as("operator").get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    text = (
+        client_as("operator").get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
+    )
     finish = timezone.localtime(finish_shown(text))
     assert f"{finish:%H:%M} on {finish:%a} {finish.day} {finish:%b}" in text
     assert "in about 25 hours" in text

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Offer, SyncJob
-from catalog.sync import sync_job_run
+from catalog.sync import catalog_sync_run
 from orders import tasks
 from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
 from orders.services import order_create, orders_sweep
@@ -32,7 +32,7 @@ HEADER = "offer_id,quantity,player_id,server_id,email,telegram_username,customer
 @pytest.fixture
 def synced_account(sandbox_account):
     account = sandbox_account()
-    sync_job_run(SyncJob.objects.create(account=account).pk)
+    catalog_sync_run(SyncJob.objects.create(account=account).pk)
     return account
 
 
@@ -80,7 +80,7 @@ def upload(client, account, content, *, name="orders.csv", check_players=False, 
     }
     if check_players:
         data["check_players"] = "on"
-    return client.post(reverse("batch_upload"), data)
+    return client.post(reverse("orders:batch_upload"), data)
 
 
 def csv_text(*rows: str) -> str:
@@ -158,7 +158,9 @@ def test_preview_lists_every_problem_and_orders_nothing(client_as, mixed_file, s
     client = client_as("operator")
     response = upload(client, synced_account, content, check_players=True, batch_name="Monday")
     batch = Batch.objects.get()
-    assert response.status_code == 302 and response.url == reverse("batch_detail", args=[batch.pk])
+    assert response.status_code == 302 and response.url == reverse(
+        "orders:batch_detail", args=[batch.pk]
+    )
     assert batch.status == Batch.Status.PREVIEW and batch.account == synced_account
     assert Order.objects.filter(batch=batch).count() == 0  # nothing ordered before confirming
 
@@ -200,7 +202,7 @@ def test_preview_lists_every_problem_and_orders_nothing(client_as, mixed_file, s
 
 def confirm(client, batch):
     """Press Confirm, then run the confirmation task as a worker would."""
-    response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    response = client.post(reverse("orders:batch_action", args=[batch.pk, "confirm"]), follow=True)
     tasks.confirm_batch.run(batch.pk)
     batch.refresh_from_db()
     return response
@@ -216,7 +218,9 @@ def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
     broker.clear()
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+        response = client.post(
+            reverse("orders:batch_action", args=[batch.pk, "confirm"]), follow=True
+        )
     text = response.content.decode()
     assert (
         "Batch confirmed: its 3 orders are being created, then sent. "
@@ -256,12 +260,12 @@ def test_confirm_orders_only_the_good_rows_each_with_its_own_transaction_id(
     assert set(
         BatchPreviewRow.objects.filter(batch=batch).values_list("row_number", flat=True)
     ) == {3, 4, 5, 6, 7, 9, 10, 11}
-    text = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    text = client.get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
     assert "8 rows skipped" in text and f"/orders/{orders[0].pk}/" in text
     assert f"by {batch.confirmed_by}" in text
 
     # A second confirmation (a double click) or the task delivered twice orders nothing more.
-    again = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    again = client.post(reverse("orders:batch_action", args=[batch.pk, "confirm"]), follow=True)
     assert "This batch has been confirmed already." in again.content.decode()
     tasks.confirm_batch.run(batch.pk)
     assert Order.objects.filter(batch=batch).count() == 3
@@ -274,11 +278,11 @@ def test_the_waiting_page_polls_until_the_orders_exist_then_reloads(
     client = client_as("operator")
     upload(client, synced_account, csv_text(f"{key.offer_id},2,,,,,W-1,"))
     batch = Batch.objects.get()
-    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
-    url = reverse("batch_detail", args=[batch.pk])
+    client.post(reverse("orders:batch_action", args=[batch.pk, "confirm"]))
+    url = reverse("orders:batch_detail", args=[batch.pk])
     poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "confirming"}
 
-    dashboard = client.get(reverse("dashboard")).content.decode()
+    dashboard = client.get(reverse("dashboard:dashboard")).content.decode()
     assert "<strong>1</strong> batch running" in dashboard  # creating its orders is work under way
 
     waiting = client.get(url, **poll)
@@ -304,7 +308,7 @@ def test_confirm_is_refused_when_a_reference_was_ordered_since_the_preview(
 
     confirm(client, batch)
     assert batch.status == Batch.Status.PREVIEW and not batch.orders.exists()
-    page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    page = client.get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
     assert 'data-testid="confirm-error"' in page and "Nothing was ordered." in page
     assert "were ordered elsewhere (LATE-1)" in page
     assert AuditEvent.objects.filter(action="batch.confirm_failed", target_id=str(batch.pk))
@@ -326,12 +330,12 @@ def test_a_file_of_more_orders_than_one_confirmation_may_create_is_refused(
         csv_text(f"{key.offer_id},3,,,,,U-1,", f"{other.offer_id},2,,,,,U-2,"),
     )
     batch = Batch.objects.get()
-    page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    page = client.get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
     message = "This file would create 5 orders; at most 4 can be confirmed at once."
     assert message in page
     assert "disabled>Confirm: order 2 rows" in page
 
-    response = client.post(reverse("batch_action", args=[batch.pk, "confirm"]), follow=True)
+    response = client.post(reverse("orders:batch_action", args=[batch.pk, "confirm"]), follow=True)
     assert message in response.content.decode()
     batch.refresh_from_db()
     assert batch.status == Batch.Status.PREVIEW and broker.ids("confirm_batch") == []
@@ -378,7 +382,7 @@ def test_the_sweep_sends_a_lost_confirmation_again(
     client = client_as("operator")
     upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,L-1,"))
     batch = Batch.objects.get()
-    client.post(reverse("batch_action", args=[batch.pk, "confirm"]))
+    client.post(reverse("orders:batch_action", args=[batch.pk, "confirm"]))
     broker.clear()  # the message is lost with the broker
 
     def sweep(minutes_later: int) -> int:
@@ -405,7 +409,7 @@ def test_a_limit_below_the_price_orders_at_the_limit(client_as, synced_account, 
     assert (
         "is below the current price"
         in client.get(
-            reverse("batch_detail", args=[batch.pk]), {"show": "warnings"}
+            reverse("orders:batch_detail", args=[batch.pk]), {"show": "warnings"}
         ).content.decode()
     )
     confirm(client, batch)
@@ -418,8 +422,8 @@ def test_discard_throws_the_preview_away(client_as, synced_account):
     client = client_as("operator")
     upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,D-1,"))
     batch = Batch.objects.get()
-    response = client.post(reverse("batch_action", args=[batch.pk, "discard"]), follow=True)
-    assert response.redirect_chain[-1][0] == reverse("batch_list")
+    response = client.post(reverse("orders:batch_action", args=[batch.pk, "discard"]), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("orders:batch_list")
     assert "discarded: nothing was ordered" in response.content.decode()
     assert not Batch.objects.exists() and not Order.objects.exists()
     assert not BatchPreviewRow.objects.exists()
@@ -451,19 +455,19 @@ def test_finance_can_look_but_not_upload_or_confirm(client_as, synced_account):
     upload(client_as("operator"), synced_account, csv_text(f"{key.offer_id},1,,,,,F-1,"))
     batch = Batch.objects.get()
     finance = client_as("finance")
-    assert finance.get(reverse("batch_list")).status_code == 200
-    assert finance.get(reverse("batch_detail", args=[batch.pk])).status_code == 200
-    assert finance.get(reverse("batch_upload")).status_code == 403
+    assert finance.get(reverse("orders:batch_list")).status_code == 200
+    assert finance.get(reverse("orders:batch_detail", args=[batch.pk])).status_code == 200
+    assert finance.get(reverse("orders:batch_upload")).status_code == 403
     assert (
         upload(finance, synced_account, csv_text(f"{key.offer_id},1,,,,,F-2,")).status_code == 403
     )
-    page = finance.get(reverse("batch_detail", args=[batch.pk])).content.decode()
+    page = finance.get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
     assert "Confirm" not in page and "Discard" not in page
     for action in ("confirm", "discard", "pause"):
-        response = finance.post(reverse("batch_action", args=[batch.pk, action]))
+        response = finance.post(reverse("orders:batch_action", args=[batch.pk, action]))
         assert response.status_code == 403, action
     assert Batch.objects.get().status == Batch.Status.PREVIEW and not Order.objects.exists()
-    assert finance.get(reverse("batch_results", args=[batch.pk])).status_code == 200
+    assert finance.get(reverse("orders:batch_results", args=[batch.pk])).status_code == 200
 
 
 # --- the batch page and its actions -------------------------------------------------------------
@@ -488,7 +492,7 @@ def confirmed_batch(client_as, synced_account, broker):
 
 def test_the_live_page_polls_while_orders_are_open_and_stops_when_final(client_as, confirmed_batch):
     client = client_as("operator")
-    url = reverse("batch_detail", args=[confirmed_batch.pk])
+    url = reverse("orders:batch_detail", args=[confirmed_batch.pk])
     page = client.get(url).content.decode()
     assert 'data-testid="batch-progress"' in page and 'hx-trigger="every 1s"' in page
     assert 'aria-valuenow="0"' in page
@@ -514,7 +518,7 @@ def test_the_live_page_polls_while_orders_are_open_and_stops_when_final(client_a
 
 def test_pause_and_resume_through_the_whitelist(client_as, confirmed_batch):
     client = client_as("operator")
-    action = lambda name: reverse("batch_action", args=[confirmed_batch.pk, name])  # noqa: E731
+    action = lambda name: reverse("orders:batch_action", args=[confirmed_batch.pk, name])  # noqa: E731
     page = client.post(action("pause"), follow=True).content.decode()
     assert "Batch paused" in page and ">Resume<" in page
     confirmed_batch.refresh_from_db()
@@ -539,7 +543,7 @@ def test_results_csv_has_no_keys_and_neutralises_formulas(client_as, confirmed_b
     Order.objects.filter(pk=order.pk).update(
         status=S.COMPLETED, supplier_message='=HYPERLINK("http://x")'
     )
-    response = client_as("finance").get(reverse("batch_results", args=[confirmed_batch.pk]))
+    response = client_as("finance").get(reverse("orders:batch_results", args=[confirmed_batch.pk]))
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "SECRET-KEY" not in body and "key" not in body.splitlines()[0].split(",")
@@ -559,12 +563,14 @@ def read_csv_text(body: str) -> list[dict]:
 def test_keys_export_needs_its_permission_and_is_audited(client_as, confirmed_batch):
     order = Order.objects.filter(batch=confirmed_batch).order_by("row_number").first()
     OrderKey.objects.create(order=order, unit_index=0, secret="KEY-AAAA-BBBB-CCCC")
-    url = reverse("batch_keys_export", args=[confirmed_batch.pk])
+    url = reverse("orders:batch_keys_export", args=[confirmed_batch.pk])
 
     operator = client_as("operator")
     assert (
         "Export keys"
-        not in operator.get(reverse("batch_detail", args=[confirmed_batch.pk])).content.decode()
+        not in operator.get(
+            reverse("orders:batch_detail", args=[confirmed_batch.pk])
+        ).content.decode()
     )
     denied = operator.post(url)
     assert denied.status_code == 403 and b"KEY-AAAA" not in denied.content
@@ -587,11 +593,11 @@ def test_the_list_shows_previews_and_running_batches(client_as, confirmed_batch,
     (key,) = key_offers(synced_account, 1)
     client = client_as("operator")
     upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,L-1,", "1,x,,,,,L-2,"))
-    page = client.get(reverse("batch_list")).content.decode()
+    page = client.get(reverse("orders:batch_list")).content.decode()
     assert "1 row ready" in page and "1 with problems" in page
     assert f"#{confirmed_batch.pk}" in page and "0 of 2 final" in page
-    assert client.get(reverse("batch_template_csv")).content.decode().startswith("offer_id,")
-    xlsx = client.get(reverse("batch_template_xlsx"))
+    assert client.get(reverse("orders:batch_template_csv")).content.decode().startswith("offer_id,")
+    xlsx = client.get(reverse("orders:batch_template_xlsx"))
     assert xlsx.content[:2] == b"PK" and "spreadsheetml" in xlsx["Content-Type"]
 
 
