@@ -323,7 +323,7 @@ def test_the_plain_ledger_export_shows_a_row_that_came_without_its_balance(recon
     client.force_login(user)
     today = timezone.localdate()
     params = {"account": account.pk, "start": today - dt.timedelta(days=1), "end": today}
-    _body, rows = read_csv(client.get(reverse("finance_export_ledger"), params))
+    _body, rows = read_csv(client.get(reverse("finance:finance_export_ledger"), params))
     row = next(row for row in rows if row[0] == "987654")
     assert row[2:5] == ["PURCHASE", "-1.50", ""]
 
