@@ -42,11 +42,13 @@ setup: install
 	$(BIN)/python manage.py create_demo_users
 	$(BIN)/python manage.py setup_demo_supplier
 
-# ruff (style, complexity), the import contracts of the layers (pyproject.toml [tool.importlinter]).
+# ruff (style, complexity), the import contracts of the layers (pyproject.toml [tool.importlinter])
+# and mypy with django-stubs over the product apps (pyproject.toml [tool.mypy]).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -59,7 +59,7 @@ class OfferFilter(django_filters.FilterSet):
 
     class Meta:
         model = Offer
-        fields = []
+        fields: list[str] = []
 
     def __init__(self, *args, account, categories, currencies, last_sync=None, **kwargs):
         super().__init__(*args, **kwargs)

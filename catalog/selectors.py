@@ -104,7 +104,7 @@ def filter_choices_cache_key(account: SupplierAccount) -> str:
     # account's next sync ends. The account's creation time keeps two accounts that came to share
     # a primary key (a database that reuses ids) from sharing choices.
     job = last_finished_sync(account)
-    version = f"{job.pk}.{job.finished_at.timestamp()}" if job else "never"
+    version = f"{job.pk}.{job.finished_at.timestamp()}" if job and job.finished_at else "never"
     return f"catalog:filter-choices:{account.pk}.{account.created_at.timestamp()}:{version}"
 
 

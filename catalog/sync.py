@@ -25,6 +25,7 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import connection, connections, transaction
 from django.db.models import F
@@ -214,6 +215,10 @@ def _write_pages(job: SyncJob, account: SupplierAccount, pages, seen: set[int], 
         finally:
             connections.close_all()
 
+    def may_write(ids: set[int]) -> bool:
+        """A writer failed (stop), or no page being written holds one of the offers `ids`."""
+        return bool(failures) or not any(ids & other for other in in_flight.values())
+
     writers = [
         threading.Thread(target=write, name=f"catalog-sync-write-{n}", daemon=True)
         for n in range(WRITERS)
@@ -224,9 +229,7 @@ def _write_pages(job: SyncJob, account: SupplierAccount, pages, seen: set[int], 
         for number, (category, rows) in enumerate(pages, start=1):
             ids = {row.offer_id for row in rows}
             with changed:
-                changed.wait_for(
-                    lambda ids=ids: failures or not any(ids & other for other in in_flight.values())
-                )
+                changed.wait_for(partial(may_write, ids))
                 if failures:
                     break
                 in_flight[number] = ids

@@ -181,7 +181,10 @@ def sync_start(request):
         job = sync.catalog_sync_start(account=account, by=request.user)
     except sync.SyncAlreadyRunning as error:
         messages.info(request, error.message)
-        job = selectors.active_sync(account)
+        active = selectors.active_sync(account)
+        if active is None:  # it finished in the meantime
+            return redirect("catalog:sync_list")
+        job = active
     return redirect("catalog:sync_detail", job_pk=job.pk)
 
 
@@ -224,7 +227,8 @@ class PricingRuleForm(forms.ModelForm):
         self.instance.account = account
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         scope, target = data.get("scope"), (data.get("target") or "").strip()
         if scope == PricingRule.Scope.DEFAULT:
             target = ""

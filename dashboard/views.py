@@ -10,7 +10,7 @@ from reseller.core import selectors
 
 @require_GET
 def dashboard(request):
-    context = {"worker": selectors.worker_status()}
+    context: dict[str, object] = {"worker": selectors.worker_status()}
     if request.user.has_perm("orders.view_order"):
         context["order_counts"] = orders_dashboard_counts()
         context["held_queues"] = list(account_queues_on_hold())

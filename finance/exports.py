@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell import Cell, WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -39,7 +39,6 @@ from openpyxl.utils import get_column_letter
 from finance.reconciliation import (
     Bucket,
     ChainBreak,
-    LedgerEntry,
     LocalOrder,
     ReconciliationResult,
     ReconItem,
@@ -421,7 +420,25 @@ ORDER_HEADER = [
 ]
 
 
-def ledger_rows(entries: Iterable[LedgerEntry]) -> Iterator[list[object]]:
+class LedgerLine(Protocol):
+    """What the plain ledger export shows of a row: the engine's `LedgerEntry`, or a stored row
+    as it came (which may lack its balance)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def created_at(self) -> datetime | None: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def balance_after(self) -> Decimal | None: ...
+    @property
+    def description(self) -> str: ...
+
+
+def ledger_rows(entries: Iterable[LedgerLine]) -> Iterator[list[object]]:
     """Rows for `LEDGER_HEADER` (for `iter_csv`)."""
     for entry in entries:
         yield [
@@ -455,7 +472,11 @@ def order_rows(orders: Iterable[LocalOrder]) -> Iterator[list[object]]:
 # -- XLSX -----------------------------------------------------------------------------------------
 
 
-def xlsx_value(value: object) -> object:
+#: What a cell holds; openpyxl writes each as its own type (a Decimal as a number).
+CellValue = bool | int | float | Decimal | datetime | date | str | None
+
+
+def xlsx_value(value: object) -> CellValue:
     """A cell value: numbers as numbers, naive UTC date-times, text neutralised and stripped of
     the control characters XML cannot hold."""
     if value is None or isinstance(value, bool | int | float | Decimal):
@@ -465,6 +486,12 @@ def xlsx_value(value: object) -> object:
     if isinstance(value, date):
         return value
     return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+
+
+def _write_only_cell(sheet: Any, value: CellValue) -> Cell:
+    # types-openpyxl's WriteOnlyCell takes str | float | datetime | None; the Cell it builds
+    # takes a Decimal and a date as well.
+    return WriteOnlyCell(sheet, value=value)  # type: ignore[arg-type]
 
 
 class _Sheet:
@@ -481,7 +508,7 @@ class _Sheet:
     def header(self, names: Iterable[str]) -> None:
         cells = []
         for name in names:
-            cell = WriteOnlyCell(self.sheet, value=xlsx_value(name))
+            cell = _write_only_cell(self.sheet, xlsx_value(name))
             cell.font = self.bold
             cells.append(cell)
         self.sheet.append(cells)
@@ -490,7 +517,7 @@ class _Sheet:
         value = xlsx_value(value)
         if kind not in ("amount", "rate") or not isinstance(value, int | float | Decimal):
             return value
-        cell = WriteOnlyCell(self.sheet, value=value)
+        cell = _write_only_cell(self.sheet, value)
         cell.number_format = AMOUNT_FORMAT if kind == "amount" else RATE_FORMAT
         return cell
 

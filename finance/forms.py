@@ -63,7 +63,8 @@ class PeriodForm(forms.Form):
     end = DayField(label="To (included)")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("start"), data.get("end")
         if start and end and end < start:
             self.add_error("end", "The period must end on or after the day it starts.")

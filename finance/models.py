@@ -335,8 +335,9 @@ class ReconciliationItem(models.Model):
     @property
     def at(self):
         """When it happened: the ledger time, else the order's submission (or finality)."""
-        if self.ledger_entry_id is not None:
-            return self.ledger_entry.created_at
+        entry = self.ledger_entry  # None without a query when the item holds no row
+        if entry is not None:
+            return entry.created_at
         text = self.order_data.get("submitted_at") or self.order_data.get("final_at")
         return datetime.fromisoformat(text) if text else None
 

@@ -2,9 +2,22 @@
 its balances show cents."""
 
 from decimal import Decimal
+from typing import overload
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+
+
+@overload
+def cents(value: Decimal) -> Decimal: ...
+
+
+@overload
+def cents(value: None) -> None: ...
+
+
+@overload
+def cents(value: Decimal | None) -> Decimal | None: ...
 
 
 def cents(value: Decimal | None) -> Decimal | None:

@@ -38,7 +38,7 @@ day it runs (no order records its USD cost). The rates it used are stored with t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -452,6 +452,8 @@ def period_ledger_entries(
     for pk, supplier_id, amount, kind, description, balance_after, created_at in rows.iterator(
         chunk_size=5000
     ):
+        if created_at is None:  # never: the rows are picked by their time
+            raise ValueError(f"ledger row {supplier_id} has no time")
         if balance_after is None:
             raise ReconciliationInputError(
                 f"Ledger row {supplier_id} came without its balanceAfter: the balance chain "
@@ -772,9 +774,11 @@ def run_result(run: ReconciliationRun) -> engine.ReconciliationResult:
     return storing.stored_result(run, rows.iterator(chunk_size=5000), entries)
 
 
-def period_ledger_export(account: SupplierAccount, *, start: dt.datetime, end: dt.datetime):
+def period_ledger_export(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> Iterator[storing.LedgerLine]:
     """The ledger rows of a period, oldest first, for the plain CSV export (a generator)."""
     rows = LedgerEntry.objects.filter(
         account=account, created_at__gte=start, created_at__lt=end
     ).order_by("created_at", "supplier_id")
-    return (storing.engine_entry(row) for row in rows.iterator(chunk_size=5000))
+    return (storing.ledger_line(row) for row in rows.iterator(chunk_size=5000))

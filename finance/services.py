@@ -39,6 +39,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
@@ -70,7 +71,7 @@ from finance.reconciliation import storing
 from reseller.core import jobs
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
-from suppliers.clients import MissingCredential, SupplierError
+from suppliers.clients import LedgerTransaction, MissingCredential, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.services import supplier_client
 
@@ -315,9 +316,11 @@ def ledger_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manu
         raise JobAlreadyRunning(error.message) from None
 
 
-def _store_ledger_page(account: SupplierAccount, job: LedgerSync, rows) -> int:
+def _store_ledger_page(
+    account: SupplierAccount, job: LedgerSync, rows: Iterable[LedgerTransaction]
+) -> int:
     """Insert the rows not stored yet; returns how many were new."""
-    unique = {}
+    unique: dict[int, LedgerTransaction] = {}
     for row in rows:
         unique.setdefault(row.id, row)
     known = selectors.known_supplier_ids(account, list(unique))

@@ -200,9 +200,10 @@ def ledger_sync_start(request):
         job = services.ledger_sync_start(account=account, by=request.user)
     except JobAlreadyRunning as error:
         messages.info(request, error.message)
-        job = selectors.active_ledger_sync(account)
-        if job is None:  # it finished in the meantime
+        active = selectors.active_ledger_sync(account)
+        if active is None:  # it finished in the meantime
             return redirect("finance:ledger_sync_list")
+        job = active
     except FinanceError as error:
         messages.error(request, error.message)
         return redirect(f"{reverse('finance:ledger_list')}?account={account.pk}")
@@ -266,10 +267,10 @@ def reconciliation_start(request):
             )
         except JobAlreadyRunning as error:
             messages.info(request, error.message)
-            run = selectors.active_reconciliation(form.cleaned_data["account"])
-            if run is None:  # it finished in the meantime
+            active = selectors.active_reconciliation(form.cleaned_data["account"])
+            if active is None:  # it finished in the meantime
                 return redirect(f"{reverse('finance:reconciliation_list')}?account={account.pk}")
-            return redirect("finance:reconciliation_detail", run_pk=run.pk)
+            return redirect("finance:reconciliation_detail", run_pk=active.pk)
         except FinanceError as error:
             form.add_error(None, error.message)
         else:
@@ -407,7 +408,7 @@ def reconciliation_item_explain(request, run_pk: int, item_pk: int):
                 messages.success(request, f"Item {item.item_key} explained.")
                 url = reverse("finance:reconciliation_detail", args=[run_pk])
                 return redirect(f"{url}?bucket={item.bucket}#item-{item.pk}")
-    context = {"run": item.run, "item": item, "explanation": explanation}
+    context: dict[str, object] = {"run": item.run, "item": item, "explanation": explanation}
     if may_explain and not request.GET.get("cancel"):
         context["form"] = form
     return explain.render(context)
@@ -496,7 +497,8 @@ def _export_period(request):
     form = ExportForm(request.GET)
     if not form.is_valid():
         problems = "; ".join(
-            f"{form.fields[name].label if name in form.fields else 'Period'}: {' '.join(errors)}"
+            # An ErrorList yields its messages as text; django-stubs says ValidationError | str.
+            f"{form.fields[name].label if name in form.fields else 'Period'}: {' '.join(errors)}"  # type: ignore[arg-type]
             for name, errors in form.errors.items()
         )
         messages.error(request, f"Nothing was exported. {problems}")

@@ -83,7 +83,8 @@ def send_batch_orders(ids, *, countdown: float | None = None) -> int:
     ids = iter(ids)
     while chunk := list(itertools.islice(ids, BATCH_SUBMIT_CHUNK)):
         try:
-            tasks.submit_batch_orders.apply_async((chunk,), countdown=countdown)
+            # Celery takes countdown=None (no delay); celery-types' stub asks for a float.
+            tasks.submit_batch_orders.apply_async((chunk,), countdown=countdown)  # type: ignore[arg-type]
         except Exception:
             logger.warning(
                 "could not enqueue a batch's orders after %d sent; the sweep will pick up the rest",

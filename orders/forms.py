@@ -3,6 +3,7 @@
 """
 
 from decimal import Decimal
+from typing import cast
 
 import django_filters
 import django_filters.widgets
@@ -53,7 +54,9 @@ class OfferSearchForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = catalog_accounts()
+        #: The accounts offered: those with a catalog.
+        self.accounts = catalog_accounts()
+        cast(forms.ModelChoiceField, self.fields["account"]).queryset = self.accounts
 
 
 class OrderForm(forms.Form):
@@ -97,7 +100,7 @@ class OrderForm(forms.Form):
 
     def __init__(self, *args, offer: Offer, servers=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.offer = offer
+        self.for_offer = offer
         self.stars = is_telegram_stars(offer)
         fields = self.fields
         fields["offer"].initial = offer.pk
@@ -126,7 +129,7 @@ class OrderForm(forms.Form):
         fields["max_unit_price"].help_text += f" In {offer.currency or 'the offer currency'}."
 
     def clean_offer(self):
-        if self.cleaned_data["offer"] != self.offer.pk:
+        if self.cleaned_data["offer"] != self.for_offer.pk:
             raise forms.ValidationError("The form was for another offer; open it again.")
         return self.cleaned_data["offer"]
 
@@ -239,7 +242,7 @@ class OrderFilter(django_filters.FilterSet):
 
     class Meta:
         model = Order
-        fields = []
+        fields: list[str] = []
 
     def filter_search(self, queryset, name, value):
         value = value.strip()[:SEARCH_MAX_LENGTH]

@@ -199,8 +199,11 @@ def balance_usd(account: SupplierAccount, *, client: object | None = None) -> Ba
     currency = (balance.currency or "USD").upper()
     if currency == "USD":
         return BalanceSeen(balance.balance, "")
-    rate = CurrencyRate.objects.filter(currency=currency).values_list("usd_per_unit", flat=True)
-    rate = rate.first()
+    rate = (
+        CurrencyRate.objects.filter(currency=currency)
+        .values_list("usd_per_unit", flat=True)
+        .first()
+    )
     if rate is None:
         return BalanceSeen(
             None,

@@ -6,6 +6,8 @@ there); `orders.states` is also the only writer of `OrderEvent`. The exactly-onc
 first create-order call) and the claim lease (`claimed_by`, `lease_expires_at`).
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
@@ -354,6 +356,10 @@ class BatchPreviewRow(models.Model):
     has_problems = models.BooleanField(default=False)
     problems = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+
+    # The two prices as the supplier wrote them, set by the preview page for display (not stored).
+    unit_price_text: Decimal | None
+    max_unit_price_text: Decimal | None
 
     class Meta:
         ordering = ["batch", "row_number"]

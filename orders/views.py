@@ -69,7 +69,7 @@ def _chosen_offer(request) -> Offer | None:
 
 def _offer_picker(request):
     form = OfferSearchForm(request.GET or None)
-    accounts = form.fields["account"].queryset
+    accounts = form.accounts
     account, search = accounts.first(), ""
     if form.is_bound and form.is_valid():
         account = form.cleaned_data["account"] or account
@@ -175,7 +175,7 @@ def _place(request, offer):
     servers, server_error = lookups.game_servers(offer)
     form = OrderForm(request.POST, offer=offer, servers=servers)
     price_error = ""
-    extra = {}
+    extra: dict[str, object] = {}
     if form.is_valid():
         data = form.cleaned_data
         # The live price just before ordering: it is the price the orders are placed at.

@@ -374,42 +374,57 @@ def _number(value: Any, name: str, minimum: float = 0) -> float:
     return number
 
 
+def _price_drift(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise AdminError(400, "price_drift must be an object {share, pct}")
+    return {
+        "share": _share(value.get("share", 0), "price_drift.share"),
+        "pct": _number(value.get("pct", 5), "price_drift.pct"),
+    }
+
+
+def _fx(app, value: Any) -> dict[str, str]:
+    """The stored rates with those given (currency: USD per unit) replaced or added."""
+    if not isinstance(value, dict):
+        raise AdminError(400, "fx must be an object {currency: rate}")
+    rates = {}
+    for currency, given in value.items():
+        rate = _decimal(given, f"fx.{currency}")
+        if rate <= 0:
+            raise AdminError(400, f"fx.{currency} must be positive")
+        rates[str(currency).upper()] = format(rate, "f")
+    return {**app.state.settings()["fx"], **rates}
+
+
+def _setting(app, name: str, value: Any) -> Any:
+    """One setting's value checked (AdminError 400 when it is not valid), as it is stored."""
+    if name in ("topup_delay_seconds", "codegames_key_delay_seconds"):
+        return _number(value, name)
+    if name == "price_drift_seconds":
+        return _number(value, name, 0.001)
+    if name in ("cancel_share", "fail_share", "partial_share", "codegames_keyless_share"):
+        return _share(value, name)
+    if name == "price_drift":
+        return _price_drift(value)
+    if name == "error_envelope":
+        if value not in ENVELOPES:
+            raise AdminError(400, f"error_envelope must be one of {', '.join(ENVELOPES)}")
+        return value
+    if name == "error_http_status":
+        if value is not None and (not isinstance(value, int) or not 100 <= value <= 599):
+            raise AdminError(400, "error_http_status must be null or an HTTP status")
+        return value
+    if name == "fx":
+        return _fx(app, value)
+    raise AdminError(400, f"unknown setting {name}")
+
+
 def post_settings(app, match, body, query, now):
     values: dict[str, Any] = {}
     for name, value in body.items():
         if name not in DEFAULT_SETTINGS:
             raise AdminError(400, f"unknown setting {name}")
-        if name in ("topup_delay_seconds", "codegames_key_delay_seconds"):
-            values[name] = _number(value, name)
-        elif name == "price_drift_seconds":
-            values[name] = _number(value, name, 0.001)
-        elif name in ("cancel_share", "fail_share", "partial_share", "codegames_keyless_share"):
-            values[name] = _share(value, name)
-        elif name == "price_drift":
-            if not isinstance(value, dict):
-                raise AdminError(400, "price_drift must be an object {share, pct}")
-            values[name] = {
-                "share": _share(value.get("share", 0), "price_drift.share"),
-                "pct": _number(value.get("pct", 5), "price_drift.pct"),
-            }
-        elif name == "error_envelope":
-            if value not in ENVELOPES:
-                raise AdminError(400, f"error_envelope must be one of {', '.join(ENVELOPES)}")
-            values[name] = value
-        elif name == "error_http_status":
-            if value is not None and (not isinstance(value, int) or not 100 <= value <= 599):
-                raise AdminError(400, "error_http_status must be null or an HTTP status")
-            values[name] = value
-        elif name == "fx":
-            if not isinstance(value, dict):
-                raise AdminError(400, "fx must be an object {currency: rate}")
-            rates = {}
-            for currency, rate in value.items():
-                rate = _decimal(rate, f"fx.{currency}")
-                if rate <= 0:
-                    raise AdminError(400, f"fx.{currency} must be positive")
-                rates[str(currency).upper()] = format(rate, "f")
-            values[name] = {**app.state.settings()["fx"], **rates}
+        values[name] = _setting(app, name, value)
     merged = {**app.state.settings(), **values}
     if merged["cancel_share"] + merged["fail_share"] > 1:
         raise AdminError(400, "cancel_share + fail_share must not exceed 1")

@@ -157,6 +157,11 @@ def _is_int(value: Any) -> bool:
 
 def _check(params: dict[str, Any]) -> str | None:
     """The first problem with a ``reportGiftPurchase`` parameter set, or ``None``."""
+    return _check_sale(params) or _check_gifts(params) or _check_people(params)
+
+
+def _check_sale(params: dict[str, Any]) -> str | None:
+    """The required parameters, then the transaction, its amount and the kind of sale."""
     for name in ("transaction_id", "transaction_date", "amount", "currency", "buyer_id"):
         if name not in params or params[name] is None:
             return f'parameter "{name}" is required'
@@ -171,6 +176,11 @@ def _check(params: dict[str, Any]) -> str | None:
         return "CURRENCY_INVALID"
     if "sale_type" in params and params["sale_type"] not in SALE_TYPES:
         return "SALE_TYPE_INVALID"
+    return None
+
+
+def _check_gifts(params: dict[str, Any]) -> str | None:
+    """Exactly one of ``gift_name`` and ``gift_names``, each a non-empty name."""
     has_one = params.get("gift_name") is not None
     has_many = params.get("gift_names") is not None
     if has_one == has_many:
@@ -185,6 +195,11 @@ def _check(params: dict[str, Any]) -> str | None:
             or not all(isinstance(name, str) and name for name in names)
         ):
             return "GIFT_NAMES_INVALID"
+    return None
+
+
+def _check_people(params: dict[str, Any]) -> str | None:
+    """The buyer's, seller's and recipient's ids given: positive integers."""
     for name in ("buyer_id", "seller_id", "recipient_id"):
         if name in params and params[name] is not None:
             if not _is_int(params[name]) or params[name] <= 0:

@@ -34,44 +34,57 @@ def decode(raw: bytes) -> Any:
 
 
 def _encode(obj: Any, out: list[str]) -> None:
-    if obj is None:
-        out.append("null")
-    elif obj is True:
-        out.append("true")
-    elif obj is False:
-        out.append("false")
-    elif isinstance(obj, str):
-        out.append(_quote(obj))
-    elif isinstance(obj, int):
-        out.append(int.__repr__(obj))
-    elif isinstance(obj, Decimal):
-        if not obj.is_finite():
-            raise ValueError("non-finite Decimal")
-        out.append(format(obj, "f"))
-    elif isinstance(obj, float):
-        out.append(float.__repr__(obj))
-    elif isinstance(obj, dict):
-        out.append("{")
-        first = True
-        for key, value in obj.items():
-            if not first:
-                out.append(",")
-            first = False
-            out.append(_quote(str(key)))
-            out.append(":")
-            _encode(value, out)
-        out.append("}")
+    if isinstance(obj, dict):
+        _encode_object(obj, out)
     elif isinstance(obj, list | tuple):
-        out.append("[")
-        for index, value in enumerate(obj):
-            if index:
-                out.append(",")
-            _encode(value, out)
-        out.append("]")
+        _encode_array(obj, out)
     elif isinstance(obj, Raw):
         out.append(obj.data.decode())
     else:
-        raise TypeError(f"cannot encode {type(obj).__name__}")
+        out.append(_scalar(obj))
+
+
+def _encode_object(obj: dict, out: list[str]) -> None:
+    out.append("{")
+    first = True
+    for key, value in obj.items():
+        if not first:
+            out.append(",")
+        first = False
+        out.append(_quote(str(key)))
+        out.append(":")
+        _encode(value, out)
+    out.append("}")
+
+
+def _encode_array(obj: list | tuple, out: list[str]) -> None:
+    out.append("[")
+    for index, value in enumerate(obj):
+        if index:
+            out.append(",")
+        _encode(value, out)
+    out.append("]")
+
+
+def _scalar(obj: Any) -> str:
+    """A JSON literal, string or number; a ``Decimal`` as written."""
+    if obj is None:
+        return "null"
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if isinstance(obj, str):
+        return _quote(obj)
+    if isinstance(obj, int):
+        return int.__repr__(obj)
+    if isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise ValueError("non-finite Decimal")
+        return format(obj, "f")
+    if isinstance(obj, float):
+        return float.__repr__(obj)
+    raise TypeError(f"cannot encode {type(obj).__name__}")
 
 
 def encode(obj: Any) -> bytes:

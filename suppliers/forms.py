@@ -45,7 +45,8 @@ class SupplierAccountForm(forms.ModelForm):
         ]
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if self.instance.pk is None and not data.get("shop_token_input"):
             self.add_error("shop_token_input", "A new account needs its shop token.")
         return data

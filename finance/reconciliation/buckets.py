@@ -234,9 +234,10 @@ def _unsynced(prepared: Prepared, order: LocalOrder, *, refund: bool) -> str:
     """Say so when the ledger was last synced before the row could have come."""
     settings = prepared.settings
     synced = settings.ledger_synced_until
-    if synced is None or order.submitted_at is None:
+    moment = refund_moment(order) if refund else order.submitted_at  # None only if not submitted
+    if synced is None or order.submitted_at is None or moment is None:
         return ""
-    due = (refund_moment(order) if refund else order.submitted_at) - settings.window_slack
+    due = moment - settings.window_slack
     if due <= synced:
         return ""
     return (

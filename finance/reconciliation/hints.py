@@ -75,6 +75,8 @@ def _nearest_orders(prepared: Prepared, side: Side, leftover: list[int]) -> dict
     # Every order in the window is looked at (the amount test is relative and wide).
     rows = sorted((times[row], row, -math.inf, math.inf) for row in leftover)
     anchor_index = REFUND_ANCHOR if refund else PURCHASE_ANCHOR
+    # Each order's anchor moment; the sweep pairs rows only with orders that have windows.
+    anchors = [math.nan if span is None else span[anchor_index] for span in spans]
     for row, order in sweep(rows, windows):
         entry = entries[row]
         supplier = entry.amount if refund else -entry.amount
@@ -86,7 +88,7 @@ def _nearest_orders(prepared: Prepared, side: Side, leftover: list[int]) -> dict
         within = difference <= settings.abs_tolerance or difference <= ours * (
             settings.fx_tolerance
         )
-        distance = abs(times[row] - spans[order][anchor_index])
+        distance = abs(times[row] - anchors[order])
         off = 0.0 if within else float(difference / ours)
         rank = (not within, off, distance, candidate.key)
         if row not in best or rank < best[row][0]:

@@ -104,6 +104,8 @@ def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list
         if (span := spans[order]) is not None
     )
     anchor_index = REFUND_ANCHOR if refund else PURCHASE_ANCHOR
+    # Each order's anchor moment; the sweep pairs rows only with orders that have windows.
+    anchors = [math.nan if span is None else span[anchor_index] for span in spans]
 
     parent = list(range(len(expected)))
 
@@ -131,7 +133,7 @@ def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list
             rank = 2
         else:
             continue
-        distance = abs(times[row] - spans[order][anchor_index])
+        distance = abs(times[row] - anchors[order])
         edge = (rank * 1e10 + distance, float(difference), row, order, rank)
         root = find(order)
         if row != last_row:

@@ -17,12 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from itertools import islice
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection
+from django.db.models import Field
 
 from finance import reconciliation as engine
 from finance.models import LedgerEntry, ReconciliationItem, ReconciliationRun
@@ -44,7 +45,7 @@ class ItemRow(NamedTuple):
     previous_entry: int | None  # chain breaks only
     order: int | None
     order_key: str
-    order_data: str | dict
+    order_data: Any  # JSON text (str) when written, a dict when read
     expected_usd: Decimal | None
     variance: Decimal | None
     variance_pct: Decimal | None
@@ -120,10 +121,9 @@ def items_write(rows: Iterable[ItemRow]) -> None:
     writing itself.
     """
     rows = iter(rows)
-    meta = ReconciliationItem._meta
     quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    columns = ", ".join(quote(meta.get_field(name).column) for name in ITEM_COLUMNS)
+    table = quote(ReconciliationItem._meta.db_table)
+    columns = ", ".join(quote(_column(name)) for name in ITEM_COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -135,6 +135,14 @@ def items_write(rows: Iterable[ItemRow]) -> None:
         sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
         while batch := list(islice(rows, ITEM_BATCH)):
             cursor.executemany(sql, batch)
+
+
+def _column(name: str) -> str:
+    """The database column of one of the item's model fields."""
+    field = ReconciliationItem._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise TypeError(f"ReconciliationItem.{name} is not a column")
+    return field.column
 
 
 def order_snapshot(order: engine.LocalOrder) -> dict:
@@ -210,16 +218,9 @@ def _item(
     row: ItemRow, entries: dict[int, engine.LedgerEntry]
 ) -> engine.ReconItem | engine.ChainBreak:
     bucket = engine.Bucket(row.bucket)
-    entry = entries.get(row.ledger_entry)
+    entry = None if row.ledger_entry is None else entries.get(row.ledger_entry)
     if bucket is engine.Bucket.CHAIN_BREAK:
-        return engine.ChainBreak(
-            item_key=row.item_key,
-            previous=entries.get(row.previous_entry),
-            entry=entry,
-            expected_balance=cents(row.expected_balance),
-            actual_balance=cents(row.actual_balance),
-            gap=cents(row.gap),
-        )
+        return _chain_break(row, entry, entries)
     return engine.ReconItem(
         bucket=bucket,
         entry=entry,
@@ -232,9 +233,54 @@ def _item(
     )
 
 
+def _chain_break(
+    row: ItemRow, entry: engine.LedgerEntry | None, entries: dict[int, engine.LedgerEntry]
+) -> engine.ChainBreak:
+    """A stored chain break: its row (kept: PROTECT) and the balances were written with it."""
+    expected, actual, gap = row.expected_balance, row.actual_balance, row.gap
+    if entry is None or expected is None or actual is None or gap is None:
+        raise ValueError(f"stored chain break {row.item_key} lacks its ledger row or balances")
+    return engine.ChainBreak(
+        item_key=row.item_key,
+        previous=None if row.previous_entry is None else entries.get(row.previous_entry),
+        entry=entry,
+        expected_balance=cents(expected),
+        actual_balance=cents(actual),
+        gap=cents(gap),
+    )
+
+
 def engine_entry(row: LedgerEntry) -> engine.LedgerEntry:
-    """A stored ledger row as the engine's record (amounts as the ledger shows them)."""
+    """A stored ledger row of a run as the engine's record (amounts as the ledger shows them).
+    A run's rows have their time and balance: a period with a row without them is refused."""
+    if row.created_at is None or row.balance_after is None:
+        raise ValueError(f"ledger row {row.supplier_id} has no time or no balance: no run has it")
     return engine.LedgerEntry(
+        id=row.supplier_id,
+        amount=cents(row.amount),
+        type=row.type,
+        description=row.description,
+        balance_after=cents(row.balance_after),
+        created_at=row.created_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """A stored ledger row as the supplier gave it, for the plain ledger export: unlike the
+    engine's record it may lack its balance (or time)."""
+
+    id: int
+    amount: Decimal
+    type: str
+    description: str
+    balance_after: Decimal | None
+    created_at: dt.datetime | None
+
+
+def ledger_line(row: LedgerEntry) -> LedgerLine:
+    """A stored ledger row for the plain export (amounts as the ledger shows them)."""
+    return LedgerLine(
         id=row.supplier_id,
         amount=cents(row.amount),
         type=row.type,
@@ -264,7 +310,7 @@ def run_totals(run: ReconciliationRun) -> engine.Totals | None:
     """The totals kept on the run (`totals_as_json`); None before it finished."""
     if not run.totals:
         return None
-    values = {}
+    values: dict[str, Any] = {}
     for field in fields(engine.Totals):
         raw = run.totals[field.name]
         values[field.name] = raw if field.name == "opening_known" else Decimal(raw)
@@ -280,4 +326,4 @@ def _moment(text: str | None) -> dt.datetime | None:
 
 
 def _decimal(text: str | None) -> Decimal | None:
-    return None if text in (None, "") else Decimal(text)
+    return None if not text else Decimal(text)

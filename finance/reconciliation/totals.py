@@ -38,11 +38,11 @@ def totals_of(
         return item.entry is None or contains(item.entry.created_at)
 
     def ledger_sum(bucket: Bucket, sign: int) -> Decimal:
-        return sum((item.entry.amount * sign for item in items[bucket] if ours(item)), ZERO)
+        return sum((item.ledger_row.amount * sign for item in items[bucket] if ours(item)), ZERO)
 
     def expected_sum(*buckets: Bucket) -> Decimal:
         return sum(
-            (item.expected_usd for bucket in buckets for item in items[bucket] if ours(item)),
+            (item.expected for bucket in buckets for item in items[bucket] if ours(item)),
             ZERO,
         )
 

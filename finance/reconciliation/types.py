@@ -38,7 +38,8 @@ class Bucket(StrEnum):
         return BUCKET_LABELS[self]
 
 
-BUCKET_LABELS = {
+#: By bucket (a stored item's bucket is its plain text, which finds the same label).
+BUCKET_LABELS: dict[str, str] = {
     Bucket.UNEXPECTED_CHARGE: "Unexpected charges",
     Bucket.CHAIN_BREAK: "Chain breaks",
     Bucket.UNEXPECTED_REFUND: "Unexpected refunds",
@@ -178,7 +179,7 @@ class Settings:
     def side_of(self, moment: datetime | None) -> str:
         """The neighbouring period a moment outside this one belongs to ("previous" or "next");
         "" when it is inside."""
-        if self.contains(moment):
+        if moment is None or self.contains(moment):
             return ""
         return (
             "previous" if self.period_start is not None and moment < self.period_start else "next"
@@ -292,6 +293,27 @@ class ReconItem:
     @property
     def ledger_id(self) -> int | None:
         return None if self.entry is None else self.entry.id
+
+    @property
+    def ledger_row(self) -> LedgerEntry:
+        """The ledger row of an item that holds one (every item of a ledger bucket)."""
+        if self.entry is None:
+            raise ValueError(f"{self.bucket} item {self.item_key} holds no ledger row")
+        return self.entry
+
+    @property
+    def local_order(self) -> LocalOrder:
+        """The order of an item that holds one (a match, or an item of an order bucket)."""
+        if self.order is None:
+            raise ValueError(f"{self.bucket} item {self.item_key} holds no order")
+        return self.order
+
+    @property
+    def expected(self) -> Decimal:
+        """`expected_usd` of an item that has it (a match, not charged, a refund missing)."""
+        if self.expected_usd is None:
+            raise ValueError(f"{self.bucket} item {self.item_key} has no expected amount")
+        return self.expected_usd
 
     @property
     def order_key(self) -> str | None:
@@ -505,7 +527,7 @@ class ReconciliationResult:
         order of this one, is that period's row)."""
         contains = self.settings.contains
         return {
-            bucket: sum(1 for item in self.items[bucket] if contains(item.entry.created_at))
+            bucket: sum(1 for item in self.items[bucket] if contains(item.ledger_row.created_at))
             for bucket in LEDGER_BUCKETS
         }
 
@@ -513,7 +535,7 @@ class ReconciliationResult:
         """The period's orders (submitted in it) per charge-side bucket."""
         contains = self.settings.contains
         return {
-            bucket: sum(1 for item in self.items[bucket] if contains(item.order.submitted_at))
+            bucket: sum(1 for item in self.items[bucket] if contains(item.local_order.submitted_at))
             if bucket in (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE)
             else len(self.items[bucket])
             for bucket in ORDER_BUCKETS
@@ -523,7 +545,9 @@ class ReconciliationResult:
         """The period's refunds owed (the order failed in it) per refund-side bucket."""
         contains = self.settings.contains
         return {
-            bucket: sum(1 for item in self.items[bucket] if contains(refund_moment(item.order)))
+            bucket: sum(
+                1 for item in self.items[bucket] if contains(refund_moment(item.local_order))
+            )
             if bucket is Bucket.REFUND_MATCHED
             else len(self.items[bucket])
             for bucket in REFUND_BUCKETS
@@ -538,8 +562,9 @@ class ReconciliationResult:
         for bucket in (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE, Bucket.REFUND_MATCHED):
             refund = bucket is Bucket.REFUND_MATCHED
             for item in self.items[bucket]:
-                moment = refund_moment(item.order) if refund else item.order.submitted_at
-                if not (contains(item.entry.created_at) and contains(moment)):
+                order = item.local_order
+                moment = refund_moment(order) if refund else order.submitted_at
+                if not (contains(item.ledger_row.created_at) and contains(moment)):
                     count += 1
         return count
 

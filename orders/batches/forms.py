@@ -1,13 +1,20 @@
 """The batch upload form."""
 
+from __future__ import annotations
+
+from typing import cast
+
 from django import forms
 
 from catalog.selectors import catalog_accounts
 from orders.batches.reading import MAX_BYTES, MAX_ROWS
+from suppliers.models import SupplierAccount
 
 
 class BatchUploadForm(forms.Form):
-    account = forms.ModelChoiceField(queryset=None, label="Supplier account", empty_label=None)
+    account: forms.ModelChoiceField[SupplierAccount] = forms.ModelChoiceField(
+        queryset=None, label="Supplier account", empty_label=None
+    )
     name = forms.CharField(
         max_length=200, required=False, help_text="Optional: defaults to the file's name."
     )
@@ -23,5 +30,7 @@ class BatchUploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["account"].queryset = catalog_accounts()
+        #: The accounts offered: those with a catalog.
+        self.accounts = catalog_accounts()
+        cast(forms.ModelChoiceField, self.fields["account"]).queryset = self.accounts
         self.fields["file"].widget.attrs["accept"] = ".csv,.txt,.tsv,.xlsx,.xlsm"

@@ -225,9 +225,10 @@ def _max_unit_price(text: str, problems: list[str]) -> Decimal | None:
     except _Bad as exc:
         problems.append(f"max_unit_price '{clip(text, 30)}' {exc}")
         return None
+    exponent = price.as_tuple().exponent  # an int: parse_number's numbers are finite
     if price <= 0:
         problems.append(f"max_unit_price '{clip(text, 30)}' must be above zero")
-    elif price.as_tuple().exponent < -4:
+    elif isinstance(exponent, int) and exponent < -4:
         problems.append(f"max_unit_price '{text}' has more than 4 decimal places")
     elif price >= 10**13:
         problems.append(f"max_unit_price '{clip(text, 30)}' is too large")

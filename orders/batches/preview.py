@@ -90,7 +90,7 @@ def _resolve_telegram(rows: list[BatchRow], account: SupplierAccount, client: ob
     ]
     if not waiting:
         return
-    wanted = sorted({row.offer_id for row in waiting})
+    wanted = sorted({row.offer_id for row in waiting if row.offer_id})
     needing_id: set[int] = set()
     for start in range(0, len(wanted), STORE_CHUNK):
         needing_id.update(
@@ -255,7 +255,7 @@ def batch_preview_create(
 
 
 def _order_line(row: BatchPreviewRow, offers: dict[int, Offer]) -> OrderLine:
-    offer = offers.get(row.offer_id)
+    offer = offers.get(row.offer_id) if row.offer_id is not None else None
     where = f"Row {row.row_number}"
     if offer is None:
         raise OrderActionRefused(f"{where}: its offer is gone from the catalog.")

@@ -35,11 +35,11 @@ import io
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import BinaryIO
+from typing import IO
 
 from reseller.core.errors import ApplicationError
 
@@ -129,7 +129,7 @@ class BatchReader:
 
     # -- opening
 
-    def _open(self, data: BinaryIO) -> Iterator[RawRow]:
+    def _open(self, data: IO[bytes]) -> Generator[RawRow, None, None]:
         head = data.read(_SNIFF_BYTES)
         data.seek(0)
         if not head:
@@ -146,7 +146,7 @@ class BatchReader:
             raise BatchFileRefused("This is a PDF document, not a table. Upload a CSV or XLSX.")
         return self._open_csv(data, head)
 
-    def _open_csv(self, data: BinaryIO, head: bytes) -> Iterator[RawRow]:
+    def _open_csv(self, data: IO[bytes], head: bytes) -> Generator[RawRow, None, None]:
         self.format = "csv"
         self.encoding = _detect_encoding(data, head)
         sample = head.decode(self.encoding, errors="replace")
@@ -183,7 +183,7 @@ class BatchReader:
             raise BatchFileRefused(f"The header line could not be read: {exc}.") from exc
         return self._csv_rows(text, line_number)
 
-    def _csv_rows(self, text: io.TextIOWrapper, header_line: int) -> Iterator[RawRow]:
+    def _csv_rows(self, text: io.TextIOWrapper, header_line: int) -> Generator[RawRow, None, None]:
         reader = csv.reader(text, delimiter=self.delimiter, skipinitialspace=True, strict=False)
         previous = 0
         try:
@@ -206,7 +206,7 @@ class BatchReader:
         finally:
             text.close()  # closes our adapter, never the uploaded file
 
-    def _open_xlsx(self, data: BinaryIO) -> Iterator[RawRow]:
+    def _open_xlsx(self, data: IO[bytes]) -> Generator[RawRow, None, None]:
         self.format = "xlsx"
         not_a_workbook = (
             "This file is not a valid Excel workbook (.xlsx). Open it in Excel or LibreOffice "
@@ -251,7 +251,7 @@ class BatchReader:
             raise
         return self._xlsx_rows(workbook, rows, row_number)
 
-    def _xlsx_rows(self, workbook, rows, header_row: int) -> Iterator[RawRow]:
+    def _xlsx_rows(self, workbook, rows, header_row: int) -> Generator[RawRow, None, None]:
         row_number = header_row
         try:
             while True:
@@ -348,7 +348,7 @@ class _Borrowed(io.RawIOBase):
         return len(data)
 
 
-def _binary(uploaded) -> BinaryIO:
+def _binary(uploaded) -> IO[bytes]:
     """A seekable binary file at offset 0, checked against the size limit."""
     if isinstance(uploaded, bytes | bytearray | memoryview):
         uploaded = io.BytesIO(bytes(uploaded))
@@ -383,7 +383,7 @@ def _too_big() -> BatchFileRefused:
     )
 
 
-def _detect_encoding(data: BinaryIO, head: bytes) -> str:
+def _detect_encoding(data: IO[bytes], head: bytes) -> str:
     if head.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

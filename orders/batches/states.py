@@ -101,7 +101,7 @@ def batches_transition(
     to = B(to)
     sources = batch_sources(to)
     if from_statuses is not None:
-        wanted = frozenset(B(status) for status in from_statuses)
+        wanted: frozenset[str] = frozenset(B(status) for status in from_statuses)
         if not wanted <= sources:
             refused = ", ".join(sorted(B(status).label for status in wanted - sources))
             raise InvalidTransition(

@@ -52,7 +52,8 @@ def batch_template_xlsx() -> bytes:
                 cell = WriteOnlyCell(sheet, value=value or None)
                 cell.number_format = "@"
             elif name == "max_unit_price":
-                cell = WriteOnlyCell(sheet, value=Decimal(value) if value else None)
+                # types-openpyxl's WriteOnlyCell leaves out the Decimal that openpyxl writes.
+                cell = WriteOnlyCell(sheet, value=Decimal(value) if value else None)  # type: ignore[arg-type]
             else:
                 cell = WriteOnlyCell(sheet, value=int(value))
             cells.append(cell)

@@ -228,7 +228,8 @@ def _check_player(
     key = (offer.pk, row.game_user_id, row.game_server_id)
     if key not in players:
         try:
-            players[key] = tuple(check_player(offer, row.game_user_id, row.game_server_id))
+            valid, login = check_player(offer, row.game_user_id, row.game_server_id)
+            players[key] = (valid, login)
         except (ApplicationError, SupplierError) as exc:
             players[key] = str(exc)
     answer = players[key]
@@ -259,10 +260,11 @@ def _estimate(
         if row.problems:
             continue
         rows_ok += 1
-        if row.offer is not None and row.quantity is not None:
+        cost = row.estimated_cost  # None when the row has no offer or no quantity
+        if row.offer is not None and row.quantity is not None and cost is not None:
             units_ok += row.quantity
             currency = row.offer.currency
-            totals[currency] = totals.get(currency, Decimal(0)) + row.estimated_cost
+            totals[currency] = totals.get(currency, Decimal(0)) + cost
 
     usd_total, without_rate = _usd_total(totals)
     if without_rate:

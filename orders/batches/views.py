@@ -75,7 +75,7 @@ def batch_upload(request):
             return redirect("orders:batch_detail", batch_pk=batch.pk)
     context = {
         "form": form,
-        "has_accounts": form.fields["account"].queryset.exists(),
+        "has_accounts": form.accounts.exists(),
         "columns": file_template.TEMPLATE_HEADER,
         "max_quantity": MAX_QUANTITY,
     }

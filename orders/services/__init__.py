@@ -40,7 +40,9 @@ Also exported here, from their own modules: sending tasks after commit (`orders.
 writes of batches (`orders.batches.services`).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from orders.batches.services import (  # noqa: F401
     batch_confirm,
@@ -107,7 +109,7 @@ from orders.services.vault import batch_keys_export, order_key_reveal  # noqa: F
 class OperatorAction:
     label: str
     permission: str
-    service: object
+    service: Callable[..., Any]
 
 
 #: The operator actions a view may call by name, each with the permission it needs.

@@ -28,12 +28,12 @@ from suppliers.services import supplier_client
 def release_held_orders(*, now: datetime, limit: int, account_id: int | None = None) -> int:
     """Move released ON_HOLD orders (their queue resumed: `next_poll_at` set) back to QUEUED."""
     with transaction.atomic():
-        orders = Order.objects.select_for_update(skip_locked=True).filter(
+        held = Order.objects.select_for_update(skip_locked=True).filter(
             status=OrderStatus.ON_HOLD, next_poll_at__lte=now
         )
         if account_id is not None:
-            orders = orders.filter(account_id=account_id)
-        orders = list(orders.order_by("next_poll_at", "pk")[:limit])
+            held = held.filter(account_id=account_id)
+        orders = list(held.order_by("next_poll_at", "pk")[:limit])
         for order in orders:
             order_move(order, OrderStatus.QUEUED, reason="The account's queue resumed.", now=now)
         enqueue_submit_after_commit(orders)
@@ -94,6 +94,7 @@ def _usd_cost(order: Order) -> Decimal | None:
     price = order.price_sent if order.price_sent is not None else order.quoted_price
     if price is None:
         return None
+    rate: Decimal | None
     if order.currency in ("USD", ""):
         rate = Decimal(1)
     else:

@@ -9,6 +9,7 @@ import threading
 import uuid
 from datetime import timedelta
 from decimal import Decimal
+from typing import overload
 
 from django.utils import timezone
 
@@ -52,6 +53,18 @@ DELIVERY_CLAIM = timedelta(minutes=5)
 
 
 ERROR_TEXT_LIMIT = 1000
+
+
+@overload
+def money(amount: Decimal) -> Decimal: ...
+
+
+@overload
+def money(amount: None) -> None: ...
+
+
+@overload
+def money(amount: Decimal | None) -> Decimal | None: ...
 
 
 def money(amount: Decimal | None) -> Decimal | None:
@@ -98,10 +111,11 @@ def order_move(order: Order, to: str, **kwargs) -> Order:
     return order
 
 
-def order_lock(order_id: int, *, skip_locked: bool = False) -> Order | None:
+def order_lock(order_id: int) -> Order:
+    """Re-read an order that exists, locked (FOR UPDATE) until the caller's transaction ends.
+    Orders are never deleted, so a missing one is a bug: it raises `Order.DoesNotExist`."""
     return (
-        Order.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        Order.objects.select_for_update(of=("self",))
         .select_related("offer", "account", "batch")
-        .filter(pk=order_id)
-        .first()
+        .get(pk=order_id)
     )

@@ -25,7 +25,7 @@ from orders.services.base import (
     order_move,
 )
 from orders.states import POLLED_STATUSES, SUPPLIER_STATUSES, can_move
-from suppliers.clients import CodeGamesClient, OrderNotFound, OrderResult, SupplierError
+from suppliers.clients import CodeGamesClient, Offer, OrderNotFound, OrderResult, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
@@ -40,7 +40,7 @@ class SupplierAnswer:
     keys: tuple[str, ...] = ()
     keys_error: SupplierError | None = None
     # WRONG_PRICE: the find-one that followed it.
-    quote: object | None = None
+    quote: Offer | None = None
     quote_error: BaseException | None = None
     by_transaction_id: bool = True
 
@@ -156,6 +156,8 @@ def order_flag_found(
 def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source: str) -> None:
     """Follow what the supplier said about a locked order (inside the caller's transaction)."""
     result = answer.result
+    if result is None:
+        raise ValueError("apply_answer follows an answer with a result; an error is recorded")
     target = SUPPLIER_STATUSES.get(result.status)
     changes = _result_fields(result)
     data = {
@@ -417,6 +419,8 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
             apply_answer(order, answer, now=now, source="order-status")
             return
         error = answer.error
+        if error is None:
+            raise ValueError("an answer without a result carries the error that replaced it")
         if (
             isinstance(error, OrderNotFound)
             and answer.by_transaction_id

@@ -116,7 +116,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
         )
         if order is None:
             return None
-        if order.batch_id and not order.batch.accepts_submissions:
+        if order.batch is not None and not order.batch.accepts_submissions:
             # Paused or not confirmed yet: batch_resume / batch_confirm schedule it again.
             Order.objects.filter(pk=order.pk).update(next_poll_at=None, updated_at=now)
             return None
@@ -150,10 +150,10 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             },
             now=now,
         )
-        if order.batch_id and order.batch.status == Batch.Status.CONFIRMED:
+        if order.batch is not None and order.batch.status == Batch.Status.CONFIRMED:
             # Other workers may be claiming the batch's first orders too: one of them moves it.
             batches_transition(
-                Batch.objects.filter(pk=order.batch_id),
+                Batch.objects.filter(pk=order.batch.pk),
                 Batch.Status.RUNNING,
                 from_statuses=[Batch.Status.CONFIRMED],
                 now=now,
@@ -276,6 +276,8 @@ def _record_late_answer(
 
 def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) -> Next:
     error = answer.error
+    if error is None:
+        raise ValueError("an answer without a result carries the error that replaced it")
     text = error_text(error)
     if isinstance(error, TransactionDuplicate):
         order_move(
@@ -358,6 +360,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
     quote, currency, limit = answer.quote, order.currency, money(order.max_unit_price)
     if quote is None:
         error = answer.quote_error
+        if error is None:
+            raise ValueError("a WRONG_PRICE answer carries the re-quote or why it failed")
         if isinstance(error, OfferNotFound):
             reason = "WRONG_PRICE, and find-one says the offer is no longer available."
             order_move(

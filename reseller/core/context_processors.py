@@ -1,5 +1,7 @@
 """What every page's layout needs: the navigation the user may follow, and their role."""
 
+from typing import Any
+
 from django.urls import reverse
 
 from reseller.core.roles import role_of
@@ -23,7 +25,7 @@ def navigation(request):
     if user is None or not user.is_authenticated:
         return {}
     path = request.path
-    items = []
+    items: list[dict[str, Any]] = []
     for label, url_name, permission in NAVIGATION:
         if permission is None or user.has_perm(permission):
             items.append({"label": label, "url": reverse(url_name), "active": False})

@@ -23,7 +23,7 @@ class AuditEventFilter(django_filters.FilterSet):
 
     class Meta:
         model = AuditEvent
-        fields = []
+        fields: list[str] = []
 
     def filter_target(self, queryset, name, value):
         return queryset.filter(target_id=value)

@@ -37,7 +37,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 from django.apps import apps
 from django.conf import settings
@@ -87,6 +87,9 @@ class Job(models.Model):
     # Set when the rescue sent its task again because no worker had claimed the first message.
     resent_at = models.DateTimeField(null=True, blank=True)
     message = models.TextField(blank=True)
+
+    #: Each concrete kind's manager (Django's default; an abstract model has none of its own).
+    objects: ClassVar[models.Manager[Self]]
 
     #: The Celery task that runs one job of this kind, given its id (a dotted path).
     task_name: ClassVar[str] = ""

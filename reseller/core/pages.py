@@ -23,6 +23,7 @@ from functools import cached_property
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django_htmx.http import push_url as push_url_header
+from django_htmx.middleware import HtmxDetails
 
 from reseller.core.querystrings import without_empty
 
@@ -36,12 +37,19 @@ POLL_SECONDS = {
 }
 
 
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware hands it on: with `htmx` (its details, falsy when
+    htmx did not send it). For the type checker; views are given the request Django made."""
+
+    htmx: HtmxDetails
+
+
 class Page:
     """A page template and the partials of it that htmx asks for (see the module)."""
 
     def __init__(
         self,
-        request: HttpRequest,
+        request: HtmxHttpRequest,
         template: str,
         *,
         partials: Iterable[str] = (),
@@ -85,7 +93,7 @@ class Page:
 
 
 def render_page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     template: str,
     context: dict,
     *,

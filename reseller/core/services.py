@@ -3,7 +3,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import transaction
 from django.utils import timezone
 
@@ -69,7 +69,7 @@ def _set_role(user, role_name: str) -> None:
 @transaction.atomic
 def staff_create(
     *, username: str, email: str, role: str, by=None, request=None
-) -> tuple[User, str]:
+) -> tuple[AbstractUser, str]:
     """Create a staff user with a random password, returned once to be handed over."""
     if User.objects.filter(username__iexact=username).exists():
         raise ApplicationError(f"A user named {username!r} already exists.")

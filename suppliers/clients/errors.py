@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -386,13 +387,14 @@ def _is_result_shaped(data: Any) -> bool:
     return isinstance(status, str) and status.strip().upper() in NON_ERROR_STATUSES
 
 
-def _walk(data: Any, *, lists: bool):
+def _walk(data: Any, *, lists: bool) -> Iterator[tuple[int, dict]]:
     """Breadth-first (depth, dict) pairs under `data`, bounded in depth and size."""
     queue = deque([(0, data)])
     seen = 0
     while queue and seen < _MAX_NODES:
         depth, node = queue.popleft()
         seen += 1
+        children: Iterable[Any]
         if isinstance(node, dict):
             yield depth, node
             children = node.values()
@@ -409,48 +411,82 @@ def _walk(data: Any, *, lists: bool):
 def find_documented_code(data: Any, *, success_status: bool = False) -> str | None:
     """The documented error code carried by a decoded body, or None (see the module docstring)."""
     if isinstance(data, str):
-        return _exact_code(data) or _word_code(data)
+        return _any_code(data)
     if success_status and _is_result_shaped(data):
-        for key, value in data.items():
-            normalised = _norm_key(key)
-            if normalised in _CODE_KEY_SET:
-                found = _exact_code(value)
-                if found is None and normalised != "status":
-                    found = _word_code(value)
-                    if found is None and isinstance(value, dict):
-                        found = find_documented_code(value)
-                if found:
-                    return found
-        return None
+        return _code_in_result(data)
     # Structured members first, anywhere; then words inside messages, anywhere.
+    return _code_in_members(data) or _code_in_list(data) or _code_in_messages(data)
+
+
+def _any_code(value: Any) -> str | None:
+    """A code named by the whole value, else as a word inside it."""
+    return _exact_code(value) or _word_code(value)
+
+
+def _first_code(values: Iterable[Any], find: Callable[[Any], str | None]) -> str | None:
+    """The first code `find` finds among `values`."""
+    for value in values:
+        found = find(value)
+        if found:
+            return found
+    return None
+
+
+def _named_code(normalised_key: str, value: Any) -> str | None:
+    """The code a code member (``code``, ``error`` ...) names: its whole value, else a word in it
+    (not for ``status``, whose values are also order statuses)."""
+    found = _exact_code(value)
+    if found is None and normalised_key != "status":
+        found = _word_code(value)
+    return found
+
+
+def _code_in_result(data: dict) -> str | None:
+    """A result-shaped 2xx body: its top-level code members only (an object under one is searched
+    as a body of its own), never its messages."""
+    for key, value in data.items():
+        normalised = _norm_key(key)
+        if normalised not in _CODE_KEY_SET:
+            continue
+        found = _named_code(normalised, value)
+        if found is None and normalised != "status" and isinstance(value, dict):
+            found = find_documented_code(value)
+        if found:
+            return found
+    return None
+
+
+def _code_in_members(data: Any) -> str | None:
+    """A code member anywhere in the body, breadth-first; a list under a code or container key
+    counts by the items that are exactly a code."""
     for _, node in _walk(data, lists=True):
         for key, value in node.items():
             normalised = _norm_key(key)
             if isinstance(value, list):
                 if normalised in _CODE_KEY_SET or normalised in _CONTAINER_KEYS:
-                    for item in value:
-                        found = _exact_code(item)
-                        if found:
-                            return found
+                    found = _first_code(value, _exact_code)
+                    if found:
+                        return found
             elif normalised in _CODE_KEY_SET:
-                found = _exact_code(value)
-                if found is None and normalised != "status":
-                    found = _word_code(value)
+                found = _named_code(normalised, value)
                 if found:
                     return found
-    if isinstance(data, list):
-        for item in data:
-            found = _exact_code(item) or _word_code(item)
-            if found:
-                return found
+    return None
+
+
+def _code_in_list(data: Any) -> str | None:
+    """A body that is a list: an item that is, or holds as a word, a code."""
+    return _first_code(data, _any_code) if isinstance(data, list) else None
+
+
+def _code_in_messages(data: Any) -> str | None:
+    """A code written as a word inside a message member (or a list of messages), anywhere."""
     for _, node in _walk(data, lists=True):
         for key, value in node.items():
             if _norm_key(key) in _MESSAGE_KEYS:
-                items = value if isinstance(value, list) else (value,)
-                for item in items:
-                    found = _word_code(item)
-                    if found:
-                        return found
+                found = _first_code(value if isinstance(value, list) else (value,), _word_code)
+                if found:
+                    return found
     return None
 
 

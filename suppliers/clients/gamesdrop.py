@@ -92,15 +92,14 @@ class GamesDropClient(OffersApiClient):
         backoff_cap: float = 8.0,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        self._management = None
+        self._management: Secret | None = None
+        management_secrets: tuple[Secret, ...] = ()
         if management_token:
             credential = management_token.strip()
             if not credential.lower().startswith("bearer "):
                 credential = "Bearer " + credential
             self._management = Secret(credential)
-        management_secrets = (
-            (Secret(management_token.strip()), self._management) if management_token else ()
-        )
+            management_secrets = (Secret(management_token.strip()), self._management)
         super().__init__(
             base_url,
             token,

@@ -80,6 +80,7 @@ def confirmed_price(value: Any) -> Decimal | int:
             value = Decimal(value.strip())
         except InvalidOperation:
             raise ValueError(f"price {value!r} is not a number") from None
+    number: Decimal | int
     if isinstance(value, int):
         number = value
     elif isinstance(value, Decimal):

@@ -191,7 +191,9 @@ def classify_bot_api_body(status: int, data: Any, raw_body: str | None) -> Suppl
         code = data.get("error_code")
         if isinstance(code, bool) or not isinstance(code, int):
             code = status
-        parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
+        parameters = data.get("parameters")
+        if not isinstance(parameters, dict):
+            parameters = {}
         retry_after = parameters.get("retry_after")
         retry_after = float(retry_after) if isinstance(retry_after, int | Decimal) else None
         description = data.get("description")

@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 import requests
@@ -65,7 +65,7 @@ logger = logging.getLogger("suppliers.clients.transport")
 T = TypeVar("T")
 Throttle = Callable[[], None]
 OnRequest = Callable[[str, str, "int | None", float], None]
-Classifier = Callable[[int, Any, str], "SupplierError | None"]
+Classifier = Callable[[int, Any, "str | None"], "SupplierError | None"]
 
 DEFAULT_TIMEOUT = (3.05, 15.0)
 # The longest one HTTP attempt may take, start to end.
@@ -123,7 +123,7 @@ def _shut(connection: HTTPConnection) -> None:
 _current = threading.local()
 
 
-class _WatchedConnectionMixin:
+class _WatchedConnectionMixin(HTTPConnection):
     """Tells the calling thread's deadline which connection (and so which socket) it uses; every
     request on a connection passes here, a new one or one kept alive."""
 
@@ -134,7 +134,7 @@ class _WatchedConnectionMixin:
         return super().request(*args, **kwargs)
 
 
-class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+class _WatchedHTTPConnection(_WatchedConnectionMixin):
     pass
 
 
@@ -182,46 +182,59 @@ class _TooLarge(Exception):
 
 
 def _encode(value: Any, out: Callable[[str], Any]) -> None:
+    if isinstance(value, dict):
+        _encode_object(value, out)
+    elif isinstance(value, list | tuple):
+        _encode_array(value, out)
+    else:
+        out(_scalar(value))
+
+
+def _encode_object(value: dict, out: Callable[[str], Any]) -> None:
+    out("{")
+    first = True
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
+        if not first:
+            out(",")
+        first = False
+        out(json.dumps(key))
+        out(":")
+        _encode(item, out)
+    out("}")
+
+
+def _encode_array(value: list | tuple, out: Callable[[str], Any]) -> None:
+    out("[")
+    for index, item in enumerate(value):
+        if index:
+            out(",")
+        _encode(item, out)
+    out("]")
+
+
+def _scalar(value: Any) -> str:
+    """A JSON literal, string or number; a Decimal with exactly its own digits."""
     if value is None:
-        out("null")
-    elif value is True:
-        out("true")
-    elif value is False:
-        out("false")
-    elif isinstance(value, str):
-        out(json.dumps(value))
-    elif isinstance(value, Decimal):
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} cannot be sent as a JSON number")
-        out(str(value))
-    elif isinstance(value, int):
-        out(int.__repr__(value))
-    elif isinstance(value, float):
+        return str(value)
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(f"{value} cannot be sent as a JSON number")
-        out(float.__repr__(value))
-    elif isinstance(value, dict):
-        out("{")
-        first = True
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
-            if not first:
-                out(",")
-            first = False
-            out(json.dumps(key))
-            out(":")
-            _encode(item, out)
-        out("}")
-    elif isinstance(value, list | tuple):
-        out("[")
-        for index, item in enumerate(value):
-            if index:
-                out(",")
-            _encode(item, out)
-        out("]")
-    else:
-        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        return float.__repr__(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def dumps_exact(value: Any) -> str:
@@ -327,6 +340,36 @@ class Transport:
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     # --- the call --------------------------------------------------------------------------------
+
+    @overload
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        safe_to_repeat: bool,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        authorization: Secret | None = None,
+        parse: Callable[[Reply], T],
+        accept: Callable[[int, Any], bool] | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> T: ...
+
+    @overload
+    def request(
+        self,
+        method: str,
+        target: str,
+        *,
+        safe_to_repeat: bool,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        authorization: Secret | None = None,
+        parse: None = None,
+        accept: Callable[[int, Any], bool] | None = None,
+        body_limit: int = DEFAULT_BODY_LIMIT,
+    ) -> Reply: ...
 
     def request(
         self,

@@ -188,7 +188,7 @@ class Offer:
             offer_name=_opt_str(data.get("offerName")),
             count=to_int(data.get("count", 1), "count"),
             price=to_decimal(_require(data, "price", "find-one"), "price"),
-            currency=_opt_str(_require(data, "currency", "find-one")),
+            currency=str(_require(data, "currency", "find-one")),
             settlement_method=_opt_str(data.get("settlementMethod")),
             balance_profile=_opt_str(data.get("balanceProfile")),
             is_settlement_compatible=_opt_bool(data.get("isSettlementCompatible")),
@@ -229,7 +229,7 @@ class SyncPage:
         raw_rows = _require(data, "rows", "sync")
         if not isinstance(raw_rows, list):
             raise _bad("sync: 'rows' is not a list")
-        rows = []
+        rows: list[SyncRow] = []
         append = rows.append
         index = -1
         try:

@@ -227,6 +227,41 @@ def test_a_start_while_the_broker_is_down_is_a_queued_job_not_an_error(
     assert f'data-testid="{_testid(name)}-waiting">Waiting for a worker' in page
 
 
+#: Where each start button leads when the job it was refused for has finished meanwhile.
+ENDED_MEANWHILE = {
+    "catalog sync": (
+        "catalog.views.sync.catalog_sync_start",
+        lambda account: reverse("catalog:sync_list"),
+    ),
+    "ledger sync": (
+        "finance.views.services.ledger_sync_start",
+        lambda account: reverse("finance:ledger_sync_list"),
+    ),
+    "reconciliation": (
+        "finance.views.services.reconciliation_start",
+        lambda account: f"{reverse('finance:reconciliation_list')}?account={account.pk}",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_a_start_refused_for_a_job_that_has_ended_since_leads_to_the_list(
+    name, sandbox_account, client_as, monkeypatch
+):
+    kind = KINDS[name]
+    service, where = ENDED_MEANWHILE[name]
+
+    def already_active(**kwargs):
+        raise kind.already("One is already queued or running.")
+
+    monkeypatch.setattr(service, already_active)
+    account = sandbox_account()
+    url_name, form = START_FORMS[name]
+    response = client_as("admin").post(reverse(url_name), form(account))
+    assert response.status_code == 302 and response.url == where(account)
+    assert not kind.model.objects.filter(account=account).exists()
+
+
 # --- the stuck sync of the issue: started while Redis was down, still queued two days later ------
 
 

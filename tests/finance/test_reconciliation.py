@@ -307,6 +307,27 @@ def test_plain_exports_of_the_period(reconciled, client):
     assert rows[1][:3] == [str(order.pk), order.transaction_id, "COMPLETED"]
 
 
+def test_the_plain_ledger_export_shows_a_row_that_came_without_its_balance(reconciled, client):
+    account, _run, user, _order = reconciled
+    now = timezone.now()
+    LedgerEntry.objects.create(
+        account=account,
+        supplier_id=987_654,
+        amount=Decimal("-1.5000"),
+        type="PURCHASE",
+        description="no balanceAfter",
+        balance_after=None,
+        created_at=now - dt.timedelta(minutes=1),
+        fetched_at=now,
+    )
+    client.force_login(user)
+    today = timezone.localdate()
+    params = {"account": account.pk, "start": today - dt.timedelta(days=1), "end": today}
+    _body, rows = read_csv(client.get(reverse("finance:finance_export_ledger"), params))
+    row = next(row for row in rows if row[0] == "987654")
+    assert row[2:5] == ["PURCHASE", "-1.50", ""]
+
+
 def test_a_run_keeps_its_order_as_it_was_when_the_order_moves_on(reconciled):
     _account, run, _user, order = reconciled
     Order.objects.filter(pk=order.pk).update(status=S.REFUNDED)

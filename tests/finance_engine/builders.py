@@ -134,6 +134,20 @@ def assert_invariants(
         for order in all_orders
         if order.refund_expected and settings.contains(order.final_at or order.submitted_at)
     ]
+    _assert_each_in_one_bucket(result, ledger, orders, refunds_owed)
+    _assert_matches(result)
+    _assert_totals(result, ledger)
+    _assert_our_side(result, orders, refunds_owed)
+
+
+def _assert_each_in_one_bucket(
+    result: ReconciliationResult,
+    ledger: Sequence[LedgerEntry],
+    orders: Sequence[LocalOrder],
+    refunds_owed: Sequence[LocalOrder],
+) -> None:
+    """The period's rows, orders and refunds owed each in exactly one bucket of their side."""
+    settings = result.settings
     # Every ledger row in exactly one ledger bucket, and only there.
     ledger_ids = Counter(
         item.entry.id
@@ -183,6 +197,10 @@ def assert_invariants(
     keys = [item.item_key for item in result.iter_items()]
     assert len(keys) == len(set(keys))
 
+
+def _assert_matches(result: ReconciliationResult) -> None:
+    """One-to-one matches in the window and the tolerance, and none left that could be made."""
+    settings = result.settings
     # Matches: one to one, inside the window and the tolerance, classified right.
     charges = result.items[Bucket.MATCHED] + result.items[Bucket.MATCHED_WITH_VARIANCE]
     for item in charges:
@@ -204,6 +222,10 @@ def assert_invariants(
                     order_item,
                 )
 
+
+def _assert_totals(result: ReconciliationResult, ledger: Sequence[LedgerEntry]) -> None:
+    """The totals add up, and what they miss is the chain gaps."""
+    settings = result.settings
     # Totals: the rows add up to the closing balance exactly when the chain is whole; what they
     # miss is exactly the sum of the chain gaps (an identity: the balance chain telescopes).
     totals = result.totals
@@ -244,6 +266,14 @@ def assert_invariants(
         + (totals.refunds - totals.expected_refunds)
         + totals.chain_gaps
     )
+
+
+def _assert_our_side(
+    result: ReconciliationResult, orders: Sequence[LocalOrder], refunds_owed: Sequence[LocalOrder]
+) -> None:
+    """What our orders lead us to expect, moved by the matches across the period's edges."""
+    settings = result.settings
+    totals = result.totals
 
     # Our side: the orders whose charge (refund) this period's ledger should show: the period's
     # own, less those matched to a row of a neighbouring period, plus the neighbours' orders

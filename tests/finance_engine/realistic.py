@@ -135,6 +135,20 @@ def generate(
                 expected_refund_usd=(refund / charge * expected) if refund else None,
             )
         )
+    _write_ledger(traffic, raw_rows, days=days, gaps=gaps, rng=rng)
+    return traffic
+
+
+def _write_ledger(
+    traffic: Traffic,
+    raw_rows: list[tuple[float, int, Decimal, str, str]],
+    *,
+    days: int,
+    gaps: int,
+    rng: random.Random,
+) -> None:
+    """The supplier's ledger of the rows: a deposit a day, the balance after each row, and
+    `gaps` purchase rows lost on the way."""
     # Deposits keep the prepaid balance up: one a day, sized for the day's spend.
     daily = sum(-row[2] for row in raw_rows if row[3] == "PURCHASE") / days + 1000
     for day in range(days):
@@ -155,4 +169,3 @@ def generate(
         traffic.removed_rows.append(ledger[position].id)
         del ledger[position]
     traffic.opening = opening
-    return traffic

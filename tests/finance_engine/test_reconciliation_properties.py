@@ -237,8 +237,29 @@ def test_each_injected_anomaly_lands_where_it_should(scenario, rng):
     for item in result.iter_items():
         if item.bucket is not Bucket.CHAIN_BREAK and item.order is not None:
             by_order.setdefault(item.order.key, []).append(item)
-    removed_ids = {entry.id for entry in scenario.removed}
     present = {entry.id for entry in scenario.ledger}
+    purchase_rows, refund_rows = _rows_by_order(scenario)
+
+    for index, plan in enumerate(scenario.plans):
+        key = f"o{index:03d}"
+        items = by_order.get(key, [])
+        charged_rows = [i for i in purchase_rows.get(index, []) if i in present]
+        _assert_charge_landed(result, key, plan, items, charged_rows)
+        buckets = {item.bucket for item in items}
+        refunds = [i for i in refund_rows.get(index, []) if i in present]
+        if plan.refund in ("full", "partial"):
+            expected_bucket = Bucket.REFUND_MATCHED if refunds else Bucket.REFUND_MISSING
+            assert expected_bucket in buckets, (key, plan, buckets)
+        elif plan.refund == "withheld":
+            assert Bucket.REFUND_MISSING in buckets, (key, plan, buckets)
+
+    # Chain breaks: exactly one per run of missing rows (unless they were the last rows), and
+    # each gap is the sum of the missing amounts.
+    assert [(b.entry.id, b.gap) for b in result.chain_breaks] == _expected_gaps(scenario)
+
+
+def _rows_by_order(scenario) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+    """The ids of each planned order's purchase rows and refund rows (removed ones included)."""
     purchase_rows: dict[int, list[int]] = {}
     refund_rows: dict[int, list[int]] = {}
     for entry in sorted(scenario.ledger + scenario.removed, key=lambda e: e.id):
@@ -246,50 +267,45 @@ def test_each_injected_anomaly_lands_where_it_should(scenario, rng):
         if index is not None:
             target = purchase_rows if entry.type == "PURCHASE" else refund_rows
             target.setdefault(index, []).append(entry.id)
+    return purchase_rows, refund_rows
 
-    for index, plan in enumerate(scenario.plans):
-        key = f"o{index:03d}"
-        buckets = {item.bucket for item in by_order.get(key, [])}
-        charged_rows = [i for i in purchase_rows.get(index, []) if i in present]
-        if plan.drift == "outside" or not charged_rows:
-            assert Bucket.NOT_CHARGED in buckets, (key, plan, buckets)
-        elif plan.drift == "inside" and cents(plan.price * (1 + plan.drift_pct)) != cents(
-            plan.price
-        ):
-            assert Bucket.MATCHED_WITH_VARIANCE in buckets, (key, plan, buckets)
-        else:
-            assert Bucket.MATCHED in buckets, (key, plan, buckets)
-        # Rows of this order that no order could take are unexpected charges.
-        matched_ids = {item.entry.id for item in by_order.get(key, []) if item.entry is not None}
-        unexpected = {item.entry.id for item in result.items[Bucket.UNEXPECTED_CHARGE]}
-        for row_id in charged_rows:
-            assert (row_id in matched_ids) != (row_id in unexpected), (key, row_id)
-        if plan.double and len(charged_rows) == 2 and plan.drift != "outside":
-            # A double charge: one match, one unexpected charge that names the order.
-            (extra,) = [i for i in charged_rows if i not in matched_ids]
-            (item,) = [i for i in result.items[Bucket.UNEXPECTED_CHARGE] if i.entry.id == extra]
-            assert f"possible double charge of order {key}" in item.note
-        refunds = [i for i in refund_rows.get(index, []) if i in present]
-        if plan.refund in ("full", "partial"):
-            expected_bucket = Bucket.REFUND_MATCHED if refunds else Bucket.REFUND_MISSING
-            assert expected_bucket in buckets, (key, plan, buckets)
-        elif plan.refund == "withheld":
-            assert Bucket.REFUND_MISSING in buckets, (key, plan, buckets)
-        if plan.drift == "outside" and charged_rows:
-            notes = [i.note for i in result.items[Bucket.UNEXPECTED_CHARGE]]
-            assert any(f"{key}, expected" in note and "% off" in note for note in notes), notes
 
-    # Chain breaks: exactly one per run of missing rows (unless they were the last rows), and
-    # each gap is the sum of the missing amounts.
-    expected_gaps = []
+def _assert_charge_landed(result, key: str, plan, items, charged_rows: list[int]) -> None:
+    """The planned order's charge side: its bucket, and its rows matched or unexpected."""
+    buckets = {item.bucket for item in items}
+    if plan.drift == "outside" or not charged_rows:
+        assert Bucket.NOT_CHARGED in buckets, (key, plan, buckets)
+    elif plan.drift == "inside" and cents(plan.price * (1 + plan.drift_pct)) != cents(plan.price):
+        assert Bucket.MATCHED_WITH_VARIANCE in buckets, (key, plan, buckets)
+    else:
+        assert Bucket.MATCHED in buckets, (key, plan, buckets)
+    # Rows of this order that no order could take are unexpected charges.
+    matched_ids = {item.entry.id for item in items if item.entry is not None}
+    unexpected = {item.entry.id for item in result.items[Bucket.UNEXPECTED_CHARGE]}
+    for row_id in charged_rows:
+        assert (row_id in matched_ids) != (row_id in unexpected), (key, row_id)
+    if plan.double and len(charged_rows) == 2 and plan.drift != "outside":
+        # A double charge: one match, one unexpected charge that names the order.
+        (extra,) = [i for i in charged_rows if i not in matched_ids]
+        (item,) = [i for i in result.items[Bucket.UNEXPECTED_CHARGE] if i.entry.id == extra]
+        assert f"possible double charge of order {key}" in item.note
+    if plan.drift == "outside" and charged_rows:
+        notes = [i.note for i in result.items[Bucket.UNEXPECTED_CHARGE]]
+        assert any(f"{key}, expected" in note and "% off" in note for note in notes), notes
+
+
+def _expected_gaps(scenario) -> list[tuple[int, D]]:
+    """(the row after each run of removed rows, the sum of the run's amounts)."""
+    removed_ids = {entry.id for entry in scenario.removed}
+    gaps = []
     missing = D(0)
     for entry in sorted(scenario.ledger + scenario.removed, key=lambda e: (e.created_at, e.id)):
         if entry.id in removed_ids:
             missing += entry.amount
         elif missing:
-            expected_gaps.append((entry.id, missing))
+            gaps.append((entry.id, missing))
             missing = D(0)
-    assert [(b.entry.id, b.gap) for b in result.chain_breaks] == expected_gaps
+    return gaps
 
 
 def test_free_scenarios_can_be_large_and_still_exact():

@@ -297,3 +297,9 @@ def test_the_sweep_closes_a_batch_whose_last_orders_finished_together(offline_of
 def test_a_batch_confirmed_without_orders_is_done_at_once(operator):
     batch = batch_confirm(batch=batch_create(name="empty", by=operator), by=operator)
     assert batch.status == Batch.Status.DONE
+
+
+def test_an_action_on_an_order_that_is_not_there_raises_rather_than_acting_on_none(db, operator):
+    # The locked re-read of the order (order_lock) finds nothing: it says so, Order.DoesNotExist.
+    with pytest.raises(Order.DoesNotExist):
+        order_mark_resolved(order=Order(pk=987_654), by=operator, comment="Checked by hand.")

@@ -156,6 +156,14 @@ def test_settings_roundtrip_and_validation(sandbox):
         {"nope": 1},
         {"cancel_share": 0.6, "fail_share": 0.6},
         {"fx": {"EUR": 0}},
+        {"fx": ["EUR", 1]},
+        {"fx": {"EUR": "many"}},
+        {"topup_delay_seconds": -1},
+        {"price_drift_seconds": 0},
+        {"price_drift": 0.5},
+        {"price_drift": {"share": 2}},
+        {"error_http_status": 42},
+        {"error_http_status": "500"},
     ):
         with pytest.raises(SandboxAdminError) as caught:
             sandbox.admin("POST", "/sandbox/settings", bad)
