@@ -10,7 +10,7 @@ How a sync runs (`catalog_sync_run`):
 3. Each page is written in one transaction with a handful of queries whatever its size: one read
    of the rows already known, a bulk insert of the new offers and a bulk update of the changed
    ones only (unchanged rows are not rewritten), one insert of price-history rows, one update of
-   the job's counters (see catalog/bulk.py). The next page is fetched by another thread meanwhile,
+   the job's counters (see catalog/upsert.py). The next page is fetched by another thread meanwhile,
    and on PostgreSQL two pages are written at once (`_write_pages`); HTTP never happens inside a
    transaction.
 4. Only after every page has been written is an offer missing from the feed marked delisted; a
@@ -31,7 +31,7 @@ from django.db import connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from catalog import bulk
+from catalog import upsert
 from catalog.models import Offer, ProfileChange, SyncJob
 from reseller.core import jobs
 from suppliers.clients import SupplierError
@@ -289,7 +289,7 @@ def _plan_passes(client) -> tuple[list[str | None], int]:
 
 
 def compared_values(row, category: str | None) -> tuple:
-    """A sync row as the values of bulk.COMPARED, in that order."""
+    """A sync row as the values of upsert.COMPARED, in that order."""
     return (
         row.product_id,
         (row.product_name or "")[:200],
@@ -360,12 +360,12 @@ def upsert_offers(
     # A feed that shifts while it is paged can repeat an offer on a later page.
     maybe_known = [offer_id for offer_id in incoming if offer_id in seen] if first else incoming
     seen.update(incoming)
-    known = bulk.known_offers(account.pk, list(maybe_known)) if maybe_known else {}
+    known = upsert.known_offers(account.pk, list(maybe_known)) if maybe_known else {}
     fresh: dict[int, tuple] = {}
     changed: dict[int, tuple] = {}
     changed_pks: list[int] = []
     moves: list[tuple[int | None, int, tuple]] = []  # (pk if known, offer_id, values): price moved
-    price_at, currency_at = bulk.PRICE_AT, bulk.CURRENCY_AT
+    price_at, currency_at = upsert.PRICE_AT, upsert.CURRENCY_AT
     for offer_id, row in incoming.items():
         values = compared_values(row, category)
         current = known.get(offer_id)
@@ -387,8 +387,8 @@ def upsert_offers(
         if old[price_at] != values[price_at] or old[currency_at] != values[currency_at]:
             result.price_changes += 1
             moves.append((current[1], offer_id, values))
-    new_ids = bulk.upsert_offers(account.pk, fresh, changed, now, changed_pks=changed_pks)
-    bulk.insert_price_history(
+    new_ids = upsert.upsert_offers(account.pk, fresh, changed, now, changed_pks=changed_pks)
+    upsert.insert_price_history(
         [
             (pk or new_ids[offer_id], values[price_at], values[currency_at])
             for pk, offer_id, values in moves
@@ -401,7 +401,7 @@ def upsert_offers(
 
 
 def _delist_missing(account: SupplierAccount, seen: set[int]) -> int:
-    missing = [offer_id for offer_id in bulk.listed_offer_ids(account.pk) if offer_id not in seen]
+    missing = [offer_id for offer_id in upsert.listed_offer_ids(account.pk) if offer_id not in seen]
     listed = Offer.objects.filter(account=account, delisted_at__isnull=True)
     now = timezone.now()
     for start in range(0, len(missing), 5000):

@@ -17,8 +17,9 @@ from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, Sync
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
+from reseller.core.ids import typed_id
 from reseller.core.pages import render_page
-from reseller.core.querystrings import typed_id, without_empty
+from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.chooser import AccountChooser
 from suppliers.clients import SupplierError

@@ -64,7 +64,7 @@ from finance.models import (
 from finance.money import CENT, ZERO, cents
 from finance.reconciliation import storing
 from orders.models import Order, OrderStatus
-from reseller.core.querystrings import typed_id
+from reseller.core.ids import typed_id
 from suppliers.models import SupplierAccount, SupplierKind
 
 TEST_OFFER_ID = 999

@@ -44,8 +44,9 @@ from finance.reconciliation import (
     Bucket,
     storing,
 )
+from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
-from reseller.core.querystrings import typed_id, without_empty
+from reseller.core.querystrings import without_empty
 from reseller.core.services import audit_record
 from reseller.core.spreadsheets import download_name
 from suppliers.chooser import AccountChooser

@@ -14,7 +14,7 @@ from catalog.models import Offer
 from catalog.selectors import catalog_accounts
 from orders.models import Order, OrderStatus, OrderTransactionId
 from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, OPEN_STATUSES
-from reseller.core.querystrings import MAX_ID, typed_id
+from reseller.core.ids import MAX_ID, typed_id
 from suppliers.models import SupplierAccount
 
 #: A manual order places at most this many orders at once (a batch file is for more).

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, runtime_checkable
 
 from catalog.models import CurrencyRate, Offer
-from reseller.core.querystrings import typed_id
+from reseller.core.ids import typed_id
 from suppliers.clients import Balance, Servers, SupplierError, TelegramUser
 from suppliers.clients import PlayerCheck as SupplierPlayerCheck
 from suppliers.models import SupplierAccount

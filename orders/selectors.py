@@ -11,7 +11,7 @@ from django.utils import timezone
 from orders.batches.selectors import batches_running
 from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
 from orders.states import IN_FLIGHT_STATUSES, POLLED_STATUSES
-from reseller.core.querystrings import typed_id
+from reseller.core.ids import typed_id
 
 
 def order_list() -> QuerySet[Order]:

@@ -24,8 +24,9 @@ from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
 from orders.models import Order
 from reseller.core.errors import ApplicationError
+from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
-from reseller.core.querystrings import typed_id, without_empty
+from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_lines
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated

@@ -28,7 +28,9 @@ queue's balance check call the supplier before they open theirs.
 
 One module per concern; everything the views, tasks and other apps use is imported here:
 
-- `base`: limits, money, transaction ids, moving an order;
+- `limits`: the numbers the services work by; `records`: prices as the supplier wrote them,
+  transaction ids, claim tokens, what staff may read about a failure; `moving`: the locked
+  re-read of an order and moving it;
 - `creating`: orders from the manual form and from batch rows;
 - `submitting`: claim, create-order, record (rules 2 to 5);
 - `following`: an answer read into the order, keys stored, polling and UNKNOWN resolved;
@@ -67,26 +69,6 @@ from orders.services.account_queue import (  # noqa: F401
     release_held_orders,
 )
 from orders.services.actions import order_mark_resolved, order_recheck, order_retry, order_withdraw  # noqa: F401
-from orders.services.base import (  # noqa: F401
-    DELIVERY_CLAIM,
-    ERROR_TEXT_LIMIT,
-    MAX_QUANTITY,
-    MAX_SENDS_PER_TASK,
-    MAX_SUBMIT_ATTEMPTS,
-    MIN_POLL_GAP,
-    RATE_LIMITED_RETRY,
-    RELEASE_CHUNK,
-    REQUOTE_FAILED_RETRY,
-    SWEEP_LIMIT,
-    TRANSACTION_ID_PREFIX,
-    error_data,
-    error_text,
-    money,
-    new_claim_token,
-    new_transaction_id,
-    order_lock,
-    order_move,
-)
 from orders.services.creating import OrderLine, batch_orders_create, order_create  # noqa: F401
 from orders.services.delivery import order_deliver  # noqa: F401
 from orders.services.following import (  # noqa: F401
@@ -99,6 +81,30 @@ from orders.services.following import (  # noqa: F401
     poll_claim,
     poll_fetch,
     poll_record,
+)
+from orders.services.limits import (  # noqa: F401
+    DELIVERY_CLAIM,
+    ERROR_TEXT_LIMIT,
+    MAX_QUANTITY,
+    MAX_SENDS_PER_TASK,
+    MAX_SUBMIT_ATTEMPTS,
+    MIN_POLL_GAP,
+    RATE_LIMITED_RETRY,
+    RELEASE_CHUNK,
+    REQUOTE_FAILED_RETRY,
+    SWEEP_LIMIT,
+    TRANSACTION_ID_PREFIX,
+)
+from orders.services.moving import (  # noqa: F401
+    order_lock,
+    order_move,
+)
+from orders.services.records import (  # noqa: F401
+    error_data,
+    error_text,
+    money,
+    new_claim_token,
+    new_transaction_id,
 )
 from orders.services.submitting import Next, SubmitClaim, order_submit  # noqa: F401
 from orders.services.sweep import SweepReport, orders_sweep  # noqa: F401

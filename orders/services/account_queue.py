@@ -13,10 +13,14 @@ from catalog.models import CurrencyRate
 from orders import schedule
 from orders.dispatch import enqueue_submit_after_commit
 from orders.models import AccountQueue, Order, OrderStatus
-from orders.services.base import (
+from orders.services.limits import (
     RELEASE_CHUNK,
-    error_text,
+)
+from orders.services.moving import (
     order_move,
+)
+from orders.services.records import (
+    error_text,
 )
 from reseller.core.services import audit_record
 from suppliers.clients import SupplierError

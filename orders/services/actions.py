@@ -11,19 +11,21 @@ from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import OrderActionRefused, PriceAboveLimit
 from orders.models import Order, OrderStatus, OrderTransactionId
-from orders.services.base import (
-    error_text,
-    money,
-    new_transaction_id,
-    order_lock,
-    order_move,
-)
 from orders.services.following import (
     order_flag_found,
     order_found_by_transaction_id,
     poll_claim,
     poll_fetch,
     poll_record,
+)
+from orders.services.moving import (
+    order_lock,
+    order_move,
+)
+from orders.services.records import (
+    error_text,
+    money,
+    new_transaction_id,
 )
 from orders.states import POLLED_STATUSES
 from reseller.core.services import audit_record

@@ -17,13 +17,15 @@ from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
 from orders.models import Batch, Order, OrderRequest, OrderStatus, OrderTransactionId
-from orders.services.base import (
+from orders.services.limits import (
     MAX_QUANTITY,
+)
+from orders.services.records import (
     money,
     new_transaction_id,
 )
 from orders.states import order_events_created
-from reseller.core.querystrings import typed_id
+from reseller.core.ids import typed_id
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
 

@@ -11,7 +11,12 @@ from django.utils import timezone
 
 from orders.errors import OrderActionRefused
 from orders.models import Order, OrderStatus
-from orders.services.base import DELIVERY_CLAIM, order_lock
+from orders.services.limits import (
+    DELIVERY_CLAIM,
+)
+from orders.services.moving import (
+    order_lock,
+)
 from reseller.core.services import audit_record
 
 

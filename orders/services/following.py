@@ -14,15 +14,19 @@ from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_after_commit, enqueue_submit_after_commit
 from orders.errors import OrderActionRefused
 from orders.models import Order, OrderKey, OrderStatus
-from orders.services.base import (
+from orders.services.limits import (
     ERROR_TEXT_LIMIT,
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
+)
+from orders.services.moving import (
+    order_lock,
+    order_move,
+)
+from orders.services.records import (
     error_data,
     error_text,
     new_claim_token,
-    order_lock,
-    order_move,
 )
 from orders.states import POLLED_STATUSES, SUPPLIER_STATUSES, can_move
 from suppliers.clients import CodeGamesClient, Offer, OrderNotFound, OrderResult, SupplierError

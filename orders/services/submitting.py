@@ -18,24 +18,28 @@ from orders.batches.states import batches_transition
 from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
 from orders.models import AccountQueue, Batch, Order, OrderStatus
 from orders.services.account_queue import account_queue_hold
-from orders.services.base import (
-    MAX_SENDS_PER_TASK,
-    MAX_SUBMIT_ATTEMPTS,
-    RATE_LIMITED_RETRY,
-    REQUOTE_FAILED_RETRY,
-    error_data,
-    error_text,
-    money,
-    new_claim_token,
-    order_lock,
-    order_move,
-)
 from orders.services.following import (
     SupplierAnswer,
     apply_answer,
     complete_keys,
     order_flag_found,
     order_resolve_unknown,
+)
+from orders.services.limits import (
+    MAX_SENDS_PER_TASK,
+    MAX_SUBMIT_ATTEMPTS,
+    RATE_LIMITED_RETRY,
+    REQUOTE_FAILED_RETRY,
+)
+from orders.services.moving import (
+    order_lock,
+    order_move,
+)
+from orders.services.records import (
+    error_data,
+    error_text,
+    money,
+    new_claim_token,
 )
 from reseller.core.services import audit_record
 from suppliers.clients import (

@@ -19,8 +19,10 @@ from orders.dispatch import (
 )
 from orders.models import AccountQueue, Batch, Order, OrderStatus
 from orders.services.account_queue import release_held_orders
-from orders.services.base import (
+from orders.services.limits import (
     SWEEP_LIMIT,
+)
+from orders.services.moving import (
     order_move,
 )
 from orders.states import OPEN_STATUSES, POLLED_STATUSES

@@ -211,7 +211,7 @@ def test_a_page_that_cannot_be_written_stops_the_sync_and_keeps_whole_pages(
 ):
     account = private_account()
     one_pass_of_pages_of_60(monkeypatch)
-    real_history = sync.bulk.insert_price_history
+    real_history = sync.upsert.insert_price_history
     calls = []
 
     def failing_on_the_third_page(entries, now, **kwargs):
@@ -220,7 +220,7 @@ def test_a_page_that_cannot_be_written_stops_the_sync_and_keeps_whole_pages(
             raise RuntimeError("disk full")
         return real_history(entries, now, **kwargs)
 
-    monkeypatch.setattr(sync.bulk, "insert_price_history", failing_on_the_third_page)
+    monkeypatch.setattr(sync.upsert, "insert_price_history", failing_on_the_third_page)
     with pytest.raises(RuntimeError, match="disk full"):
         run_sync(account)
     job = SyncJob.objects.get(account=account)
