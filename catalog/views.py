@@ -4,11 +4,9 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import selectors, services, sync
@@ -20,7 +18,7 @@ from reseller.core.errors import ApplicationError
 from reseller.core.ids import typed_id
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
-from reseller.core.spreadsheets import csv_lines
+from reseller.core.spreadsheets import csv_download
 from suppliers.chooser import AccountChooser
 from suppliers.clients import SupplierError
 from suppliers.services import supplier_client
@@ -108,12 +106,7 @@ def catalog_export(request):
         "offer_id", "product", "offer", "category", "type", "currency", "cost", "retail", "margin",
         "in_stock", "needs_player_id", "needs_server_id", "listing",
     ]  # fmt: skip
-    response = StreamingHttpResponse(
-        csv_lines(header, rows()), content_type="text/csv; charset=utf-8"
-    )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="catalog-{account.pk}-{stamp}.csv"'
-    return response
+    return csv_download(header, rows(), name=f"catalog-{account.pk}")
 
 
 @permission_required("catalog.view_offer", raise_exception=True)

@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,7 @@ from reseller.core.errors import ApplicationError
 from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
 from reseller.core.querystrings import without_empty
-from reseller.core.spreadsheets import csv_lines
+from reseller.core.spreadsheets import csv_download
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 
@@ -333,12 +333,7 @@ def order_export(request):
                 order.final_at,
             ]
 
-    response = StreamingHttpResponse(
-        csv_lines(EXPORT_HEADER, rows()), content_type="text/csv; charset=utf-8"
-    )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
-    return response
+    return csv_download(EXPORT_HEADER, rows(), name="orders")
 
 
 # --- one order ----------------------------------------------------------------------------------

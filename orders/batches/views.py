@@ -11,9 +11,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -28,7 +27,7 @@ from orders.models import Batch, Order, OrderStatus
 from reseller.core.errors import ApplicationError
 from reseller.core.pages import Page
 from reseller.core.querystrings import without_empty
-from reseller.core.spreadsheets import csv_lines
+from reseller.core.spreadsheets import csv_download, csv_lines
 
 LIST_PAGE_SIZE = 25
 ORDERS_PAGE_SIZE = 50
@@ -289,12 +288,7 @@ def batch_results(request, batch_pk: int):
                 order.final_at,
             ]
 
-    response = StreamingHttpResponse(
-        csv_lines(RESULTS_HEADER, rows()), content_type="text/csv; charset=utf-8"
-    )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-results-{stamp}.csv"'
-    return response
+    return csv_download(RESULTS_HEADER, rows(), name=f"batch-{batch.pk}-results")
 
 
 KEYS_HEADER = [

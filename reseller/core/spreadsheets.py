@@ -12,6 +12,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
 
@@ -59,3 +62,15 @@ def download_name(text: str) -> str:
     """A file name safe in a Content-Disposition header: letters, digits, dot, dash and
     underscore only (an account name may hold quotes, spaces, line breaks or any script)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "download"
+
+
+def csv_download(
+    header: list[str], rows: Iterable[Iterable], *, name: str
+) -> StreamingHttpResponse:
+    """A CSV download streamed line by line, named `<name>-<YYYYmmdd-HHMM>.csv`."""
+    response = StreamingHttpResponse(
+        csv_lines(header, rows), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{download_name(name)}-{stamp}.csv"'
+    return response
