@@ -26,8 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import NoReturn
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from orders import schedule
@@ -240,16 +241,25 @@ def order_transition(
                     data=data or {},
                 )
     if not moved:
-        now_status = Order.objects.filter(pk=order.pk).values_list("status", flat=True).first()
-        if now_status is None:
-            raise OrderError(f"Order {order.pk} does not exist.")
-        raise InvalidTransition(
-            f"Order #{order.pk} cannot move from {OrderStatus(now_status).label} to {to.label}.",
-            extra={"order": order.pk, "from": now_status, "to": str(to)},
-        )
+        refuse_move(Order, order.pk, to, OrderStatus)
     for name, value in fields.items():
         setattr(order, name, value)
     return order
+
+
+def refuse_move(
+    model: type[models.Model], pk: int, to, statuses: type[models.TextChoices]
+) -> NoReturn:
+    """Raise for a status move that did not happen (an order's or a batch's): the row is gone, or
+    the status it has now, read here, does not allow the move."""
+    noun = str(model._meta.verbose_name)
+    now_status = model._default_manager.filter(pk=pk).values_list("status", flat=True).first()
+    if now_status is None:
+        raise OrderError(f"{noun.capitalize()} {pk} does not exist.")
+    raise InvalidTransition(
+        f"{noun.capitalize()} #{pk} cannot move from {statuses(now_status).label} to {to.label}.",
+        extra={noun: pk, "from": now_status, "to": str(to)},
+    )
 
 
 def order_events_created(orders: Iterable[Order], *, actor=None, reason: str = "") -> None:

@@ -28,8 +28,9 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from orders.errors import InvalidTransition, OrderError
+from orders.errors import InvalidTransition
 from orders.models import Batch
+from orders.states import refuse_move
 
 B = Batch.Status
 
@@ -73,13 +74,7 @@ def batch_transition(
     if batch_can_move(current, to):
         moved = Batch.objects.filter(pk=batch.pk, status=current).update(**fields)
     if not moved:
-        now_status = Batch.objects.filter(pk=batch.pk).values_list("status", flat=True).first()
-        if now_status is None:
-            raise OrderError(f"Batch {batch.pk} does not exist.")
-        raise InvalidTransition(
-            f"Batch #{batch.pk} cannot move from {B(now_status).label} to {to.label}.",
-            extra={"batch": batch.pk, "from": now_status, "to": str(to)},
-        )
+        refuse_move(Batch, batch.pk, to, B)
     for name, value in fields.items():
         setattr(batch, name, value)
     return batch
