@@ -11,6 +11,7 @@ from catalog.selectors import filter_choices_cache_key
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
 from suppliers.clients import OfferNotFound, SupplierError
+from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
 
 
@@ -33,6 +34,8 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
         ) from None
     except SupplierError as error:
         raise OfferRefreshFailed(f"The supplier did not answer usefully: {error}") from None
+    except RateLimitSaturated as error:
+        raise OfferRefreshFailed(error.page_text) from None
     now = timezone.now()
     with transaction.atomic():
         offer = Offer.objects.select_for_update().get(pk=offer.pk)

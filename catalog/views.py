@@ -21,6 +21,7 @@ from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_download
 from suppliers.chooser import AccountChooser
 from suppliers.clients import SupplierError
+from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
 
 PAGE_SIZE = 50
@@ -153,6 +154,8 @@ def offer_servers(request, offer_pk: int):
         )
     except SupplierError as failure:
         error = f"The supplier did not give the server list: {failure}"
+    except RateLimitSaturated as failure:
+        error = failure.page_text
     context = {"offer": offer, "servers": servers, "error": error}
     return render_page(request, "catalog/offer_servers.html", context, htmx_partial="servers")
 

@@ -21,7 +21,7 @@ from reseller.core.ids import typed_id
 from suppliers.clients import Balance, Servers, SupplierError, TelegramUser
 from suppliers.clients import PlayerCheck as SupplierPlayerCheck
 from suppliers.models import SupplierAccount
-from suppliers.ratelimit import RateLimitSaturated
+from suppliers.ratelimit import RateLimiterUnreachable, RateLimitSaturated
 from suppliers.services import supplier_client
 
 #: What the supplier's document says to do when user-info returns no Telegram user id.
@@ -61,6 +61,8 @@ def lookup_client(account: SupplierAccount) -> object:
 
 
 def _failure(error: BaseException) -> str:
+    if isinstance(error, RateLimiterUnreachable):
+        return f"the account's rate limiter cannot reach its store ({error})"
     if isinstance(error, RateLimitSaturated):
         return f"the account's rate limit is saturated ({error})"
     return str(error)

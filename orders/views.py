@@ -43,8 +43,8 @@ def _live_price(offer: Offer, user) -> tuple[Offer, str]:
         return offer_refresh_price(offer=offer, by=user), ""
     except ApplicationError as error:
         return offer, error.message
-    except RateLimitSaturated:
-        return offer, "The supplier account is busy (rate limit); try again in a minute."
+    except RateLimitSaturated as error:
+        return offer, error.page_text
 
 
 def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> lookups.PlayerCheck:

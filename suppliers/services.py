@@ -149,6 +149,10 @@ def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -
     except SupplierError as error:
         ok, message = False, f"{type(error).__name__}: {error}"
         profile, postpaid = account.balance_profile, account.is_postpaid
+    except ratelimit.RateLimitSaturated as error:
+        # Nothing was sent: the connection is untested, not failed.
+        ok, message = False, error.page_text
+        profile, postpaid = account.balance_profile, account.is_postpaid
     else:
         ok = True
         profile = balance.balance_profile or ""

@@ -52,7 +52,7 @@ from suppliers.clients import (
     WrongPrice,
 )
 from suppliers.models import SupplierAccount
-from suppliers.ratelimit import RateLimitSaturated
+from suppliers.ratelimit import RateLimiterUnreachable, RateLimitSaturated
 from suppliers.services import supplier_client
 
 logger = logging.getLogger(__name__)
@@ -300,7 +300,11 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         order_move(
             order,
             OrderStatus.QUEUED,
-            reason="Not sent: the account's rate limit is saturated.",
+            reason=(
+                "Not sent: the account's rate limiter cannot reach its store."
+                if isinstance(error, RateLimiterUnreachable)
+                else "Not sent: the account's rate limit is saturated."
+            ),
             changes={"last_error": text, "next_poll_at": now + RATE_LIMITED_RETRY},
             now=now,
         )

@@ -110,21 +110,45 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # One Redis server serves the broker and the cache when REDIS_URL is set. Without it the cache is
 # a database table, which every process shares, so rate limits and throttles hold across processes.
+#
+# Redis is a helper, not the truth: with it away, the "default" cache (django-redis) turns every
+# error into a miss (IGNORE_EXCEPTIONS) after a short timeout and logs it
+# (DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS), so pages answer, only slower. The "ratelimit" alias is the
+# same server without IGNORE_EXCEPTIONS: the shared rate limiter must see an outage as an outage
+# (an ignored `add` returns None, which would read as "slot taken"); suppliers/ratelimit.py catches
+# it in one place and refuses to send rather than guess.
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    _REDIS_OPTIONS = {
+        "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT_SECONDS", default=0.5),
+        "SOCKET_TIMEOUT": env.float("REDIS_TIMEOUT_SECONDS", default=0.5),
+    }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="reseller"),
-        }
+            "OPTIONS": {**_REDIS_OPTIONS, "IGNORE_EXCEPTIONS": True},
+        },
+        "ratelimit": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="reseller"),
+            "OPTIONS": {**_REDIS_OPTIONS, "IGNORE_EXCEPTIONS": False},
+        },
     }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "reseller_cache",
-        }
+        },
+        # The same table: the limiter's keys live beside the rest, as before.
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "reseller_cache",
+        },
     }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -27,6 +27,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 # each process keeps its own cache keys and its own Celery queues. A worker or other subprocess
 # that a test starts is handed both names (tests/conftest.py: subprocess_env) and so shares them.
 _PROCESS = f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-CACHES["default"]["KEY_PREFIX"] = os.environ.get("RESELLER_TEST_CACHE_PREFIX") or _PROCESS  # noqa: F405
+for _alias in CACHES.values():  # noqa: F405
+    _alias["KEY_PREFIX"] = os.environ.get("RESELLER_TEST_CACHE_PREFIX") or _PROCESS
 WORK_QUEUE_PREFIX = os.environ.get("RESELLER_TEST_QUEUE_PREFIX") or f"{_PROCESS}-"
 CELERY_TASK_DEFAULT_QUEUE = WORK_QUEUE_PREFIX + "background"
