@@ -28,8 +28,8 @@ MAX_BIGINT = models.BigIntegerField.MAX_BIGINT
 MIN_BIGINT = -MAX_BIGINT - 1
 
 _price_field = Offer._meta.get_field("price")
-PRICE_PLACES: int = _price_field.decimal_places  # type: ignore[attr-defined]
-PRICE_WHOLE_DIGITS: int = _price_field.max_digits - PRICE_PLACES  # type: ignore[attr-defined]
+PRICE_PLACES: int = _price_field.decimal_places
+PRICE_WHOLE_DIGITS: int = _price_field.max_digits - PRICE_PLACES
 SMALLEST_PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 LARGEST_PRICE = Decimal(10) ** PRICE_WHOLE_DIGITS - SMALLEST_PRICE
 CURRENCY_LENGTH: int = Offer._meta.get_field("currency").max_length  # type: ignore[assignment]
