@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from catalog.models import Offer
+from catalog.models import COMPATIBLE_METHODS, Offer
 from suppliers.clients import RejectedRow, SyncRow
 
 MAX_BIGINT = models.BigIntegerField.MAX_BIGINT
@@ -33,6 +33,9 @@ PRICE_WHOLE_DIGITS: int = _price_field.max_digits - PRICE_PLACES
 SMALLEST_PRICE = Decimal(1).scaleb(-PRICE_PLACES)
 LARGEST_PRICE = Decimal(10) ** PRICE_WHOLE_DIGITS - SMALLEST_PRICE
 CURRENCY_LENGTH: int = Offer._meta.get_field("currency").max_length  # type: ignore[assignment]
+
+SETTLEMENT_METHODS = frozenset(COMPATIBLE_METHODS["MIXED"])
+MAX_UNITS = 2**31 - 1  # a PositiveIntegerField on every database
 
 # How many bad rows a sync keeps, with their reasons, for its page (all are counted).
 KEPT_REJECTIONS = 50
@@ -61,7 +64,12 @@ def row_problem(row: SyncRow) -> str | None:
         return f"offerGroupId {_short(row.offer_id)} is not an id the catalog can hold"
     if row.product_id is not None and not MIN_BIGINT <= row.product_id <= MAX_BIGINT:
         return f"productId {_short(row.product_id)} is not an id the catalog can hold"
-    price = row.price
+    return price_problem(row.price) or currency_problem(row.currency)
+
+
+def price_problem(price: Decimal) -> str | None:
+    """Why the catalog cannot keep `price`, or None: it must be a finite positive amount that
+    the price column holds."""
     if not price.is_finite():
         return "price is not a finite number"
     if price <= 0:
@@ -70,9 +78,23 @@ def row_problem(row: SyncRow) -> str | None:
         return f"price {_short(price)} is below the smallest price kept ({SMALLEST_PRICE})"
     if price > LARGEST_PRICE:
         return f"price {_short(price)} is larger than a price can be ({PRICE_WHOLE_DIGITS} digits)"
-    if row.currency is not None and len(row.currency) > CURRENCY_LENGTH:
-        return f"currency is {len(row.currency)} characters long (at most {CURRENCY_LENGTH})"
     return None
+
+
+def currency_problem(currency: str | None) -> str | None:
+    if currency is not None and len(currency) > CURRENCY_LENGTH:
+        return f"currency is {len(currency)} characters long (at most {CURRENCY_LENGTH})"
+    return None
+
+
+def known_settlement_method(method: str | None) -> str:
+    """An offer's settlement method as stored: FIAT, USDT or MIXED, anything else unknown ("")."""
+    return method if method in SETTLEMENT_METHODS else ""
+
+
+def known_units(count: int | None) -> int | None:
+    """find-one's unit count as stored: None (unknown) unless the units column can hold it."""
+    return count if count is not None and 0 <= count <= MAX_UNITS else None
 
 
 def checked_rows(
