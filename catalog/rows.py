@@ -43,19 +43,27 @@ KEPT_REJECTIONS = 50
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """A row left out of a sync: where it was, its offer id when readable, and why."""
+    """A row left out of a sync: where it was (the pass's category, its page and row), its offer
+    id when readable, and why."""
 
     page: int
     row: int
     offer_id: int | None
     reason: str
+    category: str | None = None
 
     def as_json(self) -> dict:
         # An offer id past JavaScript's safe range is kept as text, so it reads back exactly.
         offer_id: int | str | None = self.offer_id
         if offer_id is not None and abs(int(offer_id)) > 2**53:
             offer_id = str(offer_id)
-        return {"page": self.page, "row": self.row, "offer_id": offer_id, "reason": self.reason}
+        return {
+            "category": self.category or "",
+            "page": self.page,
+            "row": self.row,
+            "offer_id": offer_id,
+            "reason": self.reason,
+        }
 
 
 def row_problem(row: SyncRow) -> str | None:
@@ -98,12 +106,12 @@ def known_units(count: int | None) -> int | None:
 
 
 def checked_rows(
-    rows, unreadable: tuple[RejectedRow, ...] = (), *, page: int = 0
+    rows, unreadable: tuple[RejectedRow, ...] = (), *, page: int = 0, category: str | None = None
 ) -> tuple[list[SyncRow], list[Rejection]]:
     """The rows of a page the catalog can store, and the rejections: the client's unreadable rows
     and the rows that fail `row_problem`, in the order of the page."""
     good: list[SyncRow] = []
-    rejected = [Rejection(page, bad.row, bad.offer_id, bad.reason) for bad in unreadable]
+    rejected = [Rejection(page, bad.row, bad.offer_id, bad.reason, category) for bad in unreadable]
     # Row numbers count the unreadable rows too: the n-th good row is not always row n.
     skipped = sorted(bad.row for bad in unreadable)
     at = number = 0
@@ -116,7 +124,7 @@ def checked_rows(
         if problem is None:
             good.append(row)
         else:
-            rejected.append(Rejection(page, number, row.offer_id, problem))
+            rejected.append(Rejection(page, number, row.offer_id, problem, category))
     rejected.sort(key=lambda rejection: rejection.row)
     return good, rejected
 

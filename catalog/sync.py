@@ -166,7 +166,9 @@ def _pages(client, passes):
             previous = offers
             if page_number == 1 and page.count_stated:
                 last_page = -(-max(page.count, 0) // PAGE_SIZE) + 1
-            rows, rejected = checks.checked_rows(page.rows, page.rejected, page=page_number)
+            rows, rejected = checks.checked_rows(
+                page.rows, page.rejected, page=page_number, category=category
+            )
             yield category, rows, rejected
             if size < PAGE_SIZE:
                 break

@@ -80,7 +80,8 @@ def test_the_limits_are_the_offer_columns():
 def test_a_huge_offer_id_is_kept_as_text_in_the_jobs_list():
     rejection = rows.Rejection(page=1, row=1, offer_id=2**70, reason="x")
     assert rejection.as_json()["offer_id"] == str(2**70)
-    assert rows.Rejection(1, 2, 5, "y").as_json() == {
+    assert rows.Rejection(1, 2, 5, "y", "Top Up").as_json() == {
+        "category": "Top Up",
         "page": 1,
         "row": 2,
         "offer_id": 5,

@@ -69,6 +69,7 @@ def test_hostile_rows_are_skipped_counted_and_listed_and_the_rest_syncs(
     assert offers.count() == job.rows_new > 60
     assert not offers.filter(offer_id__gte=900000000).exists()
     assert not offers.filter(price__lte=0).exists()
+    assert {(row["category"], row["page"]) for row in job.rejected_rows} == {("Gift Cards", 1)}
     by_id = {row["offer_id"]: row["reason"] for row in job.rejected_rows}
     assert "larger than a price can be" in by_id[900000001] == by_id[900000002]
     assert "not positive" in by_id[900000004] and "not positive" in by_id[900000005]
