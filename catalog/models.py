@@ -128,6 +128,10 @@ class SyncJob(Job):
     price_changes = models.PositiveIntegerField(default=0)
     rows_delisted = models.PositiveIntegerField(default=0)
     rows_relisted = models.PositiveIntegerField(default=0)
+    # Supplier rows left out because they could not be read or stored (catalog/rows.py): all are
+    # counted, the first KEPT_REJECTIONS are kept with their reasons for the sync's page.
+    rows_rejected = models.PositiveIntegerField(default=0)
+    rejected_rows = models.JSONField(default=list, blank=True)
     balance_profile = models.CharField(max_length=10, blank=True)
 
     class Meta:

@@ -6,6 +6,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from catalog import rows as checks
 from catalog.models import CurrencyRate, Offer, PriceHistory, PricingRule, ProfileChange
 from catalog.selectors import filter_choices_cache_key
 from reseller.core.errors import ApplicationError
@@ -36,6 +37,11 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
         raise OfferRefreshFailed(f"The supplier did not answer usefully: {error}") from None
     except RateLimitSaturated as error:
         raise OfferRefreshFailed(error.page_text) from None
+    problem = checks.price_problem(live.price) or checks.currency_problem(live.currency)
+    if problem:
+        raise OfferRefreshFailed(
+            f"The supplier answered a price the catalog cannot keep: {problem}."
+        )
     now = timezone.now()
     with transaction.atomic():
         offer = Offer.objects.select_for_update().get(pk=offer.pk)
@@ -51,9 +57,10 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
             offer.previous_price, offer.price_changed_at = offer.price, now
             offer.price = live.price
             offer.currency = live.currency or offer.currency
-        offer.settlement_method = live.settlement_method or offer.settlement_method
+        method = checks.known_settlement_method(live.settlement_method)
+        offer.settlement_method = method or offer.settlement_method
         offer.returns_key = live.returns_key
-        offer.units = live.count
+        offer.units = checks.known_units(live.count)
         offer.required_fields = list(live.required_fields)
         if live.requires_game_user_id or "gameUserId" in live.required_fields:
             offer.requires_user_id = True

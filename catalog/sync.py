@@ -17,6 +17,16 @@ How a sync runs (`catalog_sync_run`):
    delisted offer that reappears is relisted. A sync that fails midway keeps the pages written so
    far (each is consistent on its own), rolls back the failing page, records why, and delists
    nothing; the next sync repairs.
+
+What the supplier sends is not trusted:
+
+- A row that cannot be read or stored (a price that is not a finite positive amount the catalog
+  holds, an id past a bigint, an over-long currency, an object where text belongs) is left out,
+  counted and listed with its reason on the sync's page (catalog/rows.py); the rest is written.
+- Paging stops at the supplier's count plus one page. A page still full there, a page holding the
+  same offers as the one before, or a feed past MAX_PAGES fails the sync with a plain reason
+  (`FeedRefused`), nothing delisted.
+- A failure's message never carries the database's error text (it is in the server log).
 """
 
 from __future__ import annotations
@@ -27,16 +37,17 @@ import threading
 from dataclasses import dataclass
 from functools import partial
 
-from django.db import connection, connections, transaction
+from django.db import DatabaseError, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from catalog import rows as checks
 from catalog import upsert
 from catalog.models import Offer, ProfileChange, SyncJob
 from reseller.core import jobs
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
-from suppliers.services import supplier_client
+from suppliers.services import known_balance_profile, supplier_client
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +55,13 @@ PAGE_SIZE = 5000
 # Pages written at once on PostgreSQL, each through its own connection (see _write_pages).
 WRITERS = 2
 CATEGORIES = ("Top Up", "Gift Cards")
+# No feed is read past this many pages (5,000,000 offers at PAGE_SIZE): a supplier whose pages
+# never end fails the sync instead of running it for hours.
+MAX_PAGES = 1000
+
+
+class FeedRefused(Exception):
+    """The supplier's paging cannot be trusted; the message says why, in plain words."""
 
 
 class SyncAlreadyRunning(jobs.JobAlreadyActive):
@@ -90,6 +108,14 @@ def catalog_sync_run(job_id: int) -> SyncJob | None:
         delisted = 0 if first else _delist_missing(account, seen)
     except SupplierError as error:
         return _finish_failed(job, f"{type(error).__name__}: {error}")
+    except FeedRefused as error:
+        return _finish_failed(job, str(error))
+    except DatabaseError:
+        # The database's own words can hold SQL and the supplier's data: they go to the log only.
+        _finish_failed(
+            job, "the database could not store a page (the details are in the server log)"
+        )
+        raise
     except Exception as error:  # noqa: BLE001 (recorded on the job, then re-raised for the log)
         _finish_failed(job, f"Unexpected error: {type(error).__name__}: {error}")
         raise
@@ -101,6 +127,12 @@ def catalog_sync_run(job_id: int) -> SyncJob | None:
             f"{job.rows_fetched} offers fetched: {job.rows_new} new, {job.rows_changed} changed "
             f"({job.price_changes} price changes), {job.rows_relisted} back in the feed, "
             f"{delisted} delisted."
+            + (
+                f" {job.rows_rejected} row{'s' if job.rows_rejected != 1 else ''} skipped: the "
+                "supplier's data could not be stored (listed below)."
+                if job.rows_rejected
+                else ""
+            )
         ),
         rows_delisted=delisted,
     )
@@ -110,16 +142,46 @@ def catalog_sync_run(job_id: int) -> SyncJob | None:
 
 
 def _pages(client, passes):
+    """(category, rows the catalog can store, rejections) for each page of each pass."""
+    fetched = 0
     for category in passes:
-        page_number = 1
+        page_number, last_page, previous = 1, MAX_PAGES, None
         while True:
+            if fetched >= MAX_PAGES:
+                raise FeedRefused(
+                    f"the supplier's feed went on past {MAX_PAGES:,} pages "
+                    f"({MAX_PAGES * PAGE_SIZE:,} offers); it was not read further"
+                )
             page = client.sync_page(page=page_number, limit=PAGE_SIZE, category=category)
-            if not page.rows:
+            fetched += 1
+            size = len(page.rows) + len(page.rejected)
+            if not size:
                 break
-            yield category, page.rows
+            offers = (tuple(row.offer_id for row in page.rows), page.rejected)
+            if offers == previous:
+                raise FeedRefused(
+                    f"the supplier sent page {page_number} with the same offers as page "
+                    f"{page_number - 1}{_of(category)}: its paging is broken"
+                )
+            previous = offers
+            if page_number == 1 and page.count_stated:
+                last_page = -(-max(page.count, 0) // PAGE_SIZE) + 1
+            rows, rejected = checks.checked_rows(
+                page.rows, page.rejected, page=page_number, category=category
+            )
+            yield category, rows, rejected
+            if size < PAGE_SIZE:
+                break
+            if page_number >= last_page:
+                raise FeedRefused(
+                    f"the supplier's feed went on past its own count of {page.count:,} offers"
+                    f"{_of(category)} (page {page_number} was still full)"
+                )
             page_number += 1
-            if len(page.rows) < PAGE_SIZE:
-                break
+
+
+def _of(category: str | None) -> str:
+    return f" of {category}" if category else ""
 
 
 def _pages_fetched_ahead(client, passes):
@@ -190,8 +252,8 @@ def _write_pages(job: SyncJob, account: SupplierAccount, pages, seen: set[int], 
     if WRITERS < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
         # SQLite writes one transaction at a time anyway; inside a transaction someone else
         # opened, other connections could not see its rows.
-        for category, rows in pages:
-            _write_page(job, account, rows, category, seen, first=first)
+        for category, rows, rejected in pages:
+            _write_page(job, account, rows, category, seen, first=first, rejected=rejected)
         return
 
     todo: queue.Queue = queue.Queue(maxsize=1)
@@ -202,10 +264,12 @@ def _write_pages(job: SyncJob, account: SupplierAccount, pages, seen: set[int], 
     def write() -> None:
         try:
             while (item := todo.get()) is not None:
-                number, category, rows = item
+                number, category, rows, rejected = item
                 try:
                     if not failures:
-                        _write_page(job, account, rows, category, seen, first=first)
+                        _write_page(
+                            job, account, rows, category, seen, first=first, rejected=rejected
+                        )
                 except BaseException as error:  # noqa: BLE001 (raised by the dispatching thread)
                     failures.append(error)
                 finally:
@@ -226,14 +290,14 @@ def _write_pages(job: SyncJob, account: SupplierAccount, pages, seen: set[int], 
     for writer in writers:
         writer.start()
     try:
-        for number, (category, rows) in enumerate(pages, start=1):
+        for number, (category, rows, rejected) in enumerate(pages, start=1):
             ids = {row.offer_id for row in rows}
             with changed:
                 changed.wait_for(partial(may_write, ids))
                 if failures:
                     break
                 in_flight[number] = ids
-            todo.put((number, category, rows))
+            todo.put((number, category, rows, rejected))
     finally:
         for _ in writers:
             todo.put(None)
@@ -265,7 +329,7 @@ def _finish_failed(job: SyncJob, reason: str) -> SyncJob:
 
 def _refresh_profile(account: SupplierAccount, client) -> str:
     balance = client.balance()
-    new_profile = balance.balance_profile or ""
+    new_profile, _problem = known_balance_profile(balance.balance_profile)
     if account.balance_profile and new_profile and new_profile != account.balance_profile:
         ProfileChange.objects.create(
             account=account, old_profile=account.balance_profile, new_profile=new_profile
@@ -315,6 +379,7 @@ def _write_page(
     seen: set[int],
     *,
     first: bool = False,
+    rejected: list[checks.Rejection] | tuple = (),
 ) -> None:
     now = timezone.now()
     with transaction.atomic():
@@ -331,14 +396,34 @@ def _write_page(
         jobs.job_heartbeat(
             job,
             now=now,
+            **_rejections_noted(job, rejected),
             pages_done=F("pages_done") + 1,
-            rows_fetched=F("rows_fetched") + len(rows),
+            rows_fetched=F("rows_fetched") + len(rows) + len(rejected),
             rows_written=F("rows_written") + result.written,
             rows_new=F("rows_new") + result.new,
             rows_changed=F("rows_changed") + result.changed,
             price_changes=F("price_changes") + result.price_changes,
             rows_relisted=F("rows_relisted") + result.relisted,
         )
+
+
+def _rejections_noted(job: SyncJob, rejected) -> dict:
+    """The job's fields that note a page's rejected rows: all are counted, and the first
+    KEPT_REJECTIONS of the sync are listed. The job's row is locked first (inside the page's
+    transaction), so two pages written at once do not overwrite each other's list."""
+    if not rejected:
+        return {}
+    kept = (
+        SyncJob.objects.select_for_update()
+        .filter(pk=job.pk)
+        .values_list("rejected_rows", flat=True)
+        .get()
+    )
+    room = checks.KEPT_REJECTIONS - len(kept)
+    fields: dict = {"rows_rejected": F("rows_rejected") + len(rejected)}
+    if room > 0:
+        fields["rejected_rows"] = [*kept, *(r.as_json() for r in rejected[:room])]
+    return fields
 
 
 def upsert_offers(

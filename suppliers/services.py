@@ -16,7 +16,7 @@ from reseller.core.services import audit_record
 from suppliers import ratelimit
 from suppliers.clients import CodeGamesClient, GamesDropClient, SupplierError
 from suppliers.clients.transport import watched_session
-from suppliers.models import WAITING_DEADLINE, SupplierAccount, SupplierKind
+from suppliers.models import WAITING_DEADLINE, BalanceProfile, SupplierAccount, SupplierKind
 
 _sessions = threading.local()
 
@@ -142,6 +142,24 @@ def supplier_account_save(
     return account
 
 
+def known_balance_profile(answered: str | None) -> tuple[str, str | None]:
+    """The balance profile to store for what the supplier answered, and what was wrong with it.
+
+    FIAT, USDT or MIXED is stored as it is; nothing (None or empty) as unknown (""). Anything else
+    is stored as unknown too, with a plain sentence saying what the supplier answered (its first
+    characters only: it is the supplier's text, not ours)."""
+    if not answered:
+        return "", None
+    if answered in BalanceProfile.values:
+        return answered, None
+    shown = answered if len(answered) <= 20 else f"{answered[:20]}…"
+    expected = ", ".join(BalanceProfile.values)
+    return "", (
+        f"the supplier answered an unknown balance profile {shown!r} (expected one of "
+        f"{expected}); it is stored as unknown"
+    )
+
+
 def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -> tuple[bool, str]:
     """Call the balance endpoint and record what it says (the "Test connection" button)."""
     try:
@@ -154,12 +172,13 @@ def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -
         ok, message = False, error.page_text
         profile, postpaid = account.balance_profile, account.is_postpaid
     else:
-        ok = True
-        profile = balance.balance_profile or ""
+        profile, problem = known_balance_profile(balance.balance_profile)
+        ok = problem is None
         postpaid = balance.is_postpaid
         message = (
-            f"Connected. Balance {balance.balance} {balance.currency}"
-            f"{' (postpaid)' if balance.is_postpaid else ''}, profile {profile or 'not stated'}."
+            f"Connected. Balance {balance.balance} {balance.currency[:8]}"
+            f"{' (postpaid)' if balance.is_postpaid else ''}, "
+            + (f"but {problem}." if problem else f"profile {profile or 'not stated'}.")
         )
     SupplierAccount.objects.filter(pk=account.pk).update(
         last_checked_at=timezone.now(),

@@ -217,11 +217,70 @@ class SyncRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A sync row that could not be read: its place on the page (from 1), its offer id when that
+    much was readable, and why. The rest of the page is read as usual."""
+
+    row: int
+    offer_id: int | None
+    reason: str
+
+
+_TEXT_FIELDS = ("offerGroupName", "productName", "currency", "category")
+_FLAG_FIELDS = ("inStock", "isRequiredGameUserId", "isRequiredGameServerId")
+
+
+def _sync_row(row: Any) -> SyncRow:
+    """One sync row, its fields of the types SyncRow declares; `SupplierBadResponse` says which
+    field was not. (Ranges and lengths are the catalog's to check: they are its columns'.)"""
+    if not isinstance(row, dict):
+        raise _bad(f"expected an object, got {type(row).__name__}")
+    if "offerGroupId" not in row:
+        raise _bad("required field 'offerGroupId' is missing")
+    offer_id = row["offerGroupId"]
+    if offer_id.__class__ is not int:
+        offer_id = to_int(offer_id, "offerGroupId")
+    if "price" not in row:
+        raise _bad("required field 'price' is missing")
+    price = to_decimal(row["price"], "price")
+    get = row.get
+    for name in _TEXT_FIELDS:
+        value = get(name)
+        if value is not None and value.__class__ is not str:
+            raise _bad(f"{name}: expected text, got {type(value).__name__}")
+    for name in _FLAG_FIELDS:
+        value = get(name)
+        if value is not None and value.__class__ is not bool:
+            raise _bad(f"{name}: expected true or false, got {type(value).__name__}")
+    product_id = get("productId")
+    if product_id is not None and product_id.__class__ is not int:
+        product_id = to_int(product_id, "productId")
+    return SyncRow(
+        offer_id,
+        get("offerGroupName"),
+        product_id,
+        get("productName"),
+        price,
+        get("currency"),
+        get("inStock") is not False,
+        get("isRequiredGameUserId"),
+        get("isRequiredGameServerId"),
+        get("category"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class SyncPage:
+    """One page of the sync feed. A row that cannot be read is left out of `rows` and listed in
+    `rejected`, so one bad row never costs the page. `count` is the supplier's count of the whole
+    feed, or the page's own rows when it sent none (`count_stated` False)."""
+
     count: int
     rows: tuple[SyncRow, ...]
     page: int | None = None
     limit: int | None = None
+    rejected: tuple[RejectedRow, ...] = ()
+    count_stated: bool = True
 
     @classmethod
     def from_json(cls, data: Any, *, page: int | None = None, limit: int | None = None) -> SyncPage:
@@ -230,41 +289,23 @@ class SyncPage:
         if not isinstance(raw_rows, list):
             raise _bad("sync: 'rows' is not a list")
         rows: list[SyncRow] = []
+        rejected: list[RejectedRow] = []
         append = rows.append
-        index = -1
-        try:
-            for index, row in enumerate(raw_rows):  # noqa: B007 (index reported on failure)
-                offer_id = row["offerGroupId"]
-                if offer_id.__class__ is not int:
-                    offer_id = to_int(offer_id, "offerGroupId")
-                price = row["price"]
-                if price.__class__ is not Decimal:
-                    price = to_decimal(price, "price")
-                get = row.get
-                append(
-                    SyncRow(
-                        offer_id,
-                        get("offerGroupName"),
-                        get("productId"),
-                        get("productName"),
-                        price,
-                        get("currency"),
-                        get("inStock") is not False,
-                        get("isRequiredGameUserId"),
-                        get("isRequiredGameServerId"),
-                        get("category"),
-                    )
-                )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise _bad(f"sync: rows[{index}] lacks a required field ({exc!s:.60})") from None
-        except SupplierBadResponse as exc:
-            raise _bad(f"sync: rows[{index}]: {exc.detail}") from None
+        for number, row in enumerate(raw_rows, start=1):
+            try:
+                append(_sync_row(row))
+            except SupplierBadResponse as exc:
+                offer_id = row.get("offerGroupId") if isinstance(row, dict) else None
+                readable = offer_id if offer_id.__class__ is int else None
+                rejected.append(RejectedRow(number, readable, exc.detail))
         count = data.get("count")
         return cls(
-            count=len(rows) if count is None else to_int(count, "count"),
+            count=len(raw_rows) if count is None else to_int(count, "count"),
             rows=tuple(rows),
             page=page,
             limit=limit,
+            rejected=tuple(rejected),
+            count_stated=count is not None,
         )
 
 

@@ -122,3 +122,52 @@ def test_the_browser_offers_the_cached_choices(client_as, account):
     form = response.context["filter"].form
     assert [value for value, _ in form.fields["category"].choices] == ["", "Gift Cards", "Top Up"]
     assert [value for value, _ in form.fields["currency"].choices] == ["", "TRY", "USD"]
+
+
+def refresh_with(monkeypatch, offer, **fields):
+    live = SimpleNamespace(
+        price=Decimal("2.00"),
+        currency="USD",
+        settlement_method="FIAT",
+        returns_key=True,
+        count=1,
+        required_fields=(),
+        requires_game_user_id=False,
+        requires_game_server_id=False,
+    )
+    for name, value in fields.items():
+        setattr(live, name, value)
+    client = SimpleNamespace(find_one=lambda offer_id: live)
+    monkeypatch.setattr(services, "supplier_client", lambda account, **kwargs: client)
+    return services.offer_refresh_price(offer=offer)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"price": Decimal("1e309")}, "larger than a price can be"),
+        ({"price": Decimal("-5")}, "not positive"),
+        ({"price": Decimal("1e-30")}, "below the smallest price"),
+        ({"currency": "C" * 60}, "60 characters"),
+    ],
+)
+def test_a_price_refresh_refuses_a_price_the_catalog_cannot_keep(
+    account, monkeypatch, fields, reason
+):
+    offer = make_offer(account, 1, "Top Up")
+    with pytest.raises(services.OfferRefreshFailed, match=reason):
+        refresh_with(monkeypatch, offer, **fields)
+    offer.refresh_from_db()
+    assert offer.price == Decimal("1.00") and not offer.price_history.exists()
+
+
+def test_a_price_refresh_stores_an_unknown_settlement_method_or_unit_count_as_unknown(
+    account, monkeypatch
+):
+    offer = make_offer(account, 1, "Top Up")
+    refreshed = refresh_with(
+        monkeypatch, offer, settlement_method="<script>x</script>" * 4, count=2**40
+    )
+    refreshed.refresh_from_db()
+    assert refreshed.settlement_method == "" and refreshed.units is None
+    assert refreshed.price == Decimal("2.00")

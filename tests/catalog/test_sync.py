@@ -190,9 +190,9 @@ def test_an_offer_repeated_on_a_later_page_is_written_once(
 
     def shifting(client, passes):
         previous = ()
-        for category, rows in real_pages(client, passes):
+        for category, rows, rejected in real_pages(client, passes):
             offer_ids.update(row.offer_id for row in rows)
-            yield category, (*previous[-5:], *rows)
+            yield category, (*previous[-5:], *rows), rejected
             previous = rows
 
     monkeypatch.setattr(sync, "_pages", shifting)

@@ -251,3 +251,33 @@ def test_test_connection_to_a_trickling_supplier_answers_within_the_short_deadli
         hostile.close()
     assert not ok and "within the 5 s deadline" in message
     assert time.monotonic() - begun < 7
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "profile", ["<script>alert(document.cookie)</script>", "CRYPTO", "x" * 600, 42]
+)
+def test_test_connection_with_an_unknown_balance_profile_says_so_and_stores_unknown(
+    client_as, profile
+):
+    import responses
+
+    account = SupplierAccount.objects.create(
+        name="odd", base_url="https://gd.test", shop_token=TOKEN, balance_profile="FIAT"
+    )
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.GET,
+            "https://gd.test/api/v1/offers/balance",
+            json={"balance": "10.00", "currency": "USD", "balanceProfile": profile},
+        )
+        response = client_as("admin").post(
+            reverse("suppliers:supplier_check", args=[account.pk]), HTTP_HX_REQUEST="true"
+        )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "the supplier answered an unknown balance profile" in html
+    assert "<script>alert" not in html and "x" * 30 not in html
+    account.refresh_from_db()
+    assert account.balance_profile == "" and account.last_check_ok is False
+    assert "stored as unknown" in account.last_check_message

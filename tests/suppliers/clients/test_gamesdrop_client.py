@@ -225,10 +225,55 @@ def test_sync_page_and_iter_sync(gd, rsps, env):
         gd.sync_page(limit=5001)
 
 
-def test_sync_row_missing_price_is_a_bad_response(gd, rsps, env):
-    add(rsps, env, "/api/v1/offers/sync", body={"count": 1, "rows": [{"offerGroupId": 1}]})
-    with pytest.raises(SupplierBadResponse, match=r"rows\[0\]"):
-        gd.sync_page()
+def test_a_sync_row_that_cannot_be_read_is_set_aside_and_the_rest_of_the_page_is_read(
+    gd, rsps, env
+):
+    good = {"offerGroupId": 7, "price": "1.50", "currency": "USD", "offerGroupName": "ok"}
+    rows = [
+        {"offerGroupId": 1},  # no price
+        {"price": 3},  # no id
+        {**good, "offerGroupId": 2, "price": "abc"},
+        {**good, "offerGroupId": 3, "offerGroupName": {"en": "object"}},
+        {**good, "offerGroupId": 4, "inStock": "maybe"},
+        {**good, "offerGroupId": 5, "productId": "x1"},
+        "not an object",
+        good,
+    ]
+    add(rsps, env, "/api/v1/offers/sync", body={"count": 8, "rows": rows})
+    page = gd.sync_page()
+    assert [row.offer_id for row in page.rows] == [7]
+    assert [(bad.row, bad.offer_id) for bad in page.rejected] == [
+        (1, 1),
+        (2, None),
+        (3, 2),
+        (4, 3),
+        (5, 4),
+        (6, 5),
+        (7, None),
+    ]
+    reasons = [bad.reason for bad in page.rejected]
+    assert "'price' is missing" in reasons[0] and "'offerGroupId' is missing" in reasons[1]
+    assert "price: 'abc' is not a number" in reasons[2]
+    assert reasons[3] == "offerGroupName: expected text, got dict"
+    assert page.count == 8 and page.count_stated
+
+
+def test_sync_rows_out_of_the_catalogs_range_are_still_read_for_the_catalog_to_judge(gd, rsps, env):
+    """1e309 as a JSON number is read exactly (Decimal), not as infinity; the range is the
+    catalog's to check (tests/catalog/test_rows.py)."""
+    body = (
+        '{"rows": [{"offerGroupId": 1, "price": 1e309}, {"offerGroupId": 2, "price": "1e309"},'
+        ' {"offerGroupId": 1180591620717411303424, "price": 1}]}'
+    )
+    rsps.add(
+        responses.POST,
+        env.BASE + "/api/v1/offers/sync",
+        body=body,
+        content_type="application/json",
+    )
+    page = gd.sync_page()
+    assert [row.price for row in page.rows] == [Decimal("1e309"), Decimal("1e309"), 1]
+    assert page.rows[2].offer_id == 2**70 and not page.count_stated
 
 
 def test_order_status_by_either_id(gd, rsps, env):
