@@ -14,8 +14,8 @@ The checks that resolve an UNKNOWN order (order-status by transactionId) back of
 order's status calls (`poll_count`) but are not counted in `pending_polls`: they ask whether the
 order exists, not whether it is finished, so a supplier's bad minute while an order was UNKNOWN
 does not stretch the gaps once it is followed. An order still pending after 60 minutes is
-NEEDS_ATTENTION and is then followed every 15 minutes for 24 hours (it was paid for: if the supplier finishes it, the keys
-are stored), and after that only on an operator's re-check.
+NEEDS_ATTENTION and is then followed every 15 minutes for 24 hours (it was paid for: if the
+supplier finishes it, the keys are stored), and after that only on an operator's re-check.
 """
 
 from datetime import datetime, timedelta
