@@ -183,5 +183,21 @@ def test_a_manual_order_completes_within_10_s_behind_stalled_syncs_and_200_email
             pk__in=[job.pk for job in jobs], status=JobStatus.RUNNING
         ).count()
         unsent = Order.objects.filter(pk__in=emails, delivered_at=None).count()
+        # Nothing is left in the queues for the next test.
+        wait_until(
+            lambda: not Order.objects.filter(pk__in=emails, delivered_at=None).exists(),
+            timeout=30,
+            message="the 200 emails to be sent",
+        )
+        trickling.close()
+        wait_until(
+            lambda: (
+                not SyncJob.objects.filter(
+                    pk__in=[job.pk for job in jobs], status=JobStatus.RUNNING
+                ).exists()
+            ),
+            timeout=30,
+            message="the stalled syncs to end",
+        )
         assert all(worker.poll() is None for worker in workers)
     assert took < 10 and still_stalled == 2 and unsent > 0, (took, still_stalled, unsent)
