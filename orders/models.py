@@ -149,6 +149,11 @@ class Order(models.Model):
     # Durable work list: the sweep finds every due order by this column (see orders.schedule).
     next_poll_at = models.DateTimeField(null=True, blank=True)  # indexed with status, below
     poll_count = models.PositiveIntegerField(default=0, help_text="Status calls made.")
+    pending_polls = models.PositiveIntegerField(
+        default=0,
+        help_text="Status calls since the order was last sent, not counting the checks made while "
+        "its outcome was UNKNOWN: the step of the polling back-off.",
+    )
     last_polled_at = models.DateTimeField(null=True, blank=True)
     submit_attempts = models.PositiveIntegerField(default=0, help_text="create-order calls made.")
     submitted_at = models.DateTimeField(

@@ -5,18 +5,23 @@ supplier for it right now) or a `next_poll_at`. The beat-driven sweep finds due 
 column alone (index status + next_poll_at), so the database is the whole work list: if the broker
 loses every message, the next sweep rebuilds the work from the rows.
 
-Back-off of status calls for a pending order (SUBMITTED / PROCESSING / UNKNOWN), by the number of
-status calls made so far: 5, 10, 20, 30, 60, 120, 180 seconds, then every 300 seconds, and one
-last call exactly at the 60-minute limit. Over the supplier's 60 minutes that is 18 status calls
-(`status_calls_within`). An order still pending after 60 minutes is NEEDS_ATTENTION and is then
-followed every 15 minutes for 24 hours (it was paid for: if the supplier finishes it, the keys
-are stored), and after that only on an operator's re-check.
+Back-off of status calls for an order pending at the supplier (SUBMITTED / PROCESSING), by the
+number of status calls made since it was last sent (`Order.pending_polls`): by default 5, 10, 20,
+30, 60, 120, 180 seconds, then every 300 seconds (settings ORDERS_POLL_DELAYS and
+ORDERS_POLL_DELAY_CAP, from the environment), and one last call exactly at the 60-minute limit.
+Over the supplier's 60 minutes that is 18 status calls by default (`status_calls_within`).
+The checks that resolve an UNKNOWN order (order-status by transactionId) back off by all the
+order's status calls (`poll_count`) but are not counted in `pending_polls`: they ask whether the
+order exists, not whether it is finished, so a supplier's bad minute while an order was UNKNOWN
+does not stretch the gaps once it is followed. An order still pending after 60 minutes is
+NEEDS_ATTENTION and is then followed every 15 minutes for 24 hours (it was paid for: if the
+supplier finishes it, the keys are stored), and after that only on an operator's re-check.
 """
 
 from datetime import datetime, timedelta
 
-POLL_DELAYS = (5, 10, 20, 30, 60, 120, 180)
-POLL_DELAY_CAP = 300
+from django.conf import settings
+
 # The supplier finishes orders within 60 minutes; later, a person must look.
 PENDING_LIMIT = timedelta(minutes=60)
 # The sweep flags orders nobody polled at the limit (a dead worker) after this grace.
@@ -24,9 +29,6 @@ PENDING_LIMIT_GRACE = timedelta(minutes=10)
 ATTENTION_FOLLOW_EVERY = timedelta(minutes=15)
 ATTENTION_FOLLOW_FOR = timedelta(hours=24)
 
-# A QUEUED order whose submit task has not claimed it by then is enqueued again by the sweep
-# (its message may have been lost). A duplicate message is harmless: the claim lets one through.
-QUEUED_RESCUE_AFTER = timedelta(minutes=5)
 # When the sweep enqueues a due order it pushes `next_poll_at` this far, so a second sweep does
 # not enqueue it again while the task waits in the broker; a lost task is retried after this.
 ENQUEUED_GRACE = timedelta(minutes=2)
@@ -49,22 +51,33 @@ MIN_SUBMIT_LEASE = timedelta(seconds=90)
 LEASE_MARGIN_SECONDS = 30
 
 
-def poll_delay(poll_count: int) -> timedelta:
-    """The wait before the next status call after `poll_count` calls."""
-    if poll_count < len(POLL_DELAYS):
-        return timedelta(seconds=POLL_DELAYS[poll_count])
-    return timedelta(seconds=POLL_DELAY_CAP)
+def queued_rescue_after() -> timedelta:
+    """A QUEUED order whose submit task has not claimed it by then is enqueued again by the sweep
+    (its message may have been lost). A duplicate message is harmless: the claim lets one through.
+    Setting ORDERS_QUEUED_RESCUE_AFTER (5 minutes by default)."""
+    return settings.ORDERS_QUEUED_RESCUE_AFTER
+
+
+def poll_delay(pending_polls: int) -> timedelta:
+    """The wait before the next status call after `pending_polls` calls since the order was last
+    sent (settings ORDERS_POLL_DELAYS, then ORDERS_POLL_DELAY_CAP)."""
+    delays = settings.ORDERS_POLL_DELAYS
+    if pending_polls < len(delays):
+        return timedelta(seconds=delays[pending_polls])
+    return timedelta(seconds=settings.ORDERS_POLL_DELAY_CAP)
 
 
 def pending_deadline(last_sent_at: datetime | None, now: datetime) -> datetime:
     return (last_sent_at or now) + PENDING_LIMIT
 
 
-def next_pending_poll(*, poll_count: int, last_sent_at: datetime | None, now: datetime) -> datetime:
+def next_pending_poll(
+    *, pending_polls: int, last_sent_at: datetime | None, now: datetime
+) -> datetime:
     """Next status call for a pending order: the back-off, but never past the 60-minute limit
     (the call at the limit decides between "still pending" and NEEDS_ATTENTION)."""
     deadline = pending_deadline(last_sent_at, now)
-    candidate = now + poll_delay(poll_count)
+    candidate = now + poll_delay(pending_polls)
     return min(candidate, deadline) if now < deadline else candidate
 
 

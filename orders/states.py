@@ -176,12 +176,12 @@ def _default_schedule(order: Order, to: str, now: datetime) -> datetime | None:
     if to in UNSCHEDULED_STATUSES:
         return None
     if to == OrderStatus.QUEUED:
-        return now + schedule.QUEUED_RESCUE_AFTER
+        return now + schedule.queued_rescue_after()
     if to == OrderStatus.UNKNOWN:
         return now + schedule.UNKNOWN_FIRST_CHECK
     if to in SUPPLIER_PENDING:
         return schedule.next_pending_poll(
-            poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
+            pending_polls=order.pending_polls, last_sent_at=order.last_sent_at, now=now
         )
     # NEEDS_ATTENTION: the caller says whether it is still followed (see orders/schedule.py).
     return None

@@ -31,7 +31,7 @@ def _schedule_batch(batch: Batch, now: datetime) -> None:
     hold 200,000 orders, too many to send from a page's request). If that task is lost, the
     sweep sends them once `next_poll_at` passes."""
     Order.objects.filter(batch=batch, status=OrderStatus.QUEUED).update(
-        next_poll_at=now + schedule.QUEUED_RESCUE_AFTER, updated_at=now
+        next_poll_at=now + schedule.queued_rescue_after(), updated_at=now
     )
     enqueue_after_commit("send_batch", [batch.pk])
 

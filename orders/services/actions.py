@@ -98,6 +98,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
                 "supplier_message": "",
                 "last_error": "",
                 "poll_count": 0,
+                "pending_polls": 0,
             },
             now=now,
         )

@@ -116,7 +116,7 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
             quoted_price=quoted,
             currency=offer.currency,
             units=offer.units or 1,
-            next_poll_at=now + schedule.QUEUED_RESCUE_AFTER if send_now else None,
+            next_poll_at=now + schedule.queued_rescue_after() if send_now else None,
             created_by=by if getattr(by, "is_authenticated", False) else None,
         )
         for _ in range(quantity)

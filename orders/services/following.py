@@ -28,7 +28,7 @@ from orders.services.records import (
     error_text,
     new_claim_token,
 )
-from orders.states import POLLED_STATUSES, SUPPLIER_STATUSES, can_move
+from orders.states import POLLED_STATUSES, SUPPLIER_PENDING, SUPPLIER_STATUSES, can_move
 from suppliers.clients import CodeGamesClient, Offer, OrderNotFound, OrderResult, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
@@ -288,7 +288,7 @@ def _apply_pending(order, target, changes, data, now, source) -> None:
         )
         return
     changes["next_poll_at"] = schedule.next_pending_poll(
-        poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
+        pending_polls=order.pending_polls, last_sent_at=order.last_sent_at, now=now
     )
     if order.status == target or (
         order.status == OrderStatus.PROCESSING and target == OrderStatus.SUBMITTED
@@ -376,6 +376,11 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
             claimed_by=token,
             lease_expires_at=now + schedule.call_lease(order.account, attempts=2),
             poll_count=order.poll_count + 1,
+            # The back-off counts only the checks of an order pending at the supplier; those
+            # resolving an UNKNOWN order (or following a NEEDS_ATTENTION one) do not stretch it.
+            pending_polls=order.pending_polls + 1
+            if order.status in SUPPLIER_PENDING
+            else order.pending_polls,
             last_polled_at=now,
             updated_at=now,
         )
@@ -488,8 +493,10 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
         if order.status == OrderStatus.NEEDS_ATTENTION:
             next_poll = schedule.next_attention_poll(last_sent_at=order.last_sent_at, now=now)
         elif pending:
+            # Resolving an UNKNOWN order backs off by all its checks; a pending one by its own.
+            step = order.poll_count if order.status == OrderStatus.UNKNOWN else order.pending_polls
             next_poll = schedule.next_pending_poll(
-                poll_count=order.poll_count, last_sent_at=order.last_sent_at, now=now
+                pending_polls=step, last_sent_at=order.last_sent_at, now=now
             )
         else:
             next_poll = order.next_poll_at

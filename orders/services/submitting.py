@@ -132,7 +132,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
         if not order.account.enabled:
             Order.objects.filter(pk=order.pk).update(
                 last_error="The supplier account is disabled; the order waits.",
-                next_poll_at=now + schedule.QUEUED_RESCUE_AFTER,
+                next_poll_at=now + schedule.queued_rescue_after(),
                 updated_at=now,
             )
             return None
@@ -150,6 +150,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
                 "price_sent": price,
                 "submitted_at": order.submitted_at or now,
                 "last_sent_at": now,
+                "pending_polls": 0,
                 "last_error": "",
             },
             now=now,

@@ -79,7 +79,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
         enqueue=enqueue_submit_after_commit,
         now=now,
         limit=limit,
-        push=schedule.QUEUED_RESCUE_AFTER,
+        push=schedule.queued_rescue_after(),
     )
     report.account_checks = _sweep_held_accounts(now, limit)
     report.confirmations = _sweep_stalled_confirmations(now)

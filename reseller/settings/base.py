@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -297,6 +298,24 @@ CELERY_BEAT_SCHEDULE = {
 # is unclaimed as long too (reseller/core/jobs.py).
 JOB_HEARTBEAT_TIMEOUT = timedelta(minutes=env.int("JOB_HEARTBEAT_TIMEOUT_MINUTES", default=10))
 JOB_CLAIM_TIMEOUT = timedelta(minutes=env.int("JOB_CLAIM_TIMEOUT_MINUTES", default=10))
+# Orders (orders/schedule.py). A QUEUED order no worker claimed this long after it was queued
+# (its message was lost, e.g. with Redis) is sent again by the sweep.
+ORDERS_QUEUED_RESCUE_AFTER = timedelta(seconds=env.int("ORDER_QUEUED_RESCUE_SECONDS", default=300))
+# The status-call back-off of an order pending at the supplier: the wait after its 1st, 2nd ...
+# status call since it was last sent, then ORDER_POLL_DELAY_CAP_SECONDS between calls.
+ORDERS_POLL_DELAYS = tuple(
+    env.list("ORDER_POLL_DELAYS_SECONDS", cast=int, default=[5, 10, 20, 30, 60, 120, 180])
+)
+ORDERS_POLL_DELAY_CAP = env.int("ORDER_POLL_DELAY_CAP_SECONDS", default=300)
+if (
+    ORDERS_QUEUED_RESCUE_AFTER.total_seconds() <= 0
+    or ORDERS_POLL_DELAY_CAP <= 0
+    or any(delay <= 0 for delay in ORDERS_POLL_DELAYS)
+):
+    raise ImproperlyConfigured(
+        "ORDER_QUEUED_RESCUE_SECONDS, ORDER_POLL_DELAYS_SECONDS and ORDER_POLL_DELAY_CAP_SECONDS "
+        "take whole seconds above zero."
+    )
 FINANCE_BALANCE_SNAPSHOT_MINUTES = env.int("BALANCE_SNAPSHOT_MINUTES", default=5)
 # A low-balance alert is emailed when raised and at most once per this period while it lasts.
 FINANCE_ALERT_PERIOD_HOURS = env.int("LOW_BALANCE_ALERT_PERIOD_HOURS", default=24)

@@ -26,6 +26,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -114,7 +115,8 @@ def _insert_pending(account, offers, *, pending: int, due: int) -> list[int]:
                 submit_attempts=1,
                 submitted_at=sent,
                 last_sent_at=sent,
-                poll_count=rng.randint(1, 12),
+                poll_count=(polls := rng.randint(1, 12)),
+                pending_polls=polls,
                 last_polled_at=sent + timedelta(seconds=5),
                 next_poll_at=next_poll,
             )
@@ -289,7 +291,7 @@ def test_status_calls_of_one_order_over_60_minutes(sandbox, sent_tasks):
         {
             "status calls (poll_count / sandbox log)": f"{order.poll_count} / {len(logged)}",
             "engine's status_calls_within(60 min)": schedule.status_calls_within(),
-            "back-off (s)": f"{', '.join(map(str, schedule.POLL_DELAYS))}, then every {schedule.POLL_DELAY_CAP}",
+            "back-off (s)": f"{', '.join(map(str, settings.ORDERS_POLL_DELAYS))}, then every {settings.ORDERS_POLL_DELAY_CAP}",
             "calls at (s after sending)": ", ".join(map(str, offsets)),
             "then": (
                 f"NEEDS_ATTENTION, followed every {every // 60} min for {span // 3600} h"

@@ -1,5 +1,7 @@
 """Queues by who is waiting: a manual order never waits behind a batch or its emails."""
 
+import contextlib
+import time
 from decimal import Decimal
 
 import pytest
@@ -7,10 +9,23 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import SyncJob
+from catalog.sync import catalog_sync_start
+from orders.dispatch import send_tasks
 from orders.models import Batch, Order, OrderStatus
-from orders.services import BATCH_SUBMIT_CHUNK, OrderLine, batch_orders_create, order_create
+from orders.services import (
+    BATCH_SUBMIT_CHUNK,
+    OrderLine,
+    batch_orders_create,
+    new_transaction_id,
+    order_create,
+)
 from reseller.core import queues
+from reseller.core.jobs import JobStatus
+from suppliers.models import SupplierAccount
+from suppliers.services import supplier_account_save
 from tests.conftest import celery_worker, wait_until
+from tests.suppliers.clients.test_deadline import HostileServer
 
 S = OrderStatus
 
@@ -67,3 +82,122 @@ def test_a_manual_order_completes_while_a_batch_waits(sandbox_account, sandbox_o
         )
         assert worker.poll() is None
     assert set(Order.objects.filter(batch=batch).values_list("status", flat=True)) == {S.QUEUED}
+
+
+# The workers as the Procfile starts them: one per group of queues.
+PROCFILE_WORKERS = (
+    (queues.PEOPLE,),
+    (queues.BATCHES, queues.MAIL),
+    (queues.BACKGROUND,),
+)
+
+
+def _completed_orders_to_email(offer, count: int) -> list[int]:
+    now = timezone.now()
+    rows = Order.objects.bulk_create(
+        Order(
+            account=offer.account,
+            offer=offer,
+            transaction_id=new_transaction_id(),
+            status=S.COMPLETED,
+            max_unit_price=offer.price,
+            quoted_price=offer.price,
+            price_sent=offer.price,
+            currency=offer.currency,
+            units_delivered=1,
+            submit_attempts=1,
+            submitted_at=now,
+            last_sent_at=now,
+            final_at=now,
+            email=f"customer{n}@example.com",
+        )
+        for n in range(count)
+    )
+    return [row.pk for row in rows]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_manual_order_completes_within_10_s_behind_stalled_syncs_and_200_emails(
+    sandbox_account, sandbox_offer
+):
+    """The Procfile's workers. The background worker's two threads are each stuck in a catalog
+    sync of a supplier that trickles its answer a byte at a time (until its 15 s deadline); 200
+    key emails are queued; then a person places an order: it completes within 10 s. On one merged
+    queue the order would wait behind the syncs (both threads of whichever worker took them) or
+    the emails."""
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    trickling = HostileServer("trickle-headers", gap=0.5)
+    stalled = [
+        supplier_account_save(
+            account=SupplierAccount(
+                name=f"trickling-{n}",
+                base_url=trickling.url,
+                rate_limit_per_second=1000,
+                call_deadline_seconds=15,
+            ),
+            shop_token=f"trickling-token-{n}-0000",
+        )
+        for n in (1, 2)
+    ]
+    emails = _completed_orders_to_email(offer, 200)
+    with contextlib.ExitStack() as stack:
+        workers = [
+            stack.enter_context(celery_worker(",".join(map(queues.queue_name, group))))
+            for group in PROCFILE_WORKERS
+        ]
+        stack.callback(trickling.close)  # first out: the stalled calls end, the workers stop
+        # Every worker is up: a first order completes (people), ...
+        (first,) = order_create(offer=offer, max_unit_price=Decimal(offer.price))
+        wait_until(
+            lambda: Order.objects.get(pk=first.pk).status == S.COMPLETED,
+            timeout=30,
+            message="the first manual order to complete",
+        )
+        # ... both syncs are running and stuck on the trickling supplier (background), ...
+        jobs = [catalog_sync_start(account=account) for account in stalled]
+        wait_until(
+            lambda: (
+                SyncJob.objects.filter(
+                    pk__in=[job.pk for job in jobs], status=JobStatus.RUNNING
+                ).count()
+                == 2
+            ),
+            timeout=30,
+            message="both syncs to be running",
+        )
+        # ... and the emails are queued (mail).
+        assert send_tasks("deliver_order", emails) == 200
+
+        started = time.monotonic()
+        (manual,) = order_create(offer=offer, max_unit_price=Decimal(offer.price))
+        wait_until(
+            lambda: Order.objects.get(pk=manual.pk).status == S.COMPLETED,
+            timeout=10,
+            interval=0.05,
+            message="the manual order to complete within 10 s",
+        )
+        took = time.monotonic() - started
+        # It waited behind neither: the syncs are still stuck and emails are still unsent.
+        still_stalled = SyncJob.objects.filter(
+            pk__in=[job.pk for job in jobs], status=JobStatus.RUNNING
+        ).count()
+        unsent = Order.objects.filter(pk__in=emails, delivered_at=None).count()
+        # Nothing is left in the queues for the next test.
+        wait_until(
+            lambda: not Order.objects.filter(pk__in=emails, delivered_at=None).exists(),
+            timeout=30,
+            message="the 200 emails to be sent",
+        )
+        trickling.close()
+        wait_until(
+            lambda: (
+                not SyncJob.objects.filter(
+                    pk__in=[job.pk for job in jobs], status=JobStatus.RUNNING
+                ).exists()
+            ),
+            timeout=30,
+            message="the stalled syncs to end",
+        )
+        assert all(worker.poll() is None for worker in workers)
+    assert took < 10 and still_stalled == 2 and unsent > 0, (took, still_stalled, unsent)

@@ -121,7 +121,7 @@ def test_polling_backs_off_and_costs_few_status_calls_per_hour():
     # The last call is made exactly at the 60-minute limit, not after it.
     sent = now - timedelta(minutes=58)
     assert schedule.next_pending_poll(
-        poll_count=12, last_sent_at=sent, now=now
+        pending_polls=12, last_sent_at=sent, now=now
     ) == sent + timedelta(minutes=60)
 
 
@@ -137,3 +137,11 @@ def test_a_move_decided_on_an_old_reading_of_the_row_is_refused(offline_offer, o
     order.refresh_from_db()
     assert order.status == S.SUBMITTING
     assert OrderEvent.objects.filter(order=order).count() == events
+
+
+def test_the_rescue_and_the_back_off_are_read_from_the_settings(settings):
+    settings.ORDERS_QUEUED_RESCUE_AFTER = timedelta(seconds=45)
+    settings.ORDERS_POLL_DELAYS = (2, 4)
+    settings.ORDERS_POLL_DELAY_CAP = 8
+    assert schedule.queued_rescue_after() == timedelta(seconds=45)
+    assert [schedule.poll_delay(n).total_seconds() for n in range(4)] == [2, 4, 8, 8]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from orders.models import AccountQueue, OrderKey, OrderStatus
-from orders.services import account_queue_check, order_poll, order_submit
+from orders.services import account_queue_check, order_poll, order_resolve_unknown, order_submit
 from suppliers.services import supplier_client
 from tests.orders.conftest import place
 
@@ -300,3 +300,38 @@ def test_a_failing_status_check_backs_off_and_keeps_the_order(
     assert order.status == S.SUBMITTED and "SERVICE_UNAVAILABLE" in order.last_error
     assert order.poll_count == 1 and order.next_poll_at == now + timedelta(seconds=10)
     assert order.lease_expires_at is None  # the poll's lease is released
+
+
+def test_checks_made_while_unknown_do_not_stretch_the_polls_once_it_is_followed(
+    sandbox, sandbox_account, sandbox_offer, sandbox_settings, fault
+):
+    """A supplier's bad minute while an order's outcome was UNKNOWN: the failed resolution checks
+    back off among themselves, but once the order is found and followed, its status calls start
+    the back-off from the beginning, as after any send."""
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="topup", req_server="false")
+    with sandbox_settings(topup_delay_seconds=120, cancel_share=0, fail_share=0):
+        order = place(offer)
+        fault(account, endpoint="create-order", kind="lost_response")
+        order = order_submit(order_id=order.pk)
+        assert order.status == S.UNKNOWN
+        bad_minute = fault(account, endpoint="order-status", kind="http_503", count=100)
+        now = timezone.now()
+        for _ in range(6):
+            now += timedelta(seconds=10)
+            order = order_resolve_unknown(order_id=order.pk, now=now)
+            assert order.status == S.UNKNOWN and "SERVICE_UNAVAILABLE" in order.last_error
+        assert order.poll_count == 6 and order.next_poll_at - now == timedelta(seconds=180)
+        sandbox.admin("DELETE", f"/sandbox/faults/{bad_minute['id']}")
+
+        now += timedelta(seconds=10)
+        order = order_resolve_unknown(order_id=order.pk, now=now)
+        assert order.status == S.SUBMITTED and order.poll_count == 7
+        gaps = [order.next_poll_at - now]
+        for _ in range(3):
+            now = order.next_poll_at
+            order = order_poll(order_id=order.pk, now=now)
+            assert order.status in (S.SUBMITTED, S.PROCESSING) and not order.last_error
+            gaps.append(order.next_poll_at - now)
+    assert [gap.total_seconds() for gap in gaps] == [5, 10, 20, 30]
+    assert order.poll_count == 10 and order.pending_polls == 3

@@ -61,7 +61,7 @@ def test_the_broker_emptied_while_orders_are_pending_is_rebuilt_from_the_rows(
     Batch.objects.filter(pk=paused.pk).update(status=Batch.Status.PAUSED)
     held_back = order_create(offer=offer, max_unit_price=offer.price, batch=paused)[0]
 
-    future = timezone.now() + schedule.QUEUED_RESCUE_AFTER + timedelta(seconds=1)
+    future = timezone.now() + schedule.queued_rescue_after() + timedelta(seconds=1)
     with django_capture_on_commit_callbacks(execute=True):
         report = orders_sweep(now=future)
     assert sorted(broker.ids("submit_order")) == sorted(order.pk for order in queued)
