@@ -152,14 +152,21 @@ def parse_rows(raw_rows: Iterable[RawRow]) -> Iterator[BatchRow]:
     return (parse_row(raw) for raw in raw_rows)
 
 
-def _offer_id(text: str, problems: list[str]) -> int | None:
+def _whole_number_cell(name: str, text: str, problems: list[str]) -> int | None:
+    """A cell that must hold a whole number: the number, or None with the problem noted."""
     if not text:
-        problems.append("offer_id is missing")
+        problems.append(f"{name} is missing")
         return None
     try:
-        offer_id = _whole_number(text)
+        return _whole_number(text)
     except _Bad as exc:
-        problems.append(f"offer_id '{clip(text, 30)}' {exc}")
+        problems.append(f"{name} '{clip(text, 30)}' {exc}")
+        return None
+
+
+def _offer_id(text: str, problems: list[str]) -> int | None:
+    offer_id = _whole_number_cell("offer_id", text, problems)
+    if offer_id is None:
         return None
     if not 0 < offer_id < 2**63:
         problems.append(f"offer_id '{clip(text, 30)}' is not a valid offer id")
@@ -168,13 +175,8 @@ def _offer_id(text: str, problems: list[str]) -> int | None:
 
 
 def _quantity(text: str, problems: list[str]) -> int | None:
-    if not text:
-        problems.append("quantity is missing")
-        return None
-    try:
-        quantity = _whole_number(text)
-    except _Bad as exc:
-        problems.append(f"quantity '{clip(text, 30)}' {exc}")
+    quantity = _whole_number_cell("quantity", text, problems)
+    if quantity is None:
         return None
     if quantity < 1:
         problems.append(f"quantity {quantity} must be at least 1")
