@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reseller.core.models import AuditEvent, Heartbeat
 
@@ -23,3 +25,9 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 admin.site.register(Heartbeat)
 admin.site.site_header = "Reseller back-office administration"
+
+# django-otp's own admin pages show a device's secret and QR code and its recovery codes: no one
+# but their owner may see those. Admins reset a person's second factor from the Staff page.
+for _device in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device):
+        admin.site.unregister(_device)

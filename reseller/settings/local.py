@@ -12,3 +12,11 @@ SECRET_KEY = SECRET_KEY or "insecure-local-only-key-run-make-run-to-generate-a-r
 if not FIELD_ENCRYPTION_KEYS:
     # A fixed key for a developer's throwaway data only; production refuses to start without its own.
     FIELD_ENCRYPTION_KEYS = ["bG9jYWwtZGV2ZWxvcG1lbnQta2V5LW5vdC1zZWNyZXQ="]
+
+# The demo users `make run` creates (operator, finance, admin) sign in with the printed password
+# alone: no second factor is required and the printed password need not be replaced. Anyone may
+# still enrol a second factor under "My account"; set DEMO_ONE_STEP_SIGN_IN=false to try the
+# sign-in a real back-office has (admins and finance must enrol, handed-over passwords are replaced).
+DEMO_ONE_STEP_SIGN_IN = env.bool("DEMO_ONE_STEP_SIGN_IN", default=True)
+if DEMO_ONE_STEP_SIGN_IN:
+    TWO_FACTOR_REQUIRED_ROLES = []
