@@ -63,10 +63,11 @@ MIDDLEWARE = [
     # Every page needs a signed-in user unless its view says otherwise (@login_not_required).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    # Ends a signed-in session that was idle too long or has outlived its lifetime.
-    "reseller.core.sessions.SessionLifetimeMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Ends a signed-in session that was idle too long or has outlived its lifetime (after
+    # MessageMiddleware and HtmxMiddleware: it leaves a message and answers htmx in kind).
+    "reseller.core.sessions.SessionLifetimeMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",

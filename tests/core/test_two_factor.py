@@ -238,3 +238,28 @@ def test_a_half_way_sign_in_expires(client, make_staff, monkeypatch):
     response = client.post(CODE, {"code": "123456"}, follow=True)
     assert response.redirect_chain[-1][0] == LOGIN
     assert b"Sign in again" in response.content
+
+
+def test_demo_users_sign_in_in_one_step_when_the_demo_setting_is_on(client, settings, capsys):
+    from django.core.management import call_command
+
+    settings.DEMO_ONE_STEP_SIGN_IN = True
+    settings.TWO_FACTOR_REQUIRED_ROLES = []
+    call_command("create_demo_users")
+    printed = capsys.readouterr().out
+    password = printed.split("user: admin")[1].split("password:")[1].split()[0]
+    assert "sign in with the password alone" in printed
+    response = client.post(LOGIN, {"username": "admin", "password": password})
+    assert response.url == DASHBOARD and signed_in(client)
+
+
+def test_demo_users_are_told_how_to_enrol_when_the_demo_setting_is_off(client, settings, capsys):
+    from django.core.management import call_command
+
+    settings.DEMO_ONE_STEP_SIGN_IN = False
+    call_command("create_demo_users")
+    printed = capsys.readouterr().out
+    assert "scan a QR code with an authenticator app" in printed
+    password = printed.split("user: admin")[1].split("password:")[1].split()[0]
+    response = client.post(LOGIN, {"username": "admin", "password": password})
+    assert response.url == reverse("core:sign_in_password")
