@@ -93,16 +93,29 @@ def enter_code(page, code: str, *, button: str = "Verify"):
 
 @pytest.fixture
 def sign_in(page, make_staff):
-    """Sign in through the real form as a fresh user of the role (or as `user`), with the code of
-    their authenticator app computed here when they have one; returns the user."""
+    """Sign in through the real form as a fresh user of the role (or as `user`, or in another
+    browser page `on`), with the code of their authenticator app computed here when they have
+    one; returns the user."""
 
-    def sign_in_as(role: str | None = None, *, user=None):
+    def sign_in_as(role: str | None = None, *, user=None, on=None):
         user = user or make_staff(role)
-        sign_in_with_password(page, user)
+        browser_page = on or page
+        sign_in_with_password(browser_page, user)
         if user.authenticator is not None:
-            page.wait_for_url("**/accounts/sign-in/code/")
-            enter_code(page, current_code(user.authenticator))
-        page.wait_for_url("**/")
+            browser_page.wait_for_url("**/accounts/sign-in/code/")
+            enter_code(browser_page, current_code(user.authenticator))
+        browser_page.wait_for_url("**/")
         return user
 
     return sign_in_as
+
+
+@pytest.fixture
+def second_page(_browser, live_server):
+    """Another person's browser: a page in a context of its own (its own cookies)."""
+    context = _browser.new_context(
+        base_url=live_server.url, viewport={"width": 1360, "height": 900}
+    )
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
