@@ -36,6 +36,12 @@ def session_signed_in(*, request, user) -> None:
     now = time.time()
     request.session[SIGNED_IN_AT] = now
     request.session[LAST_SEEN_AT] = now
+    session_record(request=request, user=user)
+
+
+def session_record(*, request, user) -> None:
+    """Record the session of `request` as one `user` is signed in to: at sign-in, and again when
+    the session's key changes while signed in (a password change cycles it)."""
     # A signed-in session must exist as a row to be found and ended later.
     if request.session.session_key is None:
         request.session.save()

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from reseller.core import services, signin, two_factor
 from reseller.core.forms import CodeForm, PasswordConfirmForm
-from reseller.core.sessions import sessions_end, signed_in_session_list
+from reseller.core.sessions import session_record, sessions_end, signed_in_session_list
 
 
 class SignInView(LoginView):
@@ -202,8 +202,10 @@ def password_change(request):
         services.password_change(
             user=request.user, password=form.cleaned_data["new_password1"], request=request
         )
-        # This session goes on; the person's other sessions end (Django checks the password).
+        # This session goes on, under a new key; the person's other sessions end (Django checks
+        # the password).
         update_session_auth_hash(request, request.user)
+        session_record(request=request, user=request.user)
         messages.success(request, "Your password was changed.")
         return redirect("core:account")
     return render(request, "core/password_change.html", {"form": form})

@@ -225,6 +225,11 @@ SESSION_COOKIE_HTTPONLY = True
 # Signing in (reseller/core/signin.py). After the password, people with a second factor give its
 # code; people of these roles must have one (they are sent to enrol before anything else).
 TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["admin", "finance"])
+# The role names of reseller/core/roles.py: a misspelt one would quietly require nothing.
+if set(TWO_FACTOR_REQUIRED_ROLES) - {"operator", "finance", "admin"}:
+    raise ImproperlyConfigured(
+        "TWO_FACTOR_REQUIRED_ROLES takes role names: operator, finance, admin (comma-separated)."
+    )
 # Revealing or exporting keys, changing a supplier account or staff asks for the code (or, for
 # someone without a second factor, the password) again when the last proof is older than this.
 FRESH_PROOF_MAX_AGE = timedelta(minutes=env.int("FRESH_PROOF_MINUTES", default=5))

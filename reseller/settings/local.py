@@ -17,6 +17,12 @@ if not FIELD_ENCRYPTION_KEYS:
 # alone: no second factor is required and the printed password need not be replaced. Anyone may
 # still enrol a second factor under "My account"; set DEMO_ONE_STEP_SIGN_IN=false to try the
 # sign-in a real back-office has (admins and finance must enrol, handed-over passwords are replaced).
-DEMO_ONE_STEP_SIGN_IN = env.bool("DEMO_ONE_STEP_SIGN_IN", default=True)
+# On unless switched off (unset or empty, as in `.env.example`, counts as on).
+DEMO_ONE_STEP_SIGN_IN = env.str("DEMO_ONE_STEP_SIGN_IN", default="").strip().lower() not in {
+    "false",
+    "0",
+    "no",
+    "off",
+}
 if DEMO_ONE_STEP_SIGN_IN:
     TWO_FACTOR_REQUIRED_ROLES = []

@@ -179,3 +179,20 @@ def test_the_account_page_lists_ones_sessions(client, make_staff):
     page = client.get(reverse("core:account")).content.decode()
     assert page.count("<tr><td>") == 2 and "this one" in page
     assert "An authenticator app is set up" in page
+
+
+def test_a_password_change_keeps_this_session_endable_and_ends_the_others(client, make_staff):
+    user = make_staff("operator")
+    elsewhere = Client()
+    elsewhere.force_login(user)
+    client.force_login(user)
+    mine = "amber-meadow-lighthouse-42"
+    client.post(
+        reverse("core:password_change"),
+        {"old_password": user.plain_password, "new_password1": mine, "new_password2": mine},
+    )
+    assert client.get(DASHBOARD).status_code == 200
+    assert elsewhere.get(DASHBOARD).status_code == 302
+    assert SignedInSession.objects.filter(session_id=client.session.session_key).exists()
+    client.post(reverse("core:sign_out_everywhere"))
+    assert client.get(DASHBOARD).status_code == 302
