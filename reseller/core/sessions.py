@@ -86,6 +86,9 @@ class SessionLifetimeMiddleware:
     def __call__(self, request):
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
+            if SIGNED_IN_AT not in request.session:
+                # Signed in before sessions were recorded: recorded now, so it can be ended.
+                session_signed_in(request=request, user=user)
             expired = self._expired(request)
             if expired:
                 return self._sign_out(request, user, expired)
@@ -96,8 +99,8 @@ class SessionLifetimeMiddleware:
     def _expired(request) -> str:
         now = time.time()
         session = request.session
-        signed_in_at = session.setdefault(SIGNED_IN_AT, now)
-        last_seen_at = session.setdefault(LAST_SEEN_AT, now)
+        signed_in_at = session[SIGNED_IN_AT]
+        last_seen_at = session[LAST_SEEN_AT]
         if now - last_seen_at > settings.SESSION_IDLE_TIMEOUT.total_seconds():
             return "idle"
         if now - signed_in_at > settings.SESSION_ABSOLUTE_LIFETIME.total_seconds():

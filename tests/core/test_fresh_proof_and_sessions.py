@@ -196,3 +196,18 @@ def test_a_password_change_keeps_this_session_endable_and_ends_the_others(client
     assert SignedInSession.objects.filter(session_id=client.session.session_key).exists()
     client.post(reverse("core:sign_out_everywhere"))
     assert client.get(DASHBOARD).status_code == 302
+
+
+def test_a_session_signed_in_before_sessions_were_recorded_is_recorded_to_be_ended(
+    client, make_staff
+):
+    user = make_staff("operator")
+    client.force_login(user)
+    SignedInSession.objects.filter(user=user).delete()
+    session = client.session
+    del session[sessions.SIGNED_IN_AT]
+    session.save()
+    assert client.get(DASHBOARD).status_code == 200
+    assert SignedInSession.objects.filter(user=user).count() == 1
+    sessions.sessions_end(user=user, reason="deactivated")
+    assert client.get(DASHBOARD).status_code == 302
