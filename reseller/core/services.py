@@ -89,8 +89,9 @@ def staff_create(
 def staff_update(*, user, role: str, is_active: bool, by=None, request=None) -> None:
     if by is not None and user.pk == by.pk and (not is_active or role != "admin"):
         raise ApplicationError("You cannot demote or deactivate your own account.")
-    # Here, not at the top: sessions.py records its events through this module.
+    # Here, not at the top: these modules record their events through this one.
     from reseller.core.sessions import sessions_end
+    from reseller.core.two_factor import has_second_factor, second_factor_required
 
     before = {"role": getattr(user.groups.first(), "name", ""), "is_active": user.is_active}
     _set_role(user, role)
@@ -105,6 +106,10 @@ def staff_update(*, user, role: str, is_active: bool, by=None, request=None) -> 
     )
     if before["is_active"] and not is_active:
         sessions_end(user=user, reason="deactivated", by=by, request=request)
+    elif second_factor_required(user) and not has_second_factor(user):
+        # Moved into a role that must have a second factor: they enrol at their next sign-in
+        # rather than go on with the new role on a password alone.
+        sessions_end(user=user, reason="role requires a second factor", by=by, request=request)
 
 
 @transaction.atomic

@@ -263,3 +263,31 @@ def test_demo_users_are_told_how_to_enrol_when_the_demo_setting_is_off(client, s
     password = printed.split("user: admin")[1].split("password:")[1].split()[0]
     response = client.post(LOGIN, {"username": "admin", "password": password})
     assert response.url == reverse("core:sign_in_password")
+
+
+def test_the_django_admin_signs_in_through_the_back_office_only(client, make_staff):
+    admin = make_staff("admin")
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": admin.username, "password": admin.plain_password}
+    )
+    assert response.status_code == 302
+    assert response.url == f"{LOGIN}?next=/admin/"
+    assert not signed_in(client)
+    assert client.get("/admin/").url.startswith("/admin/login/")
+
+
+def test_a_person_moved_into_a_role_that_needs_a_second_factor_enrols_before_going_on(
+    client, make_staff
+):
+    admin, operator = make_staff("admin"), make_staff("operator")
+    theirs = Client()
+    theirs.force_login(operator)
+    client.force_login(admin)
+    client.post(
+        reverse("core:staff_detail", kwargs={"user_id": operator.pk}),
+        {"role": "finance", "is_active": "on"},
+    )
+    assert not signed_in(theirs)
+    assert password_step(theirs, operator).url == reverse("core:two_factor_enrol")
+    ended = AuditEvent.objects.get(action="auth.sessions_ended")
+    assert ended.data == {"reason": "role requires a second factor", "sessions": 1}
