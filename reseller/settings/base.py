@@ -185,7 +185,8 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # is signed in, after both steps, so re-entering the password does not buy more guesses.
 AXES_RESET_ON_SUCCESS = True
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
-AXES_SENSITIVE_PARAMETERS = ["password"]
+# What axes masks in the failed attempts it keeps: a password, and a second-factor or recovery code.
+AXES_SENSITIVE_PARAMETERS = ["password", "code"]
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"

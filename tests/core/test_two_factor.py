@@ -291,3 +291,16 @@ def test_a_person_moved_into_a_role_that_needs_a_second_factor_enrols_before_goi
     assert password_step(theirs, operator).url == reverse("core:two_factor_enrol")
     ended = AuditEvent.objects.get(action="auth.sessions_ended")
     assert ended.data == {"reason": "role requires a second factor", "sessions": 1}
+
+
+def test_the_lockout_keeps_no_code_that_was_tried(client, make_staff):
+    from axes.models import AccessAttempt
+
+    admin = make_staff("admin")
+    StaticDevice.objects.create(user=admin, name="Recovery codes").token_set.create(
+        token="abcd2345ef"
+    )
+    password_step(client, admin)
+    client.post(CODE, {"code": "abcd2345eg"})  # one letter off a real recovery code
+    attempt = AccessAttempt.objects.get(username=admin.username)
+    assert "abcd2345e" not in attempt.post_data
