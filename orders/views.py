@@ -27,6 +27,7 @@ from reseller.core.errors import ApplicationError
 from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
 from reseller.core.querystrings import without_empty
+from reseller.core.signin import fresh_proof_required
 from reseller.core.spreadsheets import csv_download
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
@@ -375,6 +376,7 @@ def order_detail(request, order_pk: int):
 @permission_required("orders.view_order", raise_exception=True)
 @require_POST
 @never_cache
+@fresh_proof_required
 def order_key_reveal(request, order_pk: int):
     """The order's keys in this response only. The service audits every attempt, a refused one
     too; a refusal is a 403 page (or, for htmx, the refusal in place of the keys)."""

@@ -1,4 +1,8 @@
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import redirect_to_login
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reseller.core.models import AuditEvent, Heartbeat
 
@@ -23,3 +27,19 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 admin.site.register(Heartbeat)
 admin.site.site_header = "Reseller back-office administration"
+
+# django-otp's own admin pages show a device's secret and QR code and its recovery codes: no one
+# but their owner may see those. Admins reset a person's second factor from the Staff page.
+for _device in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device):
+        admin.site.unregister(_device)
+
+
+@login_not_required
+def _sign_in_through_the_back_office(request, extra_context=None):
+    """The Django admin's own sign-in form asks for the password only: everyone signs in through
+    the back-office's, with its second factor, and comes back."""
+    return redirect_to_login(request.GET.get("next") or request.path.removesuffix("login/"))
+
+
+admin.site.login = _sign_in_through_the_back_office  # type: ignore[method-assign]

@@ -25,3 +25,23 @@ class StaffCreateForm(forms.Form):
 class StaffUpdateForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
     is_active = forms.BooleanField(required=False, label="Active (may sign in)")
+
+
+class CodeForm(forms.Form):
+    """A code from the authenticator app, or one of the recovery codes."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
+    )
+
+
+class PasswordConfirmForm(forms.Form):
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
