@@ -220,6 +220,20 @@ class Order(models.Model):
         return self.status in FINAL_STATUSES
 
     @property
+    def awaits_supplier_outcome(self) -> bool:
+        """A create-order answer was lost on a supplier that cannot look an order up by
+        transactionId (CodeGames): only a person can find out whether it was bought, and
+        records it (orders.services.lost_answers)."""
+        from suppliers.capabilities import capabilities_of
+
+        return (
+            self.status == OrderStatus.NEEDS_ATTENTION
+            and self.supplier_order_id is None
+            and self.submit_attempts > 0
+            and not capabilities_of(self.account).status_by_transaction_id
+        )
+
+    @property
     def total_price(self):
         price = self.price_sent if self.price_sent is not None else self.quoted_price
         return None if price is None else price * self.units

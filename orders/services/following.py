@@ -19,6 +19,7 @@ from orders.services.limits import (
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
 )
+from orders.services.lost_answers import order_flag_lost_answer
 from orders.services.moving import (
     order_lock,
     order_move,
@@ -29,6 +30,7 @@ from orders.services.records import (
     new_claim_token,
 )
 from orders.states import POLLED_STATUSES, SUPPLIER_PENDING, SUPPLIER_STATUSES, can_move
+from suppliers.capabilities import capabilities_of
 from suppliers.clients import CodeGamesClient, Offer, OrderNotFound, OrderResult, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
@@ -114,8 +116,13 @@ def order_found_by_transaction_id(order: Order) -> OrderResult | None:
     says ORDER_NOT_FOUND (or the order was never sent). A refusal proves only that the refused
     call created nothing, so this is asked before an order that was sent is given up (withdrawn)
     or given a new transactionId (retried). HTTP: call it outside any transaction. Raises
-    OrderActionRefused when the supplier cannot say."""
-    if not order.submit_attempts:
+    OrderActionRefused when the supplier cannot say.
+
+    A supplier without order-status by transactionId (CodeGames) cannot be asked, and need not
+    be: on such an account an order whose create-order answer was lost never comes back to the
+    queue or to REJECTED (it needs a person, see `lost_answers`), so every earlier call of a
+    queued, held or rejected order was answered with a refusal that created nothing."""
+    if not order.submit_attempts or not capabilities_of(order.account).status_by_transaction_id:
         return None
     client = supplier_client(order.account, max_retries=1)
     try:
@@ -155,6 +162,31 @@ def order_flag_found(
     )
     if order.batch_id:
         batch_reopen(order.batch_id)
+
+
+def order_follow_found(
+    order: Order,
+    answer: SupplierAnswer,
+    *,
+    supplier_order_id: int,
+    reason: str,
+    now: datetime,
+    actor=None,
+) -> None:
+    """A locked order whose lost create-order answer was found at the supplier (by staff, or by
+    the answer arriving late): record its orderId, PROCESSING, then follow what the supplier
+    said (without an answer, polling by that orderId follows it)."""
+    order_move(
+        order,
+        OrderStatus.PROCESSING,
+        actor=actor,
+        reason=reason,
+        data={"supplier_order_id": supplier_order_id, "outcome": "found"},
+        changes={"supplier_order_id": supplier_order_id, "last_error": "", "next_poll_at": now},
+        now=now,
+    )
+    if answer.result is not None:
+        apply_answer(order, answer, now=now, source="order-status")
 
 
 def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source: str) -> None:
@@ -365,6 +397,9 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
             return None
         if order.lease_expires_at is not None and order.lease_expires_at > now:
             return None  # another worker is asking right now
+        if _cannot_be_asked(order):
+            _stop_asking(order, now)
+            return None
         if (
             not force
             and order.last_polled_at is not None
@@ -394,6 +429,22 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
             returns_key=order.offer.returns_key,
             units=order.units,
         )
+
+
+def _cannot_be_asked(order: Order) -> bool:
+    """Whether a status call would need order-status by transactionId, which the order's
+    supplier does not have (CodeGames, before its orderId is known)."""
+    by_transaction_id = order.status == OrderStatus.UNKNOWN or not order.supplier_order_id
+    return by_transaction_id and not capabilities_of(order.account).status_by_transaction_id
+
+
+def _stop_asking(order: Order, now: datetime) -> None:
+    """Nothing can be polled for it: an UNKNOWN order (from before the supplier was known to
+    lack the look-up) needs a person like any lost answer; others just leave the work list."""
+    if order.status == OrderStatus.UNKNOWN:
+        order_flag_lost_answer(order, cause="create-order's answer was lost", now=now)
+    else:
+        _update(order, {"next_poll_at": None}, now)
 
 
 def poll_fetch(claim: PollClaim) -> SupplierAnswer:

@@ -239,7 +239,15 @@ def test_order_creation_checks_what_the_offer_needs(sandbox_account, sandbox_off
 
 
 def test_the_action_whitelist_names_a_permission_for_each_action():
-    assert set(ORDER_ACTIONS) == {"retry", "recheck", "withdraw", "mark_resolved", "resend"}
+    assert set(ORDER_ACTIONS) == {
+        "retry",
+        "recheck",
+        "withdraw",
+        "mark_resolved",
+        "resend",
+        "record_found",
+        "record_not_bought",
+    }
     assert all(action.permission.startswith("orders.") for action in ORDER_ACTIONS.values())
 
 
