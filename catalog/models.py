@@ -76,6 +76,17 @@ class Offer(models.Model):
         return self.delisted_at is not None
 
     @property
+    def is_bundle(self) -> bool:
+        """Whether one order of it buys several units (a "5 x 310 Diamonds" offer)."""
+        return bool(self.units and self.units > 1)
+
+    @property
+    def bundle_price(self) -> Decimal | None:
+        """What one order of a bundle costs: the unit price (the supplier's `price`) times its
+        units. None for a single unit, or while the unit count is unknown."""
+        return self.price * self.units if self.is_bundle and self.units else None
+
+    @property
     def product_type(self) -> str:
         if self.returns_key is True:
             return "Key"
