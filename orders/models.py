@@ -139,6 +139,9 @@ class Order(models.Model):
     supplier_message = models.CharField(max_length=500, blank=True)
     units = models.PositiveIntegerField(default=1, help_text="Units in this order (count).")
     units_delivered = models.PositiveIntegerField(default=0)
+    # Units the supplier took money for but did not deliver, which it refunds: the missing units
+    # of a partial delivery, or all of them when it canceled, failed or refunded the order.
+    units_refunded = models.PositiveIntegerField(default=0)
     # Telegram Stars deliver through fulfillmentData (no key); it holds no secret.
     fulfillment_data = models.JSONField(default=dict, blank=True)
 
@@ -234,9 +237,33 @@ class Order(models.Model):
         )
 
     @property
+    def unit_price(self):
+        """The unit price sent (else the last quote), in the offer's currency."""
+        return self.price_sent if self.price_sent is not None else self.quoted_price
+
+    @property
     def total_price(self):
-        price = self.price_sent if self.price_sent is not None else self.quoted_price
+        """What the order buys: the unit price times its units."""
+        price = self.unit_price
         return None if price is None else price * self.units
+
+    @property
+    def delivered_price(self):
+        """What the delivered units are worth at the unit price."""
+        price = self.unit_price
+        return None if price is None else price * self.units_delivered
+
+    @property
+    def refunded_price(self):
+        """What the supplier refunds: the unit price times the units it did not deliver."""
+        price = self.unit_price
+        return None if price is None else price * self.units_refunded
+
+    @property
+    def net_price(self):
+        """What the order costs once the supplier's refund is in."""
+        total, refunded = self.total_price, self.refunded_price
+        return None if total is None or refunded is None else total - refunded
 
 
 class OrderEvent(models.Model):

@@ -220,6 +220,7 @@ def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source:
     if target == OrderStatus.COMPLETED:
         _apply_completed(order, answer, changes, data, expects_keys, units, now, source)
     elif target in (OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED):
+        changes["units_refunded"] = units  # the supplier refunds the whole order
         if order.status != target and can_move(order.status, target):
             message = f": {result.message}" if result.message else ""
             order_move(
@@ -240,7 +241,11 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
     stored = _store_keys(order, answer.keys) if expects_keys else 0
     delivered = stored if expects_keys else units
     missing = max(0, units - delivered)
+    # Units the supplier completed without are refunded by it; keys it has but that could not
+    # be read are not refunded (a re-check may read them).
+    refunded = missing if answer.keys_error is None else 0
     changes["units_delivered"] = delivered
+    changes["units_refunded"] = refunded
     if missing:
         note = f"Partial delivery: {delivered} of {units} units delivered"
         if answer.keys_error is not None:
@@ -279,17 +284,22 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
         order_move(
             order,
             OrderStatus.NEEDS_ATTENTION,
-            reason=changes["last_error"] + " The supplier refunds the missing units.",
-            data={"units": units, "units_delivered": delivered},
+            reason=changes["last_error"]
+            + (
+                f" The supplier refunds the {refunded} missing; the {delivered} delivered are "
+                "sent to the customer as usual."
+                if refunded
+                else " Re-check once the supplier's keys can be read."
+            ),
+            data={"units": units, "units_delivered": delivered, "units_refunded": refunded},
             changes={"next_poll_at": None},
             now=now,
         )
-    elif (
-        not missing
-        and order.status == OrderStatus.COMPLETED
-        and order.email
-        and not order.delivered_at
-    ):
+    # A partial delivery is sent like a full one: what came, and what is refunded.
+    deliverable = (not missing and order.status == OrderStatus.COMPLETED) or (
+        refunded and delivered and order.status == OrderStatus.NEEDS_ATTENTION
+    )
+    if deliverable and order.email and not order.delivered_at:
         enqueue_after_commit("deliver_order", [order.pk])
 
 
