@@ -303,14 +303,26 @@ class OrderTransactionId(models.Model):
         return self.transaction_id
 
 
+#: Characters of a key shown on a page (enough to tell keys apart) ...
+KEY_CHARACTERS_SHOWN = 4
+#: ... only when at least this many letters and digits stay hidden (10^8 guesses or more).
+KEY_CHARACTERS_KEPT_HIDDEN = 8
+
+
 def mask_secret(secret: str) -> str:
-    """The last four characters of a long key (enough to tell keys apart), the rest hidden. A
-    short key or PIN is hidden entirely: even part of it would make it guessable."""
+    """Every key or PIN shown on a page goes through this one rule: its last four characters
+    show when at least eight letters and digits stay hidden, whatever its shape (a 12-digit
+    code, a Steam key, a gift-card PIN); otherwise nothing shows, since part of a short PIN
+    would make it guessable."""
     if not secret:
         return ""
-    if len(secret) < 16:
+    tail = secret[-KEY_CHARACTERS_SHOWN:]
+    hidden = sum(character.isalnum() for character in secret) - sum(
+        character.isalnum() for character in tail
+    )
+    if hidden < KEY_CHARACTERS_KEPT_HIDDEN:
         return "••••"
-    return f"••••{secret[-4:]}"
+    return f"••••{tail}"
 
 
 class OrderKey(models.Model):
