@@ -94,6 +94,16 @@ class Offer(models.Model):
             return "Top-up"
         return "Key"
 
+    @property
+    def is_telegram_stars(self) -> bool:
+        return self.product_name == "Telegram Stars"
+
+    @property
+    def delivers_keys(self) -> bool:
+        """Whether an order of it is delivered as keys (or PINs): not a top-up, and not Telegram
+        Stars, which the supplier marks as returning data but delivers as fulfillment data."""
+        return self.product_type == "Key" and not self.is_telegram_stars
+
     def is_compatible_with(self, balance_profile: str) -> bool | None:
         """True or False once both sides are known; None while either is unknown."""
         if not self.settlement_method or not balance_profile:

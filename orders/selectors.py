@@ -135,7 +135,7 @@ def order_actions_available(*, order: Order, has_keys: bool) -> list[str]:
     names = []
     if order.status == OrderStatus.REJECTED:
         names.append("retry")
-    if order.status in POLLED_STATUSES | {OrderStatus.COMPLETED}:
+    if order.status in POLLED_STATUSES:  # not a final one: nothing can change it there
         names.append("recheck")
     if order.status in (OrderStatus.QUEUED, OrderStatus.ON_HOLD):
         names.append("withdraw")

@@ -151,17 +151,16 @@ def _flag_instead_of_action(order: Order, found, *, action: str, by, request, no
 
 
 def order_recheck(*, order: Order, by, request=None, now: datetime | None = None) -> Order:
-    """Ask the supplier for the order's status now."""
-    if order.status not in POLLED_STATUSES | {OrderStatus.COMPLETED}:
+    """Ask the supplier for the order's status now: only while it may still change there
+    (a final order, a completed one included, has nothing left to ask)."""
+    if order.status not in POLLED_STATUSES:
         raise OrderActionRefused(
             f"A {OrderStatus(order.status).label.lower()} order has no supplier status to check."
         )
     if order.awaits_supplier_outcome:
         raise OrderActionRefused(NO_LOOKUP)
     audit_record(action="order.rechecked", actor=by, request=request, target=order)
-    claim = poll_claim(
-        order_id=order.pk, statuses=POLLED_STATUSES | {OrderStatus.COMPLETED}, now=now, force=True
-    )
+    claim = poll_claim(order_id=order.pk, statuses=POLLED_STATUSES, now=now, force=True)
     if claim is None:
         raise OrderActionRefused("A status check of this order is running already.")
     poll_record(claim, poll_fetch(claim), now=now)
