@@ -462,7 +462,11 @@ def upsert_offers(
         old = current[3:]  # after offer_id, pk and is_delisted
         if values[upsert.UNITS_AT] is None:
             # A feed row without a count keeps the count find-one (or an earlier row) gave.
-            values = (*values[: upsert.UNITS_AT], old[upsert.UNITS_AT], *values[upsert.UNITS_AT + 1 :])
+            values = (
+                *values[: upsert.UNITS_AT],
+                old[upsert.UNITS_AT],
+                *values[upsert.UNITS_AT + 1 :],
+            )
         if values == old:
             if current[2]:
                 result.relisted += 1
