@@ -289,7 +289,9 @@ def order_record_found(
             f"Could not check order {number} with the supplier ({error_text(error)}). Nothing "
             "was recorded; try again."
         ) from None
-    keys, keys_error = complete_keys(client, result, order.offer.returns_key, order.units)
+    keys, keys_error = complete_keys(
+        client, result, order.offer.returns_key, order.units, account=order.account
+    )
     answer = SupplierAnswer(result=result, keys=keys, keys_error=keys_error)
     now = now or timezone.now()
     with transaction.atomic():

@@ -31,7 +31,7 @@ from orders.services.records import (
 )
 from orders.states import POLLED_STATUSES, SUPPLIER_PENDING, SUPPLIER_STATUSES, can_move
 from suppliers.capabilities import capabilities_of
-from suppliers.clients import CodeGamesClient, Offer, OrderNotFound, OrderResult, SupplierError
+from suppliers.clients import Offer, OrderNotFound, OrderResult, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
@@ -64,15 +64,21 @@ def _expects_keys(result: OrderResult, offer_returns_key: bool | None) -> bool:
 
 
 def complete_keys(
-    client, result: OrderResult, offer_returns_key: bool | None, units: int
+    client,
+    result: OrderResult,
+    offer_returns_key: bool | None,
+    units: int,
+    *,
+    account: SupplierAccount,
 ) -> tuple[tuple[str, ...], SupplierError | None]:
-    """The keys of a COMPLETED order; CodeGames may complete one without them: fetch them."""
+    """The keys of a COMPLETED order. A supplier with a keys endpoint (CodeGames) may complete
+    one without them: fetch them there (only for a key product: it is an error for a top-up)."""
     keys = result.keys
     if result.status != "COMPLETED" or not _expects_keys(result, offer_returns_key):
         return keys, None
     if len(keys) >= (result.count or units):
         return keys, None
-    if isinstance(client, CodeGamesClient) and result.order_id:
+    if capabilities_of(account).keys_endpoint and result.order_id:
         try:
             fetched = client.keys(result.order_id)
         except (SupplierError, RateLimitSaturated) as error:
@@ -467,7 +473,9 @@ def poll_fetch(claim: PollClaim) -> SupplierAnswer:
             result = client.order_status(order_id=claim.supplier_order_id)
     except (SupplierError, RateLimitSaturated, ValueError) as error:
         return SupplierAnswer(error=error, by_transaction_id=by_transaction_id)
-    keys, keys_error = complete_keys(client, result, claim.returns_key, claim.units)
+    keys, keys_error = complete_keys(
+        client, result, claim.returns_key, claim.units, account=claim.account
+    )
     return SupplierAnswer(
         result=result, keys=keys, keys_error=keys_error, by_transaction_id=by_transaction_id
     )

@@ -228,7 +228,9 @@ def _submit_send(claim: SubmitClaim) -> SupplierAnswer:
         # A bug of ours: whether the request left is unknown, so the order becomes UNKNOWN.
         logger.exception("create-order for order %s failed unexpectedly", claim.order_id)
         return SupplierAnswer(error=error)
-    keys, keys_error = complete_keys(client, result, claim.returns_key, claim.units)
+    keys, keys_error = complete_keys(
+        client, result, claim.returns_key, claim.units, account=claim.account
+    )
     return SupplierAnswer(result=result, keys=keys, keys_error=keys_error)
 
 
