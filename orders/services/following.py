@@ -19,7 +19,7 @@ from orders.services.limits import (
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
 )
-from orders.services.lost_answers import order_flag_lost_answer
+from orders.services.lost_answers import lost_answer_note, order_flag_lost_answer
 from orders.services.moving import (
     order_lock,
     order_move,
@@ -459,6 +459,8 @@ def _stop_asking(order: Order, now: datetime) -> None:
     lack the look-up) needs a person like any lost answer; others just leave the work list."""
     if order.status == OrderStatus.UNKNOWN:
         order_flag_lost_answer(order, cause="create-order's answer was lost", now=now)
+    elif order.awaits_supplier_outcome:
+        _update(order, {"next_poll_at": None, "last_error": lost_answer_note(order)}, now)
     else:
         _update(order, {"next_poll_at": None}, now)
 

@@ -310,3 +310,23 @@ def test_the_order_page_offers_the_two_recordings_to_operators_only(
     assert order.status == S.COMPLETED
     again = operator.post(found_url, {"supplier_order_id": number}, follow=True)
     assert b"does not wait for a recorded outcome" in again.content
+
+
+def test_an_unknown_order_from_before_is_handed_to_a_person_not_polled(
+    codegames, cg_offer, supplier, broker
+):
+    """An order left UNKNOWN (as it was before CodeGames' missing look-up was known) is never
+    asked about by transactionId: the next check hands it to a person."""
+    from orders.models import Order
+
+    order = place(cg_offer(codegames, kind="key"))
+    Order.objects.filter(pk=order.pk).update(
+        status=S.UNKNOWN,
+        submit_attempts=1,
+        last_sent_at=timezone.now(),
+        next_poll_at=timezone.now(),
+    )
+    order = order_poll(order_id=order.pk, now=later(10))
+    assert order.status == S.NEEDS_ATTENTION and order.awaits_supplier_outcome
+    assert order.transaction_id in order.last_error and order.next_poll_at is None
+    assert supplier.requests(codegames, "order-status") == 0
