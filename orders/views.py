@@ -400,6 +400,10 @@ def _action_inputs(action: str, post) -> dict:
         return {"reason": post.get("reason", "")[:500]}
     if action == "resend":
         return {"resend": True}
+    if action == "record_found":
+        return {"supplier_order_id": post.get("supplier_order_id", "")[:40]}
+    if action == "record_not_bought":
+        return {"comment": post.get("comment", "")[:2000]}
     return {}
 
 
@@ -416,6 +420,13 @@ def _action_done(action: str, order: Order, result) -> str:
         return "Withdrawn: it will not be sent."
     if action == "mark_resolved":
         return "Marked resolved."
+    if action == "record_found":
+        return (
+            f"Recorded: supplier order {result.supplier_order_id}; the order is followed now "
+            f"({result.get_status_display()})."
+        )
+    if action == "record_not_bought":
+        return "Recorded as not bought: withdrawn, not charged."
     return f"{services.ORDER_ACTIONS[action].label}: done."
 
 
