@@ -4,15 +4,16 @@ would show now, with django-otp's own TOTP function."""
 import time
 
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from reseller.core.models import AuthenticatorApp
 
 
-def enrol(user) -> TOTPDevice:
+def enrol(user) -> AuthenticatorApp:
     """A confirmed authenticator app for `user`, as if they had scanned the QR code."""
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    return AuthenticatorApp.objects.create(user=user, name="Authenticator app", confirmed=True)
 
 
-def current_code(device: TOTPDevice) -> str:
+def current_code(device: AuthenticatorApp) -> str:
     """The code the person's app shows now. A code is accepted once (django-otp remembers the last
     time step used), so right after one was used this is the next step's code, which the device's
     tolerance of one step accepts too."""

@@ -1,7 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reseller.core.models import AuditEvent, Heartbeat
@@ -28,11 +27,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 admin.site.register(Heartbeat)
 admin.site.site_header = "Reseller back-office administration"
 
-# django-otp's own admin pages show a device's secret and QR code and its recovery codes: no one
-# but their owner may see those. Admins reset a person's second factor from the Staff page.
-for _device in (TOTPDevice, StaticDevice):
-    if admin.site.is_registered(_device):
-        admin.site.unregister(_device)
+# django-otp's own admin page for its TOTP devices shows a secret and its QR code: no one but their
+# owner may see those (the back-office's AuthenticatorApp and RecoveryCodes have no admin page).
+# Admins reset a person's second factor from the Staff page.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
 
 
 @login_not_required

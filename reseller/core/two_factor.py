@@ -1,9 +1,11 @@
-"""The second factor: an authenticator app (a TOTP device of django-otp) and one-time recovery
-codes (a static device of django-otp), their enrolment, checking a code, and their removal.
+"""The second factor: an authenticator app and one-time recovery codes (devices of django-otp,
+models.AuthenticatorApp and models.RecoveryCodes), their enrolment, checking a code, and their
+removal.
 
 Every enrolment, removal, reset and use of a recovery code is an audit event; a wrong code counts
 as a failed sign-in for the sign-in lockout (django-axes, through Django's `user_login_failed`).
-The secret and the recovery codes are shown to their owner once, at enrolment, and to no one else.
+The secret and the recovery codes are shown to their owner once, at enrolment, and to no one else;
+the secret is stored encrypted, the recovery codes only as digests.
 """
 
 from base64 import b32encode
@@ -13,10 +15,15 @@ import segno
 from django.conf import settings
 from django.contrib.auth.signals import user_login_failed
 from django.db import transaction
-from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reseller.core.errors import ApplicationError
+from reseller.core.models import (
+    AuthenticatorApp,
+    RecoveryCode,
+    RecoveryCodes,
+    recovery_code_digest,
+    recovery_code_new,
+)
 from reseller.core.roles import role_of
 from reseller.core.services import audit_record
 from reseller.core.sessions import sessions_end
@@ -39,24 +46,24 @@ def second_factor_required(user) -> bool:
     return role is not None and role.name in settings.TWO_FACTOR_REQUIRED_ROLES
 
 
-def authenticator_of(user) -> TOTPDevice | None:
+def authenticator_of(user) -> AuthenticatorApp | None:
     """The user's confirmed authenticator app, or None when they have not enrolled."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return AuthenticatorApp.objects.filter(user=user, confirmed=True).first()
 
 
 def has_second_factor(user) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    return AuthenticatorApp.objects.filter(user=user, confirmed=True).exists()
 
 
 def recovery_codes_left(user) -> int:
-    return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
+    return RecoveryCode.objects.filter(device__user=user, device__confirmed=True).count()
 
 
 @dataclass(frozen=True)
 class Enrolment:
     """What a person needs to add the back-office to their authenticator app."""
 
-    device: TOTPDevice
+    device: AuthenticatorApp
     qr_data_uri: str  # an SVG image as a data: URI (the page's policy allows no inline style)
     secret: str  # the same secret written out, in groups of four, for typing in by hand
 
@@ -64,9 +71,11 @@ class Enrolment:
 def enrolment_start(*, user) -> Enrolment:
     """The enrolment in progress for `user`: a new, unconfirmed authenticator device, or the one
     already started (so reloading the page keeps the same QR code)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+    device = AuthenticatorApp.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR_NAME, confirmed=False)
+        device = AuthenticatorApp.objects.create(
+            user=user, name=AUTHENTICATOR_NAME, confirmed=False
+        )
     secret = b32encode(device.bin_key).decode()
     return Enrolment(
         device=device,
@@ -80,7 +89,7 @@ def enrolment_confirm(*, user, code: str, request=None) -> list[str]:
     """Confirm the enrolment in progress with a code from the app; the new device replaces any
     earlier one, and a fresh set of recovery codes is returned, to be shown this once."""
     device = (
-        TOTPDevice.objects.select_for_update()
+        AuthenticatorApp.objects.select_for_update()
         .filter(user=user, confirmed=False)
         .order_by("-id")
         .first()
@@ -89,7 +98,7 @@ def enrolment_confirm(*, user, code: str, request=None) -> list[str]:
         raise SecondFactorError("This enrolment has expired. Scan the new QR code and try again.")
     if not device.verify_token(_digits(code)):
         raise SecondFactorError(WRONG_CODE)
-    replaced = TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()[0] > 0
+    replaced = AuthenticatorApp.objects.filter(user=user).exclude(pk=device.pk).delete()[0] > 0
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     codes = _recovery_codes_issue(user)
@@ -114,10 +123,12 @@ def recovery_codes_renew(*, user, request=None) -> list[str]:
 
 
 def _recovery_codes_issue(user) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
-    StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    RecoveryCodes.objects.filter(user=user).delete()
+    device = RecoveryCodes.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
+    codes = [recovery_code_new() for _ in range(RECOVERY_CODE_COUNT)]
+    RecoveryCode.objects.bulk_create(
+        RecoveryCode(device=device, digest=recovery_code_digest(code)) for code in codes
+    )
     return codes
 
 
@@ -137,21 +148,21 @@ def code_verify(*, user, code: str, request) -> bool:
 def _code_matches(user, code: str, request) -> bool:
     with transaction.atomic():
         authenticator = (
-            TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+            AuthenticatorApp.objects.select_for_update().filter(user=user, confirmed=True).first()
         )
         digits = _digits(code)
         if authenticator is not None and digits.isdigit():
             if authenticator.verify_token(digits):
                 return True
-        recovery = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True)
+        recovery = RecoveryCodes.objects.select_for_update().filter(user=user, confirmed=True)
         device = recovery.first()
-        if device is None or not device.verify_token(code.strip().lower().replace(" ", "")):
+        if device is None or not device.verify_token(code):
             return False
         audit_record(
             action="two_factor.recovery_code_used",
             actor=user,
             request=request,
-            data={"recovery_codes_left": device.token_set.count()},
+            data={"recovery_codes_left": device.codes.count()},
         )
         return True
 
@@ -181,5 +192,5 @@ def second_factor_reset(*, user, by, request=None) -> None:
 
 
 def _devices_delete(user) -> None:
-    TOTPDevice.objects.filter(user=user).delete()
-    StaticDevice.objects.filter(user=user).delete()
+    AuthenticatorApp.objects.filter(user=user).delete()
+    RecoveryCodes.objects.filter(user=user).delete()

@@ -41,10 +41,11 @@ INSTALLED_APPS = [
     "django_filters",
     "axes",
     "csp",
-    # Before reseller.core, whose admin.py takes their devices out of the Django admin.
+    # Before reseller.core, whose admin.py takes the TOTP device out of the Django admin. The
+    # back-office's own devices (reseller.core.models) check codes with otp_totp's TOTPDevice
+    # methods; otp_totp's own table stays empty.
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
     "reseller.core",
     "suppliers",
     "catalog",

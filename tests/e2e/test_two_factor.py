@@ -8,12 +8,11 @@ from base64 import b32decode
 
 from django.contrib.sessions.backends.db import SessionStore
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
 from orders.models import OrderKey
 from reseller.core import signin
-from reseller.core.models import AuditEvent, SignedInSession
+from reseller.core.models import AuditEvent, AuthenticatorApp, SignedInSession
 from tests.e2e.conftest import enter_code, sign_in_with_password
 from tests.orders.role_urls import fixtures as order_fixtures
 from tests.two_factor import current_code
@@ -43,7 +42,7 @@ def test_a_new_admin_enrols_and_signs_in_with_a_code(page, make_staff):
     admin.plain_password = own_password
     sign_in_with_password(page, admin)
     page.wait_for_url("**/accounts/sign-in/code/")
-    enter_code(page, current_code(TOTPDevice.objects.get(user=admin)))
+    enter_code(page, current_code(AuthenticatorApp.objects.get(user=admin)))
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     logged = AuditEvent.objects.filter(actor=admin).values_list("action", flat=True)
     assert {"auth.password_changed", "two_factor.enrolled", "auth.login"} <= set(logged)
