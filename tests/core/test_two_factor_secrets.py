@@ -1,6 +1,5 @@
 """The second factor's secrets at rest: the authenticator app's secret is encrypted (and re-encrypted
-by key rotation), recovery codes are kept only as digests and each works once, and devices made
-before are moved over by the migration."""
+by key rotation), recovery codes are kept only as digests and each works once."""
 
 from base64 import b32encode
 
@@ -8,12 +7,11 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.management import call_command
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 
 from reseller.core.fields import encrypted_fields
-from reseller.core.models import AuthenticatorApp, RecoveryCode, RecoveryCodes
+from reseller.core.models import AuthenticatorApp, RecoveryCode
 from reseller.core.two_factor import recovery_codes_renew
 from tests.two_factor import current_code
 
@@ -113,47 +111,3 @@ def test_recovery_codes_issued_before_a_secret_key_change_still_work(make_staff,
     assert signs_in_with(admin, codes[0])
     settings.SECRET_KEY_FALLBACKS = []
     assert not signs_in_with(admin, codes[1])
-
-
-@pytest.mark.django_db(transaction=True)
-def test_devices_made_before_the_move_keep_working_and_leave_nothing_in_the_clear():
-    """A database from before the back-office kept its own devices: its TOTP devices (and, where
-    django-otp's static devices were installed, its recovery codes) move over."""
-    before = [("core", "0002_signed_in_sessions_and_handed_over_passwords")]
-    executor = MigrationExecutor(connection)
-    executor.migrate(before)
-    old = executor.loader.project_state([*before, ("otp_totp", "0003_add_timestamps")]).apps
-    user = old.get_model("auth", "User").objects.create(username="early")
-    key = "2d8dbf9e3dd7b34e9c35344347d973259cecd658"
-    old.get_model("otp_totp", "TOTPDevice").objects.create(
-        user=user, name="Authenticator app", confirmed=True, key=key, drift=1, last_t=7
-    )
-    with connection.cursor() as cursor:  # otp_static's tables, as its migrations made them
-        cursor.execute(
-            "CREATE TABLE otp_static_staticdevice (id integer PRIMARY KEY, user_id integer, "
-            "name varchar(64), confirmed boolean)"
-        )
-        cursor.execute(
-            "CREATE TABLE otp_static_statictoken (id integer PRIMARY KEY, device_id integer, "
-            "token varchar(16))"
-        )
-        cursor.execute(
-            "INSERT INTO otp_static_staticdevice VALUES (1, %s, 'Recovery codes', %s)",
-            [user.pk, True],
-        )
-        cursor.execute("INSERT INTO otp_static_statictoken VALUES (1, 1, 'abcd2345ef')")
-
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
-
-    device = AuthenticatorApp.objects.get(user_id=user.pk)
-    assert (device.secret, device.drift, device.last_t, device.confirmed) == (key, 1, 7, True)
-    assert key not in stored_secret(device)
-    recovery = RecoveryCodes.objects.get(user_id=user.pk)
-    assert recovery.verify_token("abcd2345ef")
-    assert not recovery.verify_token("abcd2345ef")
-    tables = connection.introspection.table_names()
-    assert "otp_static_statictoken" not in tables and "otp_static_staticdevice" not in tables
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT COUNT(*) FROM otp_totp_totpdevice")
-        assert cursor.fetchone()[0] == 0

@@ -5,66 +5,12 @@ import django_otp.util
 import reseller.core.fields
 from django.conf import settings
 from django.db import migrations, models
-from django.db.migrations.recorder import MigrationRecorder
-
-from reseller.core.models import recovery_code_digest
-
-
-# Devices made before this migration move into the back-office's own tables: the TOTP secrets
-# encrypted, the recovery codes as digests; nothing of them is left in django-otp's tables.
-
-
-def authenticator_apps_move_in(apps, schema_editor):
-    TOTPDevice = apps.get_model("otp_totp", "TOTPDevice")
-    AuthenticatorApp = apps.get_model("core", "AuthenticatorApp")
-    for old in TOTPDevice.objects.order_by("pk"):
-        new = AuthenticatorApp.objects.create(
-            user_id=old.user_id,
-            name=old.name,
-            confirmed=old.confirmed,
-            throttling_failure_timestamp=old.throttling_failure_timestamp,
-            throttling_failure_count=old.throttling_failure_count,
-            last_used_at=old.last_used_at,
-            secret=old.key,
-            step=old.step,
-            t0=old.t0,
-            digits=old.digits,
-            tolerance=old.tolerance,
-            drift=old.drift,
-            last_t=old.last_t,
-        )
-        AuthenticatorApp.objects.filter(pk=new.pk).update(created_at=old.created_at)
-    TOTPDevice.objects.all().delete()
-
-
-def recovery_codes_move_in(apps, schema_editor):
-    """django-otp's static devices are no longer installed: their tables, where a database has
-    them, are read with SQL, then dropped, and their migrations forgotten."""
-    connection = schema_editor.connection
-    devices, tokens = "otp_static_staticdevice", "otp_static_statictoken"
-    if devices not in connection.introspection.table_names():
-        return
-    RecoveryCodes = apps.get_model("core", "RecoveryCodes")
-    RecoveryCode = apps.get_model("core", "RecoveryCode")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, user_id, name, confirmed FROM {devices}")
-        for device_id, user_id, name, confirmed in cursor.fetchall():
-            device = RecoveryCodes.objects.create(user_id=user_id, name=name, confirmed=confirmed)
-            cursor.execute(f"SELECT token FROM {tokens} WHERE device_id = %s", [device_id])
-            RecoveryCode.objects.bulk_create(
-                RecoveryCode(device=device, digest=recovery_code_digest(token))
-                for (token,) in cursor.fetchall()
-            )
-    schema_editor.execute(f"DROP TABLE {schema_editor.quote_name(tokens)}")
-    schema_editor.execute(f"DROP TABLE {schema_editor.quote_name(devices)}")
-    MigrationRecorder(connection).migration_qs.filter(app="otp_static").delete()
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0002_signed_in_sessions_and_handed_over_passwords'),
-        ('otp_totp', '0003_add_timestamps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -116,6 +62,4 @@ class Migration(migrations.Migration):
                 ('device', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='codes', to='core.recoverycodes')),
             ],
         ),
-        migrations.RunPython(authenticator_apps_move_in, migrations.RunPython.noop),
-        migrations.RunPython(recovery_codes_move_in, migrations.RunPython.noop),
     ]
