@@ -41,6 +41,7 @@ class SupplierAccountForm(forms.ModelForm):
             "rate_limit_per_second",
             "connect_timeout_seconds",
             "call_deadline_seconds",
+            "check_offer_id",
             "enabled",
         ]
 
