@@ -281,3 +281,47 @@ def test_test_connection_with_an_unknown_balance_profile_says_so_and_stores_unkn
     account.refresh_from_db()
     assert account.balance_profile == "" and account.last_check_ok is False
     assert "stored as unknown" in account.last_check_message
+
+
+def _codegames_offer(sandbox) -> dict:
+    query = {"settlement": "MIXED", "listed": "true", "kind": "key", "limit": 1}
+    return sandbox.admin("GET", "/sandbox/offers", params=query)["offers"][0]
+
+
+def test_test_connection_of_codegames_is_a_find_one_of_a_known_offer(
+    client_as, sandbox_account, sandbox
+):
+    account = sandbox_account(kind="codegames")
+    client = client_as("admin")
+    url = reverse("suppliers:supplier_check", args=[account.pk])
+    page = client.get(reverse("suppliers:supplier_edit", args=[account.pk])).content.decode()
+    assert "has no balance endpoint" in page and 'name="offer_id"' in page
+
+    # No offer known yet: nothing is called, and the page says what to do.
+    html = client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Not tested" in html and "Add an offer to the catalog" in html
+    account.refresh_from_db()
+    assert account.last_check_ok is False
+
+    offer = _codegames_offer(sandbox)
+    html = client.post(url, {"offer_id": offer["offerId"]}, HTTP_HX_REQUEST="true").content.decode()
+    assert f"find-one of offer {offer['offerId']} answered" in html
+    assert offer["offerName"] in html and "returns a key" in html
+    assert "Checked: the shop token and the offers API" in html
+    account.refresh_from_db()
+    assert account.last_check_ok and account.check_offer_id == offer["offerId"]
+    # Next time the remembered offer is used.
+    ok, message = supplier_account_check(account=account)
+    assert ok and f"offer {offer['offerId']}" in message
+
+
+def test_test_connection_of_codegames_with_an_unknown_or_bad_offer_id(client_as, sandbox_account):
+    account = sandbox_account(kind="codegames")
+    client = client_as("admin")
+    url = reverse("suppliers:supplier_check", args=[account.pk])
+    html = client.post(url, {"offer_id": "987654321"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "does not know this offer (OFFER_NOT_FOUND)" in html
+    response = client.post(url, {"offer_id": "12a"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "is not. Nothing was tested" in response.content.decode()
+    account.refresh_from_db()
+    assert account.check_offer_id is None and account.last_check_ok is False
