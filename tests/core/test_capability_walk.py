@@ -75,10 +75,10 @@ def test_every_page_and_action_answers_without_a_server_error(client, make_staff
         user = make_staff(role)
         for name, url in urls:
             client.force_login(user)
-            for method, headers in (("GET", {}), ("GET", {"HTTP_HX_REQUEST": "true"})):
+            for method, headers in (("GET", {}), ("GET (htmx)", {"HTTP_HX_REQUEST": "true"})):
                 response = client.get(url, {"account": account.pk}, **headers)
                 if response.status_code >= 500:
-                    failures.append(f"{role} {method} {url} -> {response.status_code}")
+                    failures.append(f"{role} {method} {name} {url} -> {response.status_code}")
                 elif kind == SupplierKind.CODEGAMES and response.get("Content-Type", "").startswith(
                     "text/html"
                 ):
@@ -89,6 +89,6 @@ def test_every_page_and_action_answers_without_a_server_error(client, make_staff
             client.force_login(user)
             response = client.post(url, {"account": account.pk})
             if response.status_code >= 500:
-                failures.append(f"{role} POST {url} -> {response.status_code}")
+                failures.append(f"{role} POST {name} {url} -> {response.status_code}")
     assert not failures, "\n".join(failures)
     assert not offered, "CodeGames has no such endpoint:\n" + "\n".join(sorted(set(offered)))
