@@ -4,7 +4,8 @@ Its API has find-one and nothing that lists offers, so:
 
 - An admin adds offers by id: one, a pasted list, or a CSV file (`offer_ids_read`). The ids go into
   an `OfferLookupJob` row, which a background worker runs (`offer_lookup_run`): find-one of each id,
-  within the account's rate limit (the client's shared throttle), and each answer stored at once
+  within the account's rate limit (the client's shared throttle) and using at most half of it
+  (`RATE_SHARE`, so an order placed meanwhile is not kept waiting), and each answer stored at once
   (`offer_store_found`): name, price and currency, its `required` fields, whether it returns a key,
   its unit count. A first price, and every price change, writes a price-history row, as the sync does.
 - The scheduled refresh (`offer_refresh_all`, from beat) runs the same job over every offer the
@@ -13,6 +14,9 @@ Its API has find-one and nothing that lists offers, so:
 - find-one gives no category: an offer that returns a key is filed under "Gift Cards", any other
   under "Top Up", the feed's two categories, so the browser's filters read the same for both
   suppliers.
+
+A look-up still running after `RUN_BUDGET_SECONDS` stops and hands the rest of its ids to a new job,
+so a large catalog at a low rate limit never meets the task's time limit half done.
 
 A supplier error other than OFFER_NOT_FOUND leaves the offer as it was and lists it on the job's
 page; a refused token (INVALID_TOKEN) stops the job, since every other call would be refused too.
@@ -24,6 +28,7 @@ import csv
 import io
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 
 from django.core.cache import cache
@@ -52,6 +57,11 @@ MAX_IDS = 5000
 #: Column names a CSV file's offer-id column may have (compared without case, spaces or "_").
 ID_COLUMNS = {"offerid", "offer", "id"}
 CATEGORY_KEYS, CATEGORY_TOP_UPS = "Gift Cards", "Top Up"
+#: The share of the account's rate limit a look-up uses, leaving the rest to orders.
+RATE_SHARE = 0.5
+#: A look-up stops after this long and hands the rest to a new job, well inside its task's
+#: time limit (catalog.tasks.run_offer_lookup_job).
+RUN_BUDGET_SECONDS = 1500
 
 
 class OfferLookupRefused(ApplicationError):
@@ -109,7 +119,7 @@ def _read_csv(csv_file, found: OfferIds) -> None:
     try:
         dialect = csv.Sniffer().sniff(content[:4096], delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     rows = list(csv.reader(io.StringIO(content), dialect))
     column = 0
     if rows and rows[0] and typed_id(rows[0][0]) is None:
@@ -196,10 +206,19 @@ def offer_lookup_run(job_id: int) -> OfferLookupJob | None:
         return None
     account = job.account
     client = supplier_client(account)
+    # At most RATE_SHARE of the account's rate: orders placed meanwhile find free slots.
+    spacing = 1 / (float(account.rate_limit_per_second) * RATE_SHARE)
+    started = time.monotonic()
+    remaining: list[int] = []
     try:
-        for offer_id in job.offer_ids:
+        for number, offer_id in enumerate(job.offer_ids, start=1):
+            call_started = time.monotonic()
             counts, problem = _look_up(client, account, offer_id)
             _note(job, offer_id, counts, problem)
+            if time.monotonic() - started > RUN_BUDGET_SECONDS:
+                remaining = job.offer_ids[number:]
+                break
+            time.sleep(max(0.0, spacing - (time.monotonic() - call_started)))
     except InvalidToken as error:
         return _finish(
             job,
@@ -218,7 +237,25 @@ def offer_lookup_run(job_id: int) -> OfferLookupJob | None:
                 check_offer_id=first.offer_id
             )
     cache.delete(filter_choices_cache_key(account))
-    return _finish(job, OfferLookupJob.Status.SUCCEEDED, _summary(job))
+    if not remaining:
+        return _finish(job, OfferLookupJob.Status.SUCCEEDED, _summary(job))
+    # Stopped to stay within a worker's time limit: the rest goes on in a job of its own.
+    finished = _finish(job, OfferLookupJob.Status.SUCCEEDED, _summary(job))
+    follow = offer_lookup_start(
+        account=account,
+        offer_ids=remaining,
+        purpose=job.purpose,
+        by=job.started_by,
+        trigger=job.trigger,
+    )
+    jobs.job_finish(
+        finished,
+        status=OfferLookupJob.Status.SUCCEEDED,
+        message=f"{_summary(finished)} Stopped after {RUN_BUDGET_SECONDS // 60} minutes to stay "
+        f"within a worker's time limit: the other {len(remaining)} offers go on in look-up "
+        f"#{follow.pk}.",
+    )
+    return OfferLookupJob.objects.get(pk=job.pk)
 
 
 def _look_up(client, account: SupplierAccount, offer_id: int) -> tuple[_Counts, str]:

@@ -346,7 +346,7 @@ class OfferIdsForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         found = offer_lookup.offer_ids_read(
             text=data.get("offer_ids") or "", csv_file=data.get("csv_file")
         )

@@ -161,3 +161,16 @@ def test_the_add_page_starts_a_look_up_and_shows_bad_input(client_as, sandbox_ac
     assert job.offer_ids == [2063, 2061, 2062] and job.status == "queued"
     detail = client.get(started.url)
     assert detail.status_code == 200 and b"0 of 3 offers" in detail.content
+
+
+def test_a_long_look_up_hands_the_rest_to_a_new_job(sandbox_account, sandbox, monkeypatch):
+    account = sandbox_account(kind="codegames")
+    ids = [remote_offer(sandbox, kind="key", skip=n)["offerId"] for n in range(3)]
+    monkeypatch.setattr(offer_lookup, "RUN_BUDGET_SECONDS", 0)
+    job = run_lookup(account, ids)
+    assert job.status == "succeeded" and job.offers_done == 1
+    follow = OfferLookupJob.objects.exclude(pk=job.pk).get()
+    assert follow.offer_ids == ids[1:] and follow.status == "queued"
+    assert f"the other 2 offers go on in look-up #{follow.pk}" in job.message
+    offer_lookup.offer_lookup_run(follow.pk)
+    assert Offer.objects.filter(account=account).count() == 2  # one more each run

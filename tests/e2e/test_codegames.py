@@ -23,9 +23,9 @@ def server_errors(page):
     seen = []
     page.on(
         "response",
-        lambda response: seen.append(f"{response.status} {response.url}")
-        if response.status >= 500
-        else None,
+        lambda response: (
+            seen.append(f"{response.status} {response.url}") if response.status >= 500 else None
+        ),
     )
     return seen
 
@@ -66,7 +66,9 @@ def test_codegames_from_a_new_account_to_a_revealed_key(
     # Three offers by id, looked up by the background worker.
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Catalog").click()
     page.get_by_role("link", name="Add offers by id").click()
-    page.get_by_label("Offer ids").fill(f"{key['offerId']}, {top_up['offerId']}\n{other_key['offerId']}")
+    page.get_by_label("Offer ids").fill(
+        f"{key['offerId']}, {top_up['offerId']}\n{other_key['offerId']}"
+    )
     page.get_by_role("button", name="Look up and add").click()
     page.wait_for_url(re.compile(r"/catalog/lookups/\d+/$"))
     expect(page.get_by_test_id("lookup-status")).to_have_text("Succeeded", timeout=60_000)
