@@ -403,6 +403,14 @@ def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> Ledger
     LedgerSync.objects.filter(pk=job.pk).update(incremental=incremental)
     stopped_early = False
     repaired = ""
+    if not capabilities_of(account).ledger:
+        # A row queued before the account's kind changed: nothing to call.
+        jobs.job_finish(
+            job,
+            status=JobStatus.FAILED,
+            message=f"{account.get_kind_display()} has no ledger endpoint: nothing was read.",
+        )
+        return LedgerSync.objects.get(pk=job.pk)
     try:
         if not account.management_token:
             raise LedgerCredentialMissing(NO_MANAGEMENT_CREDENTIAL)
