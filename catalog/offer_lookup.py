@@ -230,12 +230,7 @@ def offer_lookup_run(job_id: int) -> OfferLookupJob | None:
         _finish(job, OfferLookupJob.Status.FAILED, f"Unexpected error: {type(error).__name__}.")
         raise
     job.refresh_from_db()
-    if account.check_offer_id is None and job.offers_added:
-        first = Offer.objects.filter(account=account, delisted_at__isnull=True).first()
-        if first is not None:
-            SupplierAccount.objects.filter(pk=account.pk, check_offer_id__isnull=True).update(
-                check_offer_id=first.offer_id
-            )
+    _keep_a_check_offer(account)
     cache.delete(filter_choices_cache_key(account))
     if not remaining:
         return _finish(job, OfferLookupJob.Status.SUCCEEDED, _summary(job))
@@ -256,6 +251,22 @@ def offer_lookup_run(job_id: int) -> OfferLookupJob | None:
         f"#{follow.pk}.",
     )
     return OfferLookupJob.objects.get(pk=job.pk)
+
+
+def _keep_a_check_offer(account: SupplierAccount) -> None:
+    """Test connection asks find-one for the account's `check_offer_id`: give it one of the
+    account's listed offers when it has none, or when find-one no longer knows its offer."""
+    listed = Offer.objects.filter(account=account, delisted_at__isnull=True)
+    current = account.check_offer_id
+    if current is not None and listed.filter(offer_id=current).exists():
+        return
+    if current is not None and not Offer.objects.filter(account=account, offer_id=current).exists():
+        return  # an offer the admin chose to test with, outside the catalog: theirs to change
+    first = listed.order_by("offer_id").first()
+    if first is not None:
+        SupplierAccount.objects.filter(pk=account.pk, check_offer_id=current).update(
+            check_offer_id=first.offer_id
+        )
 
 
 def _look_up(client, account: SupplierAccount, offer_id: int) -> tuple[_Counts, str]:

@@ -70,6 +70,18 @@ def last_successful_sync(account: SupplierAccount) -> SyncJob | None:
     return SyncJob.objects.filter(account=account, status=SyncJob.Status.SUCCEEDED).first()
 
 
+def last_catalog_update(account: SupplierAccount) -> SyncJob | OfferLookupJob | None:
+    """The last complete pass over the account's offers: its last sync, or for a supplier without
+    a feed its last refresh through find-one ("price changed since" starts there)."""
+    if account.capabilities.catalog_feed:
+        return last_successful_sync(account)
+    return OfferLookupJob.objects.filter(
+        account=account,
+        status=OfferLookupJob.Status.SUCCEEDED,
+        purpose=OfferLookupJob.Purpose.REFRESH,
+    ).first()
+
+
 def active_sync(account: SupplierAccount) -> SyncJob | None:
     return SyncJob.objects.filter(account=account, status__in=["queued", "running"]).first()
 

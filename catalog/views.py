@@ -50,7 +50,7 @@ def catalog_browse(request):
     if account is None:
         return render(request, "catalog/empty.html")
     last_sync = selectors.last_successful_sync(account)
-    filterset = _offer_filter(request, account, last_sync)
+    filterset = _offer_filter(request, account, selectors.last_catalog_update(account))
     page = offer_page(
         filterset.qs,
         request.GET.get("page"),
@@ -85,7 +85,7 @@ def catalog_export(request):
     """The priced catalog (the browser's current filters) as CSV for the storefront."""
     account = ACCOUNTS.required(request)
     book = RuleBook.for_account(account)
-    offers = _offer_filter(request, account, selectors.last_successful_sync(account)).qs
+    offers = _offer_filter(request, account, selectors.last_catalog_update(account)).qs
 
     def rows():
         for offer in offers.iterator(chunk_size=2000):

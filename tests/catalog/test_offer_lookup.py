@@ -96,6 +96,9 @@ def test_the_refresh_records_price_changes_and_delists_what_find_one_no_longer_k
     ]
     delisted = Offer.objects.get(account=account, offer_id=gone["offerId"])
     assert delisted.delisted_at is not None and not delisted.in_stock
+    # Test connection keeps asking about an offer find-one still knows.
+    account.refresh_from_db()
+    assert account.check_offer_id == moved["offerId"]
 
     # Found again: listed again.
     again = run_lookup(account, [gone["offerId"]], purpose=OfferLookupJob.Purpose.REFRESH)
