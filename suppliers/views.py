@@ -22,8 +22,8 @@ def _save(request, form: SupplierAccountForm):
     return services.supplier_account_save(
         account=form.save(commit=False),
         shop_token=form.cleaned_data["shop_token_input"],
-        management_token=form.cleaned_data["management_token_input"],
-        clear_management_token=form.cleaned_data["clear_management_token"],
+        management_token=form.cleaned_data.get("management_token_input", ""),
+        clear_management_token=form.cleaned_data.get("clear_management_token", False),
         by=request.user,
         request=request,
     )

@@ -325,3 +325,30 @@ def test_test_connection_of_codegames_with_an_unknown_or_bad_offer_id(client_as,
     assert response.status_code == 200 and "is not. Nothing was tested" in response.content.decode()
     account.refresh_from_db()
     assert account.check_offer_id is None and account.last_check_ok is False
+
+
+def test_an_account_page_asks_only_for_what_its_supplier_uses(client_as, sandbox_account):
+    client = client_as("admin")
+    codegames = sandbox_account(kind="codegames")
+    html = client.get(reverse("suppliers:supplier_edit", args=[codegames.pk])).content.decode()
+    assert 'name="management_token_input"' not in html and 'name="user_info_url"' not in html
+    assert 'name="check_offer_id"' in html
+    response = client.post(
+        reverse("suppliers:supplier_edit", args=[codegames.pk]),
+        {
+            "name": codegames.name,
+            "kind": "codegames",
+            "base_url": codegames.base_url,
+            "rate_limit_per_second": "5",
+            "connect_timeout_seconds": "3",
+            "call_deadline_seconds": "20",
+            "check_offer_id": "2061",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    codegames.refresh_from_db()
+    assert codegames.check_offer_id == 2061 and codegames.rate_limit_per_second == 5
+    gamesdrop = sandbox_account()
+    html = client.get(reverse("suppliers:supplier_edit", args=[gamesdrop.pk])).content.decode()
+    assert 'name="management_token_input"' in html and 'name="check_offer_id"' not in html
