@@ -234,22 +234,32 @@ def offer_lookup_run(job_id: int) -> OfferLookupJob | None:
     cache.delete(filter_choices_cache_key(account))
     if not remaining:
         return _finish(job, OfferLookupJob.Status.SUCCEEDED, _summary(job))
-    # Stopped to stay within a worker's time limit: the rest goes on in a job of its own.
-    finished = _finish(job, OfferLookupJob.Status.SUCCEEDED, _summary(job))
-    follow = offer_lookup_start(
-        account=account,
-        offer_ids=remaining,
-        purpose=job.purpose,
-        by=job.started_by,
-        trigger=job.trigger,
+    # Stopped to stay within a worker's time limit: the rest goes on in a job of its own, which
+    # can start only once this one has finished (one look-up of an account at a time).
+    summary = (
+        f"{_summary(job)} Stopped after {RUN_BUDGET_SECONDS // 60} minutes to stay within a "
+        "worker's time limit:"
     )
-    jobs.job_finish(
-        finished,
-        status=OfferLookupJob.Status.SUCCEEDED,
-        message=f"{_summary(finished)} Stopped after {RUN_BUDGET_SECONDS // 60} minutes to stay "
-        f"within a worker's time limit: the other {len(remaining)} offers go on in look-up "
-        f"#{follow.pk}.",
-    )
+    _finish(job, OfferLookupJob.Status.SUCCEEDED, summary)
+    try:
+        follow = offer_lookup_start(
+            account=account,
+            offer_ids=remaining,
+            purpose=job.purpose,
+            by=job.started_by,
+            trigger=job.trigger,
+        )
+    except OfferLookupAlreadyRunning:
+        rest = (
+            f" the other {len(remaining)} offers were not looked up, as another look-up began "
+            "meanwhile: "
+            + ", ".join(map(str, remaining[:50]))
+            + ("…" if len(remaining) > 50 else "")
+            + "."
+        )
+    else:
+        rest = f" the other {len(remaining)} offers go on in look-up #{follow.pk}."
+    OfferLookupJob.objects.filter(pk=job.pk).update(message=(summary + rest)[:4000])
     return OfferLookupJob.objects.get(pk=job.pk)
 
 
