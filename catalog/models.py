@@ -176,6 +176,61 @@ class SyncJob(Job):
         return min(99, int(self.rows_fetched * 100 / self.rows_expected))
 
 
+class OfferLookupJob(Job):
+    """Offers of a supplier without a catalog feed (CodeGames), looked up one by one with find-one:
+    offers an admin adds by id, or the scheduled refresh of every offer the account has."""
+
+    class Purpose(models.TextChoices):
+        ADD = "add", "Add offers"
+        REFRESH = "refresh", "Refresh prices"
+
+    task_name = "catalog.tasks.run_offer_lookup_job"
+    noun = "offer look-up"
+    one_active_per = ("account",)
+    after_failure = "Offers looked up before it are kept; the next refresh looks up the rest."
+
+    account = models.ForeignKey(
+        SupplierAccount, on_delete=models.CASCADE, related_name="offer_lookup_jobs"
+    )
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, default=Purpose.ADD)
+    offer_ids = models.JSONField(default=list)
+    offers_done = models.PositiveIntegerField(default=0)
+    offers_added = models.PositiveIntegerField(default=0)
+    offers_updated = models.PositiveIntegerField(default=0)
+    price_changes = models.PositiveIntegerField(default=0)
+    offers_gone = models.PositiveIntegerField(default=0)
+    offers_failed = models.PositiveIntegerField(default=0)
+    # The offers that could not be looked up or stored, with why (the first KEPT_PROBLEMS).
+    problems = models.JSONField(default=list, blank=True)
+
+    KEPT_PROBLEMS = 200
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One look-up of an account's offers at a time: together they stay within its rate
+            # limit anyway, and a second would only repeat the first's calls.
+            models.UniqueConstraint(
+                fields=["account"], condition=ACTIVE, name="one_active_offer_lookup_per_account"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Offer look-up #{self.pk} of {self.account} ({self.status})"
+
+    @property
+    def offers_total(self) -> int:
+        return len(self.offer_ids)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.offer_ids:
+            return 0
+        return min(99, int(self.offers_done * 100 / len(self.offer_ids)))
+
+
 class PricingRule(models.Model):
     """A retail markup. The most specific active rule for an offer wins: offer, then product,
     then category, then the account-wide default."""

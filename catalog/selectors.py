@@ -8,7 +8,14 @@ from decimal import Decimal
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
-from catalog.models import COMPATIBLE_METHODS, Offer, PriceHistory, ProfileChange, SyncJob
+from catalog.models import (
+    COMPATIBLE_METHODS,
+    Offer,
+    OfferLookupJob,
+    PriceHistory,
+    ProfileChange,
+    SyncJob,
+)
 from suppliers.models import SupplierAccount
 
 SORTABLE = {
@@ -63,6 +70,18 @@ def last_successful_sync(account: SupplierAccount) -> SyncJob | None:
     return SyncJob.objects.filter(account=account, status=SyncJob.Status.SUCCEEDED).first()
 
 
+def last_catalog_update(account: SupplierAccount) -> SyncJob | OfferLookupJob | None:
+    """The last complete pass over the account's offers: its last sync, or for a supplier without
+    a feed its last refresh through find-one ("price changed since" starts there)."""
+    if account.capabilities.catalog_feed:
+        return last_successful_sync(account)
+    return OfferLookupJob.objects.filter(
+        account=account,
+        status=OfferLookupJob.Status.SUCCEEDED,
+        purpose=OfferLookupJob.Purpose.REFRESH,
+    ).first()
+
+
 def active_sync(account: SupplierAccount) -> SyncJob | None:
     return SyncJob.objects.filter(account=account, status__in=["queued", "running"]).first()
 
@@ -70,6 +89,22 @@ def active_sync(account: SupplierAccount) -> SyncJob | None:
 def sync_job_list(account: SupplierAccount | None = None) -> QuerySet[SyncJob]:
     jobs = SyncJob.objects.select_related("account", "started_by")
     return jobs.filter(account=account) if account else jobs
+
+
+def offer_lookup_list(account: SupplierAccount) -> QuerySet[OfferLookupJob]:
+    return OfferLookupJob.objects.filter(account=account).select_related("started_by")
+
+
+def active_lookup(account: SupplierAccount) -> OfferLookupJob | None:
+    return OfferLookupJob.objects.filter(account=account, status__in=["queued", "running"]).first()
+
+
+def last_finished_lookup(account: SupplierAccount) -> OfferLookupJob | None:
+    if account.capabilities.catalog_feed:
+        return None
+    return OfferLookupJob.objects.filter(
+        account=account, status__in=["succeeded", "failed"]
+    ).first()
 
 
 def open_profile_changes(account: SupplierAccount | None = None) -> QuerySet[ProfileChange]:

@@ -11,6 +11,8 @@ from catalog.models import CurrencyRate, Offer, PriceHistory, PricingRule, Profi
 from catalog.selectors import filter_choices_cache_key
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
+from suppliers.capabilities import capabilities_of
+from suppliers.clients import Offer as LiveOffer
 from suppliers.clients import OfferNotFound, SupplierError
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
@@ -29,6 +31,14 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
     try:
         live = supplier_client(offer.account, max_retries=1, waiting=True).find_one(offer.offer_id)
     except OfferNotFound:
+        if not capabilities_of(offer.account).catalog_feed:
+            # No feed will ever delist it: find-one is the only word on whether it still exists.
+            Offer.objects.filter(pk=offer.pk, delisted_at__isnull=True).update(
+                delisted_at=timezone.now(), in_stock=False
+            )
+            raise OfferRefreshFailed(
+                "The supplier no longer knows this offer (OFFER_NOT_FOUND): it is marked delisted."
+            ) from None
         raise OfferRefreshFailed(
             "The supplier no longer offers this to the account (not found, or hidden by the "
             "account's balance profile)."
@@ -46,33 +56,41 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
     with transaction.atomic():
         offer = Offer.objects.select_for_update().get(pk=offer.pk)
         currency_before = offer.currency
-        if live.price != offer.price or (live.currency or offer.currency) != offer.currency:
-            PriceHistory.objects.create(
-                offer=offer,
-                price=live.price,
-                currency=live.currency or offer.currency,
-                recorded_at=now,
-                source="find-one",
-            )
-            offer.previous_price, offer.price_changed_at = offer.price, now
-            offer.price = live.price
-            offer.currency = live.currency or offer.currency
-        method = checks.known_settlement_method(live.settlement_method)
-        offer.settlement_method = method or offer.settlement_method
-        offer.returns_key = live.returns_key
-        units = checks.known_units(live.count)
-        offer.units = units if units is not None else offer.units
-        offer.required_fields = list(live.required_fields)
-        if live.requires_game_user_id or "gameUserId" in live.required_fields:
-            offer.requires_user_id = True
-        if live.requires_game_server_id or "gameServerId" in live.required_fields:
-            offer.requires_server_id = True
-        offer.detail_checked_at = now
+        offer_apply_live(offer, live, now=now, source="find-one")
         offer.save()
     if offer.currency != currency_before:
         # The browser's currency filter offers the currencies of the listed offers.
         cache.delete(filter_choices_cache_key(offer.account))
     return offer
+
+
+def offer_apply_live(offer: Offer, live: LiveOffer, *, now, source: str, new: bool = False) -> bool:
+    """Put find-one's answer on `offer` (not saved): price (a change writes price history, unless
+    the offer is `new`), settlement method, key or not, units, required fields. True when the
+    price or currency changed."""
+    currency = live.currency or offer.currency
+    changed = not new and (live.price != offer.price or currency != offer.currency)
+    if changed:
+        PriceHistory.objects.create(
+            offer=offer, price=live.price, currency=currency, recorded_at=now, source=source
+        )
+        offer.previous_price, offer.price_changed_at = offer.price, now
+    offer.price, offer.currency = live.price, currency
+    offer.settlement_method = (
+        checks.known_settlement_method(live.settlement_method) or offer.settlement_method
+    )
+    offer.returns_key = live.returns_key
+    units = checks.known_units(live.count)
+    offer.units = (
+        units if units is not None else offer.units
+    )  # no count in the answer: keep the known one
+    offer.required_fields = list(live.required_fields)
+    if live.requires_game_user_id or "gameUserId" in live.required_fields:
+        offer.requires_user_id = True
+    if live.requires_game_server_id or "gameServerId" in live.required_fields:
+        offer.requires_server_id = True
+    offer.detail_checked_at = now
+    return changed
 
 
 @transaction.atomic

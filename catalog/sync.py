@@ -45,6 +45,8 @@ from catalog import rows as checks
 from catalog import upsert
 from catalog.models import Offer, ProfileChange, SyncJob
 from reseller.core import jobs
+from reseller.core.errors import ApplicationError
+from suppliers.capabilities import capabilities_of
 from suppliers.clients import SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.services import known_balance_profile, supplier_client
@@ -68,6 +70,10 @@ class SyncAlreadyRunning(jobs.JobAlreadyActive):
     pass
 
 
+class NoCatalogFeed(ApplicationError):
+    """The account's supplier has no catalog feed: its offers are added by id (offer_lookup)."""
+
+
 @dataclass
 class PageResult:
     written: int = 0
@@ -80,6 +86,8 @@ class PageResult:
 def catalog_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> SyncJob:
     """Queue a sync of the account and hand it to a worker. One sync per account at a time (a
     stale one, whose worker died or whose message was lost, is failed or re-sent first)."""
+    if not capabilities_of(account).catalog_feed:
+        raise NoCatalogFeed(_no_feed(account))
     started_by = by if getattr(by, "is_authenticated", False) else None
     try:
         return jobs.job_start(SyncJob, account=account, started_by=started_by, trigger=trigger)
@@ -94,6 +102,8 @@ def catalog_sync_run(job_id: int) -> SyncJob | None:
     if job is None:
         return None
     account = job.account
+    if not capabilities_of(account).catalog_feed:
+        return _finish_failed(job, _no_feed(account))
     client = supplier_client(account)
     seen: set[int] = set()
     # Only a sync creates offers and one sync of an account runs at a time: when the account has
@@ -139,6 +149,13 @@ def catalog_sync_run(job_id: int) -> SyncJob | None:
     job.refresh_from_db()
     ProfileChange.objects.filter(account=account, synced_job__isnull=True).update(synced_job=job)
     return job
+
+
+def _no_feed(account: SupplierAccount) -> str:
+    return (
+        f"{account.get_kind_display()} has no catalog feed to sync: add its offers by id "
+        "(Catalog, Add offers); a scheduled refresh keeps their prices current"
+    )
 
 
 def _pages(client, passes):

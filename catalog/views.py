@@ -4,14 +4,15 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from catalog import selectors, services, sync
+from catalog import offer_lookup, selectors, services, sync
 from catalog.filters import OfferFilter
-from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, SyncJob
+from catalog.models import CurrencyRate, Offer, OfferLookupJob, PricingRule, ProfileChange, SyncJob
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
@@ -19,6 +20,7 @@ from reseller.core.ids import typed_id
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_download
+from suppliers.capabilities import capabilities_of
 from suppliers.chooser import AccountChooser
 from suppliers.clients import SupplierError
 from suppliers.ratelimit import RateLimitSaturated
@@ -48,7 +50,7 @@ def catalog_browse(request):
     if account is None:
         return render(request, "catalog/empty.html")
     last_sync = selectors.last_successful_sync(account)
-    filterset = _offer_filter(request, account, last_sync)
+    filterset = _offer_filter(request, account, selectors.last_catalog_update(account))
     page = offer_page(
         filterset.qs,
         request.GET.get("page"),
@@ -71,6 +73,7 @@ def catalog_browse(request):
         "sort": request.GET.get("sort", ""),
         "last_sync": last_sync,
         "active_sync": selectors.active_sync(account),
+        "last_lookup": selectors.last_finished_lookup(account),
         "profile_changes": selectors.open_profile_changes(account),
     }
     return render_page(request, "catalog/browse.html", context, partials=["results"], push_url=True)
@@ -82,7 +85,7 @@ def catalog_export(request):
     """The priced catalog (the browser's current filters) as CSV for the storefront."""
     account = ACCOUNTS.required(request)
     book = RuleBook.for_account(account)
-    offers = _offer_filter(request, account, selectors.last_successful_sync(account)).qs
+    offers = _offer_filter(request, account, selectors.last_catalog_update(account)).qs
 
     def rows():
         for offer in offers.iterator(chunk_size=2000):
@@ -147,6 +150,10 @@ def offer_servers(request, offer_pk: int):
     """The offer's server list, fetched from the supplier on demand."""
     offer = get_object_or_404(Offer.objects.select_related("account"), pk=offer_pk)
     error, servers = "", ()
+    if not capabilities_of(offer.account).servers:
+        error = f"{offer.account.get_kind_display()} publishes no server list: enter the server id."
+        context = {"offer": offer, "servers": servers, "error": error}
+        return render_page(request, "catalog/offer_servers.html", context, htmx_partial="servers")
     try:
         # A person is waiting: one quick retry at most.
         servers = supplier_client(offer.account, max_retries=1, waiting=True).servers(
@@ -176,6 +183,9 @@ def sync_start(request):
     account = ACCOUNTS.required(request)
     try:
         job = sync.catalog_sync_start(account=account, by=request.user)
+    except sync.NoCatalogFeed as error:
+        messages.info(request, error.message)
+        return redirect(f"{reverse('catalog:offer_lookup_list')}?account={account.pk}")
     except sync.SyncAlreadyRunning as error:
         messages.info(request, error.message)
         active = selectors.active_sync(account)
@@ -317,3 +327,105 @@ def currency_rate_save(request):
     else:
         messages.error(request, "A rate needs a three-letter currency code and a positive number.")
     return redirect(f"{reverse('catalog:pricing')}?account={request.POST.get('account', '')}")
+
+
+# --- offers added by id (suppliers without a catalog feed) ---------------------------------------
+
+
+class OfferIdsForm(forms.Form):
+    offer_ids = forms.CharField(
+        label="Offer ids",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "2061, 2062\n2063"}),
+        help_text="One or many, separated by commas, spaces or lines.",
+    )
+    csv_file = forms.FileField(
+        label="Or a CSV file",
+        required=False,
+        help_text="The column offer_id (or the first column) holds the ids.",
+    )
+
+    def clean(self):
+        data = super().clean() or {}
+        found = offer_lookup.offer_ids_read(
+            text=data.get("offer_ids") or "", csv_file=data.get("csv_file")
+        )
+        if found.problems:
+            shown = "; ".join(found.problems[:10])
+            more = len(found.problems) - 10
+            self.add_error(None, shown + (f"; and {more} more" if more > 0 else "") + ".")
+        elif not found.ids:
+            self.add_error("offer_ids", "Give at least one offer id.")
+        data["ids"] = found.ids
+        return data
+
+
+def _lookup_page(request, account, accounts, form=None, status=200):
+    context = {
+        "account": account,
+        "accounts": accounts,
+        "form": form or OfferIdsForm(),
+        "jobs": Paginator(selectors.offer_lookup_list(account), 25).get_page(
+            request.GET.get("page")
+        ),
+        "active": selectors.active_lookup(account),
+        "offer_count": Offer.objects.filter(account=account).count(),
+        "query": f"account={account.pk}",  # the next page is of the same account
+    }
+    return render(request, "catalog/offer_lookup_list.html", context, status=status)
+
+
+@permission_required("catalog.view_offerlookupjob", raise_exception=True)
+@require_GET
+def offer_lookup_list(request):
+    account, accounts = ACCOUNTS.chosen(request)
+    if account is None:
+        return render(request, "catalog/empty.html")
+    return _lookup_page(request, account, accounts)
+
+
+@permission_required("catalog.add_offerlookupjob", raise_exception=True)
+@require_POST
+def offer_lookup_start(request):
+    account, accounts = ACCOUNTS.chosen(request)
+    if account is None:
+        raise Http404("No supplier account.")
+    form = OfferIdsForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            job = offer_lookup.offer_lookup_start(
+                account=account, offer_ids=form.cleaned_data["ids"], by=request.user
+            )
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            return redirect("catalog:offer_lookup_detail", job_pk=job.pk)
+    return _lookup_page(request, account, accounts, form=form, status=400)
+
+
+@permission_required("catalog.add_offerlookupjob", raise_exception=True)
+@require_POST
+def offer_lookup_refresh(request):
+    """Look up every offer of the account again now (beat does it on a schedule)."""
+    account = ACCOUNTS.required(request)
+    back = f"{reverse('catalog:offer_lookup_list')}?account={account.pk}"
+    try:
+        job = offer_lookup.offer_refresh_all(account=account, by=request.user, trigger="manual")
+    except ApplicationError as error:
+        messages.info(request, error.message)
+        return redirect(back)
+    if job is None:
+        messages.info(request, f"{account} has no offers to refresh yet: add some by id.")
+        return redirect(back)
+    return redirect("catalog:offer_lookup_detail", job_pk=job.pk)
+
+
+@permission_required("catalog.view_offerlookupjob", raise_exception=True)
+@require_GET
+def offer_lookup_detail(request, job_pk: int):
+    job = get_object_or_404(
+        OfferLookupJob.objects.select_related("account", "started_by"), pk=job_pk
+    )
+    return render_page(
+        request, "catalog/offer_lookup_detail.html", {"job": job}, htmx_partial="progress"
+    )

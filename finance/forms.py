@@ -159,6 +159,20 @@ class AlertRuleForm(forms.Form):
     )
 
 
+class BalanceEntryForm(forms.Form):
+    """A balance read elsewhere, for a supplier without a balance endpoint."""
+
+    balance = forms.DecimalField(
+        label="Balance (USD)", max_digits=14, decimal_places=2, min_value=Decimal("-1000000000")
+    )
+    note = forms.CharField(
+        label="Where it was read",
+        required=False,
+        max_length=200,
+        help_text="For instance: the supplier's partner site, or their email of today.",
+    )
+
+
 class ExplainForm(forms.Form):
     comment = forms.CharField(
         label="Explanation",

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from finance.reconciliation import BUCKET_LABELS
 from reseller.core.jobs import ACTIVE, Job, JobStatus  # finance's modules import JobStatus here
@@ -29,10 +30,14 @@ class BalanceSnapshot(models.Model):
     is_postpaid = models.BooleanField(default=False)
     balance_profile = models.CharField(max_length=10, blank=True)
     currency = models.CharField(max_length=8, default="USD")
-    trigger = models.CharField(max_length=20, default="schedule")  # schedule | manual
+    # schedule | manual (the button) | entered (typed in by finance: no balance endpoint)
+    trigger = models.CharField(max_length=20, default="schedule")
     taken_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    note = models.CharField(max_length=200, blank=True)
+
+    ENTERED = "entered"
 
     class Meta:
         ordering = ["-taken_at", "-id"]
@@ -40,6 +45,19 @@ class BalanceSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {self.balance} {self.currency} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_entered(self) -> bool:
+        return self.trigger == self.ENTERED
+
+    @property
+    def source_text(self) -> str:
+        """Where the figure came from, for pages and alerts."""
+        if self.is_entered:
+            who = self.taken_by.get_username() if self.taken_by else "someone since removed"
+            when = timezone.localtime(self.taken_at).strftime("%Y-%m-%d %H:%M %Z")
+            return f"entered by hand by {who} at {when}"
+        return f"from the supplier at {timezone.localtime(self.taken_at):%Y-%m-%d %H:%M %Z}"
 
     @property
     def owed(self):

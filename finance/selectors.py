@@ -65,7 +65,8 @@ from finance.money import CENT, ZERO, cents
 from finance.reconciliation import storing
 from orders.models import Order, OrderStatus
 from reseller.core.ids import typed_id
-from suppliers.models import SupplierAccount, SupplierKind
+from suppliers.capabilities import capabilities_of
+from suppliers.models import SupplierAccount
 
 TEST_OFFER_ID = 999
 PURCHASE, REFUND, DEPOSIT = engine.PURCHASE, engine.REFUND, engine.DEPOSIT
@@ -84,8 +85,14 @@ def finance_accounts() -> QuerySet[SupplierAccount]:
 
 
 def has_balance_api(account: SupplierAccount) -> bool:
-    """GamesDrop has the balance and ledger endpoints; the CodeGames client has neither."""
-    return account.kind == SupplierKind.GAMESDROP
+    """Whether the account's supplier has a balance endpoint (suppliers/capabilities.py)."""
+    return capabilities_of(account).balance
+
+
+def has_ledger(account: SupplierAccount) -> bool:
+    """Whether the account's supplier has a transaction history (its spend comes from it, and it
+    can be synced and reconciled); without one, the spend is our own orders'."""
+    return capabilities_of(account).ledger
 
 
 def latest_snapshot(account: SupplierAccount) -> BalanceSnapshot | None:
@@ -265,6 +272,38 @@ def spend_per_day(
         )
     )
     by_day = {row["day"]: row for row in rows}
+    return _every_day(by_day, start, end, zone)
+
+
+def spend_per_day_from_orders(
+    account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
+) -> tuple[list[DaySpend], list[str]]:
+    """What our own orders of the account spent per day, for a supplier without a ledger: each
+    order's USD cost (its confirmed price × units at today's rate) on the day it was submitted,
+    what it was refunded (failed, canceled, units not delivered) on the same day. No deposits:
+    only a ledger knows them. Also the warnings (orders without a rate or a price)."""
+    zone = timezone.get_current_timezone()
+    orders, warnings, _rates = _local_orders(
+        Order.objects.filter(account=account, submitted_at__gte=start, submitted_at__lt=end)
+    )
+    by_day: dict[dt.date, dict] = {}
+    for order in orders:
+        if not order.charged_expected or order.submitted_at is None:
+            continue
+        day = by_day.setdefault(
+            timezone.localtime(order.submitted_at, zone).date(),
+            {"purchases": ZERO, "refunds": ZERO},
+        )
+        # Negative like a ledger's purchase row, as _every_day expects.
+        day["purchases"] -= order.expected_usd
+        if order.refund_expected:
+            refund = order.expected_refund_usd
+            day["refunds"] += order.expected_usd if refund is None else refund
+    return _every_day(by_day, start, end, zone), warnings
+
+
+def _every_day(by_day: dict, start: dt.datetime, end: dt.datetime, zone) -> list[DaySpend]:
+    """Every day of [start, end), newest first, with the sums `by_day` holds for it."""
     days = []
     day, last = timezone.localtime(start, zone).date(), timezone.localtime(end, zone).date()
     if timezone.localtime(end, zone).time() == dt.time(0):

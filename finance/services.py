@@ -71,6 +71,7 @@ from finance.reconciliation import storing
 from reseller.core import jobs
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
+from suppliers.capabilities import capabilities_of
 from suppliers.clients import LedgerTransaction, MissingCredential, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.services import supplier_client
@@ -130,6 +131,45 @@ def balance_snapshot_take(
     return snapshot
 
 
+def balance_entry_record(
+    *,
+    account: SupplierAccount,
+    balance: Decimal,
+    note: str = "",
+    by=None,
+    request=None,
+    now: dt.datetime | None = None,
+) -> BalanceSnapshot:
+    """Record a balance finance read elsewhere (the supplier's own site), for an account whose
+    supplier has no balance endpoint, so its low-balance alert has something to judge. Audited;
+    the snapshot says who entered it and when, and so does any alert it raises."""
+    if capabilities_of(account).balance:
+        raise FinanceError(
+            f"{account}'s balance comes from its supplier: take a snapshot instead of entering it."
+        )
+    if not balance.is_finite() or abs(balance) >= Decimal(10) ** 14:
+        raise FinanceError("The balance must be an amount in USD.")
+    with transaction.atomic():
+        snapshot = BalanceSnapshot.objects.create(
+            account=account,
+            taken_at=now or timezone.now(),
+            balance=balance,
+            currency="USD",
+            trigger=BalanceSnapshot.ENTERED,
+            taken_by=by if getattr(by, "is_authenticated", False) else None,
+            note=note[:200],
+        )
+        audit_record(
+            action="finance.balance_entered",
+            actor=by,
+            request=request,
+            target=snapshot,
+            data={"account": account.pk, "balance": str(balance), "note": note[:200]},
+        )
+    balance_alert_evaluate(account=account, snapshot=snapshot, now=now)
+    return snapshot
+
+
 def _low_balance(
     account: SupplierAccount,
     snapshot: BalanceSnapshot,
@@ -162,7 +202,8 @@ def _low_balance(
         return None
     danger = balance <= 0 or (runway is not None and runway < 1)
     level = BalanceAlert.Level.DANGER if danger else BalanceAlert.Level.WARNING
-    return level, f"Low balance on {account.name}: " + "; ".join(reasons) + ".", runway
+    source = f" (the balance was {snapshot.source_text})" if snapshot.is_entered else ""
+    return level, f"Low balance on {account.name}: " + "; ".join(reasons) + source + ".", runway
 
 
 def balance_alert_evaluate(
@@ -252,6 +293,11 @@ def balance_alert_rule_save(
     for value, what in ((threshold_usd, "threshold"), (runway_days, "number of days")):
         if value is not None and value < 0:
             raise FinanceError(f"The {what} cannot be negative.")
+    if runway_days is not None and not capabilities_of(account).ledger:
+        raise FinanceError(
+            f"{account} has no supplier ledger, so there is no spend rate to measure a runway by: "
+            "set a threshold in USD instead."
+        )
     with transaction.atomic():
         rule = _alert_rule_write(
             account=account,
@@ -298,7 +344,7 @@ def _alert_rule_write(*, account, threshold_usd, runway_days, by, request) -> Ba
 def ledger_sync_start(*, account: SupplierAccount, by=None, trigger: str = "manual") -> LedgerSync:
     """Queue a sync of the account's ledger and hand it to a worker (one at a time per account;
     a stale one, whose worker died or whose message was lost, is failed or re-sent first)."""
-    if not selectors.has_balance_api(account):
+    if not capabilities_of(account).ledger:
         raise FinanceError(
             f"{account} is a {account.get_kind_display()} account: that supplier has no ledger "
             "endpoint."
@@ -357,6 +403,14 @@ def ledger_sync_run(job_id: int, *, page_size: int = LEDGER_PAGE_SIZE) -> Ledger
     LedgerSync.objects.filter(pk=job.pk).update(incremental=incremental)
     stopped_early = False
     repaired = ""
+    if not capabilities_of(account).ledger:
+        # A row queued before the account's kind changed: nothing to call.
+        jobs.job_finish(
+            job,
+            status=JobStatus.FAILED,
+            message=f"{account.get_kind_display()} has no ledger endpoint: nothing was read.",
+        )
+        return LedgerSync.objects.get(pk=job.pk)
     try:
         if not account.management_token:
             raise LedgerCredentialMissing(NO_MANAGEMENT_CREDENTIAL)
@@ -449,6 +503,11 @@ def reconciliation_start(
     request=None,
 ) -> ReconciliationRun:
     """Queue a reconciliation of the account's ledger against our orders for [start, end)."""
+    if not capabilities_of(account).ledger:
+        raise FinanceError(
+            f"{account} is a {account.get_kind_display()} account: that supplier has no ledger, "
+            "so there is nothing to reconcile our orders against."
+        )
     if period_end <= period_start:
         raise FinanceError("The period must end after it starts.")
     defaults = engine.Settings()

@@ -54,7 +54,7 @@ def run_ledger_sync(job_id: int) -> None:
 def sync_all_ledgers() -> None:
     """Scheduled by beat: queue a ledger sync of every account that has the credential for it."""
     for account in selectors.finance_accounts():
-        if not selectors.has_balance_api(account) or not account.management_token:
+        if not selectors.has_ledger(account) or not account.management_token:
             continue
         try:
             services.ledger_sync_start(account=account, trigger="schedule")

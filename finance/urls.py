@@ -7,6 +7,7 @@ app_name = "finance"
 urlpatterns = [
     path("", views.finance_overview, name="finance_overview"),
     path("snapshot/", views.finance_snapshot_take, name="finance_snapshot_take"),
+    path("balance/enter/", views.finance_balance_enter, name="finance_balance_enter"),
     path("alert-rule/", views.finance_alert_rule_save, name="finance_alert_rule_save"),
     path("ledger/", views.ledger_list, name="ledger_list"),
     path("ledger/<int:entry_pk>/", views.ledger_entry_detail, name="ledger_entry_detail"),

@@ -27,6 +27,7 @@ from finance.errors import FinanceError, JobAlreadyRunning
 from finance.forms import (
     DAY_CHOICES,
     AlertRuleForm,
+    BalanceEntryForm,
     ExplainForm,
     ExportForm,
     LedgerFilterForm,
@@ -86,7 +87,11 @@ def finance_overview(request):
     start, end = day_start(first_day), day_start(today() + dt.timedelta(days=1))
     summary = selectors.account_finance(account)
     rule = summary.rule
-    spend = selectors.spend_per_day(account, start=start, end=end)
+    spend_warnings: list[str] = []
+    if selectors.has_ledger(account):
+        spend = selectors.spend_per_day(account, start=start, end=end)
+    else:
+        spend, spend_warnings = selectors.spend_per_day_from_orders(account, start=start, end=end)
     context = {
         "account": account,
         "accounts": accounts,
@@ -104,6 +109,9 @@ def finance_overview(request):
             threshold=rule.threshold_usd if rule else None,
         ),
         "spend": spend,
+        "spend_warnings": spend_warnings,
+        "has_ledger": selectors.has_ledger(account),
+        "balance_entry_form": BalanceEntryForm(),
         "spend_chart": charts.spend_chart(spend),
         "spend_total": sum((day.net for day in spend), start=0),
         "rule_form": AlertRuleForm(
@@ -132,6 +140,30 @@ def finance_snapshot_take(request):
         messages.success(
             request, f"Balance of {account}: {snapshot.balance:.2f} {snapshot.currency} ({kind})."
         )
+    return redirect(_overview_url(account))
+
+
+@permission_required("finance.add_balancesnapshot", raise_exception=True)
+@require_POST
+def finance_balance_enter(request):
+    """A balance typed in by finance, for an account whose supplier has no balance endpoint."""
+    account = ACCOUNTS.required(request)
+    form = BalanceEntryForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A balance is an amount in USD, such as 250.00.")
+        return redirect(_overview_url(account))
+    try:
+        snapshot = services.balance_entry_record(
+            account=account,
+            balance=form.cleaned_data["balance"],
+            note=form.cleaned_data["note"],
+            by=request.user,
+            request=request,
+        )
+    except FinanceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Balance of {account}: {snapshot.balance:.2f} USD, recorded.")
     return redirect(_overview_url(account))
 
 

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from catalog.models import CurrencyRate, Offer
 from reseller.core.ids import typed_id
+from suppliers.capabilities import capabilities_of
 from suppliers.clients import Balance, Servers, SupplierError, TelegramUser
 from suppliers.clients import PlayerCheck as SupplierPlayerCheck
 from suppliers.models import SupplierAccount
@@ -88,6 +89,8 @@ def player_check(
     offer: Offer, game_user_id: str, game_server_id: str = "", *, client: object | None = None
 ) -> PlayerCheck:
     """check-game-data for one player (and server) of `offer`."""
+    if not capabilities_of(offer.account).player_check:
+        return PlayerCheck(None, problem="This supplier offers no player check.", available=False)
     client = lookup_client(offer.account) if client is None else client
     if not isinstance(client, ChecksPlayers):
         return PlayerCheck(None, problem="This supplier offers no player check.", available=False)
@@ -104,6 +107,8 @@ def game_servers(offer: Offer, *, client: object | None = None) -> tuple[Servers
     """The servers to choose from for an offer that needs one, or () and why there is no list."""
     if not offer.requires_server_id:
         return (), ""
+    if not capabilities_of(offer.account).servers:
+        return (), "This supplier publishes no server list: enter the server id."
     client = lookup_client(offer.account) if client is None else client
     if not isinstance(client, ListsServers):
         return (), "This supplier publishes no server list: enter the server id."
@@ -145,8 +150,10 @@ def telegram_user(
     value = username.strip()
     if (user_id := typed_id(value)) is not None:
         return TelegramResolution(user_id)
-    client = lookup_client(account) if client is None else client
-    if not isinstance(client, ResolvesTelegramUsers):
+    offered = capabilities_of(account).telegram_user
+    if offered and client is None:
+        client = lookup_client(account)
+    if not offered or not isinstance(client, ResolvesTelegramUsers):
         return TelegramResolution(
             None,
             problem="This supplier cannot resolve usernames.",
@@ -191,6 +198,8 @@ class BalanceSeen:
 
 def balance_usd(account: SupplierAccount, *, client: object | None = None) -> BalanceSeen:
     """The account's balance in USD, or None with the reason."""
+    if not capabilities_of(account).balance:
+        return BalanceSeen(None, "This supplier has no balance endpoint: the balance is unknown.")
     client = lookup_client(account) if client is None else client
     if not isinstance(client, ReadsBalance):
         return BalanceSeen(None, "This supplier has no balance endpoint: the balance is unknown.")

@@ -19,9 +19,8 @@ class Capabilities:
     catalog_feed: bool  # a paged feed of every offer (catalog sync)
     balance: bool  # the account's balance and balance profile
     ledger: bool  # the supplier's transaction history
-    status_by_transaction_id: (
-        bool  # order-status accepts our transactionId (resolves a lost answer)
-    )
+    # order-status accepts our transactionId, which resolves a lost create-order answer
+    status_by_transaction_id: bool
     player_check: bool  # checks a player id before ordering
     servers: bool  # lists a game's servers
     telegram_user: bool  # looks up a Telegram user (Stars)

@@ -41,8 +41,23 @@ class SupplierAccountForm(forms.ModelForm):
             "rate_limit_per_second",
             "connect_timeout_seconds",
             "call_deadline_seconds",
+            "check_offer_id",
             "enabled",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            return
+        # An account's page asks only for what its supplier's API uses.
+        offers = self.instance.capabilities
+        if not offers.ledger:
+            for name in ("management_token_input", "clear_management_token"):
+                del self.fields[name]
+        if not offers.telegram_user:
+            del self.fields["user_info_url"]
+        if offers.balance:
+            del self.fields["check_offer_id"]
 
     def clean(self):
         super().clean()

@@ -78,6 +78,15 @@ class SupplierAccount(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_check_ok = models.BooleanField(null=True, blank=True)
     last_check_message = models.CharField(max_length=500, blank=True)
+    # A supplier without a balance endpoint (CodeGames) is tested with find-one of this offer:
+    # the first offer added to its catalog, or the one an admin last tested with.
+    check_offer_id = models.PositiveBigIntegerField(
+        "Offer id for Test connection",
+        null=True,
+        blank=True,
+        help_text="Suppliers without a balance endpoint (CodeGames) are tested with find-one of "
+        "this offer. Filled with the first offer added to the catalog when empty.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -87,6 +96,13 @@ class SupplierAccount(models.Model):
 
     def __repr__(self) -> str:
         return f"<SupplierAccount {self.pk} {self.name!r} {self.kind}>"
+
+    @property
+    def capabilities(self):
+        """What this account's supplier API offers (suppliers/capabilities.py)."""
+        from suppliers.capabilities import capabilities_of
+
+        return capabilities_of(self)
 
     @property
     def masked_shop_token(self) -> str:

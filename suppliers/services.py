@@ -14,7 +14,8 @@ from django.utils import timezone
 from reseller.core.redaction import register_secrets
 from reseller.core.services import audit_record
 from suppliers import ratelimit
-from suppliers.clients import CodeGamesClient, GamesDropClient, SupplierError
+from suppliers.capabilities import capabilities_of
+from suppliers.clients import CodeGamesClient, GamesDropClient, OfferNotFound, SupplierError
 from suppliers.clients.transport import watched_session
 from suppliers.models import WAITING_DEADLINE, BalanceProfile, SupplierAccount, SupplierKind
 
@@ -160,32 +161,24 @@ def known_balance_profile(answered: str | None) -> tuple[str, str | None]:
     )
 
 
-def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -> tuple[bool, str]:
-    """Call the balance endpoint and record what it says (the "Test connection" button)."""
-    try:
-        balance = supplier_client(account, max_retries=0, waiting=True).balance()
-    except SupplierError as error:
-        ok, message = False, f"{type(error).__name__}: {error}"
-        profile, postpaid = account.balance_profile, account.is_postpaid
-    except ratelimit.RateLimitSaturated as error:
-        # Nothing was sent: the connection is untested, not failed.
-        ok, message = False, error.page_text
-        profile, postpaid = account.balance_profile, account.is_postpaid
+def supplier_account_check(
+    *, account: SupplierAccount, offer_id: int | None = None, by=None, request=None
+) -> tuple[bool, str]:
+    """The "Test connection" button: one call with the stored token, and what it proved.
+
+    A supplier with a balance endpoint is asked for the balance (and the profile learned is
+    stored). One without (CodeGames) is asked find-one of a known offer: `offer_id` when the admin
+    gives one, else the account's `check_offer_id`; an offer found is remembered for next time.
+    """
+    if capabilities_of(account).balance:
+        ok, message, learned = _check_by_balance(account)
     else:
-        profile, problem = known_balance_profile(balance.balance_profile)
-        ok = problem is None
-        postpaid = balance.is_postpaid
-        message = (
-            f"Connected. Balance {balance.balance} {balance.currency[:8]}"
-            f"{' (postpaid)' if balance.is_postpaid else ''}, "
-            + (f"but {problem}." if problem else f"profile {profile or 'not stated'}.")
-        )
+        ok, message, learned = _check_by_find_one(account, offer_id or account.check_offer_id)
     SupplierAccount.objects.filter(pk=account.pk).update(
         last_checked_at=timezone.now(),
         last_check_ok=ok,
         last_check_message=message[:500],
-        balance_profile=profile,
-        is_postpaid=postpaid,
+        **learned,
     )
     account.refresh_from_db()
     audit_record(
@@ -193,6 +186,58 @@ def supplier_account_check(*, account: SupplierAccount, by=None, request=None) -
         actor=by,
         request=request,
         target=account,
-        data={"ok": ok},
+        data={"ok": ok, **({"offer_id": offer_id} if offer_id else {})},
     )
     return ok, message
+
+
+def _check_by_balance(account: SupplierAccount) -> tuple[bool, str, dict]:
+    try:
+        balance = supplier_client(account, max_retries=0, waiting=True).balance()
+    except SupplierError as error:
+        return False, f"{type(error).__name__}: {error}", {}
+    except ratelimit.RateLimitSaturated as error:
+        # Nothing was sent: the connection is untested, not failed.
+        return False, error.page_text, {}
+    profile, problem = known_balance_profile(balance.balance_profile)
+    message = (
+        f"Connected. Balance {balance.balance} {balance.currency[:8]}"
+        f"{' (postpaid)' if balance.is_postpaid else ''}, "
+        + (f"but {problem}." if problem else f"profile {profile or 'not stated'}.")
+    )
+    learned = {"balance_profile": profile, "is_postpaid": balance.is_postpaid}
+    return problem is None, message, learned
+
+
+def _check_by_find_one(account: SupplierAccount, offer_id: int | None) -> tuple[bool, str, dict]:
+    kind = account.get_kind_display()
+    if offer_id is None:
+        return (
+            False,
+            f"Not tested: {kind} has no balance endpoint, so Test connection asks find-one for "
+            "a known offer. Add an offer to the catalog, or give an offer id here.",
+            {},
+        )
+    try:
+        offer = supplier_client(account, max_retries=0, waiting=True).find_one(offer_id)
+    except OfferNotFound:
+        return (
+            False,
+            f"find-one of offer {offer_id}: {kind} does not know this offer (OFFER_NOT_FOUND). "
+            "The token was accepted; test with an offer of the account's catalog.",
+            {},
+        )
+    except SupplierError as error:
+        return False, f"find-one of offer {offer_id}: {type(error).__name__}: {error}", {}
+    except ratelimit.RateLimitSaturated as error:
+        return False, error.page_text, {}
+    except ValueError as error:
+        return False, f"Not tested: {error}.", {}
+    what = " · ".join(name for name in (offer.product_name, offer.offer_name) if name)
+    returns = {True: "returns a key", False: "a top-up, no key"}.get(offer.returns_key, "")
+    message = (
+        f"Connected. find-one of offer {offer_id} answered: {what or 'an offer'}, "
+        f"{offer.price} {offer.currency[:8]}{f' ({returns})' if returns else ''}. "
+        f"Checked: the shop token and the offers API ({kind} has no balance endpoint)."
+    )
+    return True, message, {"check_offer_id": offer_id}

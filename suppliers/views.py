@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from reseller.core.ids import typed_id
 from reseller.core.pages import Page
 from reseller.core.signin import fresh_proof_required
 from suppliers import selectors, services
@@ -22,8 +23,8 @@ def _save(request, form: SupplierAccountForm):
     return services.supplier_account_save(
         account=form.save(commit=False),
         shop_token=form.cleaned_data["shop_token_input"],
-        management_token=form.cleaned_data["management_token_input"],
-        clear_management_token=form.cleaned_data["clear_management_token"],
+        management_token=form.cleaned_data.get("management_token_input", ""),
+        clear_management_token=form.cleaned_data.get("clear_management_token", False),
         by=request.user,
         request=request,
     )
@@ -59,7 +60,17 @@ def supplier_edit(request, account_id: int):
 def supplier_check(request, account_id: int):
     account = get_object_or_404(SupplierAccount, pk=account_id)
     page = Page(request, "suppliers/form.html", htmx_partial="check_result")
-    services.supplier_account_check(account=account, by=request.user, request=request)
+    typed = request.POST.get("offer_id", "").strip()
+    offer_id = typed_id(typed) if typed else None
+    if typed and not offer_id:
+        message = f"An offer id is a whole number; {typed[:30]!r} is not. Nothing was tested."
+        if page.partial:
+            return page.render({"account": account, "check_problem": message})
+        messages.error(request, message)
+        return redirect("suppliers:supplier_edit", account_id=account.pk)
+    services.supplier_account_check(
+        account=account, offer_id=offer_id, by=request.user, request=request
+    )
     if page.partial:
         return page.render({"account": account})
     messages.info(request, account.last_check_message)

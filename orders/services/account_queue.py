@@ -23,8 +23,9 @@ from orders.services.records import (
     error_text,
 )
 from reseller.core.services import audit_record
+from suppliers.capabilities import capabilities_of
 from suppliers.clients import SupplierError
-from suppliers.models import SupplierAccount, SupplierKind
+from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
 
@@ -125,11 +126,13 @@ def account_queue_check(*, account_id: int, now: datetime | None = None) -> bool
     if queue is None:
         return False
     account = queue.account
-    if account.kind == SupplierKind.CODEGAMES:
+    if not capabilities_of(account).balance:
         if queue.held_since is None or now - queue.held_since >= schedule.HOLD_PROBE_EVERY:
             account_queue_resume(
                 account=account,
-                reason="Trial resume: CodeGames has no balance endpoint to check.",
+                reason=(
+                    f"Trial resume: {account.get_kind_display()} has no balance endpoint to check."
+                ),
                 now=now,
             )
             return True

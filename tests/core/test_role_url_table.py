@@ -63,6 +63,13 @@ TABLE = {
         lambda f: {"change_pk": f["change"].pk},
         expect(SIGN_IN, 405, 403, 405),
     ),
+    "catalog:offer_lookup_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:offer_lookup_start": (None, expect(SIGN_IN, 405, 403, 405)),
+    "catalog:offer_lookup_refresh": (None, expect(SIGN_IN, 405, 403, 405)),
+    "catalog:offer_lookup_detail": (
+        lambda f: {"job_pk": f["lookup"].pk},
+        expect(SIGN_IN, 200, 200, 200),
+    ),
     "catalog:pricing": (None, expect(SIGN_IN, 200, 200, 200)),
     "catalog:pricing_rule_edit": (
         lambda f: {"rule_pk": f["rule"].pk},
@@ -108,7 +115,7 @@ def test_every_named_url_is_in_the_table():
 def fixtures(make_staff):
     from django.utils import timezone
 
-    from catalog.models import Offer, PricingRule, ProfileChange, SyncJob
+    from catalog.models import Offer, OfferLookupJob, PricingRule, ProfileChange, SyncJob
     from suppliers.models import SupplierAccount
 
     account = SupplierAccount.objects.create(
@@ -125,6 +132,7 @@ def fixtures(make_staff):
             account=account, offer_id=1, price=1, first_seen_at=now, synced_at=now
         ),
         "job": SyncJob.objects.create(account=account, status="succeeded"),
+        "lookup": OfferLookupJob.objects.create(account=account, status="succeeded"),
         "change": ProfileChange.objects.create(account=account, new_profile="FIAT"),
         "rule": PricingRule.objects.create(account=account, scope="default"),
     }

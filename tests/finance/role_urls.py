@@ -18,6 +18,7 @@ def _run(f):
 ROWS: dict = {
     "finance:finance_overview": (None, SEE),
     "finance:finance_snapshot_take": (None, ACT),
+    "finance:finance_balance_enter": (None, ACT),
     "finance:finance_alert_rule_save": (None, ACT),
     "finance:ledger_list": (None, SEE),
     "finance:ledger_entry_detail": (lambda f: {"entry_pk": f["ledger_entry"].pk}, SEE),

@@ -281,3 +281,74 @@ def test_test_connection_with_an_unknown_balance_profile_says_so_and_stores_unkn
     account.refresh_from_db()
     assert account.balance_profile == "" and account.last_check_ok is False
     assert "stored as unknown" in account.last_check_message
+
+
+def _codegames_offer(sandbox) -> dict:
+    query = {"settlement": "MIXED", "listed": "true", "kind": "key", "limit": 1}
+    return sandbox.admin("GET", "/sandbox/offers", params=query)["offers"][0]
+
+
+def test_test_connection_of_codegames_is_a_find_one_of_a_known_offer(
+    client_as, sandbox_account, sandbox
+):
+    account = sandbox_account(kind="codegames")
+    client = client_as("admin")
+    url = reverse("suppliers:supplier_check", args=[account.pk])
+    page = client.get(reverse("suppliers:supplier_edit", args=[account.pk])).content.decode()
+    assert "has no balance endpoint" in page and 'name="offer_id"' in page
+
+    # No offer known yet: nothing is called, and the page says what to do.
+    html = client.post(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Not tested" in html and "Add an offer to the catalog" in html
+    account.refresh_from_db()
+    assert account.last_check_ok is False
+
+    offer = _codegames_offer(sandbox)
+    html = client.post(url, {"offer_id": offer["offerId"]}, HTTP_HX_REQUEST="true").content.decode()
+    assert f"find-one of offer {offer['offerId']} answered" in html
+    assert offer["offerName"] in html and "returns a key" in html
+    assert "Checked: the shop token and the offers API" in html
+    account.refresh_from_db()
+    assert account.last_check_ok and account.check_offer_id == offer["offerId"]
+    # Next time the remembered offer is used.
+    ok, message = supplier_account_check(account=account)
+    assert ok and f"offer {offer['offerId']}" in message
+
+
+def test_test_connection_of_codegames_with_an_unknown_or_bad_offer_id(client_as, sandbox_account):
+    account = sandbox_account(kind="codegames")
+    client = client_as("admin")
+    url = reverse("suppliers:supplier_check", args=[account.pk])
+    html = client.post(url, {"offer_id": "987654321"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "does not know this offer (OFFER_NOT_FOUND)" in html
+    response = client.post(url, {"offer_id": "12a"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "is not. Nothing was tested" in response.content.decode()
+    account.refresh_from_db()
+    assert account.check_offer_id is None and account.last_check_ok is False
+
+
+def test_an_account_page_asks_only_for_what_its_supplier_uses(client_as, sandbox_account):
+    client = client_as("admin")
+    codegames = sandbox_account(kind="codegames")
+    html = client.get(reverse("suppliers:supplier_edit", args=[codegames.pk])).content.decode()
+    assert 'name="management_token_input"' not in html and 'name="user_info_url"' not in html
+    assert 'name="check_offer_id"' in html
+    response = client.post(
+        reverse("suppliers:supplier_edit", args=[codegames.pk]),
+        {
+            "name": codegames.name,
+            "kind": "codegames",
+            "base_url": codegames.base_url,
+            "rate_limit_per_second": "5",
+            "connect_timeout_seconds": "3",
+            "call_deadline_seconds": "20",
+            "check_offer_id": "2061",
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    codegames.refresh_from_db()
+    assert codegames.check_offer_id == 2061 and codegames.rate_limit_per_second == 5
+    gamesdrop = sandbox_account()
+    html = client.get(reverse("suppliers:supplier_edit", args=[gamesdrop.pk])).content.decode()
+    assert 'name="management_token_input"' in html and 'name="check_offer_id"' not in html

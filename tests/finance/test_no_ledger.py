@@ -1,0 +1,141 @@
+"""Finance for a supplier without balance or ledger endpoints (CodeGames): the spend of our own
+orders, clearly labelled; no runway, ledger sync or reconciliation; a balance entered by hand,
+audited, which the low-balance alert judges and names."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from catalog.models import CurrencyRate, Offer
+from finance import selectors, services
+from finance.errors import FinanceError
+from finance.models import BalanceAlert, BalanceSnapshot
+from finance.tasks import snapshot_all_balances, sync_all_ledgers
+from orders.models import Order
+from orders.states import OrderStatus as S
+from reseller.core.models import AuditEvent
+from suppliers.models import SupplierAccount
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def codegames():
+    account = SupplierAccount.objects.create(
+        name="CG", kind="codegames", base_url="http://127.0.0.1:9", shop_token="t" * 32
+    )
+    now = timezone.now()
+    offer = Offer.objects.create(
+        account=account, offer_id=2061, price=Decimal("500"), currency="KZT",
+        first_seen_at=now, synced_at=now,
+    )  # fmt: skip
+    CurrencyRate.objects.update_or_create(
+        currency="KZT", defaults={"usd_per_unit": Decimal("0.002")}
+    )
+    return account, offer
+
+
+def order(account, offer, number, status, *, units=1, delivered=0):
+    now = timezone.now()
+    return Order.objects.create(
+        account=account, offer=offer, transaction_id=f"cg-{number}", status=status,
+        max_unit_price=Decimal("600"), quoted_price=offer.price, price_sent=offer.price,
+        currency=offer.currency, units=units, units_delivered=delivered,
+        submitted_at=now - dt.timedelta(minutes=5), final_at=now,
+    )  # fmt: skip
+
+
+def test_spend_comes_from_our_own_orders(codegames):
+    account, offer = codegames
+    order(account, offer, 1, S.COMPLETED)  # 1.00 USD
+    order(account, offer, 2, S.COMPLETED, units=5, delivered=3)  # 5.00, 2.00 back
+    order(account, offer, 3, S.FAILED)  # 1.00, all back
+    order(account, offer, 4, S.REJECTED)  # never charged
+    now = timezone.now()
+    days, warnings = selectors.spend_per_day_from_orders(
+        account, start=now - dt.timedelta(days=1), end=now + dt.timedelta(minutes=1)
+    )
+    assert warnings == []
+    assert sum(day.purchases for day in days) == Decimal("7.00")
+    assert sum(day.refunds for day in days) == Decimal("3.00")
+    assert sum(day.net for day in days) == Decimal("4.00")
+    assert all(day.deposits == 0 for day in days)
+
+
+def test_the_overview_labels_the_spend_and_offers_no_ledger_runway_or_reconciliation(
+    client_as, codegames
+):
+    account, offer = codegames
+    order(account, offer, 1, S.COMPLETED)
+    client = client_as("finance")
+    html = client.get(f"/finance/?account={account.pk}").content.decode()
+    assert "from our own orders only (CodeGames has no ledger)" in html
+    assert "Sync the ledger now" not in html and "Take a snapshot now" not in html
+    assert 'data-testid="runway-card"' not in html
+    assert "Record the balance" in html
+    ledger = client.get(f"/finance/ledger/?account={account.pk}").content.decode()
+    assert "no transaction history endpoint" in ledger and "Sync the ledger now" not in ledger
+    runs = client.get(f"/finance/reconciliation/?account={account.pk}").content.decode()
+    assert "Run the reconciliation" not in runs and "no supplier ledger" in runs
+
+
+def test_ledger_sync_reconciliation_runway_and_snapshots_are_refused(codegames):
+    account, _offer = codegames
+    with pytest.raises(FinanceError, match="no ledger"):
+        services.ledger_sync_start(account=account)
+    now = timezone.now()
+    with pytest.raises(FinanceError, match="nothing to reconcile"):
+        services.reconciliation_start(
+            account=account, period_start=now - dt.timedelta(days=1), period_end=now
+        )
+    with pytest.raises(FinanceError, match="runway"):
+        services.balance_alert_rule_save(
+            account=account, threshold_usd=None, runway_days=Decimal("3")
+        )
+    with pytest.raises(FinanceError, match="no balance"):
+        services.balance_snapshot_take(account=account)
+    # The schedule skips it: nothing is asked of a supplier that has no such endpoint.
+    snapshot_all_balances()
+    sync_all_ledgers()
+    assert not BalanceSnapshot.objects.filter(account=account).exists()
+
+
+def test_a_balance_entered_by_hand_is_audited_and_named_by_the_alert(
+    client_as, make_staff, codegames
+):
+    account, _offer = codegames
+    services.balance_alert_rule_save(
+        account=account, threshold_usd=Decimal("100"), runway_days=None
+    )
+    client = client_as("finance")
+    response = client.post(
+        "/finance/balance/enter/",
+        {"account": account.pk, "balance": "42.50", "note": "partner site"},
+    )
+    assert response.status_code == 302
+    snapshot = BalanceSnapshot.objects.get(account=account)
+    assert snapshot.trigger == "entered" and snapshot.balance == Decimal("42.50")
+    assert snapshot.note == "partner site" and snapshot.taken_by is not None
+    event = AuditEvent.objects.get(action="finance.balance_entered")
+    assert event.data["balance"] == "42.50"
+    alert = BalanceAlert.objects.get(account=account, cleared_at__isnull=True)
+    who = snapshot.taken_by.get_username()
+    assert "below the threshold of 100.00 USD" in alert.message
+    assert f"entered by hand by {who} at" in alert.message
+    html = client.get(f"/finance/?account={account.pk}").content.decode()
+    assert f"Entered by hand by {who}" in html
+
+    # Bad input loses nothing and says why.
+    response = client.post("/finance/balance/enter/", {"account": account.pk, "balance": "lots"})
+    assert response.status_code == 302
+    assert BalanceSnapshot.objects.filter(account=account).count() == 1
+
+
+def test_a_balance_cannot_be_entered_for_a_supplier_that_reports_it():
+    account = SupplierAccount.objects.create(
+        name="GD", base_url="http://127.0.0.1:9", shop_token="t" * 32
+    )
+    with pytest.raises(FinanceError, match="comes from its supplier"):
+        services.balance_entry_record(account=account, balance=Decimal("10"))
