@@ -24,7 +24,13 @@ operator. Decisions worth knowing:
   line), so an operator can find the row; for a record with an embedded newline, its first line.
 - **Limits**: `MAX_BYTES` (20 MB) for the upload, `MAX_ROWS` (50,000) data rows (reading stops at the
   50,001st), `MAX_XLSX_UNPACKED_BYTES` for what a workbook unpacks to (a zip bomb is refused before
-  openpyxl opens it).
+  openpyxl opens it) and `MAX_XLSX_PART_BYTES` for the parts openpyxl loads whole (shared text,
+  styles). What a file costs to read is its cells, not its bytes: a workbook of 790 KB can unpack
+  to 235 MB of sheet XML. So every file is held to `MAX_CELLS_PER_ROW` cells in a row,
+  `MAX_CELLS` cells in all and `MAX_FILE_ROWS` rows, blank ones included, counted as the file
+  streams: a CSV as its records are read, a workbook's first sheet by a scan of its XML (expat,
+  64 KB at a time) before openpyxl reads a row. The first cap passed refuses the file at once, with
+  the cap in the message; nothing is ever held in memory whole but the parts capped by size.
 """
 
 from __future__ import annotations
@@ -40,12 +46,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO
+from xml.parsers import expat
 
 from reseller.core.errors import ApplicationError
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_XLSX_PART_BYTES = 32 * 1024 * 1024
+# The template has 8 columns; a sheet with notes beside them stays far below these.
+MAX_CELLS_PER_ROW = 100
+MAX_CELLS = 1_000_000
+MAX_FILE_ROWS = 2 * MAX_ROWS
+# The workbook parts openpyxl reads whole when it opens a workbook.
+_XLSX_WHOLE_PARTS = {"xl/sharedStrings.xml": "shared text", "xl/styles.xml": "styles"}
 
 _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1024 * 1024
@@ -91,6 +105,45 @@ class RawRow:
     values: dict[str, str]
 
 
+class _Caps:
+    """What a file costs to read, counted as it streams, blank rows and cells included: refuses
+    the file at the first of `MAX_FILE_ROWS`, `MAX_CELLS_PER_ROW` and `MAX_CELLS` passed."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.cells = 0
+
+    def row(self, row_number: int, cells: int = 0) -> None:
+        self.rows += 1
+        if self.rows > MAX_FILE_ROWS:
+            raise BatchFileRefused(
+                f"The file has more than {MAX_FILE_ROWS:,} rows, blank ones included; at most "
+                f"{MAX_FILE_ROWS:,} are read. Delete what is below your last order, or split "
+                "the file."
+            )
+        if cells:
+            self.width(row_number, cells)
+            self.add(cells)
+
+    def width(self, row_number: int, cells: int) -> None:
+        if cells > MAX_CELLS_PER_ROW:
+            raise BatchFileRefused(
+                f"Row {row_number} has more than {MAX_CELLS_PER_ROW} cells (blank ones included); "
+                f"a row may have at most {MAX_CELLS_PER_ROW} (the template has "
+                f"{len(COLUMN_LABELS)} columns). Delete the columns to the right of your last "
+                "one, or save the orders alone as CSV."
+            )
+
+    def add(self, cells: int) -> None:
+        self.cells += cells
+        if self.cells > MAX_CELLS:
+            raise BatchFileRefused(
+                f"The file has more than {MAX_CELLS:,} cells, blank ones included; at most "
+                f"{MAX_CELLS:,} are read. Delete the rows and columns around your orders, or "
+                "split the file."
+            )
+
+
 class BatchReader:
     """An iterator of `RawRow`s over one uploaded file, with what was learned about the file.
 
@@ -109,6 +162,7 @@ class BatchReader:
         self.rows_read = 0
         self._ragged_rows = 0
         self._first_ragged = 0
+        self._caps = _Caps()
         self._rows = self._open(_binary(uploaded_file))
 
     def __iter__(self) -> BatchReader:
@@ -174,6 +228,7 @@ class BatchReader:
             else:
                 self.delimiter = _sniff_delimiter(header_line)
             cells = next(csv.reader([header_line], delimiter=self.delimiter, strict=False))
+            self._caps.row(line_number, len(cells))
             self._read_header(cells)
         except BatchFileRefused:
             text.close()
@@ -199,6 +254,7 @@ class BatchReader:
                     ) from exc
                 row_number = header_line + previous + 1
                 previous = reader.line_num
+                self._caps.row(row_number, len(cells))
                 row = self._raw_row(row_number, cells)
                 if row is not None:
                     yield row
@@ -214,14 +270,21 @@ class BatchReader:
         )
         try:
             with zipfile.ZipFile(data) as archive:
-                unpacked = sum(info.file_size for info in archive.infolist())
+                parts = archive.infolist()
         except Exception as exc:  # any damage to the archive is the same answer for the operator
             raise BatchFileRefused(not_a_workbook) from exc
-        if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        if sum(part.file_size for part in parts) > MAX_XLSX_UNPACKED_BYTES:
             raise BatchFileRefused(
                 f"The workbook unpacks to more than {MAX_XLSX_UNPACKED_BYTES // 2**20} MB; "
                 "upload the orders sheet alone, as CSV."
             )
+        for part in parts:
+            what = _XLSX_WHOLE_PARTS.get(part.filename)
+            if what and part.file_size > MAX_XLSX_PART_BYTES:
+                raise BatchFileRefused(
+                    f"The workbook's {what} unpack to more than {MAX_XLSX_PART_BYTES // 2**20} "
+                    "MB; upload the orders sheet alone, as CSV."
+                )
         data.seek(0)
         import openpyxl  # only needed for workbooks
 
@@ -233,6 +296,8 @@ class BatchReader:
             if not workbook.worksheets:
                 raise BatchFileRefused("The workbook has no worksheet.")
             sheet = workbook.worksheets[0]
+            # openpyxl's name for the part that holds the sheet (it has no public one).
+            self._scan_sheet(data, sheet._worksheet_path, not_a_workbook)
             # The stored dimensions can be wrong (a million-row "used range"): read what is there.
             sheet.reset_dimensions()
             rows = sheet.iter_rows(values_only=True)
@@ -250,6 +315,19 @@ class BatchReader:
             workbook.close()
             raise
         return self._xlsx_rows(workbook, rows, row_number)
+
+    def _scan_sheet(self, data: IO[bytes], path: str, not_a_workbook: str) -> None:
+        """Hold the sheet to the caps before openpyxl reads it: openpyxl builds each row whole,
+        so one row of millions of cells would be in memory before it could be refused."""
+        try:
+            with zipfile.ZipFile(data) as archive, archive.open(path) as part:
+                _scan_sheet_xml(part, self._caps)
+        except BatchFileRefused:
+            raise
+        except Exception as exc:  # damaged XML or archive: the same answer for the operator
+            raise BatchFileRefused(not_a_workbook) from exc
+        finally:
+            data.seek(0)
 
     def _xlsx_rows(self, workbook, rows, header_row: int) -> Generator[RawRow, None, None]:
         row_number = header_row
@@ -451,6 +529,57 @@ def _unwrap(value: str) -> str:
 def clip(text: str, limit: int) -> str:
     """`text`, cut to `limit` characters with an ellipsis (for quoting a cell in a message)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _SheetScan:
+    """Counts a worksheet's rows and cells from its XML start tags (see `_scan_sheet_xml`)."""
+
+    def __init__(self, caps: _Caps) -> None:
+        self.caps = caps
+        self.row_number = 0
+        self.row_cells = 0
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        local = name.rpartition(":")[2]
+        if local == "c":
+            self.row_cells += 1
+            # A cell's reference (its `r`, as "XFD7") says how wide openpyxl will make the row.
+            column = _column_number(attributes.get("r", ""))
+            self.caps.width(self.row_number, max(self.row_cells, column))
+            self.caps.add(1)
+        elif local == "row":
+            number = attributes.get("r", "")
+            self.row_number = (
+                int(number) if number.isdigit() and len(number) < 10 else self.row_number + 1
+            )
+            self.row_cells = 0
+            self.caps.row(self.row_number)
+
+
+def _refuse_doctype(*args) -> None:
+    raise BatchFileRefused("The workbook's sheet declares a DTD, which no spreadsheet writes.")
+
+
+def _scan_sheet_xml(part: IO[bytes], caps: _Caps) -> None:
+    """Stream a worksheet's XML through expat 64 KB at a time, counting rows and cells against
+    the caps; nothing of it is kept."""
+    scan = _SheetScan(caps)
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = scan.start
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    while chunk := part.read(_SNIFF_BYTES):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
+
+
+def _column_number(reference: str) -> int:
+    """The column of a cell reference ("B7" → 2); more than 7 letters is past any sheet."""
+    column = 0
+    for char in reference[:8]:
+        if not "A" <= char <= "Z":
+            break
+        column = column * 26 + ord(char) - 64
+    return column
 
 
 def _next_xlsx_row(rows, row_number: int):

@@ -504,3 +504,97 @@ def test_fuzz_damaged_workbooks(data):
 
 
 TEMPLATE_XLSX = batch_template_xlsx()
+
+
+# --- what a file costs to read: cells and rows, counted as it streams ---------------------------
+
+
+def test_a_workbook_of_wide_junk_rows_is_refused_at_its_first_row_in_little_memory():
+    """790 KB-class workbook, ~190 MB of sheet XML: rows of 16,384 cells without references.
+    openpyxl would build each row whole; the scan refuses it at the 101st cell of row 2."""
+    import tracemalloc
+
+    from tests.orders.batches.heavy_xlsx import wide_rows_xlsx
+
+    data = wide_rows_xlsx()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.getinfo("xl/worksheets/sheet1.xml").file_size > 150 * 2**20
+    assert len(data) < 1 * 2**20
+    tracemalloc.start()
+    try:
+        message = refusal(data, "heavy.xlsx")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message.startswith(
+        f"Row 2 has more than {reading.MAX_CELLS_PER_ROW} cells (blank ones included)"
+    )
+    assert peak < 40 * 2**20, f"{peak / 2**20:.1f} MB held while refusing"
+
+
+def test_a_sheet_declaring_the_whole_grid_with_a_million_blank_rows_is_refused():
+    from tests.orders.batches.heavy_xlsx import tall_sheet_xlsx
+
+    message = refusal(tall_sheet_xlsx(rows=reading.MAX_FILE_ROWS + 10), "tall.xlsx")
+    assert message.startswith(
+        f"The file has more than {reading.MAX_FILE_ROWS:,} rows, blank ones included"
+    )
+    # Below the cap the same blank rows are skipped, the declared dimension ignored.
+    with pytest.raises(BatchFileRefused, match="has a header but no order rows"):
+        read(tall_sheet_xlsx(rows=1000), "tall.xlsx")
+
+
+def test_a_cell_far_to_the_right_makes_its_row_as_wide_as_its_column():
+    data = with_sheet_xml(
+        xlsx([["offer_id", "quantity"], [1, 2]]),
+        lambda sheet: sheet.replace(
+            b"</row></sheetData>", b'<c r="XFD2"><v>1</v></c></row></sheetData>'
+        ),
+    )
+    assert refusal(data, "far.xlsx").startswith("Row 2 has more than 100 cells")
+
+
+def with_sheet_xml(data: bytes, change) -> bytes:
+    """The workbook `data` with its first sheet's XML passed through `change`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = change(parts["xl/worksheets/sheet1.xml"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def test_a_csv_row_of_too_many_cells_is_refused_naming_its_line():
+    text = "offer_id,quantity\n1,2\n3,4" + "," * reading.MAX_CELLS_PER_ROW + "\n"
+    assert refusal(text).startswith(
+        f"Row 3 has more than {reading.MAX_CELLS_PER_ROW} cells (blank ones included); "
+        f"a row may have at most {reading.MAX_CELLS_PER_ROW} (the template has 8 columns)."
+    )
+    # A row as wide as the cap is read (the extra cells are warned about, not refused).
+    reader, rows = read("offer_id,quantity\n1,2" + "," * (reading.MAX_CELLS_PER_ROW - 2) + "\n")
+    assert len(rows) == 1
+
+
+def test_total_cells_are_capped_blank_ones_included(monkeypatch):
+    monkeypatch.setattr(reading, "MAX_CELLS", 50)
+    text = "offer_id,quantity,reference\n" + ",,\n" * 10 + "1,2,R\n" * 7
+    assert refusal(text) == (
+        "The file has more than 50 cells, blank ones included; at most 50 are read. "
+        "Delete the rows and columns around your orders, or split the file."
+    )
+    body = [["offer_id", "quantity", "reference"]] + [[1, 2, "R"]] * 20
+    assert refusal(xlsx(body), "many.xlsx").startswith("The file has more than 50 cells")
+
+
+def test_a_sheet_with_a_dtd_is_refused():
+    data = with_sheet_xml(
+        xlsx([["offer_id", "quantity"], [1, 2]]),
+        lambda sheet: sheet.replace(
+            b"<worksheet", b'<!DOCTYPE worksheet [<!ENTITY a "aaaa">]><worksheet', 1
+        ),
+    )
+    assert refusal(data, "dtd.xlsx") == (
+        "The workbook's sheet declares a DTD, which no spreadsheet writes."
+    )
