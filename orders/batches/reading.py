@@ -297,7 +297,7 @@ class BatchReader:
                 raise BatchFileRefused("The workbook has no worksheet.")
             sheet = workbook.worksheets[0]
             # openpyxl's name for the part that holds the sheet (it has no public one).
-            self._scan_sheet(data, sheet._worksheet_path, not_a_workbook)
+            self._scan_sheet(data, sheet._worksheet_path, not_a_workbook)  # type: ignore[attr-defined]
             # The stored dimensions can be wrong (a million-row "used range"): read what is there.
             sheet.reset_dimensions()
             rows = sheet.iter_rows(values_only=True)
@@ -409,6 +409,18 @@ def read_rows(uploaded_file, filename: str | None = None) -> BatchReader:
     return an iterator of its `RawRow`s. Raises `BatchFileRefused`, and nothing else, for any
     content: at once for the header, while iterating for later rows."""
     return BatchReader(uploaded_file, filename)
+
+
+def upload_bytes(uploaded) -> bytes:
+    """The whole of an upload (a Django UploadedFile, a binary file object or bytes), to be
+    stored until a worker reads it. Refused (BatchFileRefused) when empty or over `MAX_BYTES`:
+    never more than that is read."""
+    data = _binary(uploaded).read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise _too_big()
+    if not data:
+        raise BatchFileRefused("The file is empty.")
+    return data
 
 
 class _Borrowed(io.RawIOBase):
