@@ -393,6 +393,8 @@ class BatchPreviewRow(models.Model):
     has_problems = models.BooleanField(default=False)
     problems = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # Column key → the file's text of a value that could not be used, shown in its column.
+    bad_values = models.JSONField(default=dict, blank=True)
 
     # The two prices as the supplier wrote them, set by the preview page for display (not stored).
     unit_price_text: Decimal | None

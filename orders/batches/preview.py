@@ -147,6 +147,7 @@ def _telegram_problem(answer: lookups.TelegramResolution) -> str:
 def _summary(preview: BatchPreview, balance: lookups.BalanceSeen, *, check_players: bool) -> dict:
     return {
         "file_description": preview.file_description,
+        "columns": [list(pair) for pair in preview.columns],
         "warnings": list(preview.warnings),
         "rows_total": preview.rows_total,
         "rows_ok": preview.rows_ok,
@@ -186,6 +187,7 @@ def _row_record(batch: Batch, row: BatchRow) -> BatchPreviewRow:
         player_login=row.player_login[:120],
         has_problems=bool(row.problems),
         problems=row.problems,
+        bad_values=row.bad_values,
         warnings=row.warnings,
     )
 
@@ -227,6 +229,7 @@ def _preview_file(
         warnings=warnings,
     )
     preview.file_description = reader.description
+    preview.columns = reader.column_mapping
     return preview, balance, check is not None
 
 

@@ -42,11 +42,13 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO
 from xml.parsers import expat
+
+from openpyxl.utils import get_column_letter
 
 from reseller.core.errors import ApplicationError
 
@@ -88,6 +90,10 @@ _ALIASES = {
     "max_unit_price": ("maxunitprice", "maxprice", "maximumunitprice", "maximumprice"),
 }
 _COLUMN_BY_ALIAS = {alias: key for key, aliases in _ALIASES.items() for alias in aliases}
+EXPECTED_COLUMNS = (
+    f"The columns are {', '.join(COLUMN_LABELS.values())} (only offer_id and quantity are "
+    "required; also accepted: offer, qty, player, server, reference, telegram, max_price)."
+)
 REQUIRED_COLUMNS = ("offer_id", "quantity")
 DELIMITERS = ("\t", ";", ",")  # the order breaks ties
 _SEPARATOR_HINT = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
@@ -103,6 +109,16 @@ class RawRow:
     # Column key (see COLUMN_LABELS) → trimmed text, for the columns the header has; a row shorter
     # than the header reads "" for its missing cells.
     values: dict[str, str]
+    # The keys whose cell held a number in a workbook (not text): an id there may have lost its
+    # leading zeros or its last digits.
+    numbers: tuple[str, ...] = ()
+    # Column key → the file's column letter (one dict shared by every row of a file).
+    letters: dict[str, str] = field(default_factory=dict)
+
+    def cell(self, key: str) -> str:
+        """Where the operator finds a value: "C5" (a CSV's line 5, its third column)."""
+        letter = self.letters.get(key)
+        return f"{letter}{self.row_number}" if letter else f"row {self.row_number}"
 
 
 class _Caps:
@@ -158,6 +174,7 @@ class BatchReader:
         self.header: list[str] = []
         self.columns: dict[str, int] = {}
         self.unknown_columns: list[str] = []
+        self.column_letters: dict[str, str] = {}
         self.warnings: list[str] = []
         self.rows_read = 0
         self._ragged_rows = 0
@@ -173,6 +190,12 @@ class BatchReader:
 
     def close(self) -> None:
         self._rows.close()
+
+    @property
+    def column_mapping(self) -> list[tuple[str, str]]:
+        """How the header was read: (the file's column name, the template's), in file order."""
+        keys = sorted(self.columns, key=self.columns.__getitem__)
+        return [(self.header[self.columns[key]], COLUMN_LABELS[key]) for key in keys]
 
     @property
     def description(self) -> str:
@@ -339,6 +362,11 @@ class BatchReader:
                 row_number += 1
                 row = self._raw_row(row_number, [_cell_text(value) for value in cells])
                 if row is not None:
+                    row.numbers = tuple(
+                        key
+                        for key, index in self.columns.items()
+                        if index < len(cells) and _is_number(cells[index])
+                    )
                     yield row
             self._finish()
         finally:
@@ -372,9 +400,14 @@ class BatchReader:
         if self.unknown_columns:
             names = ", ".join(f"'{clip(name, 40)}'" for name in self.unknown_columns[:10])
             more = len(self.unknown_columns) - 10
-            self.warnings.append(
-                f"Unknown columns ignored: {names}{f' and {more} more' if more > 0 else ''}."
+            raise BatchFileRefused(
+                f"The header has columns this back-office does not read: {names}"
+                f"{f' and {more} more' if more > 0 else ''}. {EXPECTED_COLUMNS} Delete the "
+                "other columns, or rename them as in the template."
             )
+        self.column_letters = {
+            key: get_column_letter(index + 1) for key, index in self.columns.items()
+        }
 
     def _raw_row(self, row_number: int, cells: list[str]) -> RawRow | None:
         if not any(cell.strip() for cell in cells):
@@ -392,7 +425,7 @@ class BatchReader:
         values = {}
         for key, index in self.columns.items():
             values[key] = _unwrap(cells[index].strip()) if index < len(cells) else ""
-        return RawRow(row_number, values)
+        return RawRow(row_number, values, letters=self.column_letters)
 
     def _finish(self) -> None:
         if self._ragged_rows:
@@ -491,8 +524,8 @@ def _detect_encoding(data: IO[bytes], head: bytes) -> str:
 
 
 def _refuse_non_text(sample: str) -> None:
-    if "\x00" in sample:
-        raise BatchFileRefused("This is a binary file, not a CSV or XLSX table.")
+    # A stray NUL in a cell is that row's problem (orders.batches.parsing names the cell); many
+    # of them, like other control characters, make a binary file.
     controls = sum(1 for char in sample if char < " " and char not in "\t\r\n")
     if controls > 2 + len(sample) // 100:
         raise BatchFileRefused("This is a binary file, not a CSV or XLSX table.")
@@ -544,28 +577,63 @@ def clip(text: str, limit: int) -> str:
 
 
 class _SheetScan:
-    """Counts a worksheet's rows and cells from its XML start tags (see `_scan_sheet_xml`)."""
+    """Counts a worksheet's rows and cells from its XML start tags (see `_scan_sheet_xml`), and
+    notes the cells holding a formula without its value (`<f>` but no `<v>`): a program that
+    does not compute formulas saved the file, and openpyxl would read those cells as blanks."""
 
     def __init__(self, caps: _Caps) -> None:
         self.caps = caps
         self.row_number = 0
         self.row_cells = 0
+        self.column = 0
+        self.formula = self.value = self.in_value = False
+        self.formulas_without_values = 0
+        self.first_formula_cell = ""
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         local = name.rpartition(":")[2]
+        self.in_value = local == "v"  # its text follows, before any other element starts
         if local == "c":
+            self.end_cell()
             self.row_cells += 1
             # A cell's reference (its `r`, as "XFD7") says how wide openpyxl will make the row.
-            column = _column_number(attributes.get("r", ""))
-            self.caps.width(self.row_number, max(self.row_cells, column))
+            self.column = _column_number(attributes.get("r", "")) or self.column + 1
+            self.caps.width(self.row_number, max(self.row_cells, self.column))
             self.caps.add(1)
+        elif local == "f":
+            self.formula = True
+        elif local == "is":
+            self.value = True
         elif local == "row":
+            self.end_cell()
             number = attributes.get("r", "")
             self.row_number = (
                 int(number) if number.isdigit() and len(number) < 10 else self.row_number + 1
             )
-            self.row_cells = 0
+            self.row_cells = self.column = 0
             self.caps.row(self.row_number)
+
+    def text(self, data: str) -> None:
+        if self.in_value and not data.isspace():
+            self.value = True  # openpyxl, for one, writes an empty <v/> for a formula
+
+    def end_cell(self) -> None:
+        if self.formula and not self.value:
+            self.formulas_without_values += 1
+            if not self.first_formula_cell:
+                self.first_formula_cell = f"{get_column_letter(self.column)}{self.row_number}"
+        self.formula = self.value = False
+
+    def finish(self) -> None:
+        self.end_cell()
+        if self.formulas_without_values:
+            count = self.formulas_without_values
+            raise BatchFileRefused(
+                f"{count:,} cell{'s' if count != 1 else ''} of the sheet "
+                f"{'hold' if count != 1 else 'holds'} a formula without its value (the first is {self.first_formula_cell}): the orders need values, "
+                "not formulas. Open the file in Excel or LibreOffice and save it again (that "
+                "stores the values), or paste the cells as values only."
+            )
 
 
 def _refuse_doctype(*args) -> None:
@@ -578,10 +646,12 @@ def _scan_sheet_xml(part: IO[bytes], caps: _Caps) -> None:
     scan = _SheetScan(caps)
     parser = expat.ParserCreate()
     parser.StartElementHandler = scan.start
+    parser.CharacterDataHandler = scan.text
     parser.StartDoctypeDeclHandler = _refuse_doctype
     while chunk := part.read(_SNIFF_BYTES):
         parser.Parse(chunk, False)
     parser.Parse(b"", True)
+    scan.finish()
 
 
 def _column_number(reference: str) -> int:
@@ -606,6 +676,10 @@ def _next_xlsx_row(rows, row_number: int):
             f"Row {row_number} of the workbook could not be read; save the file again as .xlsx "
             "or CSV."
         ) from exc
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _cell_text(value) -> str:

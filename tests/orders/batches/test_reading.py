@@ -201,11 +201,54 @@ def test_header_aliases(name, key):
     assert key in reader.columns
 
 
-def test_unknown_columns_are_a_warning_not_an_error():
-    reader, rows = read("offer_id,quantity,Notes,colour\n1,1,hello,red\n")
-    assert reader.unknown_columns == ["Notes", "colour"]
-    assert reader.warnings == ["Unknown columns ignored: 'Notes', 'colour'."]
-    assert len(rows) == 1
+def test_unknown_columns_are_refused_with_the_columns_expected():
+    message = refusal("offer_id,quantity,Notes,colour\n1,1,hello,red\n")
+    assert message == (
+        "The header has columns this back-office does not read: 'Notes', 'colour'. The columns "
+        "are offer_id, quantity, player_id, server_id, email, telegram_username, "
+        "customer_reference, max_unit_price (only offer_id and quantity are required; also "
+        "accepted: offer, qty, player, server, reference, telegram, max_price). Delete the other "
+        "columns, or rename them as in the template."
+    )
+    assert "'Notes', 'colour'" in refusal(xlsx([["offer_id", "qty", "Notes", "colour"], [1, 1]]))
+
+
+def test_how_the_columns_were_read_is_told():
+    reader, rows = read("Offer,Qty,Player\n10,2,00123\n")
+    assert reader.column_mapping == [
+        ("Offer", "offer_id"),
+        ("Qty", "quantity"),
+        ("Player", "player_id"),
+    ]
+    assert rows[0].values == {"offer_id": "10", "quantity": "2", "game_user_id": "00123"}
+    assert rows[0].cell("game_user_id") == "C2" and rows[0].numbers == ()
+
+
+def test_a_workbook_tells_which_cells_held_numbers():
+    _, rows = read(xlsx([["offer_id", "quantity", "player_id"], [10, "2", 123], ["11", 1, "0042"]]))
+    assert [row.numbers for row in rows] == [("offer_id", "game_user_id"), ("quantity",)]
+
+
+def test_formulas_without_their_values_are_refused_naming_the_first_cell():
+    data = xlsx([["offer_id", "quantity"], [10, "=1+1"], [11, "=A2*2"]])  # openpyxl keeps no values
+    assert refusal(data, "formulas.xlsx") == (
+        "2 cells of the sheet hold a formula without its value (the first is B2): the orders "
+        "need values, not formulas. Open the file in Excel or LibreOffice and save it again "
+        "(that stores the values), or paste the cells as values only."
+    )
+    # A formula saved with its value (as Excel and LibreOffice do) reads as the value.
+    computed = with_sheet_xml(
+        data, lambda sheet: sheet.replace(b"<f>1+1</f><v />", b"<f>1+1</f><v>2</v>")
+    )
+    assert computed != data
+    assert refusal(computed, "formulas.xlsx").startswith(
+        "1 cell of the sheet holds a formula without its value (the first is B3)"
+    )
+
+
+def test_a_nul_character_in_a_cell_is_read_not_taken_for_a_binary_file():
+    reader, rows = read("offer_id,quantity,player_id\n10,1,12\x0034\n")
+    assert rows[0].values["game_user_id"] == "12\x0034"
 
 
 def test_missing_required_columns_are_named():

@@ -648,3 +648,39 @@ def test_an_unreachable_supplier_leaves_the_balance_unknown(client_as, offline_a
     assert 'data-testid="balance"><span class="muted">unknown</span>' in text
     assert "The balance is unknown: the supplier did not give it" in text
     assert "6.00 USD" in text
+
+
+def test_the_preview_shows_how_columns_were_read_and_each_bad_value_in_its_column(
+    client_as, synced_account
+):
+    (key,) = key_offers(synced_account, 1)
+    top_up = top_up_offer(synced_account)
+    client = client_as("operator")
+    content = "\r\n".join(
+        [
+            "Offer,Qty,Player,Max price",
+            f"{key.offer_id},0,,",
+            "abc,1,,",
+            f"{key.offer_id},1.5,,",
+            f"{top_up.offer_id},1,00123,1;5",
+            f"{top_up.offer_id},1,0042,",
+        ]
+    )
+    response = upload(client, synced_account, content)
+    page = client.get(response.url, {"show": "all"}).content.decode()
+    assert "Columns read:" in page
+    for name, label in (("Offer", "offer_id"), ("Qty", "quantity"), ("Player", "player_id")):
+        assert f"“{name}” → <code>{label}</code>" in page
+    for bad in ("0", "abc", "1.5", "1;5"):
+        assert f'<span class="bad-value">{bad}</span>' in page, bad
+    # Players were not checked: every row with a player id says so.
+    assert page.count('data-testid="player-login"') == 2 and "player not checked" in page
+
+
+def test_an_unknown_header_is_refused_with_the_columns_expected(client_as, synced_account):
+    client = client_as("operator")
+    response = upload(client, synced_account, "offer_id,quantity,Colour\r\n1,1,red\r\n")
+    text = client.get(response.url).content.decode()
+    assert "does not read: &#x27;Colour&#x27;" in text
+    assert "The columns are offer_id, quantity, player_id" in text
+    assert Batch.objects.get().status == Batch.Status.REFUSED
