@@ -500,10 +500,12 @@ def _binary(uploaded) -> IO[bytes]:
     return spooled
 
 
+def too_big_message() -> str:
+    return f"The file is larger than {MAX_BYTES // 2**20} MB; split it into smaller files."
+
+
 def _too_big() -> BatchFileRefused:
-    return BatchFileRefused(
-        f"The file is larger than {MAX_BYTES // 2**20} MB; split it into smaller files."
-    )
+    return BatchFileRefused(too_big_message())
 
 
 def _detect_encoding(data: IO[bytes], head: bytes) -> str:

@@ -15,11 +15,12 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from orders import services
-from orders.batches import selectors
+from orders.batches import reading, selectors
 from orders.batches import template as file_template
 from orders.batches.forms import BatchUploadForm
 from orders.batches.parsing import MAX_QUANTITY
@@ -31,6 +32,7 @@ from reseller.core.errors import ApplicationError
 from reseller.core.pages import Page
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_download, csv_lines
+from reseller.core.uploads import CappedUploads, cap_uploads
 
 LIST_PAGE_SIZE = 25
 ORDERS_PAGE_SIZE = 50
@@ -55,11 +57,23 @@ def batch_list(request):
     return render(request, "orders/batch_list.html", {"page": page, "rows": rows})
 
 
+@csrf_exempt  # checked by csrf_protect below, once the upload cap is in place
 @permission_required("orders.add_batch", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def batch_upload(request):
+    """The upload stores the file (a worker reads it) and shows the batch's page at once. A file
+    past the size limit is not even kept while the request arrives."""
+    cap = cap_uploads(request, limit=reading.MAX_BYTES)
+    return _batch_upload(request, cap)
+
+
+@csrf_protect
+def _batch_upload(request, cap: CappedUploads):
     form = BatchUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if "file" in cap.too_big:  # skipped as it arrived: say why, not "no file"
+        form.is_valid()
+        form.errors["file"] = form.error_class([reading.too_big_message()])
+    elif request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
             batch = batch_upload_store(

@@ -175,11 +175,34 @@ def test_an_empty_or_oversized_file_is_refused_on_the_form(client_as, offline_ac
     client = client_as("operator")
     response = upload(client, offline_account, b"", name="empty.csv")
     assert response.status_code == 200 and "The submitted file is empty." in response.text
-    monkeypatch.setattr(reading, "MAX_BYTES", 100)
-    response = upload(client, offline_account, csv_text("1,1,,,,,R,") * 5, name="big.csv")
+    monkeypatch.setattr(reading, "MAX_BYTES", 2**20)
+    big = csv_text(*[f"{n},1,,,,,R-{n}," for n in range(60_000)])
+    assert len(big) > 2**20
+    response = upload(client, offline_account, big, name="big.csv")
     assert response.status_code == 200 and 'data-testid="file-error"' in response.text
-    assert "The file is larger than" in response.text
+    assert "The file is larger than 1 MB; split it into smaller files." in response.text
+    assert "This field is required" not in response.text
     assert not Batch.objects.exists() and not BatchUpload.objects.exists()
+
+
+def test_an_oversized_file_is_not_kept_while_it_arrives(rf):
+    """The cap stops keeping the file at the limit: Django's handlers never see the rest."""
+    from django.core.files.uploadhandler import MemoryFileUploadHandler
+
+    from reseller.core.uploads import cap_uploads
+
+    seen = []
+
+    class Recording(MemoryFileUploadHandler):
+        def receive_data_chunk(self, raw_data, start):
+            seen.append(len(raw_data))
+            return super().receive_data_chunk(raw_data, start)
+
+    request = rf.post("/", {"file": SimpleUploadedFile("big.csv", b"x" * (3 * 2**20)), "name": "n"})
+    request.upload_handlers = [Recording(request)]
+    cap = cap_uploads(request, limit=2**20)
+    assert "file" not in request.FILES and request.POST["name"] == "n"
+    assert cap.too_big == {"file"} and sum(seen) <= 2**20
 
 
 # --- preview, confirm, discard ------------------------------------------------------------------
@@ -684,3 +707,12 @@ def test_an_unknown_header_is_refused_with_the_columns_expected(client_as, synce
     assert "does not read: &#x27;Colour&#x27;" in text
     assert "The columns are offer_id, quantity, player_id" in text
     assert Batch.objects.get().status == Batch.Status.REFUSED
+
+
+def test_the_upload_still_checks_the_csrf_token(make_staff, offline_account):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_staff("operator"))
+    response = upload(client, offline_account, csv_text("1,1,,,,,C-1,"))
+    assert response.status_code == 403 and not Batch.objects.exists()
