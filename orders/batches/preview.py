@@ -168,28 +168,29 @@ def _summary(preview: BatchPreview, balance: lookups.BalanceSeen, *, check_playe
     }
 
 
-def _row_record(batch: Batch, row: BatchRow) -> BatchPreviewRow:
+def _row_record(batch: Batch, row: BatchRow) -> dict:
+    """A BatchPreviewRow's columns (by attname) for one row of the file."""
     offer = row.offer
-    return BatchPreviewRow(
-        batch=batch,
-        row_number=row.row_number,
-        offer=offer,
-        offer_ref=row.offer_id,
-        quantity=row.quantity,
-        game_user_id=row.game_user_id,
-        game_server_id=row.game_server_id,
-        email=row.email,
-        telegram_username=row.telegram_username,
-        customer_reference=row.customer_reference,
-        max_unit_price=row.max_unit_price,
-        unit_price=None if offer is None else offer.price,
-        currency="" if offer is None else offer.currency,
-        player_login=row.player_login[:120],
-        has_problems=bool(row.problems),
-        problems=row.problems,
-        bad_values=row.bad_values,
-        warnings=row.warnings,
-    )
+    return {
+        "batch_id": batch.pk,
+        "row_number": row.row_number,
+        "offer_id": None if offer is None else offer.pk,
+        "offer_ref": row.offer_id,
+        "quantity": row.quantity,
+        "game_user_id": row.game_user_id,
+        "game_server_id": row.game_server_id,
+        "email": row.email,
+        "telegram_username": row.telegram_username,
+        "customer_reference": row.customer_reference,
+        "max_unit_price": row.max_unit_price,
+        "unit_price": None if offer is None else offer.price,
+        "currency": "" if offer is None else offer.currency,
+        "player_login": row.player_login[:120],
+        "has_problems": bool(row.problems),
+        "problems": row.problems,
+        "bad_values": row.bad_values,
+        "warnings": row.warnings,
+    }
 
 
 def _preview_file(
@@ -281,7 +282,7 @@ def batch_preview_read(*, batch_id: int) -> Batch | None:
             Batch.objects.filter(pk=moved.pk).update(check_players=players_checked)
         rows = preview.rows
         for start in range(0, len(rows), STORE_CHUNK):
-            BatchPreviewRow.objects.bulk_create(
+            _insert_preview_rows(
                 [_row_record(moved, row) for row in rows[start : start + STORE_CHUNK]]
             )
         audit_record(
@@ -299,6 +300,37 @@ def batch_preview_read(*, batch_id: int) -> Batch | None:
         )
     moved.refresh_from_db()
     return moved
+
+
+def _insert_preview_rows(records: list[dict]) -> None:
+    """INSERT preview rows (`_row_record`s) with one executemany. `bulk_create` builds a model
+    instance per row, and its SQL anew for every 58 rows on SQLite (999 parameters at most),
+    preparing each value through its field: most of the reading of a 50,000-row file. Here the
+    statement is built once, and only JSON and decimals go through their fields; a column the
+    record leaves out gets its field's default."""
+    fields = [field for field in BatchPreviewRow._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names are in the text; every value is a parameter.
+    table = quote(BatchPreviewRow._meta.db_table)
+    names = ", ".join(quote(field.column) for field in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders})"  # noqa: S608
+    prepared = {"JSONField", "DecimalField"}
+    columns = [
+        (field, field.attname, field.get_internal_type() in prepared, field.get_default())
+        for field in fields
+    ]
+    params = [
+        [
+            field.get_db_prep_save(record.get(name, default), connection)
+            if prepare
+            else record.get(name, default)
+            for field, name, prepare, default in columns
+        ]
+        for record in records
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _refuse(claim: uploads.ReadClaim, reason: str) -> Batch | None:

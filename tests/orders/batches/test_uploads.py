@@ -176,23 +176,24 @@ def test_rows_are_written_all_or_none(
         account=account, uploaded_file=CONTENT.encode(), filename="a.csv"
     )
     monkeypatch.setattr(preview, "STORE_CHUNK", 1)
-    real = BatchPreviewRow.objects.bulk_create
+    real = preview._insert_preview_rows
     calls = []
 
-    def fail_on_the_second_chunk(rows, **kwargs):
-        calls.append(len(rows))
+    def fail_on_the_second_chunk(records):
+        calls.append(len(records))
         if len(calls) == 2:
             raise RuntimeError("the database went away")
-        return real(rows, **kwargs)
+        return real(records)
 
-    monkeypatch.setattr(BatchPreviewRow.objects, "bulk_create", fail_on_the_second_chunk)
+    monkeypatch.setattr(preview, "_insert_preview_rows", fail_on_the_second_chunk)
     with pytest.raises(RuntimeError):
         batch_preview_read(batch_id=batch.pk)
     batch.refresh_from_db()
     assert batch.status == Batch.Status.READING and not BatchPreviewRow.objects.exists()
     assert BatchUpload.objects.filter(batch=batch).exists()  # kept for the next reader
 
-    monkeypatch.setattr(BatchPreviewRow.objects, "bulk_create", real)
+    assert calls == [1, 1]  # the first row was written, then rolled back with the rest
+    monkeypatch.setattr(preview, "_insert_preview_rows", real)
     later = timezone.now() + schedule.READ_SILENT_AFTER + timedelta(seconds=1)
     assert sweep(later, django_capture_on_commit_callbacks) == 1
     tasks.read_batch.run(batch.pk)
