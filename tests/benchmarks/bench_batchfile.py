@@ -193,8 +193,9 @@ class StatementCounter:
 
 @pytest.mark.django_db
 def test_upload_and_confirm_a_50000_row_csv():
-    """The whole life of the file before any order is sent: the upload request (read, parse,
-    validate, store the preview) and the confirmation task (every good row's orders created in
+    """The whole life of the file before any order is sent: the upload stored and read in this
+    process (read, parse, validate, store the preview: the upload request and the reading task
+    one after the other) and the confirmation task (every good row's orders created in
     one transaction). The supplier is unreachable here, so the balance shows as unknown."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -230,7 +231,7 @@ def test_upload_and_confirm_a_50000_row_csv():
     report(
         f"batch upload and confirmation 50,000 rows ({connection.vendor})",
         {
-            "upload request (read+validate+store preview)": f"{upload_seconds:.2f} s",
+            "upload stored and read in process (read+validate+store)": f"{upload_seconds:.2f} s",
             "rows ok / with problems": f"{summary['rows_ok']:,} / {summary['rows_with_problems']:,}",
             "confirmation task (orders created)": f"{confirm_seconds:.2f} s for {orders:,} orders",
             "orders per second": f"{orders / confirm_seconds:,.0f}",
