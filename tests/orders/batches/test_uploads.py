@@ -53,6 +53,8 @@ def test_the_upload_answers_at_once_and_the_page_reads_until_the_preview_is_ther
 
     assert ROUTES["orders.tasks.read_batch"] == "batches"
 
+    listed = client.get(reverse("orders:batch_list")).content.decode()
+    assert "Reading the file" in listed and "reading the file…" in listed
     page = client.get(url).content.decode()
     assert 'data-testid="reading"' in page and 'hx-trigger="every 1s"' in page
     assert "Reading the file" in page and "Confirm" not in page
@@ -215,3 +217,5 @@ def test_a_heavy_workbook_is_refused_on_its_batch_page(client_as, account, broke
     text = client.get(response.url).content.decode()
     assert "Row 2 has more than 100 cells (blank ones included)" in text
     assert 'data-testid="read-error"' in text and not BatchPreviewRow.objects.exists()
+    listed = client.get(reverse("orders:batch_list")).content.decode()
+    assert "File refused" in listed and "the file could not be read" in listed
