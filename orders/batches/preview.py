@@ -410,6 +410,8 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
     longer than a page should wait, so the page follows the batch instead."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
+        if batch.status in (B.READING, B.REFUSED):
+            raise OrderActionRefused("This file has no preview to confirm (yet): see its page.")
         if batch.status != B.PREVIEW:
             raise OrderActionRefused("This batch has been confirmed already.")
         if not BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exists():

@@ -58,6 +58,8 @@ def test_the_upload_answers_at_once_and_the_page_reads_until_the_preview_is_ther
     page = client.get(url).content.decode()
     assert 'data-testid="reading"' in page and 'hx-trigger="every 1s"' in page
     assert "Reading the file" in page and "Confirm" not in page
+    confirmed = client.post(reverse("orders:batch_action", args=[batch.pk, "confirm"]), follow=True)
+    assert "This file has no preview to confirm (yet)" in confirmed.content.decode()
     poll = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "reading"}
     waiting = client.get(url, **poll)
     assert waiting.content.decode().lstrip().startswith('<section id="reading"')
