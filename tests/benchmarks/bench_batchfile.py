@@ -308,16 +308,24 @@ def test_a_heavy_workbook_is_refused_quickly_in_little_memory():
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             sheet_xml = archive.getinfo("xl/worksheets/sheet1.xml").file_size
         gc.collect()
-        tracemalloc.start()
+        rss_before = proc_status_kb("VmRSS")
+        peak_reset = reset_peak_rss()
         started = time.perf_counter()
-        with pytest.raises(BatchFileRefused) as refused:
+        with pytest.raises(BatchFileRefused):
             list(read_rows(data, "heavy.xlsx"))
         seconds = time.perf_counter() - started
+        hwm_after = proc_status_kb("VmHWM")
+        tracemalloc.start()
+        with pytest.raises(BatchFileRefused) as refused:
+            list(read_rows(data, "heavy.xlsx"))
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
+        rss = ""
+        if peak_reset and rss_before is not None and hwm_after is not None:
+            rss = f", peak RSS growth {(hwm_after - rss_before) / 1024:.1f} MB"
         figures[label] = (
             f"{len(data) / 2**20:.1f} MB file, {sheet_xml / 2**20:.0f} MB sheet XML: refused in "
-            f"{seconds:.2f} s, peak Python allocations {peak / 2**20:.1f} MB (tracemalloc)"
+            f"{seconds:.2f} s, peak Python allocations {peak / 2**20:.1f} MB{rss}"
         )
         figures[f"  {label}: message"] = refused.value.message[:90] + "…"
     report("heavy workbooks refused", figures)
