@@ -38,6 +38,10 @@ class Batch(models.Model):
     """A CSV/XLSX upload: previewed, confirmed, then its orders run. Counts come from selectors."""
 
     class Status(models.TextChoices):
+        # Uploaded: a worker is reading the stored file into the preview.
+        READING = "READING", "Reading the file"
+        # The file could not be read as a batch (`preview_summary["read_error"]` says why).
+        REFUSED = "REFUSED", "File refused"
         PREVIEW = "PREVIEW", "Preview"
         # Confirmed by an operator; a worker is creating its orders (all or none).
         CONFIRMING = "CONFIRMING", "Creating orders"
@@ -61,6 +65,12 @@ class Batch(models.Model):
     confirmed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Reading the uploaded file (orders.batches.uploads): when its task was last sent (None: the
+    # broker could not take it), the reading worker's last sign of life, and how many workers
+    # have started reading it.
+    read_requested_at = models.DateTimeField(null=True, blank=True)
+    read_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    read_attempts = models.PositiveSmallIntegerField(default=0)
     # When the operator pressed Confirm (or the sweep last sent the confirmation task again).
     confirm_requested_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -84,7 +94,29 @@ class Batch(models.Model):
     @property
     def accepts_submissions(self) -> bool:
         """Whether this batch's QUEUED orders may be sent (not before confirmation, not paused)."""
-        return self.status not in (self.Status.PREVIEW, self.Status.CONFIRMING, self.Status.PAUSED)
+        return self.status not in (
+            self.Status.READING,
+            self.Status.REFUSED,
+            self.Status.PREVIEW,
+            self.Status.CONFIRMING,
+            self.Status.PAUSED,
+        )
+
+
+class BatchUpload(models.Model):
+    """An uploaded batch file, kept in the database until a worker has read it (any worker on any
+    host can, and it outlives a worker that dies reading it); deleted once the preview, or the
+    reason the file was refused, is stored."""
+
+    batch = models.OneToOneField(
+        Batch, on_delete=models.CASCADE, primary_key=True, related_name="upload"
+    )
+    content = models.BinaryField()
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Upload of batch {self.batch_id} ({self.size} bytes)"
 
 
 class Order(models.Model):
@@ -414,6 +446,8 @@ class BatchPreviewRow(models.Model):
     has_problems = models.BooleanField(default=False)
     problems = models.JSONField(default=list, blank=True)
     warnings = models.JSONField(default=list, blank=True)
+    # Column key → the file's text of a value that could not be used, shown in its column.
+    bad_values = models.JSONField(default=dict, blank=True)
 
     # The two prices as the supplier wrote them, set by the preview page for display (not stored).
     unit_price_text: Decimal | None

@@ -40,6 +40,14 @@ UNKNOWN_FIRST_CHECK = timedelta(seconds=3)
 # (it waited in a long queue), the second waits on the batch's row lock and then finds the batch
 # confirmed, so a batch's orders are created once whatever the timing.
 CONFIRM_RESCUE_AFTER = timedelta(minutes=20)
+# Reading an uploaded batch file (orders.batches.uploads). Its task is sent again when no worker
+# has taken it this long after it was sent (or could not be sent: the broker was away); a reading
+# worker stamps its heartbeat this often, and one silent this long has died (or was stopped): the
+# file is read again by another, at most this many times in all, then refused saying so.
+READ_RESEND_AFTER = timedelta(seconds=60)
+READ_HEARTBEAT_EVERY = timedelta(seconds=5)
+READ_SILENT_AFTER = timedelta(seconds=120)
+MAX_READ_ATTEMPTS = 3
 # Held accounts: how often the balance is checked.
 HOLD_CHECK_EVERY = timedelta(seconds=60)
 # Accounts without a balance endpoint (CodeGames) are resumed on trial this often.

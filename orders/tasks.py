@@ -67,6 +67,15 @@ def confirm_batch(batch_id: int) -> None:
     preview.batch_preview_create_orders(batch_id=batch_id)
 
 
+# Reading a file of 50,000 rows takes seconds; checking its players with the supplier may take
+# many minutes. A reading that dies is read again by the sweep (orders.batches.uploads).
+@shared_task(ignore_result=True, acks_late=True, soft_time_limit=900, time_limit=960)
+def read_batch(batch_id: int) -> None:
+    if not Batch.objects.filter(pk=batch_id, status=Batch.Status.READING).exists():
+        return
+    preview.batch_preview_read(batch_id=batch_id)
+
+
 @shared_task(ignore_result=True, acks_late=True)
 def send_batch(batch_id: int) -> None:
     services.batch_send(batch_id=batch_id)

@@ -6,6 +6,14 @@ username, over-long text). Checking the rows against the catalog is `orders.batc
   `1,234.50`) and refuse what is ambiguous (`1,500`: 1500 or 1.5?). `max_unit_price` is in the
   offer's currency, like the supplier's price it is compared with.
 - **References** are compared exactly as written (after trimming): `A-1` and `a-1` differ.
+- **Ids that went through a spreadsheet**: a player or server id that a workbook holds as a number
+  (not text) is a problem naming its cell: the spreadsheet drops leading zeros and keeps 15
+  digits. An offer id may be a number, unless past 2^53 (its last digits may be rounded). An id
+  in `1.23E+15` form, or of digits past 2^53, gets the same hint in a CSV: format the column as
+  text and type the ids again.
+- **Control characters**: a NUL in a cell is a problem naming the cell (it is no text anyone
+  typed; a whole file of them is refused as binary by the reader).
+- **Bad values are kept** (`BatchRow.bad_values`, clipped) so the preview shows each in its column.
 - **Telegram**: `@name`, `name` and `t.me/name` all mean `name`. A row with a Telegram username
   satisfies an offer's "player id required": the preview resolves it to the numeric id.
 """
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -43,6 +52,8 @@ class BatchRow:
     # Blocking: the row will not be ordered. Warnings: it will, but the operator should know.
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Column key → the file's text of a value that could not be used (for the preview).
+    bad_values: dict[str, str] = field(default_factory=dict)
     # Filled by validate_rows.
     offer: Offer | None = None
     player_login: str = ""
@@ -132,20 +143,88 @@ def parse_row(raw: RawRow) -> BatchRow:
     values = raw.values
     row = BatchRow(raw.row_number)
     problems = row.problems
-    row.offer_id = _offer_id(values.get("offer_id", ""), problems)
-    row.quantity = _quantity(values.get("quantity", ""), problems)
-    row.game_user_id = _text(values, "game_user_id", MAX_ID_LENGTH, problems)
-    if _SHORTENED_NUMBER.fullmatch(row.game_user_id):
-        problems.append(
-            f"player_id '{row.game_user_id}' was shortened by the spreadsheet: format the column "
-            "as text and type the id again"
-        )
-    row.game_server_id = _text(values, "game_server_id", MAX_ID_LENGTH, problems)
-    row.customer_reference = _text(values, "customer_reference", MAX_REFERENCE_LENGTH, problems)
-    row.email = _email(_text(values, "email", MAX_EMAIL_LENGTH, problems), problems)
-    row.telegram_username = _telegram_username(values.get("telegram_username", ""), problems)
-    row.max_unit_price = _max_unit_price(values.get("max_unit_price", ""), problems)
+    if _control_characters(raw, problems):
+        row.bad_values = {key: clip(text, 60) for key, text in values.items() if "\x00" in text}
+        return row
+    with _bad_value(row, raw, "offer_id"):
+        row.offer_id = _offer_id(values.get("offer_id", ""), problems)
+        if row.offer_id is not None and _spreadsheet_damage(
+            raw, "offer_id", problems, numbers_allowed=True
+        ):
+            row.offer_id = None
+    with _bad_value(row, raw, "quantity"):
+        row.quantity = _quantity(values.get("quantity", ""), problems)
+    with _bad_value(row, raw, "game_user_id"):
+        row.game_user_id = _text(values, "game_user_id", MAX_ID_LENGTH, problems)
+        _spreadsheet_damage(raw, "game_user_id", problems, numbers_allowed=False)
+    with _bad_value(row, raw, "game_server_id"):
+        row.game_server_id = _text(values, "game_server_id", MAX_ID_LENGTH, problems)
+        _spreadsheet_damage(raw, "game_server_id", problems, numbers_allowed=False)
+    with _bad_value(row, raw, "customer_reference"):
+        row.customer_reference = _text(values, "customer_reference", MAX_REFERENCE_LENGTH, problems)
+    with _bad_value(row, raw, "email"):
+        row.email = _email(_text(values, "email", MAX_EMAIL_LENGTH, problems), problems)
+    with _bad_value(row, raw, "telegram_username"):
+        row.telegram_username = _telegram_username(values.get("telegram_username", ""), problems)
+    with _bad_value(row, raw, "max_unit_price"):
+        row.max_unit_price = _max_unit_price(values.get("max_unit_price", ""), problems)
     return row
+
+
+@contextmanager
+def _bad_value(row: BatchRow, raw: RawRow, key: str) -> Iterator[None]:
+    """Keep the file's text of `key` when reading it added a problem (the preview shows it)."""
+    before = len(row.problems)
+    yield
+    text = raw.values.get(key, "")
+    if text and len(row.problems) > before:
+        row.bad_values[key] = clip(text, 60)
+
+
+def _control_characters(raw: RawRow, problems: list[str]) -> bool:
+    """A NUL in any cell: the row's one problem, naming each such cell."""
+    found = [key for key, text in raw.values.items() if "\x00" in text]
+    for key in found:
+        problems.append(
+            f"{COLUMN_LABELS[key]} in cell {raw.cell(key)} holds a NUL character (an invisible "
+            "control character no one types): type the cell again"
+        )
+    return bool(found)
+
+
+_SPREADSHEET_HINT = "format the {label} column as text and type the ids again"
+_EXACT_LIMIT = 2**53  # past it a spreadsheet's number (a double) no longer holds every integer
+
+
+def _spreadsheet_damage(
+    raw: RawRow, key: str, problems: list[str], *, numbers_allowed: bool
+) -> bool:
+    """Note an id a spreadsheet may have changed: held as a number in a workbook (an offer id only
+    past 2^53), in `E+` form, or digits past 2^53; with the same hint in every case. True when
+    one was noted."""
+    text = raw.values.get(key, "")
+    if not text:
+        return False
+    label = COLUMN_LABELS[key]
+    hint = _SPREADSHEET_HINT.format(label=label)
+    digits = text.isascii() and text.isdigit()
+    past_exact = digits and len(text) >= 16 and int(text) > _EXACT_LIMIT
+    if key in raw.numbers and (not numbers_allowed or past_exact or not digits):
+        problems.append(
+            f"{label} in cell {raw.cell(key)} is a number in the workbook ({clip(text, 30)}), "
+            "not text: a spreadsheet drops an id's leading zeros and rounds it past 15 digits, "
+            f"so it may not be the id that was typed; {hint}"
+        )
+    elif _SHORTENED_NUMBER.fullmatch(text):
+        problems.append(f"{label} '{clip(text, 30)}' was shortened by the spreadsheet: {hint}")
+    elif past_exact:
+        problems.append(
+            f"{label} '{clip(text, 30)}' is longer than a spreadsheet keeps exactly (its last "
+            f"digits may have been rounded): {hint}"
+        )
+    else:
+        return False
+    return True
 
 
 def parse_rows(raw_rows: Iterable[RawRow]) -> Iterator[BatchRow]:

@@ -24,7 +24,13 @@ operator. Decisions worth knowing:
   line), so an operator can find the row; for a record with an embedded newline, its first line.
 - **Limits**: `MAX_BYTES` (20 MB) for the upload, `MAX_ROWS` (50,000) data rows (reading stops at the
   50,001st), `MAX_XLSX_UNPACKED_BYTES` for what a workbook unpacks to (a zip bomb is refused before
-  openpyxl opens it).
+  openpyxl opens it) and `MAX_XLSX_PART_BYTES` for the parts openpyxl loads whole (shared text,
+  styles). What a file costs to read is its cells, not its bytes: a workbook of 790 KB can unpack
+  to 235 MB of sheet XML. So every file is held to `MAX_CELLS_PER_ROW` cells in a row,
+  `MAX_CELLS` cells in all and `MAX_FILE_ROWS` rows, blank ones included, counted as the file
+  streams: a CSV as its records are read, a workbook's first sheet by a scan of its XML (expat,
+  64 KB at a time) before openpyxl reads a row. The first cap passed refuses the file at once, with
+  the cap in the message; nothing is ever held in memory whole but the parts capped by size.
 """
 
 from __future__ import annotations
@@ -36,16 +42,26 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import IO
+from xml.parsers import expat
+
+from openpyxl.utils import get_column_letter
 
 from reseller.core.errors import ApplicationError
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_XLSX_PART_BYTES = 32 * 1024 * 1024
+# The template has 8 columns; a sheet with notes beside them stays far below these.
+MAX_CELLS_PER_ROW = 100
+MAX_CELLS = 1_000_000
+MAX_FILE_ROWS = 2 * MAX_ROWS
+# The workbook parts openpyxl reads whole when it opens a workbook.
+_XLSX_WHOLE_PARTS = {"xl/sharedStrings.xml": "shared text", "xl/styles.xml": "styles"}
 
 _SNIFF_BYTES = 64 * 1024
 _SCAN_BYTES = 1024 * 1024
@@ -74,6 +90,10 @@ _ALIASES = {
     "max_unit_price": ("maxunitprice", "maxprice", "maximumunitprice", "maximumprice"),
 }
 _COLUMN_BY_ALIAS = {alias: key for key, aliases in _ALIASES.items() for alias in aliases}
+EXPECTED_COLUMNS = (
+    f"The columns are {', '.join(COLUMN_LABELS.values())} (only offer_id and quantity are "
+    "required; also accepted: offer, qty, player, server, reference, telegram, max_price)."
+)
 REQUIRED_COLUMNS = ("offer_id", "quantity")
 DELIMITERS = ("\t", ";", ",")  # the order breaks ties
 _SEPARATOR_HINT = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
@@ -89,6 +109,55 @@ class RawRow:
     # Column key (see COLUMN_LABELS) → trimmed text, for the columns the header has; a row shorter
     # than the header reads "" for its missing cells.
     values: dict[str, str]
+    # The keys whose cell held a number in a workbook (not text): an id there may have lost its
+    # leading zeros or its last digits.
+    numbers: tuple[str, ...] = ()
+    # Column key → the file's column letter (one dict shared by every row of a file).
+    letters: dict[str, str] = field(default_factory=dict)
+
+    def cell(self, key: str) -> str:
+        """Where the operator finds a value: "C5" (a CSV's line 5, its third column)."""
+        letter = self.letters.get(key)
+        return f"{letter}{self.row_number}" if letter else f"row {self.row_number}"
+
+
+class _Caps:
+    """What a file costs to read, counted as it streams, blank rows and cells included: refuses
+    the file at the first of `MAX_FILE_ROWS`, `MAX_CELLS_PER_ROW` and `MAX_CELLS` passed."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.cells = 0
+
+    def row(self, row_number: int, cells: int = 0) -> None:
+        self.rows += 1
+        if self.rows > MAX_FILE_ROWS:
+            raise BatchFileRefused(
+                f"The file has more than {MAX_FILE_ROWS:,} rows, blank ones included; at most "
+                f"{MAX_FILE_ROWS:,} are read. Delete what is below your last order, or split "
+                "the file."
+            )
+        if cells:
+            self.width(row_number, cells)
+            self.add(cells)
+
+    def width(self, row_number: int, cells: int) -> None:
+        if cells > MAX_CELLS_PER_ROW:
+            raise BatchFileRefused(
+                f"Row {row_number} has more than {MAX_CELLS_PER_ROW} cells (blank ones included); "
+                f"a row may have at most {MAX_CELLS_PER_ROW} (the template has "
+                f"{len(COLUMN_LABELS)} columns). Delete the columns to the right of your last "
+                "one, or save the orders alone as CSV."
+            )
+
+    def add(self, cells: int) -> None:
+        self.cells += cells
+        if self.cells > MAX_CELLS:
+            raise BatchFileRefused(
+                f"The file has more than {MAX_CELLS:,} cells, blank ones included; at most "
+                f"{MAX_CELLS:,} are read. Delete the rows and columns around your orders, or "
+                "split the file."
+            )
 
 
 class BatchReader:
@@ -105,10 +174,12 @@ class BatchReader:
         self.header: list[str] = []
         self.columns: dict[str, int] = {}
         self.unknown_columns: list[str] = []
+        self.column_letters: dict[str, str] = {}
         self.warnings: list[str] = []
         self.rows_read = 0
         self._ragged_rows = 0
         self._first_ragged = 0
+        self._caps = _Caps()
         self._rows = self._open(_binary(uploaded_file))
 
     def __iter__(self) -> BatchReader:
@@ -119,6 +190,12 @@ class BatchReader:
 
     def close(self) -> None:
         self._rows.close()
+
+    @property
+    def column_mapping(self) -> list[tuple[str, str]]:
+        """How the header was read: (the file's column name, the template's), in file order."""
+        keys = sorted(self.columns, key=self.columns.__getitem__)
+        return [(self.header[self.columns[key]], COLUMN_LABELS[key]) for key in keys]
 
     @property
     def description(self) -> str:
@@ -174,6 +251,7 @@ class BatchReader:
             else:
                 self.delimiter = _sniff_delimiter(header_line)
             cells = next(csv.reader([header_line], delimiter=self.delimiter, strict=False))
+            self._caps.row(line_number, len(cells))
             self._read_header(cells)
         except BatchFileRefused:
             text.close()
@@ -199,6 +277,7 @@ class BatchReader:
                     ) from exc
                 row_number = header_line + previous + 1
                 previous = reader.line_num
+                self._caps.row(row_number, len(cells))
                 row = self._raw_row(row_number, cells)
                 if row is not None:
                     yield row
@@ -214,14 +293,21 @@ class BatchReader:
         )
         try:
             with zipfile.ZipFile(data) as archive:
-                unpacked = sum(info.file_size for info in archive.infolist())
+                parts = archive.infolist()
         except Exception as exc:  # any damage to the archive is the same answer for the operator
             raise BatchFileRefused(not_a_workbook) from exc
-        if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        if sum(part.file_size for part in parts) > MAX_XLSX_UNPACKED_BYTES:
             raise BatchFileRefused(
                 f"The workbook unpacks to more than {MAX_XLSX_UNPACKED_BYTES // 2**20} MB; "
                 "upload the orders sheet alone, as CSV."
             )
+        for part in parts:
+            what = _XLSX_WHOLE_PARTS.get(part.filename)
+            if what and part.file_size > MAX_XLSX_PART_BYTES:
+                raise BatchFileRefused(
+                    f"The workbook's {what} unpack to more than {MAX_XLSX_PART_BYTES // 2**20} "
+                    "MB; upload the orders sheet alone, as CSV."
+                )
         data.seek(0)
         import openpyxl  # only needed for workbooks
 
@@ -233,6 +319,8 @@ class BatchReader:
             if not workbook.worksheets:
                 raise BatchFileRefused("The workbook has no worksheet.")
             sheet = workbook.worksheets[0]
+            # openpyxl's name for the part that holds the sheet (it has no public one).
+            self._scan_sheet(data, sheet._worksheet_path, not_a_workbook)  # type: ignore[attr-defined]
             # The stored dimensions can be wrong (a million-row "used range"): read what is there.
             sheet.reset_dimensions()
             rows = sheet.iter_rows(values_only=True)
@@ -251,6 +339,19 @@ class BatchReader:
             raise
         return self._xlsx_rows(workbook, rows, row_number)
 
+    def _scan_sheet(self, data: IO[bytes], path: str, not_a_workbook: str) -> None:
+        """Hold the sheet to the caps before openpyxl reads it: openpyxl builds each row whole,
+        so one row of millions of cells would be in memory before it could be refused."""
+        try:
+            with zipfile.ZipFile(data) as archive, archive.open(path) as part:
+                _scan_sheet_xml(part, self._caps)
+        except BatchFileRefused:
+            raise
+        except Exception as exc:  # damaged XML or archive: the same answer for the operator
+            raise BatchFileRefused(not_a_workbook) from exc
+        finally:
+            data.seek(0)
+
     def _xlsx_rows(self, workbook, rows, header_row: int) -> Generator[RawRow, None, None]:
         row_number = header_row
         try:
@@ -261,6 +362,11 @@ class BatchReader:
                 row_number += 1
                 row = self._raw_row(row_number, [_cell_text(value) for value in cells])
                 if row is not None:
+                    row.numbers = tuple(
+                        key
+                        for key, index in self.columns.items()
+                        if index < len(cells) and _is_number(cells[index])
+                    )
                     yield row
             self._finish()
         finally:
@@ -294,9 +400,14 @@ class BatchReader:
         if self.unknown_columns:
             names = ", ".join(f"'{clip(name, 40)}'" for name in self.unknown_columns[:10])
             more = len(self.unknown_columns) - 10
-            self.warnings.append(
-                f"Unknown columns ignored: {names}{f' and {more} more' if more > 0 else ''}."
+            raise BatchFileRefused(
+                f"The header has columns this back-office does not read: {names}"
+                f"{f' and {more} more' if more > 0 else ''}. {EXPECTED_COLUMNS} Delete the "
+                "other columns, or rename them as in the template."
             )
+        self.column_letters = {
+            key: get_column_letter(index + 1) for key, index in self.columns.items()
+        }
 
     def _raw_row(self, row_number: int, cells: list[str]) -> RawRow | None:
         if not any(cell.strip() for cell in cells):
@@ -314,7 +425,7 @@ class BatchReader:
         values = {}
         for key, index in self.columns.items():
             values[key] = _unwrap(cells[index].strip()) if index < len(cells) else ""
-        return RawRow(row_number, values)
+        return RawRow(row_number, values, letters=self.column_letters)
 
     def _finish(self) -> None:
         if self._ragged_rows:
@@ -331,6 +442,18 @@ def read_rows(uploaded_file, filename: str | None = None) -> BatchReader:
     return an iterator of its `RawRow`s. Raises `BatchFileRefused`, and nothing else, for any
     content: at once for the header, while iterating for later rows."""
     return BatchReader(uploaded_file, filename)
+
+
+def upload_bytes(uploaded) -> bytes:
+    """The whole of an upload (a Django UploadedFile, a binary file object or bytes), to be
+    stored until a worker reads it. Refused (BatchFileRefused) when empty or over `MAX_BYTES`:
+    never more than that is read."""
+    data = _binary(uploaded).read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise _too_big()
+    if not data:
+        raise BatchFileRefused("The file is empty.")
+    return data
 
 
 class _Borrowed(io.RawIOBase):
@@ -377,10 +500,12 @@ def _binary(uploaded) -> IO[bytes]:
     return spooled
 
 
+def too_big_message() -> str:
+    return f"The file is larger than {MAX_BYTES // 2**20} MB; split it into smaller files."
+
+
 def _too_big() -> BatchFileRefused:
-    return BatchFileRefused(
-        f"The file is larger than {MAX_BYTES // 2**20} MB; split it into smaller files."
-    )
+    return BatchFileRefused(too_big_message())
 
 
 def _detect_encoding(data: IO[bytes], head: bytes) -> str:
@@ -401,8 +526,8 @@ def _detect_encoding(data: IO[bytes], head: bytes) -> str:
 
 
 def _refuse_non_text(sample: str) -> None:
-    if "\x00" in sample:
-        raise BatchFileRefused("This is a binary file, not a CSV or XLSX table.")
+    # A stray NUL in a cell is that row's problem (orders.batches.parsing names the cell); many
+    # of them, like other control characters, make a binary file.
     controls = sum(1 for char in sample if char < " " and char not in "\t\r\n")
     if controls > 2 + len(sample) // 100:
         raise BatchFileRefused("This is a binary file, not a CSV or XLSX table.")
@@ -453,6 +578,94 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class _SheetScan:
+    """Counts a worksheet's rows and cells from its XML start tags (see `_scan_sheet_xml`), and
+    notes the cells holding a formula without its value (`<f>` but no `<v>`): a program that
+    does not compute formulas saved the file, and openpyxl would read those cells as blanks."""
+
+    def __init__(self, caps: _Caps) -> None:
+        self.caps = caps
+        self.row_number = 0
+        self.row_cells = 0
+        self.column = 0
+        self.formula = self.value = self.in_value = False
+        self.formulas_without_values = 0
+        self.first_formula_cell = ""
+
+    def start(self, name: str, attributes: dict[str, str]) -> None:
+        local = name.rpartition(":")[2]
+        self.in_value = local == "v"  # its text follows, before any other element starts
+        if local == "c":
+            self.end_cell()
+            self.row_cells += 1
+            # A cell's reference (its `r`, as "XFD7") says how wide openpyxl will make the row.
+            self.column = _column_number(attributes.get("r", "")) or self.column + 1
+            self.caps.width(self.row_number, max(self.row_cells, self.column))
+            self.caps.add(1)
+        elif local == "f":
+            self.formula = True
+        elif local == "is":
+            self.value = True
+        elif local == "row":
+            self.end_cell()
+            number = attributes.get("r", "")
+            self.row_number = (
+                int(number) if number.isdigit() and len(number) < 10 else self.row_number + 1
+            )
+            self.row_cells = self.column = 0
+            self.caps.row(self.row_number)
+
+    def text(self, data: str) -> None:
+        if self.in_value and not data.isspace():
+            self.value = True  # openpyxl, for one, writes an empty <v/> for a formula
+
+    def end_cell(self) -> None:
+        if self.formula and not self.value:
+            self.formulas_without_values += 1
+            if not self.first_formula_cell:
+                self.first_formula_cell = f"{get_column_letter(self.column)}{self.row_number}"
+        self.formula = self.value = False
+
+    def finish(self) -> None:
+        self.end_cell()
+        if self.formulas_without_values:
+            count = self.formulas_without_values
+            raise BatchFileRefused(
+                f"{count:,} cell{'s' if count != 1 else ''} of the sheet "
+                f"{'hold' if count != 1 else 'holds'} a formula without its value (the first is {self.first_formula_cell}): the orders need values, "
+                "not formulas. Open the file in Excel or LibreOffice and save it again (that "
+                "stores the values), or paste the cells as values only."
+            )
+
+
+def _refuse_doctype(*args) -> None:
+    raise BatchFileRefused("The workbook's sheet declares a DTD, which no spreadsheet writes.")
+
+
+def _scan_sheet_xml(part: IO[bytes], caps: _Caps) -> None:
+    """Stream a worksheet's XML through expat 64 KB at a time, counting rows and cells against
+    the caps; nothing of it is kept."""
+    scan = _SheetScan(caps)
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = scan.start
+    parser.CharacterDataHandler = scan.text
+    parser.StartDoctypeDeclHandler = _refuse_doctype
+    while chunk := part.read(_SNIFF_BYTES):
+        parser.Parse(chunk, False)
+    parser.Parse(b"", True)
+    scan.finish()
+
+
+def _column_number(reference: str) -> int:
+    """The column of a cell reference ("B7" → 2); more than 7 letters is past any sheet."""
+    column = 0
+    for char in reference[:8]:
+        if not "A" <= char <= "Z":
+            break
+        column = column * 26 + ord(char) - 64
+    return column
+
+
 def _next_xlsx_row(rows, row_number: int):
     try:
         return next(rows)
@@ -465,6 +678,10 @@ def _next_xlsx_row(rows, row_number: int):
             f"Row {row_number} of the workbook could not be read; save the file again as .xlsx "
             "or CSV."
         ) from exc
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
 
 
 def _cell_text(value) -> str:

@@ -11,7 +11,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from orders.batches.states import batch_can_move
-from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
+from orders.models import Batch, BatchPreviewRow, BatchUpload, Order, OrderKey, OrderStatus
 from orders.states import FINAL_STATUSES
 
 
@@ -194,6 +194,11 @@ def batch_actions_available(*, batch: Batch) -> list[str]:
     if batch.status == Batch.Status.PAUSED:
         return ["resume"]
     return ["pause"] if batch_can_move(batch.status, Batch.Status.PAUSED) else []
+
+
+def batch_upload_size(*, batch: Batch) -> int | None:
+    """The size of the batch's stored upload (not the file itself), None once it was read."""
+    return BatchUpload.objects.filter(batch=batch).values_list("size", flat=True).first()
 
 
 # --- the preview ---------------------------------------------------------------------------------

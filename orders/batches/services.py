@@ -18,11 +18,17 @@ from orders.states import OPEN_STATUSES
 from reseller.core.services import audit_record
 
 
-def batch_create(*, name: str, source_filename: str = "", by=None) -> Batch:
+def batch_create(
+    *, name: str, source_filename: str = "", by=None, status: str = B.PREVIEW, **fields
+) -> Batch:
+    """A new batch in the status it starts in: PREVIEW (the engine's, its orders made with it)
+    or READING (an uploaded file; `orders.batches.uploads`)."""
     return Batch.objects.create(
         name=name[:200],
         source_filename=source_filename[:255],
         created_by=by if getattr(by, "is_authenticated", False) else None,
+        status=status,
+        **fields,
     )
 
 

@@ -1,6 +1,7 @@
 """The batch state machine: the table of allowed moves and the functions that apply it.
 
 ```
+READING ──file read──> PREVIEW      READING ──file cannot be read──> REFUSED
 PREVIEW ──Confirm──> CONFIRMING ──orders created──> CONFIRMED ──first order claimed──> RUNNING
    ^                     │                              │                                 │
    └── not orderable ────┘                              └───────── no open order ─────────┴─> DONE
@@ -10,8 +11,8 @@ CONFIRMED / RUNNING ──Pause──> PAUSED ──Resume──> the status it 
 PREVIEW ──> CONFIRMED: a batch the engine built with its orders is confirmed directly
 ```
 
-An order open again in a DONE batch is a retry or a late purchase. A preview that is discarded
-is deleted, not moved.
+An order open again in a DONE batch is a retry or a late purchase. A batch discarded (reading,
+refused or in preview) is deleted, not moved.
 
 `batch_transition` moves one batch the caller has read (normally under its row lock);
 `batches_transition` moves every batch of a queryset that is in a status the move may start from,
@@ -36,6 +37,9 @@ B = Batch.Status
 
 #: The allowed moves. Anything else raises InvalidTransition.
 TRANSITIONS: dict[str, frozenset[str]] = {
+    # Uploaded: a worker reads the stored file into the preview, or refuses it saying why.
+    B.READING: frozenset({B.PREVIEW, B.REFUSED}),
+    B.REFUSED: frozenset(),
     # Confirmed by an operator: a worker creates the file's orders. A batch built by the engine
     # (its orders created with it) is confirmed directly.
     B.PREVIEW: frozenset({B.CONFIRMING, B.CONFIRMED}),

@@ -10,6 +10,10 @@ from decimal import Decimal
 from orders.batches.reading import COLUMN_LABELS
 
 TEMPLATE_HEADER = tuple(COLUMN_LABELS.values())
+# Formatted as text in the workbook: the ids, and what is text anyway.
+TEXT_COLUMNS = frozenset(
+    {"offer_id", "player_id", "server_id", "customer_reference", "email", "telegram_username"}
+)
 TEMPLATE_EXAMPLES = (
     ("1001", "1", "52357322414", "os_euro", "", "", "ORDER-1001", "5.00"),
     ("2002", "2", "", "", "customer@example.com", "", "ORDER-1002", "12.50"),
@@ -26,8 +30,9 @@ def batch_template_csv() -> str:
 
 
 def batch_template_xlsx() -> bytes:
-    """The same as `batch_template_csv`, as a workbook whose id columns are formatted as text (so
-    Excel keeps long player ids and leading zeros intact)."""
+    """The same as `batch_template_csv`, as a workbook whose id and text columns are formatted as
+    text, the whole column (so what is typed or pasted there later keeps its leading zeros and
+    every digit: the reader refuses a player id held as a number)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -36,7 +41,10 @@ def batch_template_xlsx() -> bytes:
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Orders")
     for index, name in enumerate(TEMPLATE_HEADER, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = max(12, len(name) + 4)
+        column = sheet.column_dimensions[get_column_letter(index)]
+        column.width = max(12, len(name) + 4)
+        if name in TEXT_COLUMNS:
+            column.number_format = "@"
     bold = Font(bold=True)
     header = []
     for name in TEMPLATE_HEADER:
@@ -44,11 +52,10 @@ def batch_template_xlsx() -> bytes:
         cell.font = bold
         header.append(cell)
     sheet.append(header)
-    text_columns = {"player_id", "server_id", "customer_reference", "email", "telegram_username"}
     for example in TEMPLATE_EXAMPLES:
         cells = []
         for name, value in zip(TEMPLATE_HEADER, example, strict=True):
-            if name in text_columns:
+            if name in TEXT_COLUMNS:
                 cell = WriteOnlyCell(sheet, value=value or None)
                 cell.number_format = "@"
             elif name == "max_unit_price":

@@ -9,7 +9,7 @@ the estimated cost per currency and in USD. Nothing here writes to the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from catalog.models import CurrencyRate, Offer
@@ -41,6 +41,8 @@ class BatchPreview:
     currencies_without_rate: list[str]
     balance_usd: Decimal | None = None
     file_description: str = ""
+    # How the file's header was read: (its column name, the template's), in file order.
+    columns: list[tuple[str, str]] = field(default_factory=list)
     rows_ok: int = 0
     rows_with_problems: int = 0
     rows_with_warnings: int = 0

@@ -1,6 +1,8 @@
 """Batch pages: upload a CSV/XLSX, look at its preview, confirm it, and watch its orders run.
 
-One page per batch: while the batch is in PREVIEW it shows the file's rows and their problems with
+The upload stores the file and answers at once; the batch page says "reading" (a part that re-polls
+itself) until a worker has read the file into the preview, then shows the preview, or why the file
+was refused. One page per batch: while the batch is in PREVIEW it shows the file's rows and their problems with
 Confirm / Discard; once confirmed, a progress bar, the sending rate with the estimated finish
 (while the batch is being sent) and counts per status (a partial that re-polls
 itself while an order is not final) and the order rows (a partial that re-polls itself, on the
@@ -13,15 +15,17 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from orders import services
-from orders.batches import selectors
+from orders.batches import reading, selectors
 from orders.batches import template as file_template
 from orders.batches.forms import BatchUploadForm
 from orders.batches.parsing import MAX_QUANTITY
-from orders.batches.preview import PREVIEW_ACTIONS, BatchFileRefused, batch_preview_create
+from orders.batches.preview import PREVIEW_ACTIONS, BatchFileRefused
+from orders.batches.uploads import batch_upload_store
 from orders.batches.validation import units_over_limit
 from orders.models import Batch, Order, OrderStatus
 from reseller.core.errors import ApplicationError
@@ -29,6 +33,7 @@ from reseller.core.pages import Page
 from reseller.core.querystrings import without_empty
 from reseller.core.signin import fresh_proof_required
 from reseller.core.spreadsheets import csv_download, csv_lines
+from reseller.core.uploads import CappedUploads, cap_uploads
 
 LIST_PAGE_SIZE = 25
 ORDERS_PAGE_SIZE = 50
@@ -53,14 +58,26 @@ def batch_list(request):
     return render(request, "orders/batch_list.html", {"page": page, "rows": rows})
 
 
+@csrf_exempt  # checked by csrf_protect below, once the upload cap is in place
 @permission_required("orders.add_batch", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def batch_upload(request):
+    """The upload stores the file (a worker reads it) and shows the batch's page at once. A file
+    past the size limit is not even kept while the request arrives."""
+    cap = cap_uploads(request, limit=reading.MAX_BYTES)
+    return _batch_upload(request, cap)
+
+
+@csrf_protect
+def _batch_upload(request, cap: CappedUploads):
     form = BatchUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if "file" in cap.too_big:  # skipped as it arrived: say why, not "no file"
+        form.is_valid()
+        form.errors["file"] = form.error_class([reading.too_big_message()])
+    elif request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            batch = batch_preview_create(
+            batch = batch_upload_store(
                 account=form.cleaned_data["account"],
                 uploaded_file=upload,
                 filename=upload.name,
@@ -109,6 +126,9 @@ def batch_detail(request, batch_pk: int):
     batch = get_object_or_404(
         Batch.objects.select_related("account", "created_by", "confirmed_by"), pk=batch_pk
     )
+    reading = Page(request, "orders/batch_reading.html", partials=["reading"])
+    if batch.status in (Batch.Status.READING, Batch.Status.REFUSED) or reading.partial:
+        return _reading_page(reading, batch)
     preview = Page(request, "orders/batch_preview.html", partials=["confirming", "rows"])
     if preview.partial == "confirming":
         if batch.status != Batch.Status.CONFIRMING:
@@ -118,6 +138,22 @@ def batch_detail(request, batch_pk: int):
     if batch.status in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
         return _preview_page(request, preview, batch)
     return _batch_page(request, batch)
+
+
+def _reading_page(page: Page, batch: Batch):
+    """The file is being read (a part that re-polls itself), or was refused saying why."""
+    request = page.request
+    if page.partial == "reading" and batch.status != Batch.Status.READING:
+        return HttpResponseClientRefresh()  # read: the preview (or the refusal) is a new page
+    context = {
+        "batch": batch,
+        "reading": batch.status == Batch.Status.READING,
+        "read_error": batch.preview_summary.get("read_error", ""),
+        "upload_size": selectors.batch_upload_size(batch=batch),
+        "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
+        "can_upload": request.user.has_perm("orders.add_batch"),
+    }
+    return page.render(context)
 
 
 def _preview_page(request, preview: Page, batch: Batch):

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from orders import schedule
 from orders.batches.states import batches_transition
+from orders.batches.uploads import batch_uploads_rescue
 from orders.dispatch import (
     enqueue_after_commit,
     enqueue_poll_after_commit,
@@ -41,6 +42,7 @@ class SweepReport:
     requeued: int = 0
     account_checks: int = 0
     confirmations: int = 0
+    readings: int = 0
     batches_done: int = 0
 
 
@@ -55,6 +57,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
     5. QUEUED orders no worker claimed in time (a lost message) → their submit task again;
     6. held accounts due for a balance check → one check task each;
     7. batches left CONFIRMING by a lost task or worker → their confirmation task again;
+       uploads left READING by a lost task or worker → read again (orders.batches.uploads);
     8. running batches none of whose orders is open → DONE (a move to a final status closes
        its batch at once, but two last orders finishing at the same moment each still see the
        other open).
@@ -86,6 +89,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
     )
     report.account_checks = _sweep_held_accounts(now, limit)
     report.confirmations = _sweep_stalled_confirmations(now)
+    report.readings = batch_uploads_rescue(now=now)
     report.batches_done = _sweep_finished_batches(now)
     if any(
         (
@@ -94,6 +98,7 @@ def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> Sw
             report.polls,
             report.requeued,
             report.confirmations,
+            report.readings,
             report.batches_done,
         )
     ):

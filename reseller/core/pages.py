@@ -31,6 +31,7 @@ from reseller.core.querystrings import without_empty
 #: Seconds between two polls of a part that is still moving, by what the part shows.
 POLL_SECONDS = {
     "progress": 1,  # a job's or a batch's progress bar: someone is watching it move
+    "reading": 1,  # an uploaded file being read into its preview: someone is waiting for it
     "confirming": 2,  # a batch preview waiting for its orders to be created
     "order": 2,  # one order's status while it is in flight
     "rows": 2,  # a batch's order rows while any of them is in flight

@@ -4,7 +4,7 @@ order (README, "Workers and queues").
 - ``people``: a manual order and what follows it (its polls, its resend), the sweeps that rebuild
   pending work (orders, and the job rescue, which must not wait behind the syncs it looks after),
   a held account's balance check. A person is looking at the page.
-- ``batches``: confirming a batch file and sending and following its orders.
+- ``batches``: reading an uploaded batch file, confirming it, and sending and following its orders.
 - ``background``: catalog and ledger syncs, balance snapshots, reconciliation runs.
 - ``mail``: customers' key emails.
 
@@ -25,6 +25,7 @@ ROUTES = {
     "orders.tasks.poll_order": PEOPLE,
     "orders.tasks.check_account_queue": PEOPLE,
     "orders.tasks.sweep_orders": PEOPLE,
+    "orders.tasks.read_batch": BATCHES,
     "orders.tasks.confirm_batch": BATCHES,
     "orders.tasks.send_batch": BATCHES,
     "orders.tasks.submit_batch_orders": BATCHES,

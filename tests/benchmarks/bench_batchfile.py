@@ -193,8 +193,9 @@ class StatementCounter:
 
 @pytest.mark.django_db
 def test_upload_and_confirm_a_50000_row_csv():
-    """The whole life of the file before any order is sent: the upload request (read, parse,
-    validate, store the preview) and the confirmation task (every good row's orders created in
+    """The whole life of the file before any order is sent: the upload stored and read in this
+    process (read, parse, validate, store the preview: the upload request and the reading task
+    one after the other) and the confirmation task (every good row's orders created in
     one transaction). The supplier is unreachable here, so the balance shows as unknown."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -230,10 +231,101 @@ def test_upload_and_confirm_a_50000_row_csv():
     report(
         f"batch upload and confirmation 50,000 rows ({connection.vendor})",
         {
-            "upload request (read+validate+store preview)": f"{upload_seconds:.2f} s",
+            "upload stored and read in process (read+validate+store)": f"{upload_seconds:.2f} s",
             "rows ok / with problems": f"{summary['rows_ok']:,} / {summary['rows_with_problems']:,}",
             "confirmation task (orders created)": f"{confirm_seconds:.2f} s for {orders:,} orders",
             "orders per second": f"{orders / confirm_seconds:,.0f}",
             "SQL statements per order": f"{counter.count / orders:.2f} ({counter.count:,} in all)",
         },
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_upload_to_preview_ready_through_the_worker_50000_rows(client, make_staff):
+    """The path an operator takes: the upload request (stores the file, answers at once), then a
+    real worker on the batches queue reads, validates and stores the preview; timed from the POST
+    to the batch being in PREVIEW (the page, polling every second, shows it within a second more).
+    A small file is read first so the worker's start-up is not counted."""
+    from django.urls import reverse
+
+    from orders.models import Batch
+    from reseller.core.queues import BATCHES, queue_name
+    from tests.conftest import celery_worker, wait_until
+
+    account, offers = make_catalog()
+    data = make_csv(offers)
+    client.force_login(make_staff("operator"))
+
+    def post(name: str, content: bytes):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        started = time.perf_counter()
+        response = client.post(
+            reverse("orders:batch_upload"),
+            {"account": account.pk, "file": SimpleUploadedFile(name, content)},
+        )
+        answered = time.perf_counter() - started
+        assert response.status_code == 302, response.content[:500]
+        return Batch.objects.latest("pk"), started, answered
+
+    def read(batch) -> bool:
+        return Batch.objects.filter(pk=batch.pk, status=Batch.Status.PREVIEW).exists()
+
+    with celery_worker(queue_name(BATCHES)):
+        warm, _, _ = post("warm.csv", b"offer_id;quantity\n100001;1\n")
+        wait_until(lambda: read(warm), timeout=60, interval=0.05, message="the warm-up file read")
+        batch, started, answered = post("orders.csv", data)
+        wait_until(lambda: read(batch), timeout=120, interval=0.05, message="the preview")
+        ready = time.perf_counter() - started
+    batch.refresh_from_db()
+    summary = batch.preview_summary
+    assert summary["rows_total"] == ROWS and summary["rows_ok"] > 40_000
+    report(
+        f"batch upload → preview ready through the worker, 50,000 rows ({connection.vendor})",
+        {
+            "upload request answered (file stored)": f"{answered:.2f} s",
+            "upload → preview ready (worker read+validate+store)": f"{ready:.2f} s",
+            "rows ok / with problems": f"{summary['rows_ok']:,} / {summary['rows_with_problems']:,}",
+        },
+    )
+
+
+def test_a_heavy_workbook_is_refused_quickly_in_little_memory():
+    """Workbooks of under 1 MB (5 MB) that unpack to ~190 MB (~44 MB) of sheet XML: rows of
+    16,384 cells, and a sheet declaring the whole grid with a million blank styled rows. Timed
+    and traced in process, as the worker reads them."""
+    from orders.batches.reading import BatchFileRefused, read_rows
+    from tests.orders.batches.heavy_xlsx import tall_sheet_xlsx, wide_rows_xlsx
+
+    figures = {}
+    for label, data in (
+        ("wide junk rows", wide_rows_xlsx()),
+        ("whole grid declared, 1,000,000 blank rows", tall_sheet_xlsx()),
+    ):
+        import io
+        import zipfile
+
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            sheet_xml = archive.getinfo("xl/worksheets/sheet1.xml").file_size
+        gc.collect()
+        rss_before = proc_status_kb("VmRSS")
+        peak_reset = reset_peak_rss()
+        started = time.perf_counter()
+        with pytest.raises(BatchFileRefused):
+            list(read_rows(data, "heavy.xlsx"))
+        seconds = time.perf_counter() - started
+        hwm_after = proc_status_kb("VmHWM")
+        tracemalloc.start()
+        with pytest.raises(BatchFileRefused) as refused:
+            list(read_rows(data, "heavy.xlsx"))
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss = ""
+        if peak_reset and rss_before is not None and hwm_after is not None:
+            rss = f", peak RSS growth {(hwm_after - rss_before) / 1024:.1f} MB"
+        figures[label] = (
+            f"{len(data) / 2**20:.1f} MB file, {sheet_xml / 2**20:.0f} MB sheet XML: refused in "
+            f"{seconds:.2f} s, peak Python allocations {peak / 2**20:.1f} MB{rss}"
+        )
+        figures[f"  {label}: message"] = refused.value.message[:90] + "…"
+    report("heavy workbooks refused", figures)

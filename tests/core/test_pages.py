@@ -120,7 +120,9 @@ def test_poll_writes_the_interval_of_its_purpose():
 
 
 def test_the_intervals_are_todays_and_sentences_say_them():
-    assert POLL_SECONDS == {"progress": 1, "confirming": 2, "order": 2, "rows": 2, "list": 3}
+    assert POLL_SECONDS == {
+        "progress": 1, "reading": 1, "confirming": 2, "order": 2, "rows": 2, "list": 3,
+    }  # fmt: skip
     assert render('every {% poll_interval "progress" %}') == "every second"
     assert render('every {% poll_interval "list" %}') == "every 3 seconds"
 

@@ -37,6 +37,7 @@ S = OrderStatus
         ("orders.tasks.poll_order", queues.PEOPLE),
         ("orders.tasks.sweep_orders", queues.PEOPLE),
         ("orders.tasks.submit_batch_orders", queues.BATCHES),
+        ("orders.tasks.read_batch", queues.BATCHES),
         ("orders.tasks.confirm_batch", queues.BATCHES),
         ("orders.tasks.send_batch", queues.BATCHES),
         ("orders.tasks.deliver_order", queues.MAIL),

@@ -1,6 +1,7 @@
 """A CSV batch in the browser: uploaded, previewed with its errors, confirmed, and watched to the
 end with a real Celery worker sending the orders to the sandbox."""
 
+import io
 import re
 
 import pytest
@@ -108,3 +109,67 @@ def test_upload_preview_confirm_and_watch_a_csv_batch_finish(
     # The list shows it done.
     page.get_by_role("link", name="Batches").first.click()
     expect(page.get_by_role("row", name=re.compile("Friday gift cards"))).to_contain_text("Done")
+
+
+def test_an_upload_says_reading_until_a_worker_has_read_it_then_shows_the_preview(
+    page, sign_in, synced_account, transactional_db
+):
+    """No worker runs when the file is uploaded: the page answers at once and says "reading";
+    once a worker on the batches queue starts, the preview replaces it without a click. The
+    workbook's player id lost its leading zeros (a number cell): the preview names the cell."""
+    import openpyxl
+
+    from reseller.core.queues import BATCHES, queue_name
+    from tests.conftest import celery_worker
+
+    first, second = key_offers(synced_account, 2)
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    top_up = (
+        Offer.objects.filter(
+            account=synced_account, category="Top Up", in_stock=True, requires_user_id=True
+        )
+        .exclude(product_name="Telegram Stars")
+        .order_by("offer_id")
+        .first()
+    )
+    sheet.append(["offer_id", "quantity", "player_id", "customer_reference"])
+    sheet.append([str(first.offer_id), 2, None, "XL-1"])
+    sheet.append([str(second.offer_id), 0, None, "XL-2"])
+    sheet.append([str(top_up.offer_id), 1, 123456, "XL-3"])  # was 000123456
+    content = io.BytesIO()
+    workbook.save(content)
+
+    sign_in("operator")
+    page.goto("/orders/batches/new/")
+    page.get_by_label("Supplier account").select_option(str(synced_account.pk))
+    page.get_by_label("File (CSV or XLSX)").set_input_files(
+        files=[
+            {
+                "name": "orders.xlsx",
+                "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "buffer": content.getvalue(),
+            }
+        ]
+    )
+    page.get_by_role("button", name="Upload and preview").click()
+    page.wait_for_url(re.compile(r"/orders/batches/\d+/$"))
+    expect(page.get_by_test_id("batch-status")).to_have_text("Reading the file")
+    expect(page.get_by_test_id("reading")).to_contain_text("Reading the file")
+    batch = Batch.objects.get(source_filename="orders.xlsx")
+    assert batch.status == Batch.Status.READING
+
+    with celery_worker(queue_name(BATCHES)):
+        expect(page.get_by_test_id("rows-ok")).to_have_text("1", timeout=30_000)
+    expect(page.get_by_test_id("batch-status")).to_have_text("Preview")
+    expect(page.get_by_test_id("rows-problems")).to_have_text("2")
+    rows = page.get_by_test_id("preview-rows")
+    expect(rows).to_contain_text("quantity 0 must be at least 1")
+    expect(rows).to_contain_text(
+        "player_id in cell C4 is a number in the workbook (123456), not text"
+    )
+    expect(rows).to_contain_text("format the player_id column as text and type the ids again")
+    expect(rows.locator(".bad-value")).to_have_count(2)
+    assert page.locator("#reading").count() == 0
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.PREVIEW and not Order.objects.filter(batch=batch).exists()

@@ -21,6 +21,7 @@ TASKS = (
     "poll_order",
     "check_account_queue",
     "deliver_order",
+    "read_batch",
     "confirm_batch",
     "send_batch",
 )

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from orders.batches.parsing import parse_number, parse_row
-from orders.batches.reading import RawRow
+from orders.batches.parsing import BatchRow, parse_number, parse_row
+from orders.batches.reading import COLUMN_LABELS, RawRow
 
 
 def row(**values):
@@ -71,8 +71,8 @@ def test_a_complete_row():
         ),
         (
             {"game_user_id": "5.23573E+10"},
-            "player_id '5.23573E+10' was shortened by the spreadsheet: format the column as text "
-            "and type the id again",
+            "player_id '5.23573E+10' was shortened by the spreadsheet: format the player_id "
+            "column as text and type the ids again",
         ),
         ({"game_user_id": "x" * 65}, "player_id is longer than 64 characters"),
         ({"game_server_id": "x" * 65}, "server_id is longer than 64 characters"),
@@ -138,3 +138,64 @@ def test_optional_columns_may_be_absent_or_empty():
     assert parsed.problems == []
     assert parsed.email == parsed.telegram_username == parsed.customer_reference == ""
     assert parsed.max_unit_price is None
+
+
+# --- ids that went through a spreadsheet ---------------------------------------------------------
+
+
+def workbook_row(values: dict, numbers: tuple = ()) -> BatchRow:
+    letters = {key: "ABCDEFGH"[n] for n, key in enumerate(COLUMN_LABELS)}
+    return parse_row(RawRow(5, values, numbers=numbers, letters=letters))
+
+
+def test_a_player_id_held_as_a_number_in_a_workbook_names_its_cell_and_the_fix():
+    parsed = workbook_row(
+        {"offer_id": "10", "quantity": "1", "game_user_id": "123456"},
+        numbers=("offer_id", "game_user_id"),
+    )
+    assert parsed.problems == [
+        "player_id in cell C5 is a number in the workbook (123456), not text: a spreadsheet "
+        "drops an id's leading zeros and rounds it past 15 digits, so it may not be the id that "
+        "was typed; format the player_id column as text and type the ids again"
+    ]
+    assert parsed.offer_id == 10  # an offer id may be a number
+    assert parsed.bad_values == {"game_user_id": "123456"}
+    # The same id as text is the id.
+    assert workbook_row({"offer_id": "10", "quantity": "1", "game_user_id": "000123456"}).ok
+
+
+def test_ids_past_2_53_and_e_forms_get_the_same_hint_in_both_formats():
+    past = str(2**53 + 1)
+    hint = "format the {} column as text and type the ids again"
+    csv_row = workbook_row({"offer_id": past, "quantity": "1", "game_server_id": "1.2E+16"})
+    assert csv_row.problems == [
+        f"offer_id '{past}' is longer than a spreadsheet keeps exactly (its last digits may "
+        f"have been rounded): {hint.format('offer_id')}",
+        f"server_id '1.2E+16' was shortened by the spreadsheet: {hint.format('server_id')}",
+    ]
+    assert csv_row.offer_id is None
+    in_a_workbook = workbook_row({"offer_id": past, "quantity": "1"}, numbers=("offer_id",))
+    assert in_a_workbook.problems[0].startswith(
+        f"offer_id in cell A5 is a number in the workbook ({past})"
+    )
+    assert in_a_workbook.problems[0].endswith(hint.format("offer_id"))
+    assert workbook_row({"offer_id": str(2**53), "quantity": "1"}).ok
+
+
+def test_a_nul_character_names_its_row_and_cell():
+    parsed = workbook_row({"offer_id": "10", "quantity": "1", "game_user_id": "12\x0034"})
+    assert parsed.problems == [
+        "player_id in cell C5 holds a NUL character (an invisible control character no one "
+        "types): type the cell again"
+    ]
+    assert parsed.bad_values == {"game_user_id": "12\x0034"}
+
+
+def test_bad_values_are_kept_for_their_columns():
+    parsed = row(offer_id="abc", quantity="0", max_unit_price="1,500", email="not-mail")
+    assert parsed.bad_values == {
+        "offer_id": "abc",
+        "quantity": "0",
+        "email": "not-mail",
+        "max_unit_price": "1,500",
+    }

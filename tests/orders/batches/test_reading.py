@@ -201,11 +201,54 @@ def test_header_aliases(name, key):
     assert key in reader.columns
 
 
-def test_unknown_columns_are_a_warning_not_an_error():
-    reader, rows = read("offer_id,quantity,Notes,colour\n1,1,hello,red\n")
-    assert reader.unknown_columns == ["Notes", "colour"]
-    assert reader.warnings == ["Unknown columns ignored: 'Notes', 'colour'."]
-    assert len(rows) == 1
+def test_unknown_columns_are_refused_with_the_columns_expected():
+    message = refusal("offer_id,quantity,Notes,colour\n1,1,hello,red\n")
+    assert message == (
+        "The header has columns this back-office does not read: 'Notes', 'colour'. The columns "
+        "are offer_id, quantity, player_id, server_id, email, telegram_username, "
+        "customer_reference, max_unit_price (only offer_id and quantity are required; also "
+        "accepted: offer, qty, player, server, reference, telegram, max_price). Delete the other "
+        "columns, or rename them as in the template."
+    )
+    assert "'Notes', 'colour'" in refusal(xlsx([["offer_id", "qty", "Notes", "colour"], [1, 1]]))
+
+
+def test_how_the_columns_were_read_is_told():
+    reader, rows = read("Offer,Qty,Player\n10,2,00123\n")
+    assert reader.column_mapping == [
+        ("Offer", "offer_id"),
+        ("Qty", "quantity"),
+        ("Player", "player_id"),
+    ]
+    assert rows[0].values == {"offer_id": "10", "quantity": "2", "game_user_id": "00123"}
+    assert rows[0].cell("game_user_id") == "C2" and rows[0].numbers == ()
+
+
+def test_a_workbook_tells_which_cells_held_numbers():
+    _, rows = read(xlsx([["offer_id", "quantity", "player_id"], [10, "2", 123], ["11", 1, "0042"]]))
+    assert [row.numbers for row in rows] == [("offer_id", "game_user_id"), ("quantity",)]
+
+
+def test_formulas_without_their_values_are_refused_naming_the_first_cell():
+    data = xlsx([["offer_id", "quantity"], [10, "=1+1"], [11, "=A2*2"]])  # openpyxl keeps no values
+    assert refusal(data, "formulas.xlsx") == (
+        "2 cells of the sheet hold a formula without its value (the first is B2): the orders "
+        "need values, not formulas. Open the file in Excel or LibreOffice and save it again "
+        "(that stores the values), or paste the cells as values only."
+    )
+    # A formula saved with its value (as Excel and LibreOffice do) reads as the value.
+    computed = with_sheet_xml(
+        data, lambda sheet: sheet.replace(b"<f>1+1</f><v />", b"<f>1+1</f><v>2</v>")
+    )
+    assert computed != data
+    assert refusal(computed, "formulas.xlsx").startswith(
+        "1 cell of the sheet holds a formula without its value (the first is B3)"
+    )
+
+
+def test_a_nul_character_in_a_cell_is_read_not_taken_for_a_binary_file():
+    reader, rows = read("offer_id,quantity,player_id\n10,1,12\x0034\n")
+    assert rows[0].values["game_user_id"] == "12\x0034"
 
 
 def test_missing_required_columns_are_named():
@@ -504,3 +547,97 @@ def test_fuzz_damaged_workbooks(data):
 
 
 TEMPLATE_XLSX = batch_template_xlsx()
+
+
+# --- what a file costs to read: cells and rows, counted as it streams ---------------------------
+
+
+def test_a_workbook_of_wide_junk_rows_is_refused_at_its_first_row_in_little_memory():
+    """790 KB-class workbook, ~190 MB of sheet XML: rows of 16,384 cells without references.
+    openpyxl would build each row whole; the scan refuses it at the 101st cell of row 2."""
+    import tracemalloc
+
+    from tests.orders.batches.heavy_xlsx import wide_rows_xlsx
+
+    data = wide_rows_xlsx()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert archive.getinfo("xl/worksheets/sheet1.xml").file_size > 150 * 2**20
+    assert len(data) < 1 * 2**20
+    tracemalloc.start()
+    try:
+        message = refusal(data, "heavy.xlsx")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message.startswith(
+        f"Row 2 has more than {reading.MAX_CELLS_PER_ROW} cells (blank ones included)"
+    )
+    assert peak < 40 * 2**20, f"{peak / 2**20:.1f} MB held while refusing"
+
+
+def test_a_sheet_declaring_the_whole_grid_with_a_million_blank_rows_is_refused():
+    from tests.orders.batches.heavy_xlsx import tall_sheet_xlsx
+
+    message = refusal(tall_sheet_xlsx(rows=reading.MAX_FILE_ROWS + 10), "tall.xlsx")
+    assert message.startswith(
+        f"The file has more than {reading.MAX_FILE_ROWS:,} rows, blank ones included"
+    )
+    # Below the cap the same blank rows are skipped, the declared dimension ignored.
+    with pytest.raises(BatchFileRefused, match="has a header but no order rows"):
+        read(tall_sheet_xlsx(rows=1000), "tall.xlsx")
+
+
+def test_a_cell_far_to_the_right_makes_its_row_as_wide_as_its_column():
+    data = with_sheet_xml(
+        xlsx([["offer_id", "quantity"], [1, 2]]),
+        lambda sheet: sheet.replace(
+            b"</row></sheetData>", b'<c r="XFD2"><v>1</v></c></row></sheetData>'
+        ),
+    )
+    assert refusal(data, "far.xlsx").startswith("Row 2 has more than 100 cells")
+
+
+def with_sheet_xml(data: bytes, change) -> bytes:
+    """The workbook `data` with its first sheet's XML passed through `change`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = change(parts["xl/worksheets/sheet1.xml"])
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in parts.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def test_a_csv_row_of_too_many_cells_is_refused_naming_its_line():
+    text = "offer_id,quantity\n1,2\n3,4" + "," * reading.MAX_CELLS_PER_ROW + "\n"
+    assert refusal(text).startswith(
+        f"Row 3 has more than {reading.MAX_CELLS_PER_ROW} cells (blank ones included); "
+        f"a row may have at most {reading.MAX_CELLS_PER_ROW} (the template has 8 columns)."
+    )
+    # A row as wide as the cap is read (the extra cells are warned about, not refused).
+    reader, rows = read("offer_id,quantity\n1,2" + "," * (reading.MAX_CELLS_PER_ROW - 2) + "\n")
+    assert len(rows) == 1
+
+
+def test_total_cells_are_capped_blank_ones_included(monkeypatch):
+    monkeypatch.setattr(reading, "MAX_CELLS", 50)
+    text = "offer_id,quantity,reference\n" + ",,\n" * 10 + "1,2,R\n" * 7
+    assert refusal(text) == (
+        "The file has more than 50 cells, blank ones included; at most 50 are read. "
+        "Delete the rows and columns around your orders, or split the file."
+    )
+    body = [["offer_id", "quantity", "reference"]] + [[1, 2, "R"]] * 20
+    assert refusal(xlsx(body), "many.xlsx").startswith("The file has more than 50 cells")
+
+
+def test_a_sheet_with_a_dtd_is_refused():
+    data = with_sheet_xml(
+        xlsx([["offer_id", "quantity"], [1, 2]]),
+        lambda sheet: sheet.replace(
+            b"<worksheet", b'<!DOCTYPE worksheet [<!ENTITY a "aaaa">]><worksheet', 1
+        ),
+    )
+    assert refusal(data, "dtd.xlsx") == (
+        "The workbook's sheet declares a DTD, which no spreadsheet writes."
+    )

@@ -23,8 +23,12 @@ def test_the_table_names_every_status_and_only_known_ones():
     assert set(TRANSITIONS) == set(B.values)
     for targets in TRANSITIONS.values():
         assert targets <= set(B.values)
-    # Every status but PREVIEW (where a batch starts) can be reached.
-    assert {status for targets in TRANSITIONS.values() for status in targets} == set(B.values)
+    # Every status but READING (where an uploaded file starts) can be reached.
+    reached = {status for targets in TRANSITIONS.values() for status in targets}
+    assert reached == set(B.values) - {B.READING}
+    # A file is read into its preview or refused; a refused one is only ever discarded.
+    assert TRANSITIONS[B.READING] == frozenset({B.PREVIEW, B.REFUSED})
+    assert TRANSITIONS[B.REFUSED] == frozenset()
     # A finished batch only ever runs again (an order of it is open again).
     assert TRANSITIONS[B.DONE] == frozenset({B.RUNNING})
     assert batch_sources(B.DONE) == frozenset({B.CONFIRMED, B.RUNNING})

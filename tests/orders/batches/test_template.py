@@ -3,6 +3,7 @@
 import io
 
 import openpyxl
+from openpyxl.utils import get_column_letter
 
 from orders.batches.parsing import parse_row
 from orders.batches.reading import read_rows
@@ -52,4 +53,10 @@ def test_xlsx_template_keeps_ids_as_text():
     assert [cell.value for cell in sheet[1]] == list(TEMPLATE_HEADER)
     player = sheet.cell(row=2, column=TEMPLATE_HEADER.index("player_id") + 1)
     assert player.value == "52357322414" and player.number_format == "@"
-    assert sheet.cell(row=2, column=1).value == 1001  # offer ids and quantities stay numbers
+    assert sheet.cell(row=2, column=1).value == "1001"  # the offer id too
+    assert sheet.cell(row=2, column=2).value == 1  # a quantity stays a number
+    # The whole id columns are text: what is typed or pasted there later keeps every digit.
+    letters = {name: get_column_letter(n) for n, name in enumerate(TEMPLATE_HEADER, start=1)}
+    for name in ("offer_id", "player_id", "server_id", "customer_reference"):
+        assert sheet.column_dimensions[letters[name]].number_format == "@", name
+    assert sheet.column_dimensions[letters["quantity"]].number_format == "General"

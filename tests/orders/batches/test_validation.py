@@ -323,11 +323,11 @@ def test_preview_of_an_uploaded_file(account, make_offer):
     make_offer(101, price=Decimal("50"), currency="RUB", requires_user_id=True)
     set_rate("RUB", "0.01")
     content = (
-        "\ufeffOffer ID;Qty;Player ID;Reference;Max price;Notes\r\n"
-        "101;2;P-1;Заказ 1;60,00;first\r\n"
-        "101;1;;Заказ 2;;\r\n"
-        "999;1;P-2;Заказ 1;;\r\n"
-        ";;;;;\r\n"
+        "\ufeffOffer ID;Qty;Player ID;Reference;Max price\r\n"
+        "101;2;P-1;Заказ 1;60,00\r\n"
+        "101;1;;Заказ 2;\r\n"
+        "999;1;P-2;Заказ 1;\r\n"
+        ";;;;\r\n"
     ).encode()
     preview = preview_batch_file(content, "orders.csv", account=account)
     assert preview.file_description == "CSV, utf-8-sig, semicolon-separated"
@@ -342,7 +342,7 @@ def test_preview_of_an_uploaded_file(account, make_offer):
             ],
         ),
     ]
-    assert preview.warnings[0] == "Unknown columns ignored: 'Notes'."
+    assert preview.warnings == ["No row can be ordered as it is: every row has a problem."]
 
 
 def test_a_refused_file_makes_no_query_and_no_player_check(account):

@@ -1,7 +1,9 @@
-"""The batch pages: upload → preview → confirm / discard, the live page, its CSVs and actions.
+"""The batch pages: upload → reading → preview → confirm / discard, the live page, its CSVs and
+actions.
 
 Offers come from a real sync of the sandbox catalog; the broker fixture (tests/orders/conftest.py)
-records the submit tasks instead of running them.
+records the tasks instead of running them, and `upload` runs the reading task as the batches
+worker would.
 """
 
 import csv
@@ -17,7 +19,7 @@ from django.utils import timezone
 from catalog.models import Offer, SyncJob
 from catalog.sync import catalog_sync_run
 from orders import tasks
-from orders.models import Batch, BatchPreviewRow, Order, OrderKey, OrderStatus
+from orders.models import Batch, BatchPreviewRow, BatchUpload, Order, OrderKey, OrderStatus
 from orders.services import order_create, orders_sweep
 from reseller.core.models import AuditEvent
 from suppliers.models import SupplierAccount
@@ -70,7 +72,10 @@ def top_up_offer(account):
     )
 
 
-def upload(client, account, content, *, name="orders.csv", check_players=False, batch_name=""):
+def upload(
+    client, account, content, *, name="orders.csv", check_players=False, batch_name="", read=True
+):
+    """Post the upload form; with `read`, then read the stored file as the worker would."""
     data = {
         "account": account.pk,
         "name": batch_name,
@@ -80,7 +85,10 @@ def upload(client, account, content, *, name="orders.csv", check_players=False, 
     }
     if check_players:
         data["check_players"] = "on"
-    return client.post(reverse("orders:batch_upload"), data)
+    response = client.post(reverse("orders:batch_upload"), data)
+    if read and response.status_code == 302:
+        tasks.read_batch.run(Batch.objects.latest("pk").pk)
+    return response
 
 
 def csv_text(*rows: str) -> str:
@@ -126,7 +134,6 @@ def offline_account(db):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("empty.csv", b"", "The submitted file is empty."),
         ("doc.pdf", b"%PDF-1.4 binary", "This is a PDF document, not a table."),
         ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "old Excel .xls file"),
         ("page.csv", b"<html><body>orders</body></html>", "looks like a web page"),
@@ -137,17 +144,65 @@ def offline_account(db):
         ("blob.csv", bytes(range(256)) * 8, "binary file"),
     ],
 )
-def test_a_refused_file_shows_its_message_and_stores_nothing(
+def test_a_refused_file_is_said_on_its_batch_page_and_nothing_is_stored(
     client_as, offline_account, name, content, message
 ):
     client = client_as("operator")
-    response = upload(client, offline_account, content, name=name)
-    assert response.status_code == 200
-    text = response.content.decode()
-    assert message.lower() in text.lower(), text[text.find("form-error") - 200 :][:800]
-    assert 'data-testid="file-error"' in text
-    assert not Batch.objects.exists() and not Order.objects.exists()
-    assert not BatchPreviewRow.objects.exists()
+    response = upload(client, offline_account, content, name=name, read=False)
+    batch = Batch.objects.get()
+    assert response.status_code == 302 and response.url == reverse(
+        "orders:batch_detail", args=[batch.pk]
+    )
+    assert batch.status == Batch.Status.READING and BatchUpload.objects.filter(batch=batch)
+
+    tasks.read_batch.run(batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.REFUSED
+    text = client.get(response.url).content.decode()
+    assert 'data-testid="read-error"' in text
+    assert message.lower() in text.lower(), text[text.find("read-error") - 200 :][:800]
+    assert not BatchPreviewRow.objects.exists() and not Order.objects.exists()
+    assert not BatchUpload.objects.exists()  # the stored file goes with the move
+    assert AuditEvent.objects.filter(action="batch.refused", target_id=str(batch.pk)).exists()
+    # The refused batch can be discarded.
+    client.post(reverse("orders:batch_action", args=[batch.pk, "discard"]))
+    assert not Batch.objects.exists()
+
+
+def test_an_empty_or_oversized_file_is_refused_on_the_form(client_as, offline_account, monkeypatch):
+    from orders.batches import reading
+
+    client = client_as("operator")
+    response = upload(client, offline_account, b"", name="empty.csv")
+    assert response.status_code == 200 and "The submitted file is empty." in response.text
+    monkeypatch.setattr(reading, "MAX_BYTES", 2**20)
+    big = csv_text(*[f"{n},1,,,,,R-{n}," for n in range(60_000)])
+    assert len(big) > 2**20
+    response = upload(client, offline_account, big, name="big.csv")
+    assert response.status_code == 200 and 'data-testid="file-error"' in response.text
+    assert "The file is larger than 1 MB; split it into smaller files." in response.text
+    assert "This field is required" not in response.text
+    assert not Batch.objects.exists() and not BatchUpload.objects.exists()
+
+
+def test_an_oversized_file_is_not_kept_while_it_arrives(rf):
+    """The cap stops keeping the file at the limit: Django's handlers never see the rest."""
+    from django.core.files.uploadhandler import MemoryFileUploadHandler
+
+    from reseller.core.uploads import cap_uploads
+
+    seen = []
+
+    class Recording(MemoryFileUploadHandler):
+        def receive_data_chunk(self, raw_data, start):
+            seen.append(len(raw_data))
+            return super().receive_data_chunk(raw_data, start)
+
+    request = rf.post("/", {"file": SimpleUploadedFile("big.csv", b"x" * (3 * 2**20)), "name": "n"})
+    request.upload_handlers = [Recording(request)]
+    cap = cap_uploads(request, limit=2**20)
+    assert "file" not in request.FILES and request.POST["name"] == "n"
+    assert cap.too_big == {"file"} and sum(seen) <= 2**20
 
 
 # --- preview, confirm, discard ------------------------------------------------------------------
@@ -616,3 +671,48 @@ def test_an_unreachable_supplier_leaves_the_balance_unknown(client_as, offline_a
     assert 'data-testid="balance"><span class="muted">unknown</span>' in text
     assert "The balance is unknown: the supplier did not give it" in text
     assert "6.00 USD" in text
+
+
+def test_the_preview_shows_how_columns_were_read_and_each_bad_value_in_its_column(
+    client_as, synced_account
+):
+    (key,) = key_offers(synced_account, 1)
+    top_up = top_up_offer(synced_account)
+    client = client_as("operator")
+    content = "\r\n".join(
+        [
+            "Offer,Qty,Player,Max price",
+            f"{key.offer_id},0,,",
+            "abc,1,,",
+            f"{key.offer_id},1.5,,",
+            f"{top_up.offer_id},1,00123,1;5",
+            f"{top_up.offer_id},1,0042,",
+        ]
+    )
+    response = upload(client, synced_account, content)
+    page = client.get(response.url, {"show": "all"}).content.decode()
+    assert "Columns read:" in page
+    for name, label in (("Offer", "offer_id"), ("Qty", "quantity"), ("Player", "player_id")):
+        assert f"“{name}” → <code>{label}</code>" in page
+    for bad in ("0", "abc", "1.5", "1;5"):
+        assert f'<span class="bad-value">{bad}</span>' in page, bad
+    # Players were not checked: every row with a player id says so.
+    assert page.count('data-testid="player-login"') == 2 and "player not checked" in page
+
+
+def test_an_unknown_header_is_refused_with_the_columns_expected(client_as, synced_account):
+    client = client_as("operator")
+    response = upload(client, synced_account, "offer_id,quantity,Colour\r\n1,1,red\r\n")
+    text = client.get(response.url).content.decode()
+    assert "does not read: &#x27;Colour&#x27;" in text
+    assert "The columns are offer_id, quantity, player_id" in text
+    assert Batch.objects.get().status == Batch.Status.REFUSED
+
+
+def test_the_upload_still_checks_the_csrf_token(make_staff, offline_account):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(make_staff("operator"))
+    response = upload(client, offline_account, csv_text("1,1,,,,,C-1,"))
+    assert response.status_code == 403 and not Batch.objects.exists()
