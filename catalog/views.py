@@ -291,6 +291,8 @@ def pricing_rule_edit(request, rule_pk: int):
     form = PricingRuleForm(request.POST or None, instance=rule, account=rule.account)
     if request.method == "POST":
         if "delete" in request.POST:
+            if not request.user.has_perm("catalog.delete_pricingrule"):
+                return render(request, "403.html", status=403)
             services.pricing_rule_delete(rule=rule, by=request.user, request=request)
             messages.success(request, "Rule deleted.")
             return redirect(f"{reverse('catalog:pricing')}?account={rule.account_id}")

@@ -27,14 +27,27 @@ class Role:
     all_permissions: bool = field(default=False)
 
 
+#: Changing what the shop charges: pricing rules and currency rates. An admin holds them; another
+#: user gets them only by being given these named permissions one by one.
+PRICING_PERMISSIONS = tuple(
+    f"catalog.{verb}_{model}"
+    for model in ("pricingrule", "currencyrate")
+    for verb in ("add", "change", "delete")
+)
+
 OPERATOR = Role(
     name="operator",
     label="Operator",
     description="Browses the catalog and places and follows orders.",
     full_apps=("catalog", "orders"),
     read_apps=("suppliers",),
-    # Operators hand keys to customers one at a time; exporting a whole batch of keys is for admins.
-    withheld=("orders.export_keys",),
+    withheld=(
+        # Operators hand keys to customers one at a time; exporting a whole batch of keys is for
+        # admins.
+        "orders.export_keys",
+        # Retail prices and the rates behind them are set by an admin; operators read them.
+        *PRICING_PERMISSIONS,
+    ),
 )
 FINANCE = Role(
     name="finance",

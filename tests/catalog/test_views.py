@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import Offer, PriceHistory, PricingRule
+from catalog.models import CurrencyRate, Offer, PriceHistory, PricingRule
 from suppliers.models import SupplierAccount
 
 
@@ -171,7 +171,7 @@ def test_offer_page_shows_history_chart_and_rule(client_as, account, offers):
 
 
 def test_pricing_rule_forms_validate_and_audit(client_as, account):
-    client = client_as("operator")
+    client = client_as("admin")
     url = f"{reverse('catalog:pricing')}?account={account.pk}"
     bad = client.post(
         url,
@@ -218,6 +218,62 @@ def test_pricing_rule_forms_validate_and_audit(client_as, account):
     )
     assert duplicate.status_code == 200 and PricingRule.objects.count() == 1
     assert client_as("finance").post(url, {"scope": "default"}).status_code == 403
+    assert client_as("operator").post(url, {"scope": "default"}).status_code == 403
+
+
+def _rule_post(**changes):
+    return {
+        "scope": "offer",
+        "target": "7",
+        "markup_percent": "5",
+        "markup_fixed": "0",
+        "rounding": "none",
+        **changes,
+    }
+
+
+def test_operators_read_pricing_but_only_admins_change_it(client_as, account):
+    page = client_as("operator").get(f"{reverse('catalog:pricing')}?account={account.pk}")
+    html = page.content.decode()
+    assert page.status_code == 200 and "an admin changes them" in html
+    assert "Save rate" not in html and "Add rule" not in html
+
+    rate = {"currency": "PLN", "usd_per_unit": "0.002", "account": account.pk}
+    refused = client_as("operator").post(reverse("catalog:currency_rate_save"), rate)
+    assert refused.status_code == 403
+    assert not CurrencyRate.objects.filter(currency="PLN").exists()
+    assert client_as("admin").post(reverse("catalog:currency_rate_save"), rate).status_code == 302
+    assert CurrencyRate.objects.get(currency="PLN").usd_per_unit == Decimal("0.002")
+
+
+def test_pricing_changes_are_audited_before_and_after(client_as, account):
+    from reseller.core.models import AuditEvent
+
+    admin = client_as("admin")
+    save_rate = reverse("catalog:currency_rate_save")
+    admin.post(save_rate, {"currency": "pln", "usd_per_unit": "0.002"})
+    admin.post(save_rate, {"currency": "PLN", "usd_per_unit": "0.0025"})
+    first, second = AuditEvent.objects.filter(action="currency_rate.saved").order_by("id")
+    assert first.data == {"before": {"usd_per_unit": None}, "after": {"usd_per_unit": "0.002"}}
+    assert second.data == {
+        "before": {"usd_per_unit": "0.002"},
+        "after": {"usd_per_unit": "0.0025"},
+    }
+
+    admin.post(f"{reverse('catalog:pricing')}?account={account.pk}", _rule_post())
+    rule = PricingRule.objects.get()
+    admin.post(reverse("catalog:pricing_rule_edit", args=[rule.pk]), _rule_post(markup_percent="7.5"))
+    updated = AuditEvent.objects.get(action="pricing_rule.updated")
+    assert updated.data["before"]["percent"] == "5" and updated.data["after"]["percent"] == "7.5"
+    assert updated.data["before"]["target"] == updated.data["after"]["target"] == "7"
+
+    refused = client_as("operator").post(
+        reverse("catalog:pricing_rule_edit", args=[rule.pk]), {"delete": "1"}
+    )
+    assert refused.status_code == 403 and PricingRule.objects.filter(pk=rule.pk).exists()
+    client_as("admin").post(reverse("catalog:pricing_rule_edit", args=[rule.pk]), {"delete": "1"})
+    deleted = AuditEvent.objects.get(action="pricing_rule.deleted")
+    assert deleted.data["before"]["percent"] == "7.5" and deleted.data["after"] is None
 
 
 def test_refresh_price_reads_find_one_from_the_sandbox(client_as, sandbox, sandbox_account):
@@ -239,7 +295,7 @@ def test_refresh_price_reads_find_one_from_the_sandbox(client_as, sandbox, sandb
     assert offer.price == Decimal("24.50") and offer.previous_price == Decimal("23.09")
     assert offer.settlement_method == "MIXED" and offer.returns_key is True
     assert offer.price_history.filter(source="find-one").exists()
-    assert "Live price: 24.50 KZT" in response.content.decode()
+    assert "Live price: 24.50 PLN" in response.content.decode()
 
 
 def test_servers_are_fetched_on_demand(client_as, sandbox, sandbox_account):

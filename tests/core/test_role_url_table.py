@@ -32,7 +32,7 @@ TABLE = {
         lambda f: {"account_id": f["account"].pk},
         expect(SIGN_IN, 403, 403, 405),
     ),
-    # Catalog: operators work in it; finance reads it; only operators and admins change it.
+    # Catalog: operators work in it; finance reads it; only operators and admins change its offers.
     "catalog:catalog_browse": (None, expect(SIGN_IN, 200, 200, 200)),
     "catalog:catalog_export": (None, expect(SIGN_IN, 200, 200, 200)),
     "catalog:offer_detail": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
@@ -52,11 +52,13 @@ TABLE = {
         expect(SIGN_IN, 405, 403, 405),
     ),
     "catalog:pricing": (None, expect(SIGN_IN, 200, 200, 200)),
+    # Pricing rules and currency rates: everyone who works with the catalog reads them on the
+    # pricing page; only admins (or a user given the pricing permissions) change them.
     "catalog:pricing_rule_edit": (
         lambda f: {"rule_pk": f["rule"].pk},
-        expect(SIGN_IN, 200, 403, 200),
+        expect(SIGN_IN, 403, 403, 200),
     ),
-    "catalog:currency_rate_save": (None, expect(SIGN_IN, 405, 403, 405)),
+    "catalog:currency_rate_save": (None, expect(SIGN_IN, 403, 403, 405)),
     # The Django admin sends anyone who is not an admin to its own sign-in page.
     "admin:index": (None, expect(302, 302, 302, 200)),
 }
