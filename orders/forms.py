@@ -13,7 +13,12 @@ from django.db.models import Q
 from catalog.models import Offer
 from catalog.selectors import catalog_accounts
 from orders.models import Order, OrderStatus, OrderTransactionId
-from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, OPEN_STATUSES
+from orders.states import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    OPEN_STATUSES,
+    ORDER_AGAIN_STATUSES,
+)
 from reseller.core.ids import MAX_ID, typed_id
 from suppliers.models import SupplierAccount
 
@@ -98,9 +103,14 @@ class OrderForm(forms.Form):
         help_text="If the supplier's price rises above this, the order is not placed.",
     )
 
-    def __init__(self, *args, offer: Offer, servers=None, **kwargs):
+    def __init__(self, *args, offer: Offer, servers=None, again: Order | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.for_offer = offer
+        if again is not None:
+            # Ordering a failed order again places one order in its place.
+            self.fields["quantity"] = forms.IntegerField(
+                min_value=1, max_value=1, initial=1, widget=forms.HiddenInput
+            )
         self.stars = is_telegram_stars(offer)
         fields = self.fields
         fields["offer"].initial = offer.pk
@@ -203,6 +213,9 @@ class OrderFilter(django_filters.FilterSet):
     attention = django_filters.BooleanFilter(
         method="filter_attention", label="Needs attention", widget=forms.CheckboxInput
     )
+    waiting = django_filters.BooleanFilter(
+        method="filter_waiting", label="Customer still waiting", widget=forms.CheckboxInput
+    )
     account = django_filters.ModelChoiceFilter(
         queryset=SupplierAccount.objects.order_by("name"), empty_label="All accounts"
     )
@@ -227,6 +240,18 @@ class OrderFilter(django_filters.FilterSet):
     )
     created_to = django_filters.DateFilter(
         field_name="created_at",
+        lookup_expr="date__lte",
+        label="to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    finished_from = django_filters.DateFilter(
+        field_name="final_at",
+        lookup_expr="date__gte",
+        label="Finished from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    finished_to = django_filters.DateFilter(
+        field_name="final_at",
         lookup_expr="date__lte",
         label="to",
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -266,6 +291,14 @@ class OrderFilter(django_filters.FilterSet):
 
     def filter_attention(self, queryset, name, value):
         return queryset.filter(status=OrderStatus.NEEDS_ATTENTION) if value else queryset
+
+    def filter_waiting(self, queryset, name, value):
+        """Failed, refused or refunded, and not ordered again: the customer has nothing yet."""
+        if not value:
+            return queryset
+        return queryset.filter(
+            status__in=list(ORDER_AGAIN_STATUSES), ordered_again_as__isnull=True
+        )
 
     def filter_sort(self, queryset, name, value):
         return queryset.order_by("created_at", "id") if value == "created" else queryset

@@ -176,6 +176,17 @@ class Order(models.Model):
     # Why the last sending failed (the mail server's answer); cleared when one succeeds.
     delivery_error = models.CharField(max_length=500, blank=True)
 
+    # "Order again": the failed, refused or refunded order this one replaces (a new
+    # transactionId, the same customer). One order is ordered again at most once, so a customer
+    # is never served twice from one failure; `ordered_again_as` is the way back.
+    reorder_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ordered_again_as",
+    )
+
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

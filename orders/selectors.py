@@ -3,14 +3,14 @@ The reads of batches are `orders.batches.selectors`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from orders.batches.selectors import batches_running
 from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
-from orders.states import IN_FLIGHT_STATUSES, POLLED_STATUSES
+from orders.states import IN_FLIGHT_STATUSES, ORDER_AGAIN_STATUSES, POLLED_STATUSES
 from reseller.core.ids import typed_id
 
 
@@ -40,6 +40,11 @@ def customer_references_ordered(*, references, account=None) -> set[str]:
             .distinct()
         )
     return found
+
+
+def order_ordered_again_as(*, order: Order) -> Order | None:
+    """The order that ordered `order` again ("Order again"), if any."""
+    return Order.objects.filter(reorder_of=order).only("pk", "status").first()
 
 
 def order_events(*, order: Order) -> QuerySet[OrderEvent]:
@@ -85,9 +90,29 @@ def account_queues_on_hold() -> QuerySet[AccountQueue]:
     return AccountQueue.objects.filter(on_hold=True).select_related("account")
 
 
-def orders_dashboard_counts() -> dict[str, int]:
-    """The dashboard's three figures (and held orders)."""
+#: How far back the dashboard looks for customers still waiting after a failed order.
+WAITING_DAYS = 7
+
+
+def orders_not_served() -> QuerySet[Order]:
+    """Orders that finished without reaching the customer (failed, refused, refunded)."""
+    return Order.objects.filter(status__in=list(ORDER_AGAIN_STATUSES))
+
+
+def orders_dashboard_counts(*, today: date | None = None) -> dict[str, object]:
+    """The dashboard's figures: orders in flight, needing attention, on hold; batches running;
+    orders that did not reach the customer today; customers still waiting (such an order of the
+    last WAITING_DAYS days that was not ordered again), with the dates their lists filter on."""
+    today = today or timezone.localdate()
+    waiting_since = today - timedelta(days=WAITING_DAYS - 1)
+    not_served = orders_not_served()
     return {
+        "today": today,
+        "not_served_today": not_served.filter(final_at__date=today).count(),
+        "waiting_since": waiting_since,
+        "customers_waiting": not_served.filter(
+            final_at__date__gte=waiting_since, ordered_again_as__isnull=True
+        ).count(),
         "in_flight": Order.objects.filter(status__in=list(IN_FLIGHT_STATUSES)).count(),
         "needs_attention": Order.objects.filter(status=OrderStatus.NEEDS_ATTENTION).count(),
         "on_hold": Order.objects.filter(status=OrderStatus.ON_HOLD).count(),
