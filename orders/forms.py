@@ -293,11 +293,14 @@ class OrderFilter(django_filters.FilterSet):
         return queryset.filter(status=OrderStatus.NEEDS_ATTENTION) if value else queryset
 
     def filter_waiting(self, queryset, name, value):
-        """Failed, refused or refunded, and not ordered again: the customer has nothing yet."""
+        """Failed, refused or refunded, and neither ordered again nor retried in a batch: the
+        customer has nothing yet."""
         if not value:
             return queryset
         return queryset.filter(
-            status__in=list(ORDER_AGAIN_STATUSES), ordered_again_as__isnull=True
+            status__in=list(ORDER_AGAIN_STATUSES),
+            ordered_again_as__isnull=True,
+            retried_in__isnull=True,
         )
 
     def filter_sort(self, queryset, name, value):

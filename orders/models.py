@@ -187,6 +187,16 @@ class Order(models.Model):
         related_name="ordered_again_as",
     )
 
+    # "Retry the failed rows": the batch whose preview took this failed order's row again. The
+    # order is then neither retried nor ordered again on its own; a discarded preview frees it.
+    retried_in = models.ForeignKey(
+        Batch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retried_orders",
+    )
+
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -24,11 +24,12 @@ def order_get(*, pk: int) -> Order:
 
 
 def customer_references_ordered(*, references, account=None) -> set[str]:
-    """Which of `references` already have an order (any status but WITHDRAWN), for the batch
-    preview's "already ordered" check. Compared exactly as written."""
+    """Which of `references` already have an order that may reach the customer (any status but
+    withdrawn, failed, refused or refunded), for the batch preview's "already ordered" check: a
+    failed order's row may be ordered again. Compared exactly as written."""
     wanted = {reference for reference in references if reference}
     found: set[str] = set()
-    orders = Order.objects.exclude(status=OrderStatus.WITHDRAWN)
+    orders = Order.objects.exclude(status__in=[OrderStatus.WITHDRAWN, *ORDER_AGAIN_STATUSES])
     if account is not None:
         orders = orders.filter(account=account)
     wanted_list = sorted(wanted)
@@ -111,7 +112,9 @@ def orders_dashboard_counts(*, today: date | None = None) -> dict[str, object]:
         "not_served_today": not_served.filter(final_at__date=today).count(),
         "waiting_since": waiting_since,
         "customers_waiting": not_served.filter(
-            final_at__date__gte=waiting_since, ordered_again_as__isnull=True
+            final_at__date__gte=waiting_since,
+            ordered_again_as__isnull=True,
+            retried_in__isnull=True,
         ).count(),
         "in_flight": Order.objects.filter(status__in=list(IN_FLIGHT_STATUSES)).count(),
         "needs_attention": Order.objects.filter(status=OrderStatus.NEEDS_ATTENTION).count(),

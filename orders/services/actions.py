@@ -118,11 +118,18 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
 
 
 def _refuse_if_ordered_again(order: Order) -> None:
+    """A rejected order that was replaced (ordered again, or its batch row retried) is not sent
+    too: the customer would be served twice."""
     again = Order.objects.filter(reorder_of=order).values_list("pk", flat=True).first()
     if again is not None:
         raise OrderActionRefused(
             f"Not retried: this order was ordered again as order #{again}; retrying it too "
             "would serve the customer twice."
+        )
+    if order.retried_in_id is not None:
+        raise OrderActionRefused(
+            f"Not retried: its row was retried in batch #{order.retried_in_id}; retrying it "
+            "too would serve the customer twice."
         )
 
 

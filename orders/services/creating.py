@@ -227,6 +227,8 @@ def order_again_refusal(order: Order) -> str:
     again = Order.objects.filter(reorder_of=order).values_list("pk", flat=True).first()
     if again is not None:
         return f"This order was ordered again already, as order #{again}."
+    if order.retried_in_id is not None:
+        return f"Its row was retried already, in batch #{order.retried_in_id}."
     return ""
 
 
