@@ -15,6 +15,7 @@ from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, Sync
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
+from reseller.core.forms import DecimalField, number_formfield
 from reseller.core.ids import typed_id
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
@@ -203,6 +204,7 @@ def profile_change_dismiss(request, change_pk: int):
 class PricingRuleForm(forms.ModelForm):
     class Meta:
         model = PricingRule
+        formfield_callback = number_formfield
         fields = [
             "scope",
             "target",
@@ -245,9 +247,7 @@ class PricingRuleForm(forms.ModelForm):
 
 class CurrencyRateForm(forms.Form):
     currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", max_length=3)
-    usd_per_unit = forms.DecimalField(
-        max_digits=18, decimal_places=8, min_value=0, label="USD per unit"
-    )
+    usd_per_unit = DecimalField(max_digits=18, decimal_places=8, min_value=0, label="USD per unit")
 
 
 @permission_required("catalog.view_pricingrule", raise_exception=True)

@@ -19,6 +19,7 @@ from orders.states import (
     OPEN_STATUSES,
     ORDER_AGAIN_STATUSES,
 )
+from reseller.core.forms import DecimalField, IntegerField
 from reseller.core.ids import MAX_ID, typed_id
 from suppliers.models import SupplierAccount
 
@@ -67,7 +68,7 @@ class OfferSearchForm(forms.Form):
 class OrderForm(forms.Form):
     """What one offer needs to be ordered. Fields the offer does not need are left out."""
 
-    offer = forms.IntegerField(widget=forms.HiddenInput)
+    offer = IntegerField(widget=forms.HiddenInput)
     game_user_id = forms.CharField(label="Player id", max_length=64, required=False)
     game_server_id = forms.CharField(label="Server", max_length=64, required=False)
     telegram_username = forms.CharField(
@@ -88,14 +89,14 @@ class OrderForm(forms.Form):
         required=False,
         help_text="Your order or ticket number; searchable in the order list.",
     )
-    quantity = forms.IntegerField(
+    quantity = IntegerField(
         min_value=1,
         max_value=MAX_MANUAL_QUANTITY,
         initial=1,
         help_text=f"Each unit is its own order with its own transactionId (1 to "
         f"{MAX_MANUAL_QUANTITY}).",
     )
-    max_unit_price = forms.DecimalField(
+    max_unit_price = DecimalField(
         label="Highest unit price you accept",
         max_digits=18,
         decimal_places=4,
@@ -108,7 +109,7 @@ class OrderForm(forms.Form):
         self.for_offer = offer
         if again is not None:
             # Ordering a failed order again places one order in its place.
-            self.fields["quantity"] = forms.IntegerField(
+            self.fields["quantity"] = IntegerField(
                 min_value=1, max_value=1, initial=1, widget=forms.HiddenInput
             )
         self.stars = is_telegram_stars(offer)
@@ -169,7 +170,7 @@ class IdFilter(django_filters.NumberFilter):
     """A whole number from 1 to MAX_ID; anything else ("1e20", "1.5", 20 digits) is a form
     error, so the filter is left out and the list says it was not understood."""
 
-    field_class = forms.IntegerField
+    field_class = IntegerField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)

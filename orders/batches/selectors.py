@@ -191,15 +191,12 @@ def batch_skipped_rows(*, batch: Batch) -> QuerySet[BatchPreviewRow]:
 def batch_failed_orders(*, batch: Batch) -> QuerySet[Order]:
     """The batch's orders that did not reach the customer (failed, refused, refunded) and were
     neither ordered again nor retried in another batch: what "Retry the failed rows" takes."""
-    return (
-        Order.objects.filter(
-            batch=batch,
-            status__in=list(ORDER_AGAIN_STATUSES),
-            retried_in__isnull=True,
-            ordered_again_as__isnull=True,
-        )
-        .order_by("row_number", "pk")
-    )
+    return Order.objects.filter(
+        batch=batch,
+        status__in=list(ORDER_AGAIN_STATUSES),
+        retried_in__isnull=True,
+        ordered_again_as__isnull=True,
+    ).order_by("row_number", "pk")
 
 
 def batch_retries(*, batch: Batch) -> QuerySet[Batch]:

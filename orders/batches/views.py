@@ -256,7 +256,7 @@ def _done_message(action: str, batch: Batch) -> str:
 @permission_required("orders.add_batch", raise_exception=True)
 @require_POST
 def batch_retry(request, batch_pk: int):
-    """"Retry the failed rows": a new batch in preview, to be checked and confirmed as usual."""
+    """ "Retry the failed rows": a new batch in preview, to be checked and confirmed as usual."""
     batch = get_object_or_404(Batch, pk=batch_pk)
     try:
         retry = batch_retry_failed(batch=batch, by=request.user, request=request)

@@ -142,7 +142,7 @@ def _reopen_batch(batch: Batch | None) -> None:
 
 
 @transaction.atomic
-def order_create(
+def order_create(  # noqa: PLR0913 (one keyword for each thing an order is made of)
     *,
     offer: Offer,
     account: SupplierAccount | None = None,

@@ -1,7 +1,14 @@
 import django_filters
 from django import forms
 
+from reseller.core.forms import DecimalField
 from reseller.core.models import AuditEvent
+
+
+class NumberFilter(django_filters.NumberFilter):
+    """A number filter that takes the digits 0-9 only (reseller.core.forms.DecimalField)."""
+
+    field_class = DecimalField
 
 
 class AuditEventFilter(django_filters.FilterSet):

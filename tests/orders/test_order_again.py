@@ -112,9 +112,7 @@ def test_only_orders_that_did_not_reach_the_customer_are_ordered_again(offline_o
     for order in (completed, queued):
         assert "Only a failed, refused or refunded order" in order_again_refusal(order)
         with pytest.raises(OrderError):
-            order_create(
-                offer=offline_offer, max_unit_price=offline_offer.price, reorder_of=order
-            )
+            order_create(offer=offline_offer, max_unit_price=offline_offer.price, reorder_of=order)
     for status in (S.FAILED, S.REFUNDED, S.REJECTED, S.CANCELED):
         assert order_again_refusal(make_order(offline_offer, status=status)) == ""
 

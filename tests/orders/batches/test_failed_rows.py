@@ -6,19 +6,22 @@ import io
 import pytest
 from django.urls import reverse
 
+from catalog.models import SyncJob
+from catalog.sync import catalog_sync_run
 from orders.errors import OrderActionRefused
 from orders.models import Batch, Order, OrderStatus
 from orders.services import order_again_refusal, order_retry
 from reseller.core.models import AuditEvent
-from tests.orders.batches.test_views import (  # noqa: F401 (a fixture)
-    confirm,
-    csv_text,
-    key_offers,
-    synced_account,
-    upload,
-)
+from tests.orders.batches.test_views import confirm, csv_text, key_offers, upload
 
 S = OrderStatus
+
+
+@pytest.fixture
+def synced_account(sandbox_account):
+    account = sandbox_account()
+    catalog_sync_run(SyncJob.objects.create(account=account).pk)
+    return account
 
 
 @pytest.fixture
@@ -74,10 +77,13 @@ def test_retry_makes_a_new_batch_of_the_failed_rows_through_the_usual_preview(
     ).exists()
 
     preview = client.get(response.url).content.decode()
-    assert f"Retries the failed rows of <a href=\"{reverse('orders:batch_detail', args=[batch.pk])}\"" in preview
+    assert (
+        f'Retries the failed rows of <a href="{reverse("orders:batch_detail", args=[batch.pk])}"'
+        in preview
+    )
     source = client.get(reverse("orders:batch_detail", args=[batch.pk]))
     assert source.context["failed_to_retry"] == 0 and b"Retry the failed rows" not in source.content
-    assert f"Failed rows retried in <a href=\"{response.url}\"".encode() in source.content
+    assert f'Failed rows retried in <a href="{response.url}"'.encode() in source.content
 
     # Retried once: no second retry, no Order again or single retry of the same orders.
     refused = client.post(reverse("orders:batch_retry", args=[batch.pk]), follow=True)
@@ -105,7 +111,9 @@ def test_a_discarded_retry_frees_the_failed_rows(client_as, ran_batch):
 
 def test_finance_cannot_retry(client_as, ran_batch):
     batch, _, _ = ran_batch
-    assert client_as("finance").post(reverse("orders:batch_retry", args=[batch.pk])).status_code == 403
+    assert (
+        client_as("finance").post(reverse("orders:batch_retry", args=[batch.pk])).status_code == 403
+    )
     assert Batch.objects.count() == 1
 
 
