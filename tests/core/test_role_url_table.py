@@ -20,6 +20,7 @@ TABLE = {
     "core:staff_list": (None, expect(SIGN_IN, 403, 403, 200)),
     "core:staff_detail": (lambda f: {"user_id": f["user"].pk}, expect(SIGN_IN, 403, 403, 200)),
     "core:audit_list": (None, expect(SIGN_IN, 403, 403, 200)),
+    "core:audit_export": (None, expect(SIGN_IN, 403, 403, 200)),
     # Supplier accounts: every role may see the list; only admins add, change and test them.
     "suppliers:supplier_list": (None, expect(SIGN_IN, 200, 200, 200)),
     "suppliers:supplier_create": (None, expect(SIGN_IN, 403, 403, 200)),

@@ -95,7 +95,8 @@ def test_audit_log_filters_and_paginates_through_htmx(client, make_staff):
     client.force_login(admin)
     make_staff("operator", username="filtered-one")
     full = client.get(reverse("core:audit_list"), {"action": "staff.created"})
-    assert b"<html" in full.content and b"filtered-one" not in full.content  # ids, not names
-    partial = client.get(reverse("core:audit_list"), {"action": "auth."}, HTTP_HX_REQUEST="true")
+    # The target by name, with a link to the person.
+    assert b"<html" in full.content and b"Staff member filtered-one</a>" in full.content
+    partial = client.get(reverse("core:audit_list"), {"action": "Sign-in"}, HTTP_HX_REQUEST="true")
     assert b"<html" not in partial.content
     assert b'id="results"' in partial.content
