@@ -33,7 +33,7 @@ class OfferFilter(django_filters.FilterSet):
         choices=[
             ("compatible", "Compatible"),
             ("incompatible", "Incompatible"),
-            ("unknown", "Not checked yet"),
+            ("unknown", "Not known"),
         ],
     )
     listing = django_filters.ChoiceFilter(

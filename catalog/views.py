@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -17,6 +16,7 @@ from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
 from reseller.core.forms import DecimalField, number_formfield
 from reseller.core.ids import typed_id
+from reseller.core.money import money_text
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_download
@@ -138,7 +138,7 @@ def offer_refresh(request, offer_pk: int):
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Live price: {floatformat(offer.price, '-2')} {offer.currency}.")
+        messages.success(request, f"Live price: {money_text(offer.price)} {offer.currency}.")
     return redirect("catalog:offer_detail", offer_pk=offer.pk)
 
 

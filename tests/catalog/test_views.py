@@ -76,9 +76,11 @@ def test_search_filters_and_sorts_through_htmx(client_as, offers):
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"compatibility": "compatible"}, [1]),
+        # 3 and 4 are in the account's feed: compatible by the supplier's statement, before
+        # find-one names their settlement method; 5 left the feed.
+        ({"compatibility": "compatible"}, [1, 3, 4]),
         ({"compatibility": "incompatible"}, [2]),
-        ({"compatibility": "unknown"}, [4, 3]),
+        ({"compatibility": "unknown", "listing": "all"}, [5]),
         ({"stock": "out"}, [4]),
         ({"currency": "TRY"}, [3]),
         ({"listing": "delisted"}, [5]),
@@ -348,3 +350,43 @@ def test_a_search_without_matches_is_an_empty_first_page(client_as, offers):
     )
     assert response.context["page"].number == 1 and response.context["page"].paginator.count == 0
     assert "No offers match" in response.content.decode()
+
+
+def test_the_catalog_speaks_plain_words(client_as, account, offers):
+    from catalog.models import ProfileChange
+
+    ProfileChange.objects.create(account=account, old_profile="MIXED", new_profile="FIAT")
+    html = client_as("operator").get(reverse("catalog:catalog_browse")).content.decode()
+    assert 'data-testid="catalog-legend"' in html and "What the columns mean" in html
+    assert "the account's balance buys offers settled in fiat (and mixed ones)" in html
+    assert "the supplier's feed now holds only the offers the new balance can buy" in html
+    assert "Not checked" not in html and "Profile <strong>" not in html
+    # One money format: 0.99 and 95.00, never 95 beside 0.99.
+    assert ">0.99 USD" in html.replace("\n", "").replace("  ", "")
+    assert "95.00 TRY" in html and "95 TRY" not in html
+
+
+def test_an_offer_in_the_feed_is_compatible_and_its_method_shows_once_told(client_as, offers):
+    steam, fiat = offers[2], offers[0]
+    client = client_as("operator")
+    feed = client.get(reverse("catalog:offer_detail", args=[steam.pk])).context
+    assert feed["compatible"] is True
+    told = client.get(reverse("catalog:offer_detail", args=[fiat.pk])).content.decode()
+    assert "settles in <strong>FIAT</strong>" in told
+    gone = client.get(reverse("catalog:offer_detail", args=[offers[4].pk])).content.decode()
+    assert "it left the account's feed" in gone
+
+
+def test_retail_at_or_below_cost_is_flagged(client_as, account, offers):
+    PricingRule.objects.create(account=account, scope="default", markup_percent=Decimal("0"))
+    client = client_as("operator")
+    page = client.get(reverse("catalog:catalog_browse"), {"q": "pubg"}).content.decode()
+    assert page.count('data-testid="at-or-below-cost"') == 2 and "at cost" in page
+    PricingRule.objects.filter(account=account).update(markup_percent=Decimal("-10"))
+    detail = client.get(reverse("catalog:offer_detail", args=[offers[0].pk])).content.decode()
+    assert "Retail is below cost: every sale loses money." in detail
+    PricingRule.objects.filter(account=account).update(markup_percent=Decimal("20"))
+    assert (
+        'data-testid="at-or-below-cost"'
+        not in client.get(reverse("catalog:catalog_browse"), {"q": "pubg"}).content.decode()
+    )
