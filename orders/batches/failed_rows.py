@@ -86,20 +86,22 @@ def batch_retry_failed(*, batch: Batch, by, request=None) -> Batch:
     )
     ids = [order.pk for order in orders]
     with transaction.atomic():
-        still_failed = batch_failed_orders(batch=batch).select_for_update().filter(pk__in=ids)
-        if len(still_failed) != len(ids):
-            retry.delete()
-            raise OrderActionRefused(
-                "Some of these orders were retried or ordered again meanwhile: nothing was "
-                "retried. Look at the batch again."
+        locked = batch_failed_orders(batch=batch).select_for_update(of=("self",))
+        changed_meanwhile = len(locked.filter(pk__in=ids)) != len(ids)
+        if not changed_meanwhile:
+            Order.objects.filter(pk__in=ids).update(retried_in=retry)
+            audit_record(
+                action="batch.failed_rows_retried",
+                actor=by,
+                request=request,
+                target=batch,
+                data={"retry_batch": retry.pk, "orders": len(ids)},
             )
-        Order.objects.filter(pk__in=ids).update(retried_in=retry)
-        audit_record(
-            action="batch.failed_rows_retried",
-            actor=by,
-            request=request,
-            target=batch,
-            data={"retry_batch": retry.pk, "orders": len(ids)},
+    if changed_meanwhile:
+        retry.delete()  # a preview only: nothing was ordered from it
+        raise OrderActionRefused(
+            "Some of these orders were retried or ordered again meanwhile: nothing was "
+            "retried. Look at the batch again."
         )
     return retry
 

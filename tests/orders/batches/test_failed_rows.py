@@ -163,3 +163,26 @@ def test_the_fix_download_of_a_batch_without_refused_rows_is_an_empty_template(c
     response = client_as("finance").get(reverse("orders:batch_fix_rows", args=[batch.pk]))
     rows = list(load_workbook(io.BytesIO(response.content))["Orders"].iter_rows(values_only=True))
     assert len(rows) == 1 and rows[0][0] == "offer_id"
+
+
+def test_orders_retried_elsewhere_while_the_preview_was_read_retry_nothing(
+    client_as, ran_batch, monkeypatch
+):
+    from orders.batches import failed_rows
+
+    batch, _, _ = ran_batch
+    real_preview = failed_rows.batch_preview_create
+
+    def preview_while_another_operator_retries(**kwargs):
+        retry = real_preview(**kwargs)
+        other = Batch.objects.create(name="the other operator's retry")
+        Order.objects.filter(batch=batch, row_number=4).update(retried_in=other)
+        return retry
+
+    monkeypatch.setattr(failed_rows, "batch_preview_create", preview_while_another_operator_retries)
+    response = client_as("operator").post(
+        reverse("orders:batch_retry", args=[batch.pk]), follow=True
+    )
+    assert "nothing was retried" in response.content.decode()
+    assert not Batch.objects.filter(name="Retry of Friday").exists()
+    assert Order.objects.filter(batch=batch, retried_in__isnull=False).count() == 1
