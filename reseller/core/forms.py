@@ -56,3 +56,8 @@ class StaffCreateForm(forms.Form):
 class StaffUpdateForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
     is_active = forms.BooleanField(required=False, label="Active (may sign in)")
+    may_change_pricing = forms.BooleanField(
+        required=False,
+        label="May change pricing rules and currency rates",
+        help_text="Admins may by their role; give it to someone else who sets prices.",
+    )

@@ -27,8 +27,8 @@ class Role:
     all_permissions: bool = field(default=False)
 
 
-#: Changing what the shop charges: pricing rules and currency rates. An admin holds them; another
-#: user gets them only by being given these named permissions one by one.
+#: Changing what the shop charges: pricing rules and currency rates. An admin holds them; an admin
+#: may also give them to one person on the Staff page ("May change pricing").
 PRICING_PERMISSIONS = tuple(
     f"catalog.{verb}_{model}"
     for model in ("pricingrule", "currencyrate")
@@ -103,3 +103,17 @@ def role_of(user) -> Role | None:
         if role.name in names:
             return role
     return None
+
+
+def pricing_permissions(*, using: str = "default"):
+    apps_codenames = [name.split(".", 1) for name in PRICING_PERMISSIONS]
+    return Permission.objects.using(using).filter(
+        content_type__app_label="catalog", codename__in=[codename for _, codename in apps_codenames]
+    )
+
+
+def pricing_granted(user) -> bool:
+    """Whether the user was given the pricing permissions beyond the role's own."""
+    return user.user_permissions.filter(pk__in=pricing_permissions().values("pk")).count() == len(
+        PRICING_PERMISSIONS
+    )

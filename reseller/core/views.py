@@ -16,7 +16,7 @@ from reseller.core.filters import AuditEventFilter
 from reseller.core.forms import StaffCreateForm, StaffUpdateForm
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
-from reseller.core.roles import role_of
+from reseller.core.roles import pricing_granted, role_of
 from reseller.core.spreadsheets import csv_download
 
 AUDIT_PAGE_SIZE = 50
@@ -60,7 +60,11 @@ def staff_list(request):
 def staff_detail(request, user_id: int):
     staff_user = get_object_or_404(get_user_model(), pk=user_id)
     role = role_of(staff_user)
-    initial = {"role": role.name if role else "operator", "is_active": staff_user.is_active}
+    initial = {
+        "role": role.name if role else "operator",
+        "is_active": staff_user.is_active,
+        "may_change_pricing": pricing_granted(staff_user),
+    }
     form = StaffUpdateForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if "reset_password" in request.POST:

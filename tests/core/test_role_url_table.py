@@ -54,7 +54,7 @@ TABLE = {
     ),
     "catalog:pricing": (None, expect(SIGN_IN, 200, 200, 200)),
     # Pricing rules and currency rates: everyone who works with the catalog reads them on the
-    # pricing page; only admins (or a user given the pricing permissions) change them.
+    # pricing page; only admins (or someone an admin gave "May change pricing") change them.
     "catalog:pricing_rule_edit": (
         lambda f: {"rule_pk": f["rule"].pk},
         expect(SIGN_IN, 403, 403, 200),
