@@ -211,7 +211,8 @@ def event_lines(events: Iterable[AuditEvent]) -> list[EventLine]:
         if event.target_type:
             name = names.get((event.target_type, event.target_id))
             target = f"{kind.label} {name}" if name else f"{kind.label} #{event.target_id}"
-            if kind.url_name:
+            # A deleted thing has no page to open.
+            if kind.url_name and not event.action.endswith(".deleted"):
                 kwargs = {kind.url_kwarg: event.target_id} if kind.url_kwarg else {}
                 target_url = _url(kind.url_name, **kwargs)
         changes, details = describe_data(event.data)
