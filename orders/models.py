@@ -215,6 +215,8 @@ class Order(models.Model):
             models.Index(fields=["created_at"], name="order_created_at"),
             # A reconciliation reads an account's orders by the time they were sent.
             models.Index(fields=["account", "submitted_at"], name="order_account_submitted"),
+            # The dashboard: orders that did not reach the customer, by when they finished.
+            models.Index(fields=["status", "final_at"], name="order_status_final"),
             # A running batch's rate: its orders finished in the last minute.
             models.Index(fields=["batch", "final_at"], name="order_batch_final"),
             # The order search's substring match on transaction id and reference is served on
