@@ -76,12 +76,33 @@ class Offer(models.Model):
         return self.delisted_at is not None
 
     @property
+    def is_bundle(self) -> bool:
+        """Whether one order of it buys several units (a "5 x 310 Diamonds" offer)."""
+        return bool(self.units and self.units > 1)
+
+    @property
+    def bundle_price(self) -> Decimal | None:
+        """What one order of a bundle costs: the unit price (the supplier's `price`) times its
+        units. None for a single unit, or while the unit count is unknown."""
+        return self.price * self.units if self.is_bundle and self.units else None
+
+    @property
     def product_type(self) -> str:
         if self.returns_key is True:
             return "Key"
         if self.returns_key is False or self.requires_user_id:
             return "Top-up"
         return "Key"
+
+    @property
+    def is_telegram_stars(self) -> bool:
+        return self.product_name == "Telegram Stars"
+
+    @property
+    def delivers_keys(self) -> bool:
+        """Whether an order of it is delivered as keys (or PINs): not a top-up, and not Telegram
+        Stars, which the supplier marks as returning data but delivers as fulfillment data."""
+        return self.product_type == "Key" and not self.is_telegram_stars
 
     def is_compatible_with(self, balance_profile: str) -> bool | None:
         """Whether the account's balance can buy this offer; None while that is not known.

@@ -62,7 +62,8 @@ def offer_refresh_price(*, offer: Offer, by=None) -> Offer:
         method = checks.known_settlement_method(live.settlement_method)
         offer.settlement_method = method or offer.settlement_method
         offer.returns_key = live.returns_key
-        offer.units = checks.known_units(live.count)
+        units = checks.known_units(live.count)
+        offer.units = units if units is not None else offer.units
         offer.required_fields = list(live.required_fields)
         if live.requires_game_user_id or "gameUserId" in live.required_fields:
             offer.requires_user_id = True

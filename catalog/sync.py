@@ -364,6 +364,7 @@ def compared_values(row, category: str | None) -> tuple:
         bool(row.in_stock),
         bool(row.requires_game_user_id),
         bool(row.requires_game_server_id),
+        checks.known_units(row.count),
     )
 
 
@@ -459,6 +460,13 @@ def upsert_offers(
             moves.append((None, offer_id, values))
             continue
         old = current[3:]  # after offer_id, pk and is_delisted
+        if values[upsert.UNITS_AT] is None:
+            # A feed row without a count keeps the count find-one (or an earlier row) gave.
+            values = (
+                *values[: upsert.UNITS_AT],
+                old[upsert.UNITS_AT],
+                *values[upsert.UNITS_AT + 1 :],
+            )
         if values == old:
             if current[2]:
                 result.relisted += 1

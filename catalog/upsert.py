@@ -34,8 +34,11 @@ COMPARED = (
     "in_stock",
     "requires_user_id",
     "requires_server_id",
+    # The unit count of a bundle, when the feed tells it (None: unknown, find-one fills it).
+    "units",
 )
 PRICE_AT, CURRENCY_AT = COMPARED.index("price"), COMPARED.index("currency")
+UNITS_AT = COMPARED.index("units")
 # The columns a sync writes, in order: search_text follows from the names, so it is not compared.
 SYNCED = (*COMPARED, "search_text")
 SQLITE_CHUNK = 900  # bound parameters per IN (...) on SQLite
@@ -150,7 +153,7 @@ def _escaping_needed(rows) -> bool:
 def _copy_columns(values: tuple, escape: bool) -> str:
     """SYNCED values as COPY text columns."""
     (product_id, product_name, offer_name, category, price, currency, in_stock,
-     requires_user_id, requires_server_id, search_text) = values  # fmt: skip
+     requires_user_id, requires_server_id, units, search_text) = values  # fmt: skip
     if escape:
         product_name, offer_name, category, search_text, currency = (
             text.translate(_COPY_ESCAPES)
@@ -159,7 +162,8 @@ def _copy_columns(values: tuple, escape: bool) -> str:
     return (
         f"{_NULL if product_id is None else product_id}\t{product_name}\t{offer_name}\t"
         f"{category}\t{price}\t{currency}\t{'t' if in_stock else 'f'}\t"
-        f"{'t' if requires_user_id else 'f'}\t{'t' if requires_server_id else 'f'}\t{search_text}"
+        f"{'t' if requires_user_id else 'f'}\t{'t' if requires_server_id else 'f'}\t"
+        f"{_NULL if units is None else units}\t{search_text}"
     )
 
 
@@ -199,7 +203,8 @@ def _upsert_postgresql(
                 "CREATE TEMP TABLE IF NOT EXISTS catalog_sync_incoming ("
                 "offer_id bigint, product_id bigint, product_name text, offer_name text, category text, "
                 "price numeric, currency text, in_stock boolean, requires_user_id boolean, "
-                "requires_server_id boolean, search_text text) ON COMMIT DELETE ROWS"
+                "requires_server_id boolean, units integer, search_text text) "
+                "ON COMMIT DELETE ROWS"
             )
             escape = _escaping_needed(changed.values())
             text = "".join(

@@ -31,8 +31,8 @@ SEARCH_FORMER_LIMIT = 1000
 
 
 def is_telegram_stars(offer: Offer) -> bool:
-    """Stars go to a numeric Telegram user id (the engine checks the same product name)."""
-    return offer.product_name == "Telegram Stars"
+    """Stars go to a numeric Telegram user id (the engine checks the same offer property)."""
+    return offer.is_telegram_stars
 
 
 class OfferSearchForm(forms.Form):

@@ -139,6 +139,9 @@ class Order(models.Model):
     supplier_message = models.CharField(max_length=500, blank=True)
     units = models.PositiveIntegerField(default=1, help_text="Units in this order (count).")
     units_delivered = models.PositiveIntegerField(default=0)
+    # Units the supplier took money for but did not deliver, which it refunds: the missing units
+    # of a partial delivery, or all of them when it canceled, failed or refunded the order.
+    units_refunded = models.PositiveIntegerField(default=0)
     # Telegram Stars deliver through fulfillmentData (no key); it holds no secret.
     fulfillment_data = models.JSONField(default=dict, blank=True)
 
@@ -243,9 +246,47 @@ class Order(models.Model):
         return self.status in FINAL_STATUSES
 
     @property
+    def awaits_supplier_outcome(self) -> bool:
+        """A create-order answer was lost on a supplier that cannot look an order up by
+        transactionId (CodeGames): only a person can find out whether it was bought, and
+        records it (orders.services.lost_answers)."""
+        from suppliers.capabilities import capabilities_of
+
+        return (
+            self.status == OrderStatus.NEEDS_ATTENTION
+            and self.supplier_order_id is None
+            and self.submit_attempts > 0
+            and not capabilities_of(self.account).status_by_transaction_id
+        )
+
+    @property
+    def unit_price(self):
+        """The unit price sent (else the last quote), in the offer's currency."""
+        return self.price_sent if self.price_sent is not None else self.quoted_price
+
+    @property
     def total_price(self):
-        price = self.price_sent if self.price_sent is not None else self.quoted_price
+        """What the order buys: the unit price times its units."""
+        price = self.unit_price
         return None if price is None else price * self.units
+
+    @property
+    def delivered_price(self):
+        """What the delivered units are worth at the unit price."""
+        price = self.unit_price
+        return None if price is None else price * self.units_delivered
+
+    @property
+    def refunded_price(self):
+        """What the supplier refunds: the unit price times the units it did not deliver."""
+        price = self.unit_price
+        return None if price is None else price * self.units_refunded
+
+    @property
+    def net_price(self):
+        """What the order costs once the supplier's refund is in."""
+        total, refunded = self.total_price, self.refunded_price
+        return None if total is None or refunded is None else total - refunded
 
 
 class OrderEvent(models.Model):
@@ -285,14 +326,26 @@ class OrderTransactionId(models.Model):
         return self.transaction_id
 
 
+#: Characters of a key shown on a page (enough to tell keys apart) ...
+KEY_CHARACTERS_SHOWN = 4
+#: ... only when at least this many letters and digits stay hidden (10^8 guesses or more).
+KEY_CHARACTERS_KEPT_HIDDEN = 8
+
+
 def mask_secret(secret: str) -> str:
-    """The last four characters of a long key (enough to tell keys apart), the rest hidden. A
-    short key or PIN is hidden entirely: even part of it would make it guessable."""
+    """Every key or PIN shown on a page goes through this one rule: its last four characters
+    show when at least eight letters and digits stay hidden, whatever its shape (a 12-digit
+    code, a Steam key, a gift-card PIN); otherwise nothing shows, since part of a short PIN
+    would make it guessable."""
     if not secret:
         return ""
-    if len(secret) < 16:
+    tail = secret[-KEY_CHARACTERS_SHOWN:]
+    hidden = sum(character.isalnum() for character in secret) - sum(
+        character.isalnum() for character in tail
+    )
+    if hidden < KEY_CHARACTERS_KEPT_HIDDEN:
         return "••••"
-    return f"••••{secret[-4:]}"
+    return f"••••{tail}"
 
 
 class OrderKey(models.Model):

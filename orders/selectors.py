@@ -164,10 +164,12 @@ def order_is_moving(order: Order) -> bool:
 def order_actions_available(*, order: Order, has_keys: bool) -> list[str]:
     """Names of the operator actions (orders.services.ORDER_ACTIONS) that apply to the order as
     it is now, for showing buttons; the services themselves decide."""
+    if order.awaits_supplier_outcome:
+        return ["record_found", "record_not_bought"]
     names = []
     if order.status == OrderStatus.REJECTED:
         names.append("retry")
-    if order.status in POLLED_STATUSES | {OrderStatus.COMPLETED}:
+    if order.status in POLLED_STATUSES:  # not a final one: nothing can change it there
         names.append("recheck")
     if order.status in (OrderStatus.QUEUED, OrderStatus.ON_HOLD):
         names.append("withdraw")

@@ -8,6 +8,9 @@ QUEUED ──claim──> SUBMITTING ──answer──> SUBMITTED / PROCESSING 
    │                 v                    NEEDS_ATTENTION ──operator──> RESOLVED
    │              UNKNOWN ──status by transactionId──> (follow the supplier)
    │                 └── ORDER_NOT_FOUND ──> QUEUED (same transactionId)
+   │              (a supplier without status by transactionId, e.g. CodeGames: instead of
+   │               UNKNOWN) NEEDS_ATTENTION ──staff: found, with its orderId──> PROCESSING
+   │                                        └──staff: not bought──> WITHDRAWN
    ├── refusal (WRONG_PRICE beyond the limit, OUT_OF_STOCK, ...) ──> REJECTED ──retry──> QUEUED
    ├── INSUFFICIENT_BALANCE ──> ON_HOLD ──funded / operator──> QUEUED
    └── operator, before it was ever sent ──> WITHDRAWN
@@ -72,6 +75,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
             OrderStatus.REJECTED,
             # INSUFFICIENT_BALANCE (or a refused token): the account's queue pauses.
             OrderStatus.ON_HOLD,
+            # A lost answer from a supplier that cannot look an order up by transactionId:
+            # a person finds out at the supplier (orders.services.lost_answers).
+            OrderStatus.NEEDS_ATTENTION,
             # Nothing was sent (the rate limit was saturated) or WRONG_PRICE re-quoted within
             # the operator's limit: send again with the same transactionId.
             OrderStatus.QUEUED,
@@ -132,6 +138,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
             OrderStatus.REFUNDED,
             # It was UNKNOWN and the supplier finally confirmed no order under its transactionId.
             OrderStatus.QUEUED,
+            # A lost create-order answer (no status by transactionId): staff recorded the
+            # supplier's orderId (followed from then on), or that nothing was bought.
+            OrderStatus.PROCESSING,
+            OrderStatus.WITHDRAWN,
         }
     ),
     OrderStatus.WITHDRAWN: frozenset({OrderStatus.NEEDS_ATTENTION}),

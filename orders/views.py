@@ -27,6 +27,7 @@ from reseller.core.errors import ApplicationError
 from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
 from reseller.core.querystrings import without_empty
+from reseller.core.signin import fresh_proof_required
 from reseller.core.spreadsheets import csv_download
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
@@ -414,6 +415,7 @@ def order_detail(request, order_pk: int):
 @permission_required("orders.view_order", raise_exception=True)
 @require_POST
 @never_cache
+@fresh_proof_required
 def order_key_reveal(request, order_pk: int):
     """The order's keys in this response only. The service audits every attempt, a refused one
     too; a refusal is a 403 page (or, for htmx, the refusal in place of the keys)."""
@@ -437,6 +439,10 @@ def _action_inputs(action: str, post) -> dict:
         return {"reason": post.get("reason", "")[:500]}
     if action == "resend":
         return {"resend": True}
+    if action == "record_found":
+        return {"supplier_order_id": post.get("supplier_order_id", "")[:40]}
+    if action == "record_not_bought":
+        return {"comment": post.get("comment", "")[:2000]}
     return {}
 
 
@@ -453,6 +459,13 @@ def _action_done(action: str, order: Order, result) -> str:
         return "Withdrawn: it will not be sent."
     if action == "mark_resolved":
         return "Marked resolved."
+    if action == "record_found":
+        return (
+            f"Recorded: supplier order {result.supplier_order_id}; the order is followed now "
+            f"({result.get_status_display()})."
+        )
+    if action == "record_not_bought":
+        return "Recorded as not bought: withdrawn, not charged."
     return f"{services.ORDER_ACTIONS[action].label}: done."
 
 

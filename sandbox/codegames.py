@@ -11,8 +11,14 @@ An account of kind ``codegames`` gets:
   (``codegames_keyless_share``) is COMPLETED without the key, which then comes from
   ``POST /api/v1/offers/keys``. A COMPLETED top-up carries a ``key`` too, exactly as the
   document's "response without gift card" example does: clients must ignore it.
-* order-status: ``{"orderId", "status", "isReturnDataForCustomer"}`` (+ ``message`` when
-  canceled).
+* order-status: by ``orderId`` only (a ``transactionId`` alone is INVALID_REQUEST_BODY, as is
+  the same for ``/offers/keys``); answers ``{"orderId", "status", "isReturnDataForCustomer"}``
+  (+ ``message`` when canceled).
+* No other endpoint: balance, transactions, sync, servers, check-game-data and user-info answer
+  404 to a CodeGames account (the document has none of them).
+* A repeated ``transactionId`` is answered TRANSACTION_DUPLICATE as for GamesDrop, but the
+  document promises no such protection, so the back-office never relies on it (it never sends
+  a create-order again after a lost answer).
 * Statuses in CodeGames's vocabulary: PROCESSING (GamesDrop's SUBMITTED is folded into it),
   COMPLETED, CANCELED, and REFUND for what GamesDrop calls FAILED.
 
@@ -32,6 +38,10 @@ from sandbox.errors import SupplierError
 from sandbox.orders import fulfillment_of, keys_of, status_at
 
 STATUS = {"SUBMITTED": "PROCESSING", "FAILED": "REFUND"}
+
+#: The only endpoints the CodeGames document has; any other path answers 404 to its accounts
+#: (no balance, ledger, sync, servers, player check or Telegram look-up).
+ENDPOINTS = frozenset({"find-one", "create-order", "order-status", "keys"})
 
 
 def status(order: sqlite3.Row, now: float) -> str:

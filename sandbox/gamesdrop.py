@@ -302,11 +302,17 @@ def create_order(app, account, body, query, settings, now):
 
 
 def _find_order(app, account, body):
+    if account.kind == "codegames":
+        # The CodeGames document looks orders up by orderId only.
+        return _found(orders.find(app.state, account.id, _int_field(body, "orderId"), None))
     order_id = _int_field(body, "orderId", required=False)
     transaction_id = _str_field(body, "transactionId", required=False)
     if order_id is None and transaction_id is None:
         raise invalid("orderId or transactionId is required")
-    order = orders.find(app.state, account.id, order_id, transaction_id)
+    return _found(orders.find(app.state, account.id, order_id, transaction_id))
+
+
+def _found(order):
     if order is None:
         raise SupplierError("ORDER_NOT_FOUND")
     return order
@@ -383,6 +389,8 @@ def handle(
             account = _management_account(app, auth)
         else:
             account = _shop_account(app, auth)
+        if account.kind == "codegames" and name not in codegames.ENDPOINTS:
+            return 404, {"statusCode": 404, "message": "Not Found", "error": "Not Found"}
         orders.settle_due(app.state, account.id, now)
         app.catalog.refresh()
         body = _body(raw)

@@ -362,6 +362,7 @@ def describe(order: sqlite3.Row, now: float) -> dict[str, Any]:
         "keys": keys_of(order),
         "gameUserId": order["game_user_id"],
         "gameServerId": order["game_server_id"],
+        "email": order["email"],
         "test": bool(order["is_test"]),
         "createdAt": order["created_at"],
         "finalAt": order["final_at"],

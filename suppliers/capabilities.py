@@ -26,6 +26,7 @@ class Capabilities:
     servers: bool  # lists a game's servers
     telegram_user: bool  # looks up a Telegram user (Stars)
     keys_endpoint: bool  # keys come from a separate call once the order is COMPLETED
+    customer_email: bool  # create-order's `customer` takes the buyer's email
 
 
 CAPABILITIES: dict[str, Capabilities] = {
@@ -38,6 +39,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         servers=True,
         telegram_user=True,
         keys_endpoint=False,
+        customer_email=True,
     ),
     # find-one (with `required`), create-order, order-status by orderId only, and keys.
     SupplierKind.CODEGAMES: Capabilities(
@@ -49,6 +51,8 @@ CAPABILITIES: dict[str, Capabilities] = {
         servers=False,
         telegram_user=False,
         keys_endpoint=True,
+        # create-order's `customer` holds only the fields find-one lists in `required`.
+        customer_email=False,
     ),
 }
 

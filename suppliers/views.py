@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reseller.core.pages import Page
+from reseller.core.signin import fresh_proof_required
 from suppliers import selectors, services
 from suppliers.forms import SupplierAccountForm
 from suppliers.models import SupplierAccount
@@ -30,6 +31,7 @@ def _save(request, form: SupplierAccountForm):
 
 @permission_required("suppliers.add_supplieraccount", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@fresh_proof_required
 def supplier_create(request):
     form = SupplierAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -41,6 +43,7 @@ def supplier_create(request):
 
 @permission_required("suppliers.change_supplieraccount", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@fresh_proof_required
 def supplier_edit(request, account_id: int):
     account = get_object_or_404(SupplierAccount, pk=account_id)
     form = SupplierAccountForm(request.POST or None, instance=account)

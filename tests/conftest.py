@@ -12,6 +12,7 @@ from django.conf import settings
 from hypothesis import settings as hypothesis_settings
 
 from reseller.core.services import staff_create
+from tests.two_factor import enrol
 
 # Property tests draw the same examples on every run, so `make test` and CI are repeatable; a
 # newly found failing example would otherwise surface at random in someone else's run.
@@ -29,17 +30,30 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture
 def make_staff(db):
-    """Create a staff user in a role; the plain password is on `user.plain_password`."""
+    """Create a staff user in a role, ready to sign in: the plain password is on
+    `user.plain_password` (their own, not one to replace, unless `handed_over`), and a user whose
+    role must have a second factor (TWO_FACTOR_REQUIRED_ROLES) has an authenticator app enrolled,
+    on `user.authenticator` (None without one; `two_factor` says otherwise)."""
     counter = {"n": 0}
 
-    def make(role: str, username: str | None = None):
+    def make(
+        role: str,
+        username: str | None = None,
+        *,
+        two_factor: bool | None = None,
+        handed_over: bool = False,
+    ):
         counter["n"] += 1
         user, password = staff_create(
             username=username or f"{role}{counter['n']}",
             email=f"{role}{counter['n']}@example.com",
             role=role,
+            handed_over=handed_over,
         )
         user.plain_password = password
+        if two_factor is None:
+            two_factor = role in settings.TWO_FACTOR_REQUIRED_ROLES
+        user.authenticator = enrol(user) if two_factor else None
         return user
 
     return make

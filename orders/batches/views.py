@@ -28,6 +28,7 @@ from orders.models import Batch, Order, OrderStatus
 from reseller.core.errors import ApplicationError
 from reseller.core.pages import Page
 from reseller.core.querystrings import without_empty
+from reseller.core.signin import fresh_proof_required
 from reseller.core.spreadsheets import csv_download, csv_lines
 
 LIST_PAGE_SIZE = 25
@@ -336,6 +337,7 @@ KEYS_HEADER = [
 
 @permission_required("orders.view_batch", raise_exception=True)
 @require_POST
+@fresh_proof_required
 def batch_keys_export(request, batch_pk: int):
     """The batch's keys in clear, for `orders.export_keys` only; every attempt is audited by the
     service, a refused one too (then the 403 page). POST only: a link, a prefetch or another

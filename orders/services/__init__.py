@@ -12,6 +12,8 @@ How one order is bought exactly once (architecture.md, "Exactly-once rules"):
    that expired because the worker died) is UNKNOWN, resolved by order-status with the same
    `transactionId`: found → follow it; ORDER_NOT_FOUND → QUEUED, sent again with the same id.
    TRANSACTION_DUPLICATE proves an earlier send landed: it is followed up the same way.
+   A supplier without order-status by transactionId (CodeGames) cannot resolve it and promises
+   no TRANSACTION_DUPLICATE: the order is never sent again; it needs a person (`lost_answers`).
 4. A new `transactionId` is issued only by `order_retry`, for a REJECTED order, once
    order-status confirms that no order exists under the old one (a refusal proves only that
    the refused call created nothing); the old one stays in `OrderTransactionId`. A late answer
@@ -36,6 +38,8 @@ One module per concern; everything the views, tasks and other apps use is import
 - `following`: an answer read into the order, keys stored, polling and UNKNOWN resolved;
 - `account_queue`: the hold on INSUFFICIENT_BALANCE and its release;
 - `sweep`: the beat-driven rebuild of all pending work from the rows;
+- `lost_answers`: a lost create-order answer on a supplier that cannot look an order up by
+  transactionId (CodeGames): never sent again, a person finds out and records it (`actions`);
 - `actions`, `vault`, `delivery`: what operators do with orders.
 
 Also exported here, from their own modules: sending tasks after commit (`orders.dispatch`) and the
@@ -68,7 +72,14 @@ from orders.services.account_queue import (  # noqa: F401
     account_queue_resume,
     release_held_orders,
 )
-from orders.services.actions import order_mark_resolved, order_recheck, order_retry, order_withdraw  # noqa: F401
+from orders.services.actions import (  # noqa: F401
+    order_mark_resolved,
+    order_recheck,
+    order_record_found,
+    order_record_not_bought,
+    order_retry,
+    order_withdraw,
+)
 from orders.services.creating import (  # noqa: F401
     OrderLine,
     batch_orders_create,
@@ -130,6 +141,13 @@ ORDER_ACTIONS = {
     "withdraw": OperatorAction("Cancel (withdraw)", "orders.change_order", order_withdraw),
     "mark_resolved": OperatorAction("Mark resolved", "orders.change_order", order_mark_resolved),
     "resend": OperatorAction("Re-send to the customer", "orders.change_order", order_deliver),
+    # After a lost create-order answer on a supplier without status by transactionId.
+    "record_found": OperatorAction(
+        "Found at the supplier", "orders.change_order", order_record_found
+    ),
+    "record_not_bought": OperatorAction(
+        "Not bought", "orders.change_order", order_record_not_bought
+    ),
 }
 
 

@@ -1,4 +1,5 @@
-"""Operator actions on one order: retry, re-check, withdraw, mark resolved."""
+"""Operator actions on one order: retry, re-check, withdraw, mark resolved, and recording what
+staff found at the supplier after a lost create-order answer (see `lost_answers`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import OrderActionRefused, PriceAboveLimit
 from orders.models import Order, OrderStatus, OrderTransactionId
 from orders.services.following import (
+    SupplierAnswer,
+    complete_keys,
     order_flag_found,
+    order_follow_found,
     order_found_by_transaction_id,
     poll_claim,
     poll_fetch,
@@ -29,7 +33,7 @@ from orders.services.records import (
 )
 from orders.states import POLLED_STATUSES
 from reseller.core.services import audit_record
-from suppliers.clients import OfferNotFound, SupplierError
+from suppliers.clients import OfferNotFound, OrderNotFound, SupplierError
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
 
@@ -165,15 +169,16 @@ def _flag_instead_of_action(order: Order, found, *, action: str, by, request, no
 
 
 def order_recheck(*, order: Order, by, request=None, now: datetime | None = None) -> Order:
-    """Ask the supplier for the order's status now."""
-    if order.status not in POLLED_STATUSES | {OrderStatus.COMPLETED}:
+    """Ask the supplier for the order's status now: only while it may still change there
+    (a final order, a completed one included, has nothing left to ask)."""
+    if order.status not in POLLED_STATUSES:
         raise OrderActionRefused(
             f"A {OrderStatus(order.status).label.lower()} order has no supplier status to check."
         )
+    if order.awaits_supplier_outcome:
+        raise OrderActionRefused(NO_LOOKUP)
     audit_record(action="order.rechecked", actor=by, request=request, target=order)
-    claim = poll_claim(
-        order_id=order.pk, statuses=POLLED_STATUSES | {OrderStatus.COMPLETED}, now=now, force=True
-    )
+    claim = poll_claim(order_id=order.pk, statuses=POLLED_STATUSES, now=now, force=True)
     if claim is None:
         raise OrderActionRefused("A status check of this order is running already.")
     poll_record(claim, poll_fetch(claim), now=now)
@@ -224,11 +229,136 @@ def order_mark_resolved(*, order: Order, by, comment: str, request=None) -> Orde
         order = order_lock(order.pk)
         if order.status != OrderStatus.NEEDS_ATTENTION:
             raise OrderActionRefused("Only an order that needs attention can be marked resolved.")
+        if order.awaits_supplier_outcome:
+            raise OrderActionRefused(
+                "Record whether it was bought (found, with its orderId, or not bought): finance "
+                "counts on it."
+            )
         order_move(
             order, OrderStatus.RESOLVED, actor=by, reason=comment, changes={"next_poll_at": None}
         )
         audit_record(
             action="order.resolved",
+            actor=by,
+            request=request,
+            target=order,
+            data={"comment": comment},
+        )
+    return order
+
+
+NO_LOOKUP = (
+    "This supplier cannot look an order up by transactionId, and its create-order answer was "
+    "lost: check at the supplier and record what you found."
+)
+#: The largest orderId the order's column holds.
+MAX_SUPPLIER_ORDER_ID = 2**63 - 1
+
+
+def _supplier_order_number(text) -> int:
+    value = str(text or "").strip()
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_SUPPLIER_ORDER_ID:
+        raise OrderActionRefused(
+            "Give the supplier's orderId as it shows it: a whole number, such as 10502."
+        )
+    return int(value)
+
+
+def _refuse_unless_awaiting(order: Order) -> None:
+    if not order.awaits_supplier_outcome:
+        raise OrderActionRefused(
+            "This order does not wait for a recorded outcome (it was recorded already, or its "
+            "supplier answered)."
+        )
+
+
+def _refuse_recorded_elsewhere(order: Order, number: int) -> None:
+    other = (
+        Order.objects.filter(account_id=order.account_id, supplier_order_id=number)
+        .exclude(pk=order.pk)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if other is not None:
+        raise OrderActionRefused(
+            f"Supplier order {number} is already recorded on order #{other}: one purchase "
+            "cannot be two orders. Nothing was recorded."
+        )
+
+
+def order_record_found(
+    *, order: Order, by, supplier_order_id, request=None, now: datetime | None = None
+) -> Order:
+    """Staff found the order whose create-order answer was lost at the supplier: check that
+    orderId with order-status (the only look-up the API has), record it, and follow the order
+    from then on like any other (keys fetched when it completes). Audited."""
+    number = _supplier_order_number(supplier_order_id)
+    _refuse_unless_awaiting(order)
+    _refuse_recorded_elsewhere(order, number)
+    client = supplier_client(order.account, max_retries=1, waiting=True)
+    try:
+        result = client.order_status(order_id=number)
+    except OrderNotFound:
+        raise OrderActionRefused(
+            f"The supplier has no order {number} on this account. Nothing was recorded."
+        ) from None
+    except (SupplierError, RateLimitSaturated, ValueError) as error:
+        raise OrderActionRefused(
+            f"Could not check order {number} with the supplier ({error_text(error)}). Nothing "
+            "was recorded; try again."
+        ) from None
+    keys, keys_error = complete_keys(
+        client, result, order.offer.returns_key, order.units, account=order.account
+    )
+    answer = SupplierAnswer(result=result, keys=keys, keys_error=keys_error)
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = order_lock(order.pk)
+        _refuse_unless_awaiting(order)
+        _refuse_recorded_elsewhere(order, number)
+        order_follow_found(
+            order,
+            answer,
+            supplier_order_id=number,
+            reason=f"Found at the supplier: order {number} ({result.status}), recorded by staff.",
+            actor=by,
+            now=now,
+        )
+        audit_record(
+            action="order.outcome_found",
+            actor=by,
+            request=request,
+            target=order,
+            data={"supplier_order_id": number, "supplier_status": result.status},
+        )
+    return order
+
+
+def order_record_not_bought(
+    *, order: Order, by, comment: str, request=None, now: datetime | None = None
+) -> Order:
+    """Staff checked at the supplier that the order whose create-order answer was lost was not
+    bought: WITHDRAWN, final and not charged, with where they checked. Audited."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise OrderActionRefused(
+            "Say where you checked (the supplier's order list, its support …)."
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = order_lock(order.pk)
+        _refuse_unless_awaiting(order)
+        order_move(
+            order,
+            OrderStatus.WITHDRAWN,
+            actor=by,
+            reason=f"Not bought at the supplier, recorded by staff: {comment}",
+            data={"outcome": "not bought"},
+            changes={"last_error": "", "next_poll_at": None},
+            now=now,
+        )
+        audit_record(
+            action="order.outcome_not_bought",
             actor=by,
             request=request,
             target=order,

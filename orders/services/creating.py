@@ -94,7 +94,7 @@ def _line_orders(line: OrderLine, *, account, batch, by, now) -> list[Order]:
         raise OrderError("This offer needs the player id.")
     if offer.requires_server_id and not game_server_id:
         raise OrderError("This offer needs the server.")
-    if offer.product_name == "Telegram Stars" and typed_id(game_user_id) is None:
+    if offer.is_telegram_stars and typed_id(game_user_id) is None:
         raise OrderError(
             "Telegram Stars need the numeric Telegram user id (resolve the @username first)."
         )

@@ -26,6 +26,9 @@ def _delivery_message(order: Order, keys: list[str]) -> EmailMessage:
         "product": order.offer.product_name,
         "offer_name": order.offer.offer_name,
         "keys": keys,
+        # A partial delivery says what came and what the supplier refunds.
+        "units": order.units,
+        "refunded": order.units_refunded,
         "fulfillment": order.fulfillment_data,
     }
     template = "orders/email/key_delivery.txt" if keys else "orders/email/topup_delivery.txt"

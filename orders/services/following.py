@@ -19,6 +19,7 @@ from orders.services.limits import (
     MAX_SUBMIT_ATTEMPTS,
     MIN_POLL_GAP,
 )
+from orders.services.lost_answers import lost_answer_note, order_flag_lost_answer
 from orders.services.moving import (
     order_lock,
     order_move,
@@ -29,7 +30,8 @@ from orders.services.records import (
     new_claim_token,
 )
 from orders.states import POLLED_STATUSES, SUPPLIER_PENDING, SUPPLIER_STATUSES, can_move
-from suppliers.clients import CodeGamesClient, Offer, OrderNotFound, OrderResult, SupplierError
+from suppliers.capabilities import capabilities_of
+from suppliers.clients import Offer, OrderNotFound, OrderResult, SupplierError
 from suppliers.models import SupplierAccount
 from suppliers.ratelimit import RateLimitSaturated
 from suppliers.services import supplier_client
@@ -62,15 +64,21 @@ def _expects_keys(result: OrderResult, offer_returns_key: bool | None) -> bool:
 
 
 def complete_keys(
-    client, result: OrderResult, offer_returns_key: bool | None, units: int
+    client,
+    result: OrderResult,
+    offer_returns_key: bool | None,
+    units: int,
+    *,
+    account: SupplierAccount,
 ) -> tuple[tuple[str, ...], SupplierError | None]:
-    """The keys of a COMPLETED order; CodeGames may complete one without them: fetch them."""
+    """The keys of a COMPLETED order. A supplier with a keys endpoint (CodeGames) may complete
+    one without them: fetch them there (only for a key product: it is an error for a top-up)."""
     keys = result.keys
     if result.status != "COMPLETED" or not _expects_keys(result, offer_returns_key):
         return keys, None
     if len(keys) >= (result.count or units):
         return keys, None
-    if isinstance(client, CodeGamesClient) and result.order_id:
+    if capabilities_of(account).keys_endpoint and result.order_id:
         try:
             fetched = client.keys(result.order_id)
         except (SupplierError, RateLimitSaturated) as error:
@@ -114,8 +122,13 @@ def order_found_by_transaction_id(order: Order) -> OrderResult | None:
     says ORDER_NOT_FOUND (or the order was never sent). A refusal proves only that the refused
     call created nothing, so this is asked before an order that was sent is given up (withdrawn)
     or given a new transactionId (retried). HTTP: call it outside any transaction. Raises
-    OrderActionRefused when the supplier cannot say."""
-    if not order.submit_attempts:
+    OrderActionRefused when the supplier cannot say.
+
+    A supplier without order-status by transactionId (CodeGames) cannot be asked, and need not
+    be: on such an account an order whose create-order answer was lost never comes back to the
+    queue or to REJECTED (it needs a person, see `lost_answers`), so every earlier call of a
+    queued, held or rejected order was answered with a refusal that created nothing."""
+    if not order.submit_attempts or not capabilities_of(order.account).status_by_transaction_id:
         return None
     client = supplier_client(order.account, max_retries=1)
     try:
@@ -157,6 +170,31 @@ def order_flag_found(
         batch_reopen(order.batch_id)
 
 
+def order_follow_found(
+    order: Order,
+    answer: SupplierAnswer,
+    *,
+    supplier_order_id: int,
+    reason: str,
+    now: datetime,
+    actor=None,
+) -> None:
+    """A locked order whose lost create-order answer was found at the supplier (by staff, or by
+    the answer arriving late): record its orderId, PROCESSING, then follow what the supplier
+    said (without an answer, polling by that orderId follows it)."""
+    order_move(
+        order,
+        OrderStatus.PROCESSING,
+        actor=actor,
+        reason=reason,
+        data={"supplier_order_id": supplier_order_id, "outcome": "found"},
+        changes={"supplier_order_id": supplier_order_id, "last_error": "", "next_poll_at": now},
+        now=now,
+    )
+    if answer.result is not None:
+        apply_answer(order, answer, now=now, source="order-status")
+
+
 def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source: str) -> None:
     """Follow what the supplier said about a locked order (inside the caller's transaction)."""
     result = answer.result
@@ -188,6 +226,7 @@ def apply_answer(order: Order, answer: SupplierAnswer, *, now: datetime, source:
     if target == OrderStatus.COMPLETED:
         _apply_completed(order, answer, changes, data, expects_keys, units, now, source)
     elif target in (OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED):
+        changes["units_refunded"] = units  # the supplier refunds the whole order
         if order.status != target and can_move(order.status, target):
             message = f": {result.message}" if result.message else ""
             order_move(
@@ -208,7 +247,11 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
     stored = _store_keys(order, answer.keys) if expects_keys else 0
     delivered = stored if expects_keys else units
     missing = max(0, units - delivered)
+    # Units the supplier completed without are refunded by it; keys it has but that could not
+    # be read are not refunded (a re-check may read them).
+    refunded = missing if answer.keys_error is None else 0
     changes["units_delivered"] = delivered
+    changes["units_refunded"] = refunded
     if missing:
         note = f"Partial delivery: {delivered} of {units} units delivered"
         if answer.keys_error is not None:
@@ -247,17 +290,22 @@ def _apply_completed(order, answer, changes, data, expects_keys, units, now, sou
         order_move(
             order,
             OrderStatus.NEEDS_ATTENTION,
-            reason=changes["last_error"] + " The supplier refunds the missing units.",
-            data={"units": units, "units_delivered": delivered},
+            reason=changes["last_error"]
+            + (
+                f" The supplier refunds the {refunded} missing; the {delivered} delivered are "
+                "sent to the customer as usual."
+                if refunded
+                else " Re-check once the supplier's keys can be read."
+            ),
+            data={"units": units, "units_delivered": delivered, "units_refunded": refunded},
             changes={"next_poll_at": None},
             now=now,
         )
-    elif (
-        not missing
-        and order.status == OrderStatus.COMPLETED
-        and order.email
-        and not order.delivered_at
-    ):
+    # A partial delivery is sent like a full one: what came, and what is refunded.
+    deliverable = (not missing and order.status == OrderStatus.COMPLETED) or (
+        refunded and delivered and order.status == OrderStatus.NEEDS_ATTENTION
+    )
+    if deliverable and order.email and not order.delivered_at:
         enqueue_after_commit("deliver_order", [order.pk])
 
 
@@ -365,6 +413,9 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
             return None
         if order.lease_expires_at is not None and order.lease_expires_at > now:
             return None  # another worker is asking right now
+        if _cannot_be_asked(order):
+            _stop_asking(order, now)
+            return None
         if (
             not force
             and order.last_polled_at is not None
@@ -396,6 +447,24 @@ def poll_claim(*, order_id, statuses, now=None, force=False) -> PollClaim | None
         )
 
 
+def _cannot_be_asked(order: Order) -> bool:
+    """Whether a status call would need order-status by transactionId, which the order's
+    supplier does not have (CodeGames, before its orderId is known)."""
+    by_transaction_id = order.status == OrderStatus.UNKNOWN or not order.supplier_order_id
+    return by_transaction_id and not capabilities_of(order.account).status_by_transaction_id
+
+
+def _stop_asking(order: Order, now: datetime) -> None:
+    """Nothing can be polled for it: an UNKNOWN order (from before the supplier was known to
+    lack the look-up) needs a person like any lost answer; others just leave the work list."""
+    if order.status == OrderStatus.UNKNOWN:
+        order_flag_lost_answer(order, cause="create-order's answer was lost", now=now)
+    elif order.awaits_supplier_outcome:
+        _update(order, {"next_poll_at": None, "last_error": lost_answer_note(order)}, now)
+    else:
+        _update(order, {"next_poll_at": None}, now)
+
+
 def poll_fetch(claim: PollClaim) -> SupplierAnswer:
     client = supplier_client(claim.account, max_retries=1)
     by_transaction_id = claim.status == OrderStatus.UNKNOWN or not claim.supplier_order_id
@@ -406,7 +475,9 @@ def poll_fetch(claim: PollClaim) -> SupplierAnswer:
             result = client.order_status(order_id=claim.supplier_order_id)
     except (SupplierError, RateLimitSaturated, ValueError) as error:
         return SupplierAnswer(error=error, by_transaction_id=by_transaction_id)
-    keys, keys_error = complete_keys(client, result, claim.returns_key, claim.units)
+    keys, keys_error = complete_keys(
+        client, result, claim.returns_key, claim.units, account=claim.account
+    )
     return SupplierAnswer(
         result=result, keys=keys, keys_error=keys_error, by_transaction_id=by_transaction_id
     )

@@ -23,6 +23,7 @@ from orders.services.following import (
     apply_answer,
     complete_keys,
     order_flag_found,
+    order_follow_found,
     order_resolve_unknown,
 )
 from orders.services.limits import (
@@ -31,6 +32,7 @@ from orders.services.limits import (
     RATE_LIMITED_RETRY,
     REQUOTE_FAILED_RETRY,
 )
+from orders.services.lost_answers import order_flag_lost_answer
 from orders.services.moving import (
     order_lock,
     order_move,
@@ -42,6 +44,7 @@ from orders.services.records import (
     new_claim_token,
 )
 from reseller.core.services import audit_record
+from suppliers.capabilities import capabilities_of
 from suppliers.clients import (
     InsufficientBalance,
     InvalidToken,
@@ -163,6 +166,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
                 from_statuses=[Batch.Status.CONFIRMED],
                 now=now,
             )
+        customer = _customer(order)
         return SubmitClaim(
             order_id=order.pk,
             token=token,
@@ -170,12 +174,32 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             supplier_offer_id=order.offer.offer_id,
             price=price,
             transaction_id=order.transaction_id,
-            email=order.email or None,
-            game_user_id=order.game_user_id or None,
-            game_server_id=order.game_server_id or None,
+            email=customer["email"],
+            game_user_id=customer["game_user_id"],
+            game_server_id=customer["game_server_id"],
             returns_key=order.offer.returns_key,
             units=order.units,
         )
+
+
+def _customer(order: Order) -> dict[str, str | None]:
+    """What create-order's `customer` carries: the email only where the supplier's API takes
+    one, and the player fields the order has; when find-one listed the offer's `required`
+    fields (CodeGames), only those."""
+    required = set(order.offer.required_fields or ())
+    fields = {
+        "email": order.email if capabilities_of(order.account).customer_email else "",
+        "game_user_id": order.game_user_id,
+        "game_server_id": order.game_server_id,
+    }
+    if required:
+        wanted = {"gameUserId": "game_user_id", "gameServerId": "game_server_id"}
+        listed = {wanted[name] for name in required if name in wanted}
+        fields = {
+            name: value if name in listed or name == "email" else ""
+            for name, value in fields.items()
+        }
+    return {name: value or None for name, value in fields.items()}
 
 
 def _submit_send(claim: SubmitClaim) -> SupplierAnswer:
@@ -204,7 +228,9 @@ def _submit_send(claim: SubmitClaim) -> SupplierAnswer:
         # A bug of ours: whether the request left is unknown, so the order becomes UNKNOWN.
         logger.exception("create-order for order %s failed unexpectedly", claim.order_id)
         return SupplierAnswer(error=error)
-    keys, keys_error = complete_keys(client, result, claim.returns_key, claim.units)
+    keys, keys_error = complete_keys(
+        client, result, claim.returns_key, claim.units, account=claim.account
+    )
     return SupplierAnswer(result=result, keys=keys, keys_error=keys_error)
 
 
@@ -233,6 +259,23 @@ def _record_late_answer(
     result = answer.result
     if result is None:
         logger.warning("order %s: claim lost before recording (now %s)", order.pk, order.status)
+        return
+    if (
+        result.order_id
+        and order.awaits_supplier_outcome
+        and order.transaction_id == claim.transaction_id
+    ):
+        # The answer a person was asked to look for: it names the order.
+        order_follow_found(
+            order,
+            answer,
+            supplier_order_id=result.order_id,
+            reason=(
+                f"create-order answered after its lease: supplier order {result.order_id} "
+                f"({result.status})."
+            ),
+            now=now,
+        )
         return
     if order.transaction_id != claim.transaction_id:
         # Retried under a new transactionId meanwhile (order_retry asks order-status first, so
@@ -284,6 +327,14 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
     if error is None:
         raise ValueError("an answer without a result carries the error that replaced it")
     text = error_text(error)
+    if _may_have_created(error) and not capabilities_of(order.account).status_by_transaction_id:
+        order_flag_lost_answer(
+            order,
+            cause=f"create-order got no usable answer ({text})",
+            data=error_data(error),
+            now=now,
+        )
+        return Next.DONE
     if isinstance(error, TransactionDuplicate):
         order_move(
             order,
@@ -363,6 +414,15 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         now=now,
     )
     return Next.DONE
+
+
+def _may_have_created(error: BaseException) -> bool:
+    """Whether create-order may have created the order although it gave no usable answer: a
+    timeout, reset, 5xx or unreadable body, a bug of ours around the call, or
+    TRANSACTION_DUPLICATE (an earlier call landed). Not a refusal, not a call never made."""
+    if isinstance(error, TransactionDuplicate | OrderOutcomeUnknown):
+        return True
+    return not isinstance(error, SupplierError | RateLimitSaturated | ValueError)
 
 
 def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> Next:

@@ -22,10 +22,12 @@ from orders.services.account_queue import release_held_orders
 from orders.services.limits import (
     SWEEP_LIMIT,
 )
+from orders.services.lost_answers import order_flag_lost_answer
 from orders.services.moving import (
     order_move,
 )
 from orders.states import OPEN_STATUSES, POLLED_STATUSES
+from suppliers.capabilities import capabilities_of
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +47,8 @@ class SweepReport:
 def orders_sweep(*, now: datetime | None = None, limit: int = SWEEP_LIMIT) -> SweepReport:
     """The beat-driven sweep: rebuild all pending work from the rows.
 
-    1. SUBMITTING orders whose lease expired → UNKNOWN (the worker died around the call);
+    1. SUBMITTING orders whose lease expired → UNKNOWN (the worker died around the call), or
+       NEEDS_ATTENTION on a supplier without order-status by transactionId (`lost_answers`);
     2. pending orders nobody polled past the 60-minute limit → NEEDS_ATTENTION;
     3. released ON_HOLD orders of a resumed account → QUEUED;
     4. due SUBMITTED / PROCESSING / UNKNOWN / NEEDS_ATTENTION orders → one poll task each;
@@ -125,11 +128,22 @@ def _sweep_finished_batches(now: datetime) -> int:
 def _sweep_expired_leases(now: datetime, limit: int) -> int:
     with transaction.atomic():
         orders = list(
-            Order.objects.select_for_update(skip_locked=True)
+            Order.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("account", "offer")
             .filter(status=OrderStatus.SUBMITTING, lease_expires_at__lte=now)
             .order_by("lease_expires_at")[:limit]
         )
         for order in orders:
+            if not capabilities_of(order.account).status_by_transaction_id:
+                order_flag_lost_answer(
+                    order,
+                    cause=(
+                        "The claim's lease expired: the worker stopped between the claim and "
+                        "the recording, so whether create-order was sent is unknown"
+                    ),
+                    now=now,
+                )
+                continue
             order_move(
                 order,
                 OrderStatus.UNKNOWN,

@@ -1,6 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import Group
+from django.contrib.auth.views import redirect_to_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reseller.core.models import AuditEvent, Heartbeat
 
@@ -30,3 +33,19 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 admin.site.register(Heartbeat)
 admin.site.site_header = "Reseller back-office administration"
+
+# django-otp's own admin page for its TOTP devices shows a secret and its QR code: no one but their
+# owner may see those (the back-office's AuthenticatorApp and RecoveryCodes have no admin page).
+# Admins reset a person's second factor from the Staff page.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+@login_not_required
+def _sign_in_through_the_back_office(request, extra_context=None):
+    """The Django admin's own sign-in form asks for the password only: everyone signs in through
+    the back-office's, with its second factor, and comes back."""
+    return redirect_to_login(request.GET.get("next") or request.path.removesuffix("login/"))
+
+
+admin.site.login = _sign_in_through_the_back_office  # type: ignore[method-assign]

@@ -20,8 +20,9 @@ How often a part re-polls is said by purpose in ``POLL_SECONDS`` and written int
 from collections.abc import Iterable
 from functools import cached_property
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.http import push_url as push_url_header
 from django_htmx.middleware import HtmxDetails
 
@@ -106,3 +107,20 @@ def render_page(
     beforehand which part it renders."""
     page = Page(request, template, partials=partials, htmx_partial=htmx_partial)
     return page.render(context, status=status, push_url=push_url)
+
+
+def redirect_page(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    """Send the browser to another page: a redirect, or for htmx (which would otherwise swap the
+    page it was sent to into the part it asked for) a whole-page visit (`HX-Redirect`)."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return HttpResponseRedirect(url)
+
+
+def current_page_path(request: HtmxHttpRequest) -> str:
+    """The address of the page the person is on: for htmx, the page that sent the request (not
+    the part's own address), otherwise the request's."""
+    htmx = request.htmx
+    if htmx and htmx.current_url_abs_path:
+        return htmx.current_url_abs_path
+    return request.get_full_path()

@@ -1,4 +1,4 @@
-"""Writes of the core app: audit events and staff accounts."""
+"""Writes of the core app: audit events, staff accounts and passwords."""
 
 import secrets
 
@@ -8,13 +8,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from reseller.core.errors import ApplicationError
-from reseller.core.models import AuditEvent, Heartbeat
+from reseller.core.models import AuditEvent, HandedOverPassword, Heartbeat
 from reseller.core.roles import ADMIN, ROLES, pricing_granted, pricing_permissions
 
 User = get_user_model()
 
 
-def _client_address(request) -> tuple[str | None, str]:
+def client_address(request) -> tuple[str | None, str]:
     if request is None:
         return None, ""
     # Behind a proxy, REMOTE_ADDR is the proxy; production settings tell axes how many hops to
@@ -40,7 +40,7 @@ def audit_record(
     if target is not None:
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
-    ip_address, user_agent = _client_address(request)
+    ip_address, user_agent = client_address(request)
     return AuditEvent.objects.create(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         actor_name=getattr(actor, "username", "") or "",
@@ -68,14 +68,17 @@ def _set_role(user, role_name: str) -> None:
 
 @transaction.atomic
 def staff_create(
-    *, username: str, email: str, role: str, by=None, request=None
+    *, username: str, email: str, role: str, by=None, request=None, handed_over: bool = True
 ) -> tuple[AbstractUser, str]:
-    """Create a staff user with a random password, returned once to be handed over."""
+    """Create a staff user with a random password, returned once to be handed over; the person
+    replaces it at their first sign-in (unless `handed_over` is False: `make run`'s demo users)."""
     if User.objects.filter(username__iexact=username).exists():
         raise ApplicationError(f"A user named {username!r} already exists.")
     password = generate_password()
     user = User.objects.create_user(username=username, email=email, password=password)
     _set_role(user, role)
+    if handed_over:
+        HandedOverPassword.objects.create(user=user)
     audit_record(
         action="staff.created", actor=by, request=request, target=user, data={"role": role}
     )
@@ -96,6 +99,10 @@ def staff_update(
     the named permissions to change pricing rules and currency rates."""
     if by is not None and user.pk == by.pk and (not is_active or role != "admin"):
         raise ApplicationError("You cannot demote or deactivate your own account.")
+    # Here, not at the top: these modules record their events through this one.
+    from reseller.core.sessions import sessions_end
+    from reseller.core.two_factor import has_second_factor, second_factor_required
+
     before = {
         "role": getattr(user.groups.first(), "name", ""),
         "is_active": user.is_active,
@@ -117,15 +124,34 @@ def staff_update(
         target=user,
         data={"before": before, "after": after},
     )
+    if before["is_active"] and not is_active:
+        sessions_end(user=user, reason="deactivated", by=by, request=request)
+    elif second_factor_required(user) and not has_second_factor(user):
+        # Moved into a role that must have a second factor: they enrol at their next sign-in
+        # rather than go on with the new role on a password alone.
+        sessions_end(user=user, reason="role requires a second factor", by=by, request=request)
 
 
 @transaction.atomic
 def staff_reset_password(*, user, by=None, request=None) -> str:
+    """A new random password, returned once to be handed over; the person replaces it at their
+    next sign-in. Their sessions end (Django's session check follows the password)."""
     password = generate_password()
     user.set_password(password)
     user.save(update_fields=["password"])
+    HandedOverPassword.objects.update_or_create(user=user)
     audit_record(action="staff.password_reset", actor=by, request=request, target=user)
     return password
+
+
+@transaction.atomic
+def password_change(*, user, password: str, request=None) -> None:
+    """The person sets their own password (already checked by Django's validators); a handed-over
+    one no longer needs replacing."""
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    HandedOverPassword.objects.filter(user=user).delete()
+    audit_record(action="auth.password_changed", actor=user, request=request, target=user)
 
 
 def heartbeat_record(*, name: str, worker: str) -> Heartbeat:

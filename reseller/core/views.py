@@ -10,13 +10,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reseller.core import audit, selectors, services
+from reseller.core import audit, selectors, services, two_factor
 from reseller.core.errors import ApplicationError
 from reseller.core.filters import AuditEventFilter
 from reseller.core.forms import StaffCreateForm, StaffUpdateForm
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
 from reseller.core.roles import pricing_granted, role_of
+from reseller.core.signin import fresh_proof_required
 from reseller.core.spreadsheets import csv_download
 
 AUDIT_PAGE_SIZE = 50
@@ -35,6 +36,7 @@ def healthz(request):
 
 @permission_required("auth.change_user", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@fresh_proof_required
 def staff_list(request):
     form = StaffCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -57,6 +59,7 @@ def staff_list(request):
 
 @permission_required("auth.change_user", raise_exception=True)
 @require_http_methods(["GET", "POST"])
+@fresh_proof_required
 def staff_detail(request, user_id: int):
     staff_user = get_object_or_404(get_user_model(), pk=user_id)
     role = role_of(staff_user)
@@ -76,6 +79,18 @@ def staff_detail(request, user_id: int):
                 "core/staff_password.html",
                 {"staff_user": staff_user, "password": password, "created": False},
             )
+        if "reset_second_factor" in request.POST:
+            try:
+                two_factor.second_factor_reset(user=staff_user, by=request.user, request=request)
+            except ApplicationError as error:
+                messages.error(request, error.message)
+                return redirect("core:staff_detail", user_id=staff_user.pk)
+            messages.success(
+                request,
+                f"{staff_user.username}'s second factor was removed and their sessions ended; "
+                "they set up a new authenticator app at their next sign-in.",
+            )
+            return redirect("core:staff_detail", user_id=staff_user.pk)
         if form.is_valid():
             try:
                 services.staff_update(
@@ -89,11 +104,14 @@ def staff_detail(request, user_id: int):
     events = selectors.audit_event_list().filter(
         target_type="auth.user", target_id=str(staff_user.pk)
     )[:20]
-    return render(
-        request,
-        "core/staff_detail.html",
-        {"staff_user": staff_user, "form": form, "events": audit.event_lines(events)},
-    )
+    context = {
+        "staff_user": staff_user,
+        "form": form,
+        "events": audit.event_lines(events),
+        "has_second_factor": two_factor.has_second_factor(staff_user),
+        "second_factor_required": two_factor.second_factor_required(staff_user),
+    }
+    return render(request, "core/staff_detail.html", context)
 
 
 @permission_required("core.view_auditevent", raise_exception=True)

@@ -41,6 +41,11 @@ INSTALLED_APPS = [
     "django_filters",
     "axes",
     "csp",
+    # Before reseller.core, whose admin.py takes the TOTP device out of the Django admin. The
+    # back-office's own devices (reseller.core.models) check codes with otp_totp's TOTPDevice
+    # methods; otp_totp's own table stays empty.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "reseller.core",
     "suppliers",
     "catalog",
@@ -62,6 +67,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Ends a signed-in session that was idle too long or has outlived its lifetime (after
+    # MessageMiddleware and HtmxMiddleware: it leaves a message and answers htmx in kind).
+    "reseller.core.sessions.SessionLifetimeMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
@@ -155,7 +163,10 @@ else:
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": env.int("PASSWORD_MIN_LENGTH", default=12)},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -172,9 +183,12 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# A wrong second-factor code counts as a failed sign-in too; the count is reset only when someone
+# is signed in, after both steps, so re-entering the password does not buy more guesses.
 AXES_RESET_ON_SUCCESS = True
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
-AXES_SENSITIVE_PARAMETERS = ["password"]
+# What axes masks in the failed attempts it keeps: a password, and a second-factor or recovery code.
+AXES_SENSITIVE_PARAMETERS = ["password", "code"]
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
@@ -210,7 +224,29 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 12)
+
+# Signing in (reseller/core/signin.py). After the password, people with a second factor give its
+# code; people of these roles must have one (they are sent to enrol before anything else).
+TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["admin", "finance"])
+# The role names of reseller/core/roles.py: a misspelt one would quietly require nothing.
+if set(TWO_FACTOR_REQUIRED_ROLES) - {"operator", "finance", "admin"}:
+    raise ImproperlyConfigured(
+        "TWO_FACTOR_REQUIRED_ROLES takes role names: operator, finance, admin (comma-separated)."
+    )
+# Revealing or exporting keys, changing a supplier account or staff asks for the code (or, for
+# someone without a second factor, the password) again when the last proof is older than this.
+FRESH_PROOF_MAX_AGE = timedelta(minutes=env.int("FRESH_PROOF_MINUTES", default=5))
+# A signed-in session ends after this long without a request, and this long after signing in
+# whatever happens (reseller/core/sessions.py).
+SESSION_IDLE_TIMEOUT = timedelta(minutes=env.int("SESSION_IDLE_MINUTES", default=30))
+SESSION_ABSOLUTE_LIFETIME = timedelta(hours=env.int("SESSION_LIFETIME_HOURS", default=12))
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_LIFETIME.total_seconds())
+# Sessions live in the database: a person's sessions are ended by deleting their rows (an admin
+# deactivating them or resetting their second factor, "Sign out everywhere").
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# `make run`'s demo users sign in with their password alone (reseller/settings/local.py).
+DEMO_ONE_STEP_SIGN_IN = False
+OTP_TOTP_ISSUER = "Reseller back-office"
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)

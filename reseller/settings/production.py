@@ -41,6 +41,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not env.bo
         "Production runs on PostgreSQL: set DATABASE_URL to a postgres:// URL."
     )
 
+if env.bool("DEMO_ONE_STEP_SIGN_IN", default=False):
+    raise ImproperlyConfigured(
+        "DEMO_ONE_STEP_SIGN_IN is for a developer's machine only: production requires the second "
+        "factor and replaces handed-over passwords."
+    )
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

@@ -214,6 +214,9 @@ class SyncRow:
     requires_game_user_id: bool | None
     requires_game_server_id: bool | None
     category: str | None
+    # Units per order (a bundle's "5 x ..."): the documented sync row has no such field, but
+    # find-one and the order answers call it `count`; read when a feed row carries it.
+    count: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +258,9 @@ def _sync_row(row: Any) -> SyncRow:
     product_id = get("productId")
     if product_id is not None and product_id.__class__ is not int:
         product_id = to_int(product_id, "productId")
+    count = get("count")
+    if count is not None and count.__class__ is not int:
+        count = to_int(count, "count")
     return SyncRow(
         offer_id,
         get("offerGroupName"),
@@ -266,6 +272,7 @@ def _sync_row(row: Any) -> SyncRow:
         get("isRequiredGameUserId"),
         get("isRequiredGameServerId"),
         get("category"),
+        count,
     )
 
 

@@ -99,3 +99,18 @@ def test_a_first_sync_meeting_an_offer_again_on_a_later_page_updates_it(account)
     assert Offer.objects.filter(account=account).count() == 3
     assert Offer.objects.get(offer_id=2).price == Decimal("2.00")
     assert seen == {1, 2, 3}
+
+
+def test_a_bundle_count_the_feed_tells_is_stored_and_one_it_leaves_out_is_kept(account):
+    write(account, [row(1, name="5 x 310 Diamonds", count=5), row(2), row(3)])
+    assert dict(Offer.objects.values_list("offer_id", "units")) == {1: 5, 2: None, 3: None}
+    Offer.objects.filter(offer_id=2).update(units=3)  # find-one told it
+    result = write(
+        account,
+        [row(1, name="5 x 310 Diamonds"), row(2), row(3, count=1)],
+    )
+    # Row 1 lost its count and row 2 never had one: both keep theirs, unchanged, not rewritten.
+    assert (result.changed, result.written) == (1, 1)
+    assert dict(Offer.objects.values_list("offer_id", "units")) == {1: 5, 2: 3, 3: 1}
+    write(account, [row(1, name="5 x 310 Diamonds", count=10)])
+    assert Offer.objects.get(offer_id=1).units == 10

@@ -390,3 +390,22 @@ def test_retail_at_or_below_cost_is_flagged(client_as, account, offers):
         'data-testid="at-or-below-cost"'
         not in client.get(reverse("catalog:catalog_browse"), {"q": "pubg"}).content.decode()
     )
+
+
+def test_a_bundle_shows_its_bundle_price_and_its_unit_price(client_as, account, offers):
+    make_offer(account, 6, "Mobile Legends", "5 x 310 Diamonds", "3.21", units=5)
+    make_offer(account, 7, "Mobile Legends", "310 Diamonds", "3.21", units=1)
+    client = client_as("operator")
+    html = client.get(reverse("catalog:catalog_browse"), {"q": "diamonds"}).content.decode()
+    assert html.count('data-testid="bundle-price"') == 1
+    assert (
+        '<span data-testid="bundle-price">16.05 USD</span> <span class="muted small">for 5' in html
+    )
+    assert '<div class="small muted" data-testid="unit-price">3.21 per unit</div>' in html
+    bundle = Offer.objects.get(offer_id=6)
+    page = client.get(reverse("catalog:offer_detail", args=[bundle.pk])).content.decode()
+    assert '16.05 USD <span class="muted small">for a bundle of 5</span>' in page
+    assert "3.21 USD per unit" in page and "a bundle of 5 units" in page
+    single = client.get(reverse("catalog:offer_detail", args=[offers[0].pk])).content.decode()
+    assert 'data-testid="unit-price"' not in single
+    assert "units per order not known until the price is refreshed" in single

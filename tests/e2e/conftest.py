@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.two_factor import current_code
+
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 # Flags for a root user on a machine with no outside network: no sandbox (root), and nothing that
 # tries to reach the internet in the background.
@@ -77,17 +79,43 @@ def page(_browser, live_server):
     assert not errors, f"browser errors: {errors}"
 
 
+def sign_in_with_password(page, user):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(user.plain_password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def enter_code(page, code: str, *, button: str = "Verify"):
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name=button).click()
+
+
 @pytest.fixture
 def sign_in(page, make_staff):
-    """Sign in through the real form as a fresh user of the role; returns the user."""
+    """Sign in through the real form as a fresh user of the role (or as `user`, or in another
+    browser page `on`), with the code of their authenticator app computed here when they have
+    one; returns the user."""
 
-    def sign_in_as(role: str):
-        user = make_staff(role)
-        page.goto("/accounts/login/")
-        page.get_by_label("Username").fill(user.username)
-        page.get_by_label("Password").fill(user.plain_password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url("**/")
+    def sign_in_as(role: str | None = None, *, user=None, on=None):
+        user = user or make_staff(role)
+        browser_page = on or page
+        sign_in_with_password(browser_page, user)
+        if user.authenticator is not None:
+            browser_page.wait_for_url("**/accounts/sign-in/code/")
+            enter_code(browser_page, current_code(user.authenticator))
+        browser_page.wait_for_url("**/")
         return user
 
     return sign_in_as
+
+
+@pytest.fixture
+def second_page(_browser, live_server):
+    """Another person's browser: a page in a context of its own (its own cookies)."""
+    context = _browser.new_context(
+        base_url=live_server.url, viewport={"width": 1360, "height": 900}
+    )
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()

@@ -151,16 +151,29 @@ def test_mark_resolved_needs_a_comment(offline_offer, operator):
     assert event.actor == operator and event.reason == "Refunded to the customer."
 
 
-def test_recheck_asks_the_supplier_now(sandbox_account, sandbox_offer, operator):
+def test_recheck_asks_the_supplier_now(sandbox_account, sandbox_offer, operator, sandbox_settings):
     account = sandbox_account()
-    offer = sandbox_offer(account, kind="key")
-    order = order_submit(order_id=place(offer).pk)
-    order = order_recheck(order=order, by=operator)
-    assert order.status == S.COMPLETED and order.poll_count == 1
+    offer = sandbox_offer(account, kind="topup", req_server="false")
+    with sandbox_settings(topup_delay_seconds=30):
+        order = order_submit(order_id=place(offer).pk)
+        assert order.status == S.SUBMITTED
+        order = order_recheck(order=order, by=operator)
+    assert order.status == S.SUBMITTED and order.poll_count == 1
     assert audited("order.rechecked", order)
     queued = place(offer)
     with pytest.raises(OrderActionRefused):
         order_recheck(order=queued, by=operator)
+
+
+def test_a_final_order_has_no_status_left_to_check(sandbox_account, sandbox_offer, operator):
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key")
+    order = order_submit(order_id=place(offer).pk)
+    assert order.status == S.COMPLETED
+    with pytest.raises(OrderActionRefused, match="completed order has no supplier status"):
+        order_recheck(order=order, by=operator)
+    order.refresh_from_db()
+    assert order.poll_count == 0 and not audited("order.rechecked", order)
 
 
 def test_a_paused_batch_is_not_sent_until_resumed(
@@ -239,7 +252,15 @@ def test_order_creation_checks_what_the_offer_needs(sandbox_account, sandbox_off
 
 
 def test_the_action_whitelist_names_a_permission_for_each_action():
-    assert set(ORDER_ACTIONS) == {"retry", "recheck", "withdraw", "mark_resolved", "resend"}
+    assert set(ORDER_ACTIONS) == {
+        "retry",
+        "recheck",
+        "withdraw",
+        "mark_resolved",
+        "resend",
+        "record_found",
+        "record_not_bought",
+    }
     assert all(action.permission.startswith("orders.") for action in ORDER_ACTIONS.values())
 
 

@@ -149,7 +149,23 @@ def test_an_order_key_row_is_one_unit():
     key = OrderKey(order_id=1, unit_index=0, secret="ABCD-EFGH-IJKL-MNOP")
     assert key.masked == "••••MNOP" and "EFGH" not in repr(key)
     # A short key or PIN shows nothing: half of an 8-digit PIN would make it guessable.
-    assert mask_secret("12345") == mask_secret("1234-5678") == mask_secret("X" * 15) == "••••"
+    assert mask_secret("12345") == mask_secret("1234-5678") == mask_secret("X" * 11) == "••••"
+    assert mask_secret("AB-CD-EF-GH-IJ") == "••••"  # ten letters: only six would stay hidden
+
+
+@pytest.mark.parametrize(
+    ("key", "masked"),
+    [
+        ("001434249936", "••••9936"),  # a 12-digit numeric code, as the documents show
+        ("ABCDE-FGHIJ-KLMNO", "••••LMNO"),  # Steam
+        ("ABCD-EFGH-IJKL", "••••IJKL"),  # PlayStation
+        ("ABCDEFGHIJKLMNOP", "••••MNOP"),  # Google Play
+        ("123456789012", "••••9012"),
+    ],
+)
+def test_every_key_is_masked_by_one_rule_whatever_its_shape(key, masked):
+    assert mask_secret(key) == masked
+    assert OrderKey(order_id=1, unit_index=0, secret=key).masked == masked
 
 
 def test_a_failed_delivery_says_why_on_the_order_page_and_a_resend_clears_it(

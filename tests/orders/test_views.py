@@ -453,7 +453,8 @@ def test_the_detail_shows_masked_keys_history_and_transaction_ids(client_as, com
     assert b'data-testid="order-events"' in page.content and b"created" in page.content
     assert b">Reveal</button>" in page.content
     actions = [name for name, _ in page.context["actions"]]
-    assert actions == ["recheck", "resend"]
+    assert actions == ["resend"]  # final: no "Re-check status"
+    assert b"Re-check status" not in page.content
     assert b"every 2s" not in page.content  # a final order does not poll
 
 
@@ -575,3 +576,54 @@ def test_an_offer_s_orders_are_a_page_and_the_catalog_s_offer_page_loads_them(
         reverse("catalog:offer_detail", args=[offline_offer.pk])
     ).content.decode()
     assert f'hx-get="{url}"' in offer_page and f'href="{url}"' in offer_page
+
+
+# --- cards and actions only where they apply ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("product", "returns_key", "requires_user_id", "card"),
+    [
+        ("Steam Wallet US", True, False, "Keys"),
+        ("Telegram Stars", True, True, None),  # delivered as fulfillment data, never keys
+        ("PUBG Mobile", False, True, None),  # a top-up credits the player
+    ],
+)
+@pytest.mark.parametrize("status", [S.ON_HOLD, S.QUEUED, S.PROCESSING])
+def test_the_keys_card_shows_only_for_products_delivered_as_keys(
+    client_as, offline_offer, product, returns_key, requires_user_id, card, status
+):
+    offline_offer.product_name = product
+    offline_offer.returns_key = returns_key
+    offline_offer.requires_user_id = requires_user_id
+    offline_offer.save()
+    order = make_order(offline_offer, status=status, game_user_id="143594291")
+    html = client_as("operator").get(order.get_absolute_url()).content.decode()
+    if card is None:
+        assert 'id="keys"' not in html and "<h2>Keys</h2>" not in html
+    else:
+        assert "<h2>Keys</h2>" in html and "Keys are stored, encrypted, when the order" in html
+
+
+def test_a_stars_order_shows_its_delivery_data_once_completed(client_as, offline_offer):
+    offline_offer.product_name, offline_offer.returns_key = "Telegram Stars", True
+    offline_offer.save()
+    order = make_order(offline_offer, status=S.COMPLETED, game_user_id="143594291")
+    Order.objects.filter(pk=order.pk).update(fulfillment_data={"telegram_user_id": 143594291})
+    html = client_as("operator").get(order.get_absolute_url()).content.decode()
+    assert "<h2>Delivery data</h2>" in html and "143594291" in html
+    assert "<h2>Keys</h2>" not in html
+
+
+@pytest.mark.parametrize("status", sorted(S.values))
+def test_re_check_is_offered_only_while_the_supplier_may_still_change_the_order(
+    client_as, offline_offer, status
+):
+    from orders.states import FINAL_STATUSES, POLLED_STATUSES
+
+    order = make_order(offline_offer, status=status)
+    page = client_as("operator").get(order.get_absolute_url())
+    actions = [name for name, _ in page.context["actions"]]
+    assert ("recheck" in actions) == (status in POLLED_STATUSES)
+    if status in FINAL_STATUSES:
+        assert b"Re-check status" not in page.content

@@ -113,9 +113,9 @@ def test_top_ups(make_partner, find_offer, sandbox):
         400,
     )
     time.sleep(0.65)
-    final = partner.status(transactionId="cg-topup")
+    final = partner.status(orderId=order["orderId"])
     assert final["status"] == "REFUND" and final["message"]
-    assert partner.balance()["balance"] == 1000
+    assert sandbox.admin("GET", f"/sandbox/accounts/{partner.token}")["balance"] == 1000
     sandbox.admin("POST", "/sandbox/settings", {"topup_delay_seconds": 0, "fail_share": 0})
     done = partner.buy(offer["offerId"], "cg-topup-2", {"gameUserId": "52357322414"})
     assert done["status"] == "COMPLETED" and done["isReturnDataForCustomer"] is False
@@ -124,8 +124,8 @@ def test_top_ups(make_partner, find_offer, sandbox):
 
 def test_keys_refused_for_stars_and_unknown_orders(make_partner, find_offer, sandbox):
     partner = make_partner(kind="codegames")
-    stars = partner.sync(search="Telegram Stars")["rows"][0]
-    order = partner.buy(stars["offerGroupId"], "cg-stars", {"gameUserId": "1"})
+    stars = find_offer(kind="stars", settlement="MIXED")
+    order = partner.buy(stars["offerId"], "cg-stars", {"gameUserId": "1"})
     assert order["status"] == "CANCELED"
     assert_error(
         partner.post("/api/v1/offers/keys", {"orderId": order["orderId"]}),
@@ -133,3 +133,28 @@ def test_keys_refused_for_stars_and_unknown_orders(make_partner, find_offer, san
         400,
     )
     assert_error(partner.post("/api/v1/offers/keys", {"orderId": 1}), "ORDER_NOT_FOUND", 404)
+
+
+def test_orders_are_looked_up_by_order_id_only(make_partner, find_offer):
+    """The CodeGames document has order-status (and keys) by orderId, nothing by transactionId."""
+    partner = make_partner(kind="codegames")
+    offer = find_offer(kind="key", settlement="MIXED")
+    order = partner.buy(offer["offerId"], "cg-by-id")
+    for path in ("/api/v1/offers/order-status", "/api/v1/offers/keys"):
+        assert_error(partner.post(path, {"transactionId": "cg-by-id"}), "INVALID_REQUEST_BODY", 400)
+    assert partner.status(orderId=order["orderId"])["status"] == "COMPLETED"
+
+
+def test_endpoints_the_document_lacks_are_not_there(make_partner):
+    partner = make_partner(kind="codegames")
+    for path in (
+        "/api/v1/offers/sync",
+        "/api/v1/offers/servers",
+        "/api/v1/offers/check-game-data",
+        "/api/aggregator/a6/telegram/user-info",
+    ):
+        assert partner.post(path, {"offerId": 999}).status_code == 404, path
+    balance = partner.session.get(
+        partner.url + "/api/v1/offers/balance", headers={"Authorization": partner.token}
+    )
+    assert balance.status_code == 404

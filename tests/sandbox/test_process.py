@@ -64,7 +64,8 @@ def test_ready_line_and_clean_stop(tmp_path):
 def test_restart_keeps_everything(tmp_path):
     state = tmp_path / "keep.sqlite3"
     with running_sandbox(tmp_path, offers=200, seed=5, admin_key="k", state=state) as sandbox:
-        account = sandbox.create_account(balance=100, kind="codegames")
+        account = sandbox.create_account(balance=100)
+        codegames = sandbox.create_account(balance=50, kind="codegames")
         partner = Partner(sandbox, account)
         order = partner.buy(999, "keep-1")
         offer = sandbox.admin("GET", "/sandbox/offers", params={"kind": "key", "limit": 1})
@@ -81,6 +82,8 @@ def test_restart_keeps_everything(tmp_path):
         assert partner.status(orderId=order["orderId"])["status"] == "COMPLETED"
         assert partner.ledger() == ledger
         assert partner.balance()["balance"] == 100
+        kept = sandbox.admin("GET", f"/sandbox/accounts/{codegames['token']}")
+        assert kept["kind"] == "codegames" and kept["balance"] == 50
         assert partner.find_one(offer_id)["price"] == Decimal("77.70")
         assert sandbox.admin("GET", "/sandbox/settings")["topup_delay_seconds"] == 3
         assert len(sandbox.admin("GET", "/sandbox/faults")["faults"]) == 1

@@ -90,3 +90,16 @@ def test_a_full_sync_page_of_5000_rows_parses_every_row():
     assert len(page.rows) == 5000 and page.count == 12000
     assert all(isinstance(row.price, Decimal) for row in page.rows)
     assert page.rows[7].in_stock is False and page.rows[1].in_stock is True
+
+
+def test_a_sync_row_count_is_read_when_the_feed_carries_one():
+    """The documented sync row has no unit count; find-one's `count` name is read if it comes."""
+    rows = [
+        {"offerGroupId": 1, "price": 1, "count": 5},
+        {"offerGroupId": 2, "price": 1},
+        {"offerGroupId": 3, "price": 1, "count": "3"},
+        {"offerGroupId": 4, "price": 1, "count": "many"},
+    ]
+    page = SyncPage.from_json(loads(json.dumps({"count": 4, "rows": rows})), page=1, limit=10)
+    assert [row.count for row in page.rows] == [5, None, 3]
+    assert [(bad.offer_id, "count" in bad.reason) for bad in page.rejected] == [(4, True)]

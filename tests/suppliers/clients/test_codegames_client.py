@@ -90,6 +90,15 @@ def test_minimal_order_status_takes_ids_from_the_request(cg, rsps, env):
     assert order.keys == () and order.missing_key_count == 1
 
 
+def test_order_status_by_transaction_id_is_refused_before_anything_is_sent(cg, rsps):
+    """The CodeGames document looks orders up by orderId only."""
+    with pytest.raises(ValueError, match="orderId only"):
+        cg.order_status(transaction_id="112321124214")
+    with pytest.raises(ValueError, match="orderId only"):
+        cg.order_status()
+    assert len(rsps.calls) == 0
+
+
 def test_keys(cg, rsps, env):
     add(rsps, env, "/api/v1/offers/keys", body={"key": "001434249936"})
     add(rsps, env, "/api/v1/offers/keys", body={"keys": ["A", "B"]})

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0006_sync_job_lists_rejected_rows'),
-        ('orders', '0008_order_pending_polls'),
+        ('orders', '0009_order_units_refunded'),
         ('suppliers', '0002_call_deadline'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
