@@ -6,6 +6,7 @@ from django import forms
 
 from catalog.models import Offer
 from catalog.selectors import SORTABLE, compatibility_q
+from reseller.core.filters import NumberFilter
 
 SEARCH_MAX_LENGTH = 100
 
@@ -32,7 +33,7 @@ class OfferFilter(django_filters.FilterSet):
         choices=[
             ("compatible", "Compatible"),
             ("incompatible", "Incompatible"),
-            ("unknown", "Not checked yet"),
+            ("unknown", "Not known"),
         ],
     )
     listing = django_filters.ChoiceFilter(
@@ -45,11 +46,9 @@ class OfferFilter(django_filters.FilterSet):
         label="Price changed",
         widget=forms.CheckboxInput,
     )
-    min_price = django_filters.NumberFilter(
-        field_name="price", lookup_expr="gte", label="Price from"
-    )
-    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", label="to")
-    product = django_filters.NumberFilter(field_name="product_id", widget=forms.HiddenInput)
+    min_price = NumberFilter(field_name="price", lookup_expr="gte", label="Price from")
+    max_price = NumberFilter(field_name="price", lookup_expr="lte", label="to")
+    product = NumberFilter(field_name="product_id", widget=forms.HiddenInput)
     sort = django_filters.ChoiceFilter(
         method="filter_sort",
         empty_label=None,

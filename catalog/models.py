@@ -105,10 +105,18 @@ class Offer(models.Model):
         return self.product_type == "Key" and not self.is_telegram_stars
 
     def is_compatible_with(self, balance_profile: str) -> bool | None:
-        """True or False once both sides are known; None while either is unknown."""
-        if not self.settlement_method or not balance_profile:
+        """Whether the account's balance can buy this offer; None while that is not known.
+
+        The offer's settlement method (told by find-one) against the profile decides once both are
+        known. Before that, an offer listed in the account's feed is compatible by the supplier's
+        own statement: the GamesDrop sync feed holds only offers compatible with the account's
+        balance profile (incompatible ones are hidden from it). A delisted offer may have left
+        the feed for that very reason, so it is not known."""
+        if not balance_profile:
             return None
-        return self.settlement_method in COMPATIBLE_METHODS.get(balance_profile, set())
+        if self.settlement_method:
+            return self.settlement_method in COMPATIBLE_METHODS.get(balance_profile, set())
+        return True if self.delisted_at is None else None
 
 
 class PriceHistory(models.Model):

@@ -33,14 +33,19 @@ def catalog_accounts() -> QuerySet[SupplierAccount]:
 
 
 def compatibility_q(profile: str, wanted: str) -> Q:
-    """Offers compatible / incompatible with a balance profile, or whose method is unknown."""
+    """Offers compatible / incompatible with a balance profile, or not known to be either, as
+    `Offer.is_compatible_with` decides: by the settlement method once find-one told it, else
+    compatible while listed in the account's feed."""
+    if not profile:
+        return Q() if wanted == "unknown" else Q(pk__in=[])
     methods = COMPATIBLE_METHODS.get(profile, set())
+    method_unknown = Q(settlement_method="")
     if wanted == "unknown":
-        return Q(settlement_method="")
+        return method_unknown & Q(delisted_at__isnull=False)
     if wanted == "compatible":
-        return Q(settlement_method__in=methods)
+        return Q(settlement_method__in=methods) | (method_unknown & Q(delisted_at__isnull=True))
     if wanted == "incompatible":
-        return ~Q(settlement_method="") & ~Q(settlement_method__in=methods)
+        return ~method_unknown & ~Q(settlement_method__in=methods)
     return Q()
 
 

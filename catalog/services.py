@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -81,9 +83,8 @@ def offer_apply_live(offer: Offer, live: LiveOffer, *, now, source: str, new: bo
     )
     offer.returns_key = live.returns_key
     units = checks.known_units(live.count)
-    offer.units = (
-        units if units is not None else offer.units
-    )  # no count in the answer: keep the known one
+    # No count in the answer: keep the one known.
+    offer.units = units if units is not None else offer.units
     offer.required_fields = list(live.required_fields)
     if live.requires_game_user_id or "gameUserId" in live.required_fields:
         offer.requires_user_id = True
@@ -93,24 +94,34 @@ def offer_apply_live(offer: Offer, live: LiveOffer, *, now, source: str, new: bo
     return changed
 
 
+def _plain(number) -> str:
+    """A decimal as typed, whatever places the column keeps: 10.000 and 10 read alike."""
+    return format(Decimal(number).normalize(), "f")
+
+
+def _rule_terms(rule: PricingRule) -> dict:
+    return {
+        "scope": rule.scope,
+        "target": rule.target,
+        "percent": _plain(rule.markup_percent),
+        "fixed": _plain(rule.markup_fixed),
+        "fixed_in_usd": rule.fixed_in_usd,
+        "rounding": rule.rounding,
+    }
+
+
 @transaction.atomic
 def pricing_rule_save(*, rule: PricingRule, by=None, request=None) -> PricingRule:
-    created = rule.pk is None
+    """Save a rule; the audit keeps its terms before and after the change."""
+    stored = PricingRule.objects.select_for_update().filter(pk=rule.pk).first() if rule.pk else None
     rule.full_clean()
     rule.save()
     audit_record(
-        action="pricing_rule.created" if created else "pricing_rule.updated",
+        action="pricing_rule.updated" if stored else "pricing_rule.created",
         actor=by,
         request=request,
         target=rule,
-        data={
-            "scope": rule.scope,
-            "target": rule.target,
-            "percent": str(rule.markup_percent),
-            "fixed": str(rule.markup_fixed),
-            "fixed_in_usd": rule.fixed_in_usd,
-            "rounding": rule.rounding,
-        },
+        data={"before": _rule_terms(stored) if stored else None, "after": _rule_terms(rule)},
     )
     return rule
 
@@ -122,7 +133,7 @@ def pricing_rule_delete(*, rule: PricingRule, by=None, request=None) -> None:
         actor=by,
         request=request,
         target=rule,
-        data={"scope": rule.scope, "target": rule.target},
+        data={"before": _rule_terms(rule), "after": None},
     )
     rule.delete()
 
@@ -131,6 +142,8 @@ def pricing_rule_delete(*, rule: PricingRule, by=None, request=None) -> None:
 def currency_rate_save(*, currency: str, usd_per_unit, by=None, request=None) -> CurrencyRate:
     if usd_per_unit <= 0:
         raise ApplicationError("A rate must be positive.")
+    stored = CurrencyRate.objects.select_for_update().filter(currency=currency.upper()).first()
+    before = _plain(stored.usd_per_unit) if stored else None
     rate, _ = CurrencyRate.objects.update_or_create(
         currency=currency.upper(), defaults={"usd_per_unit": usd_per_unit}
     )
@@ -139,7 +152,7 @@ def currency_rate_save(*, currency: str, usd_per_unit, by=None, request=None) ->
         actor=by,
         request=request,
         target=rate,
-        data={"usd_per_unit": str(usd_per_unit)},
+        data={"before": {"usd_per_unit": before}, "after": {"usd_per_unit": _plain(usd_per_unit)}},
     )
     return rate
 

@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.defaultfilters import floatformat
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,7 +15,9 @@ from catalog.models import CurrencyRate, Offer, OfferLookupJob, PricingRule, Pro
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
+from reseller.core.forms import DecimalField, number_formfield
 from reseller.core.ids import typed_id
+from reseller.core.money import money_text
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_download
@@ -140,7 +141,7 @@ def offer_refresh(request, offer_pk: int):
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Live price: {floatformat(offer.price, '-2')} {offer.currency}.")
+        messages.success(request, f"Live price: {money_text(offer.price)} {offer.currency}.")
     return redirect("catalog:offer_detail", offer_pk=offer.pk)
 
 
@@ -213,6 +214,7 @@ def profile_change_dismiss(request, change_pk: int):
 class PricingRuleForm(forms.ModelForm):
     class Meta:
         model = PricingRule
+        formfield_callback = number_formfield
         fields = [
             "scope",
             "target",
@@ -255,9 +257,7 @@ class PricingRuleForm(forms.ModelForm):
 
 class CurrencyRateForm(forms.Form):
     currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", max_length=3)
-    usd_per_unit = forms.DecimalField(
-        max_digits=18, decimal_places=8, min_value=0, label="USD per unit"
-    )
+    usd_per_unit = DecimalField(max_digits=18, decimal_places=8, min_value=0, label="USD per unit")
 
 
 @permission_required("catalog.view_pricingrule", raise_exception=True)
@@ -301,6 +301,8 @@ def pricing_rule_edit(request, rule_pk: int):
     form = PricingRuleForm(request.POST or None, instance=rule, account=rule.account)
     if request.method == "POST":
         if "delete" in request.POST:
+            if not request.user.has_perm("catalog.delete_pricingrule"):
+                return render(request, "403.html", status=403)
             services.pricing_rule_delete(rule=rule, by=request.user, request=request)
             messages.success(request, "Rule deleted.")
             return redirect(f"{reverse('catalog:pricing')}?account={rule.account_id}")

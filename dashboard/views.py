@@ -5,6 +5,7 @@ from django.views.decorators.http import require_GET
 
 from finance.selectors import dashboard_finance
 from orders.selectors import account_queues_on_hold, orders_dashboard_counts
+from orders.states import ORDER_AGAIN_STATUSES
 from reseller.core import selectors
 
 
@@ -13,6 +14,7 @@ def dashboard(request):
     context: dict[str, object] = {"worker": selectors.worker_status()}
     if request.user.has_perm("orders.view_order"):
         context["order_counts"] = orders_dashboard_counts()
+        context["not_served_statuses"] = sorted(ORDER_AGAIN_STATUSES)
         context["held_queues"] = list(account_queues_on_hold())
     if request.user.has_perm("finance.view_balancesnapshot"):
         context["finance_accounts"] = dashboard_finance()

@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from finance import selectors
+from reseller.core.forms import DecimalField
 
 DAY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "a year")]
 LEDGER_TYPES = [
@@ -88,7 +89,7 @@ class ExportForm(PeriodForm):
 
 class ReconciliationForm(PeriodForm):
     account = AccountChoiceField()
-    fx_tolerance_pct = forms.DecimalField(
+    fx_tolerance_pct = DecimalField(
         label="FX tolerance (%)",
         min_value=Decimal("0"),
         max_value=Decimal("50"),
@@ -96,14 +97,14 @@ class ReconciliationForm(PeriodForm):
         initial=Decimal("3"),
         help_text="A charge within this share of our USD estimate is matched.",
     )
-    abs_tolerance = forms.DecimalField(
+    abs_tolerance = DecimalField(
         label="Or within (USD)",
         min_value=Decimal("0"),
         max_value=Decimal("1000"),
         decimal_places=2,
         initial=Decimal("0.02"),
     )
-    window_slack_minutes = forms.DecimalField(
+    window_slack_minutes = DecimalField(
         label="Window slack (minutes)",
         min_value=Decimal("0"),
         max_value=Decimal("1440"),
@@ -112,7 +113,7 @@ class ReconciliationForm(PeriodForm):
         help_text="How far before submission and after finality a ledger row may fall.",
     )
 
-    refund_window_hours = forms.DecimalField(
+    refund_window_hours = DecimalField(
         label="Refund window (hours)",
         min_value=Decimal("0.05"),
         max_value=Decimal("720"),
@@ -143,14 +144,14 @@ class ReconciliationForm(PeriodForm):
 
 
 class AlertRuleForm(forms.Form):
-    threshold_usd = forms.DecimalField(
+    threshold_usd = DecimalField(
         label="Alert below (USD)",
         required=False,
         min_value=Decimal("0"),
         max_digits=14,
         decimal_places=2,
     )
-    runway_days = forms.DecimalField(
+    runway_days = DecimalField(
         label="Or when it lasts fewer than (days)",
         required=False,
         min_value=Decimal("0"),

@@ -4,6 +4,8 @@ its balances show cents."""
 from decimal import Decimal
 from typing import overload
 
+from reseller.core.money import money
+
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 
@@ -21,8 +23,6 @@ def cents(value: Decimal | None) -> Decimal | None: ...
 
 
 def cents(value: Decimal | None) -> Decimal | None:
-    """A stored amount (4 places) as the ledger shows money, when that loses nothing."""
-    if value is None:
-        return None
-    rounded = value.quantize(CENT)
-    return rounded if rounded == value else value.normalize()
+    """A stored amount (4 places) as the ledger shows money, when that loses nothing (the one
+    money format of every page, reseller.core.money)."""
+    return money(value)

@@ -13,7 +13,13 @@ from django.db.models import Q
 from catalog.models import Offer
 from catalog.selectors import catalog_accounts
 from orders.models import Order, OrderStatus, OrderTransactionId
-from orders.states import FINAL_STATUSES, IN_FLIGHT_STATUSES, OPEN_STATUSES
+from orders.states import (
+    FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
+    OPEN_STATUSES,
+    ORDER_AGAIN_STATUSES,
+)
+from reseller.core.forms import DecimalField, IntegerField
 from reseller.core.ids import MAX_ID, typed_id
 from suppliers.models import SupplierAccount
 
@@ -62,7 +68,7 @@ class OfferSearchForm(forms.Form):
 class OrderForm(forms.Form):
     """What one offer needs to be ordered. Fields the offer does not need are left out."""
 
-    offer = forms.IntegerField(widget=forms.HiddenInput)
+    offer = IntegerField(widget=forms.HiddenInput)
     game_user_id = forms.CharField(label="Player id", max_length=64, required=False)
     game_server_id = forms.CharField(label="Server", max_length=64, required=False)
     telegram_username = forms.CharField(
@@ -83,14 +89,14 @@ class OrderForm(forms.Form):
         required=False,
         help_text="Your order or ticket number; searchable in the order list.",
     )
-    quantity = forms.IntegerField(
+    quantity = IntegerField(
         min_value=1,
         max_value=MAX_MANUAL_QUANTITY,
         initial=1,
         help_text=f"Each unit is its own order with its own transactionId (1 to "
         f"{MAX_MANUAL_QUANTITY}).",
     )
-    max_unit_price = forms.DecimalField(
+    max_unit_price = DecimalField(
         label="Highest unit price you accept",
         max_digits=18,
         decimal_places=4,
@@ -98,9 +104,14 @@ class OrderForm(forms.Form):
         help_text="If the supplier's price rises above this, the order is not placed.",
     )
 
-    def __init__(self, *args, offer: Offer, servers=None, **kwargs):
+    def __init__(self, *args, offer: Offer, servers=None, again: Order | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.for_offer = offer
+        if again is not None:
+            # Ordering a failed order again places one order in its place.
+            self.fields["quantity"] = IntegerField(
+                min_value=1, max_value=1, initial=1, widget=forms.HiddenInput
+            )
         self.stars = is_telegram_stars(offer)
         fields = self.fields
         fields["offer"].initial = offer.pk
@@ -159,7 +170,7 @@ class IdFilter(django_filters.NumberFilter):
     """A whole number from 1 to MAX_ID; anything else ("1e20", "1.5", 20 digits) is a form
     error, so the filter is left out and the list says it was not understood."""
 
-    field_class = forms.IntegerField
+    field_class = IntegerField
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("min_value", 1)
@@ -203,6 +214,9 @@ class OrderFilter(django_filters.FilterSet):
     attention = django_filters.BooleanFilter(
         method="filter_attention", label="Needs attention", widget=forms.CheckboxInput
     )
+    waiting = django_filters.BooleanFilter(
+        method="filter_waiting", label="Customer still waiting", widget=forms.CheckboxInput
+    )
     account = django_filters.ModelChoiceFilter(
         queryset=SupplierAccount.objects.order_by("name"), empty_label="All accounts"
     )
@@ -227,6 +241,18 @@ class OrderFilter(django_filters.FilterSet):
     )
     created_to = django_filters.DateFilter(
         field_name="created_at",
+        lookup_expr="date__lte",
+        label="to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    finished_from = django_filters.DateFilter(
+        field_name="final_at",
+        lookup_expr="date__gte",
+        label="Finished from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    finished_to = django_filters.DateFilter(
+        field_name="final_at",
         lookup_expr="date__lte",
         label="to",
         widget=forms.DateInput(attrs={"type": "date"}),
@@ -266,6 +292,17 @@ class OrderFilter(django_filters.FilterSet):
 
     def filter_attention(self, queryset, name, value):
         return queryset.filter(status=OrderStatus.NEEDS_ATTENTION) if value else queryset
+
+    def filter_waiting(self, queryset, name, value):
+        """Failed, refused or refunded, and neither ordered again nor retried in a batch: the
+        customer has nothing yet."""
+        if not value:
+            return queryset
+        return queryset.filter(
+            status__in=list(ORDER_AGAIN_STATUSES),
+            ordered_again_as__isnull=True,
+            retried_in__isnull=True,
+        )
 
     def filter_sort(self, queryset, name, value):
         return queryset.order_by("created_at", "id") if value == "created" else queryset

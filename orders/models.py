@@ -211,6 +211,27 @@ class Order(models.Model):
     # Why the last sending failed (the mail server's answer); cleared when one succeeds.
     delivery_error = models.CharField(max_length=500, blank=True)
 
+    # "Order again": the failed, refused or refunded order this one replaces (a new
+    # transactionId, the same customer). One order is ordered again at most once, so a customer
+    # is never served twice from one failure; `ordered_again_as` is the way back.
+    reorder_of = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ordered_again_as",
+    )
+
+    # "Retry the failed rows": the batch whose preview took this failed order's row again. The
+    # order is then neither retried nor ordered again on its own; a discarded preview frees it.
+    retried_in = models.ForeignKey(
+        Batch,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retried_orders",
+    )
+
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -229,6 +250,8 @@ class Order(models.Model):
             models.Index(fields=["created_at"], name="order_created_at"),
             # A reconciliation reads an account's orders by the time they were sent.
             models.Index(fields=["account", "submitted_at"], name="order_account_submitted"),
+            # The dashboard: orders that did not reach the customer, by when they finished.
+            models.Index(fields=["status", "final_at"], name="order_status_final"),
             # A running batch's rate: its orders finished in the last minute.
             models.Index(fields=["batch", "final_at"], name="order_batch_final"),
             # The order search's substring match on transaction id and reference is served on

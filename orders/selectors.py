@@ -3,14 +3,14 @@ The reads of batches are `orders.batches.selectors`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from orders.batches.selectors import batches_running
 from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
-from orders.states import IN_FLIGHT_STATUSES, POLLED_STATUSES
+from orders.states import IN_FLIGHT_STATUSES, ORDER_AGAIN_STATUSES, POLLED_STATUSES
 from reseller.core.ids import typed_id
 
 
@@ -24,11 +24,12 @@ def order_get(*, pk: int) -> Order:
 
 
 def customer_references_ordered(*, references, account=None) -> set[str]:
-    """Which of `references` already have an order (any status but WITHDRAWN), for the batch
-    preview's "already ordered" check. Compared exactly as written."""
+    """Which of `references` already have an order that may reach the customer (any status but
+    withdrawn, failed, refused or refunded), for the batch preview's "already ordered" check: a
+    failed order's row may be ordered again. Compared exactly as written."""
     wanted = {reference for reference in references if reference}
     found: set[str] = set()
-    orders = Order.objects.exclude(status=OrderStatus.WITHDRAWN)
+    orders = Order.objects.exclude(status__in=[OrderStatus.WITHDRAWN, *ORDER_AGAIN_STATUSES])
     if account is not None:
         orders = orders.filter(account=account)
     wanted_list = sorted(wanted)
@@ -40,6 +41,11 @@ def customer_references_ordered(*, references, account=None) -> set[str]:
             .distinct()
         )
     return found
+
+
+def order_ordered_again_as(*, order: Order) -> Order | None:
+    """The order that ordered `order` again ("Order again"), if any."""
+    return Order.objects.filter(reorder_of=order).only("pk", "status").first()
 
 
 def order_events(*, order: Order) -> QuerySet[OrderEvent]:
@@ -85,9 +91,37 @@ def account_queues_on_hold() -> QuerySet[AccountQueue]:
     return AccountQueue.objects.filter(on_hold=True).select_related("account")
 
 
-def orders_dashboard_counts() -> dict[str, int]:
-    """The dashboard's three figures (and held orders)."""
+#: How far back the dashboard looks for customers still waiting after a failed order.
+WAITING_DAYS = 7
+
+
+def orders_not_served() -> QuerySet[Order]:
+    """Orders that finished without reaching the customer (failed, refused, refunded)."""
+    return Order.objects.filter(status__in=list(ORDER_AGAIN_STATUSES))
+
+
+def _day_start(day: date) -> datetime:
+    """The first moment of `day` in the back-office's time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def orders_dashboard_counts(*, today: date | None = None) -> dict[str, object]:
+    """The dashboard's figures: orders in flight, needing attention, on hold; batches running;
+    orders that did not reach the customer today; customers still waiting (such an order of the
+    last WAITING_DAYS days that was not ordered again), with the dates their lists filter on."""
+    today = today or timezone.localdate()
+    waiting_since = today - timedelta(days=WAITING_DAYS - 1)
+    not_served = orders_not_served()
     return {
+        "today": today,
+        # Ranges of time rather than dates of a column: the (status, final_at) index serves them.
+        "not_served_today": not_served.filter(final_at__gte=_day_start(today)).count(),
+        "waiting_since": waiting_since,
+        "customers_waiting": not_served.filter(
+            final_at__gte=_day_start(waiting_since),
+            ordered_again_as__isnull=True,
+            retried_in__isnull=True,
+        ).count(),
         "in_flight": Order.objects.filter(status__in=list(IN_FLIGHT_STATUSES)).count(),
         "needs_attention": Order.objects.filter(status=OrderStatus.NEEDS_ATTENTION).count(),
         "on_hold": Order.objects.filter(status=OrderStatus.ON_HOLD).count(),

@@ -160,6 +160,11 @@ FINAL_STATUSES = frozenset(
         OrderStatus.RESOLVED,
     }
 )
+#: Finished without the customer served and with the money back (or never spent): such an order
+#: may be ordered again, as a new order.
+ORDER_AGAIN_STATUSES = frozenset(
+    {OrderStatus.FAILED, OrderStatus.REFUNDED, OrderStatus.REJECTED, OrderStatus.CANCELED}
+)
 #: A batch is done when none of its orders is in one of these.
 OPEN_STATUSES = frozenset(set(OrderStatus.values) - FINAL_STATUSES)
 #: Orders whose supplier side is (or may be) pending: status calls follow them.

@@ -59,6 +59,28 @@ def _check_player(offer: Offer, game_user_id: str, game_server_id: str) -> looku
     return lookups.player_check(offer, game_user_id, game_server_id, client=client)
 
 
+def _order_to_reorder(request) -> Order | None:
+    """The failed order an "Order again" form replaces (`again`), if any."""
+    raw = request.POST.get("again") or request.GET.get("again")
+    if not raw:
+        return None
+    pk = typed_id(raw)
+    if pk is None:
+        raise Http404("No such order.")
+    return get_object_or_404(selectors.order_list(), pk=pk)
+
+
+def _reorder_initial(order: Order) -> dict:
+    """The failed order's details, to be ordered again as they were (and corrected if need be)."""
+    return {
+        "game_user_id": order.game_user_id,
+        "game_server_id": order.game_server_id,
+        "telegram_username": order.telegram_username or order.game_user_id,
+        "email": order.email,
+        "customer_reference": order.customer_reference,
+    }
+
+
 def _chosen_offer(request) -> Offer | None:
     raw = request.POST.get("offer") or request.GET.get("offer")
     if not raw:
@@ -109,7 +131,13 @@ def _form_context(offer, form, *, price_error="", server_error="", request_key="
 @permission_required("orders.add_order", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def order_create(request):
-    offer = _chosen_offer(request)
+    again = _order_to_reorder(request)
+    if again is not None and request.method == "GET":
+        refusal = services.order_again_refusal(again)
+        if refusal:
+            messages.error(request, refusal)
+            return redirect(again)
+    offer = again.offer if again is not None else _chosen_offer(request)
     if offer is None:
         if request.method == "POST":
             return redirect("orders:order_create")
@@ -118,8 +146,12 @@ def order_create(request):
         offer, price_error = _live_price(offer, request.user)
         servers, server_error = lookups.game_servers(offer)
         initial = {"max_unit_price": services.money(offer.price), "quantity": 1}
-        form = OrderForm(offer=offer, servers=servers, initial=initial)
-        context = _form_context(offer, form, price_error=price_error, server_error=server_error)
+        if again is not None:
+            initial.update(_reorder_initial(again))
+        form = OrderForm(offer=offer, servers=servers, initial=initial, again=again)
+        context = _form_context(
+            offer, form, price_error=price_error, server_error=server_error, again=again
+        )
         return render(request, "orders/order_form.html", context)
 
     action = request.POST.get("action", "place")
@@ -127,7 +159,7 @@ def order_create(request):
         return _check_player_view(request, offer)
     if action == "resolve_telegram":
         return _resolve_telegram_view(request, offer)
-    return _place(request, offer)
+    return _place(request, offer, again)
 
 
 def _redisplay(request, offer, template_partial: str, **extra):
@@ -135,12 +167,14 @@ def _redisplay(request, offer, template_partial: str, **extra):
     page = Page(request, "orders/order_form.html", htmx_partial=template_partial)
     # Only the whole form shows the server list: a partial need not ask the supplier for it.
     servers, server_error = lookups.game_servers(offer) if page.partial is None else ((), "")
-    form = OrderForm(offer=offer, servers=servers, initial=request.POST.dict())
+    again = _order_to_reorder(request)
+    form = OrderForm(offer=offer, servers=servers, initial=request.POST.dict(), again=again)
     context = _form_context(
         offer,
         form,
         server_error=server_error,
         request_key=_posted_request_key(request),
+        again=again,
         **extra,
     )
     return page.render(context)
@@ -172,10 +206,10 @@ def _posted_request_key(request) -> str:
     return key if re.fullmatch(r"[0-9a-f]{32}", key) else ""
 
 
-def _place(request, offer):
+def _place(request, offer, again: Order | None):
     request_key = _posted_request_key(request)
     servers, server_error = lookups.game_servers(offer)
-    form = OrderForm(request.POST, offer=offer, servers=servers)
+    form = OrderForm(request.POST, offer=offer, servers=servers, again=again)
     price_error = ""
     extra: dict[str, object] = {}
     if form.is_valid():
@@ -215,6 +249,7 @@ def _place(request, offer):
                     max_unit_price=data["max_unit_price"],
                     quoted_price=offer.price,
                     request_key=request_key,
+                    reorder_of=again,
                     by=request.user,
                     request=request,
                 )
@@ -231,6 +266,7 @@ def _place(request, offer):
         price_error=price_error,
         server_error=server_error,
         request_key=request_key,
+        again=again,
         **extra,
     )
     return render(request, "orders/order_form.html", context, status=200)
@@ -351,6 +387,9 @@ def _detail_context(request, order: Order, **extra) -> dict:
     return {
         "order": order,
         "offer": order.offer,
+        "ordered_again_as": selectors.order_ordered_again_as(order=order),
+        "can_order_again": request.user.has_perm("orders.add_order")
+        and not services.order_again_refusal(order),
         "events": selectors.order_events(order=order),
         "transaction_ids": order.transaction_ids.all(),
         "keys": keys,

@@ -1,6 +1,7 @@
 from django import forms
 from django.db import models
 
+from reseller.core.forms import number_formfield
 from suppliers.models import SupplierAccount
 
 
@@ -8,7 +9,7 @@ def _form_field(model_field, **kwargs):
     # An address typed without a scheme means https (Django 6's default, taken now).
     if isinstance(model_field, models.URLField):
         kwargs["assume_scheme"] = "https"
-    return model_field.formfield(**kwargs)
+    return number_formfield(model_field, **kwargs)
 
 
 class SupplierAccountForm(forms.ModelForm):

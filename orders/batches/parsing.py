@@ -31,6 +31,7 @@ from django.core.validators import EmailValidator
 
 from catalog.models import Offer
 from orders.batches.reading import COLUMN_LABELS, RawRow, clip
+from reseller.core.ids import ascii_digits_only
 
 MAX_QUANTITY = 100
 MAX_ID_LENGTH = 64  # player and server ids
@@ -129,6 +130,8 @@ def parse_number(text: str) -> Decimal:
 def _whole_number(text: str) -> int:
     if len(text) <= 19 and text.isascii() and text.isdigit():  # the common case, quickly
         return int(text)
+    if not ascii_digits_only(text):  # "١٢" or "２００１" would read as 12 or 2001
+        raise _Bad("is not written with the digits 0-9")
     try:
         number = parse_number(text)
     except _Bad as exc:

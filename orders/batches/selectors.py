@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from orders.batches.states import batch_can_move
 from orders.models import Batch, BatchPreviewRow, BatchUpload, Order, OrderKey, OrderStatus
-from orders.states import FINAL_STATUSES
+from orders.states import FINAL_STATUSES, ORDER_AGAIN_STATUSES
 
 
 def batch_list() -> QuerySet[Batch]:
@@ -186,6 +186,27 @@ def batch_key_count(*, batch: Batch) -> int:
 def batch_skipped_rows(*, batch: Batch) -> QuerySet[BatchPreviewRow]:
     """The rows of the file that were not ordered (they had problems), in file order."""
     return BatchPreviewRow.objects.filter(batch=batch, has_problems=True).order_by("row_number")
+
+
+def batch_failed_orders(*, batch: Batch) -> QuerySet[Order]:
+    """The batch's orders that did not reach the customer (failed, refused, refunded) and were
+    neither ordered again nor retried in another batch: what "Retry the failed rows" takes."""
+    return Order.objects.filter(
+        batch=batch,
+        status__in=list(ORDER_AGAIN_STATUSES),
+        retried_in__isnull=True,
+        ordered_again_as__isnull=True,
+    ).order_by("row_number", "pk")
+
+
+def batch_retries(*, batch: Batch) -> QuerySet[Batch]:
+    """The batches that retried failed rows of `batch`."""
+    return Batch.objects.filter(retried_orders__batch=batch).distinct().order_by("pk")
+
+
+def batch_retried_from(*, batch: Batch) -> QuerySet[Batch]:
+    """The batches whose failed rows `batch` retries."""
+    return Batch.objects.filter(orders__retried_in=batch).distinct().order_by("pk")
 
 
 def batch_actions_available(*, batch: Batch) -> list[str]:

@@ -10,5 +10,7 @@ urlpatterns = [
     path("<int:batch_pk>/", views.batch_detail, name="batch_detail"),
     path("<int:batch_pk>/results.csv", views.batch_results, name="batch_results"),
     path("<int:batch_pk>/keys.csv", views.batch_keys_export, name="batch_keys_export"),
+    path("<int:batch_pk>/retry-failed/", views.batch_retry, name="batch_retry"),
+    path("<int:batch_pk>/rows-to-fix.xlsx", views.batch_fix_rows, name="batch_fix_rows"),
     path("<int:batch_pk>/actions/<slug:action>/", views.batch_action, name="batch_action"),
 ]

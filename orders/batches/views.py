@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRefresh
 from orders import services
 from orders.batches import reading, selectors
 from orders.batches import template as file_template
+from orders.batches.failed_rows import batch_fix_rows_xlsx, batch_retry_failed
 from orders.batches.forms import BatchUploadForm
 from orders.batches.parsing import MAX_QUANTITY
 from orders.batches.preview import PREVIEW_ACTIONS, BatchFileRefused
@@ -181,6 +182,7 @@ def _preview_page(request, preview: Page, batch: Batch):
         "query": without_empty(request.GET, drop=("page",)),
         "confirming": batch.status == Batch.Status.CONFIRMING,
         "too_many_units": bool(units_over_limit(summary.get("units_ok", 0))),
+        "retried_from": selectors.batch_retried_from(batch=batch),
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
     }
@@ -227,7 +229,13 @@ def _batch_page(request, batch: Batch):
     if detail.partial == "orders":
         return detail.render(context)
     skipped = selectors.batch_skipped_rows(batch=batch)
-    context.update(skipped=skipped[:SKIPPED_SHOWN], skipped_count=skipped.count())
+    context.update(
+        skipped=skipped[:SKIPPED_SHOWN],
+        skipped_count=skipped.count(),
+        failed_to_retry=selectors.batch_failed_orders(batch=batch).count(),
+        retries=selectors.batch_retries(batch=batch),
+        retried_from=selectors.batch_retried_from(batch=batch),
+    )
     return detail.render(context)
 
 
@@ -280,6 +288,36 @@ def _done_message(action: str, batch: Batch) -> str:
     if action == "resume":
         return "Batch resumed: its queued orders are being sent."
     return f"{ACTIONS[action].label}: done."
+
+
+@permission_required("orders.add_batch", raise_exception=True)
+@require_POST
+def batch_retry(request, batch_pk: int):
+    """ "Retry the failed rows": a new batch in preview, to be checked and confirmed as usual."""
+    batch = get_object_or_404(Batch, pk=batch_pk)
+    try:
+        retry = batch_retry_failed(batch=batch, by=request.user, request=request)
+    except ApplicationError as error:  # nothing to retry, or a file the preview refused
+        messages.error(request, error.message)
+        return redirect("orders:batch_detail", batch_pk=batch.pk)
+    messages.success(
+        request,
+        "The failed rows are a new batch: check its preview (prices are as of now) and confirm.",
+    )
+    return redirect("orders:batch_detail", batch_pk=retry.pk)
+
+
+@permission_required("orders.view_batch", raise_exception=True)
+@require_GET
+def batch_fix_rows(request, batch_pk: int):
+    """The rows the preview refused, as a workbook to correct and upload as a new batch."""
+    batch = get_object_or_404(Batch, pk=batch_pk)
+    response = HttpResponse(
+        batch_fix_rows_xlsx(batch=batch),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+    response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}-rows-to-fix.xlsx"'
+    return response
 
 
 RESULTS_HEADER = [

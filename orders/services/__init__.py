@@ -80,7 +80,12 @@ from orders.services.actions import (  # noqa: F401
     order_retry,
     order_withdraw,
 )
-from orders.services.creating import OrderLine, batch_orders_create, order_create  # noqa: F401
+from orders.services.creating import (  # noqa: F401
+    OrderLine,
+    batch_orders_create,
+    order_again_refusal,
+    order_create,
+)
 from orders.services.delivery import order_deliver  # noqa: F401
 from orders.services.following import (  # noqa: F401
     PollClaim,

@@ -46,6 +46,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
     attention and is followed."""
     if order.status != OrderStatus.REJECTED:
         raise OrderActionRefused("Only a rejected order can be retried.")
+    _refuse_if_ordered_again(order)
     found = order_found_by_transaction_id(order)
     if found is not None:
         _flag_instead_of_action(order, found, action="retried", by=by, request=request, now=now)
@@ -77,6 +78,7 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
         order = order_lock(order.pk)
         if order.status != OrderStatus.REJECTED:
             raise OrderActionRefused("Only a rejected order can be retried.")
+        _refuse_if_ordered_again(order)
         old, new = order.transaction_id, new_transaction_id()
         history, _ = OrderTransactionId.objects.get_or_create(
             transaction_id=old, defaults={"order": order, "created_at": order.created_at}
@@ -117,6 +119,22 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
         )
         enqueue_submit_after_commit([order])
     return order
+
+
+def _refuse_if_ordered_again(order: Order) -> None:
+    """A rejected order that was replaced (ordered again, or its batch row retried) is not sent
+    too: the customer would be served twice."""
+    again = Order.objects.filter(reorder_of=order).values_list("pk", flat=True).first()
+    if again is not None:
+        raise OrderActionRefused(
+            f"Not retried: this order was ordered again as order #{again}; retrying it too "
+            "would serve the customer twice."
+        )
+    if order.retried_in_id is not None:
+        raise OrderActionRefused(
+            f"Not retried: its row was retried in batch #{order.retried_in_id}; retrying it "
+            "too would serve the customer twice."
+        )
 
 
 def _flag_instead_of_action(order: Order, found, *, action: str, by, request, now) -> None:

@@ -24,7 +24,7 @@ from orders.services.records import (
     money,
     new_transaction_id,
 )
-from orders.states import order_events_created
+from orders.states import ORDER_AGAIN_STATUSES, order_events_created
 from reseller.core.ids import typed_id
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
@@ -142,7 +142,7 @@ def _reopen_batch(batch: Batch | None) -> None:
 
 
 @transaction.atomic
-def order_create(
+def order_create(  # noqa: PLR0913 (one keyword for each thing an order is made of)
     *,
     offer: Offer,
     account: SupplierAccount | None = None,
@@ -157,6 +157,7 @@ def order_create(
     batch: Batch | None = None,
     row_number: int | None = None,
     request_key: str = "",
+    reorder_of: Order | None = None,
     by=None,
     request=None,
 ) -> list[Order]:
@@ -170,8 +171,13 @@ def order_create(
     `request_key` is the one-time key of the order form: a second sending of the same form
     raises AlreadyPlaced with the orders of the first, and orders nothing (the key's row is
     unique, so two sendings at the same moment cannot both get through).
+
+    `reorder_of` is a failed, refused or refunded order this one orders again ("Order again"):
+    one new order, linked both ways, and at most one per failed order.
     """
     placed = _claim_request_key(request_key, by) if request_key else None
+    if reorder_of is not None:
+        reorder_of = _lock_order_to_reorder(reorder_of, quantity=quantity)
     line = OrderLine(
         offer=offer,
         max_unit_price=max_unit_price,
@@ -186,6 +192,8 @@ def order_create(
     )
     now = timezone.now()
     orders = _line_orders(line, account=account, batch=batch, by=by, now=now)
+    if reorder_of is not None:
+        orders[0].reorder_of = reorder_of
     _reopen_batch(batch)
     _insert_orders(orders, by=by, now=now)
     if placed is not None:
@@ -201,11 +209,39 @@ def order_create(
                 "orders": [order.pk for order in orders],
                 "offer": offer.offer_id,
                 "max_unit_price": str(orders[0].max_unit_price),
+                **({"order_again_of": reorder_of.pk} if reorder_of is not None else {}),
             },
         )
     if batch is None or batch.accepts_submissions:
         enqueue_submit_after_commit(orders)
     return orders
+
+
+def order_again_refusal(order: Order) -> str:
+    """Why `order` cannot be ordered again, or "" when it can."""
+    if order.status not in ORDER_AGAIN_STATUSES:
+        return (
+            f"Only a failed, refused or refunded order can be ordered again; this one is "
+            f"{OrderStatus(order.status).label.lower()}."
+        )
+    again = Order.objects.filter(reorder_of=order).values_list("pk", flat=True).first()
+    if again is not None:
+        return f"This order was ordered again already, as order #{again}."
+    if order.retried_in_id is not None:
+        return f"Its row was retried already, in batch #{order.retried_in_id}."
+    return ""
+
+
+def _lock_order_to_reorder(order: Order, *, quantity: int) -> Order:
+    """The order to be ordered again, locked until the new order is committed, so two
+    sendings (two tabs, two operators) cannot both order it again."""
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    refusal = order_again_refusal(order)
+    if refusal:
+        raise OrderError(refusal)
+    if quantity != 1:
+        raise OrderError("Ordering again places one order, for the one that failed.")
+    return order
 
 
 def _claim_request_key(key: str, by) -> OrderRequest:

@@ -7,33 +7,11 @@ import os
 import socket
 import threading
 import uuid
-from decimal import Decimal
-from typing import overload
 
 from orders.services.limits import ERROR_TEXT_LIMIT, TRANSACTION_ID_PREFIX
+from reseller.core.money import money  # noqa: F401 (the order services write prices with it)
 from suppliers.clients import SupplierError
 from suppliers.ratelimit import RateLimitSaturated
-
-
-@overload
-def money(amount: Decimal) -> Decimal: ...
-
-
-@overload
-def money(amount: None) -> None: ...
-
-
-@overload
-def money(amount: Decimal | None) -> Decimal | None: ...
-
-
-def money(amount: Decimal | None) -> Decimal | None:
-    """A stored price (4 decimal places) as the supplier wrote it: 560.1000 → 560.10, but
-    0.0125 stays 0.0125. Used for the price confirmed to create-order and in messages."""
-    if amount is None:
-        return None
-    cents = amount.quantize(Decimal("0.01"))
-    return cents if cents == amount else amount.normalize()
 
 
 def new_transaction_id() -> str:

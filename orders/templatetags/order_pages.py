@@ -1,20 +1,13 @@
 """Template filters of the order pages."""
 
-from decimal import Decimal, InvalidOperation
-
 from django import template
 
-from orders.services import money as money_text
+from reseller.core.money import money_text
 
 register = template.Library()
 
 
 @register.filter
 def money(value) -> str:
-    """A stored price as the supplier wrote it: 14.1800 → 14.18, 0.0125 stays 0.0125."""
-    if value is None or value == "":
-        return ""
-    try:
-        return str(money_text(Decimal(str(value))))
-    except InvalidOperation:
-        return str(value)
+    """A stored price as every page writes money (reseller.core.money)."""
+    return money_text(value)

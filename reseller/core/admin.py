@@ -1,9 +1,16 @@
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.models import Group
 from django.contrib.auth.views import redirect_to_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from reseller.core.models import AuditEvent, Heartbeat
+
+# Staff and their roles are managed on the Staff pages, which keep the audit trail (who changed
+# whom, the role before and after). Editing them here would leave no trace there.
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
 
 
 @admin.register(AuditEvent)

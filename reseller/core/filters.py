@@ -1,12 +1,31 @@
 import django_filters
 from django import forms
 
+from reseller.core.audit import ACTION_GROUPS
+from reseller.core.forms import DecimalField
 from reseller.core.models import AuditEvent
 
 
+class NumberFilter(django_filters.NumberFilter):
+    """A number filter that takes the digits 0-9 only (reseller.core.forms.DecimalField)."""
+
+    field_class = DecimalField
+
+
+def _action_choices():
+    choices = []
+    for group, actions in ACTION_GROUPS.items():
+        choices.append((group, [(group, f"{group}: any"), *actions.items()]))
+    return choices
+
+
 class AuditEventFilter(django_filters.FilterSet):
-    action = django_filters.CharFilter(lookup_expr="istartswith", label="Action starts with")
-    actor_name = django_filters.CharFilter(lookup_expr="iexact", label="User")
+    person = django_filters.ChoiceFilter(
+        field_name="actor_name", label="Person", empty_label="Anyone", choices=()
+    )
+    action = django_filters.ChoiceFilter(
+        method="filter_action", label="Action", empty_label="Any action", choices=_action_choices
+    )
     target = django_filters.CharFilter(method="filter_target", label="Target id")
     since = django_filters.DateFilter(
         field_name="created_at",
@@ -24,6 +43,22 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields: list[str] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The people who appear in the log (a former colleague's events stay findable).
+        names = (
+            AuditEvent.objects.exclude(actor_name="")
+            .order_by("actor_name")
+            .values_list("actor_name", flat=True)
+            .distinct()
+        )
+        self.filters["person"].extra["choices"] = [(name, name) for name in names]
+
+    def filter_action(self, queryset, name, value):
+        if value in ACTION_GROUPS:
+            return queryset.filter(action__in=list(ACTION_GROUPS[value]))
+        return queryset.filter(action=value)
 
     def filter_target(self, queryset, name, value):
         return queryset.filter(target_id=value)

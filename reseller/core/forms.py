@@ -1,7 +1,38 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db import models
 
+from reseller.core.ids import ascii_digits_only
 from reseller.core.roles import ROLES
+
+# --- numbers typed into forms: the digits 0-9 only (reseller.core.ids.ascii_digits_only) ----------
+
+ASCII_DIGITS_MESSAGE = "Write the number with the digits 0-9."
+
+
+class _AsciiDigits:
+    def to_python(self, value):
+        if isinstance(value, str) and not ascii_digits_only(value):
+            raise forms.ValidationError(ASCII_DIGITS_MESSAGE, code="invalid")
+        return super().to_python(value)  # type: ignore[misc]
+
+
+class IntegerField(_AsciiDigits, forms.IntegerField):
+    """A whole number typed with the digits 0-9 ("١٢" is refused, not read as 12)."""
+
+
+class DecimalField(_AsciiDigits, forms.DecimalField):
+    """A decimal typed with the digits 0-9."""
+
+
+def number_formfield(model_field, **kwargs):
+    """A ModelForm's `formfield_callback`: the model's number columns as the fields above."""
+    if isinstance(model_field, models.DecimalField):
+        kwargs.setdefault("form_class", DecimalField)
+    elif isinstance(model_field, models.IntegerField) and not model_field.choices:
+        kwargs.setdefault("form_class", IntegerField)
+    return model_field.formfield(**kwargs)
+
 
 ROLE_CHOICES = [(role.name, role.label) for role in ROLES.values()]
 
@@ -25,6 +56,11 @@ class StaffCreateForm(forms.Form):
 class StaffUpdateForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES)
     is_active = forms.BooleanField(required=False, label="Active (may sign in)")
+    may_change_pricing = forms.BooleanField(
+        required=False,
+        label="May change pricing rules and currency rates",
+        help_text="Admins may by their role; give it to someone else who sets prices.",
+    )
 
 
 class CodeForm(forms.Form):

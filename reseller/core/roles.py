@@ -27,14 +27,27 @@ class Role:
     all_permissions: bool = field(default=False)
 
 
+#: Changing what the shop charges: pricing rules and currency rates. An admin holds them; an admin
+#: may also give them to one person on the Staff page ("May change pricing").
+PRICING_PERMISSIONS = tuple(
+    f"catalog.{verb}_{model}"
+    for model in ("pricingrule", "currencyrate")
+    for verb in ("add", "change", "delete")
+)
+
 OPERATOR = Role(
     name="operator",
     label="Operator",
     description="Browses the catalog and places and follows orders.",
     full_apps=("catalog", "orders"),
     read_apps=("suppliers",),
-    # Operators hand keys to customers one at a time; exporting a whole batch of keys is for admins.
-    withheld=("orders.export_keys",),
+    withheld=(
+        # Operators hand keys to customers one at a time; exporting a whole batch of keys is for
+        # admins.
+        "orders.export_keys",
+        # Retail prices and the rates behind them are set by an admin; operators read them.
+        *PRICING_PERMISSIONS,
+    ),
 )
 FINANCE = Role(
     name="finance",
@@ -90,3 +103,17 @@ def role_of(user) -> Role | None:
         if role.name in names:
             return role
     return None
+
+
+def pricing_permissions(*, using: str = "default"):
+    apps_codenames = [name.split(".", 1) for name in PRICING_PERMISSIONS]
+    return Permission.objects.using(using).filter(
+        content_type__app_label="catalog", codename__in=[codename for _, codename in apps_codenames]
+    )
+
+
+def pricing_granted(user) -> bool:
+    """Whether the user was given the pricing permissions beyond the role's own."""
+    return user.user_permissions.filter(pk__in=pricing_permissions().values("pk")).count() == len(
+        PRICING_PERMISSIONS
+    )

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from reseller.core.errors import ApplicationError
 from reseller.core.models import AuditEvent, HandedOverPassword, Heartbeat
-from reseller.core.roles import ROLES
+from reseller.core.roles import ADMIN, ROLES, pricing_granted, pricing_permissions
 
 User = get_user_model()
 
@@ -86,23 +86,43 @@ def staff_create(
 
 
 @transaction.atomic
-def staff_update(*, user, role: str, is_active: bool, by=None, request=None) -> None:
+def staff_update(
+    *,
+    user,
+    role: str,
+    is_active: bool,
+    may_change_pricing: bool = False,
+    by=None,
+    request=None,
+) -> None:
+    """Set a person's role and access. `may_change_pricing` gives someone who is not an admin
+    the named permissions to change pricing rules and currency rates."""
     if by is not None and user.pk == by.pk and (not is_active or role != "admin"):
         raise ApplicationError("You cannot demote or deactivate your own account.")
     # Here, not at the top: these modules record their events through this one.
     from reseller.core.sessions import sessions_end
     from reseller.core.two_factor import has_second_factor, second_factor_required
 
-    before = {"role": getattr(user.groups.first(), "name", ""), "is_active": user.is_active}
+    before = {
+        "role": getattr(user.groups.first(), "name", ""),
+        "is_active": user.is_active,
+        "may_change_pricing": pricing_granted(user),
+    }
     _set_role(user, role)
     user.is_active = is_active
     user.save(update_fields=["is_active"])
+    granted = may_change_pricing and role != ADMIN.name  # an admin holds them by the role
+    if granted:
+        user.user_permissions.add(*pricing_permissions())
+    else:
+        user.user_permissions.remove(*pricing_permissions())
+    after = {"role": role, "is_active": is_active, "may_change_pricing": granted}
     audit_record(
         action="staff.updated",
         actor=by,
         request=request,
         target=user,
-        data={"before": before, "after": {"role": role, "is_active": is_active}},
+        data={"before": before, "after": after},
     )
     if before["is_active"] and not is_active:
         sessions_end(user=user, reason="deactivated", by=by, request=request)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/<int:user_id>/", views.staff_detail, name="staff_detail"),
     path("audit/", views.audit_list, name="audit_list"),
+    path("audit/export.csv", views.audit_export, name="audit_export"),
     # The steps after the password, before one is signed in.
     path("accounts/sign-in/code/", signin_views.sign_in_code, name="sign_in_code"),
     path("accounts/sign-in/password/", signin_views.sign_in_password, name="sign_in_password"),

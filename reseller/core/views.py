@@ -10,16 +10,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from reseller.core import selectors, services, two_factor
+from reseller.core import audit, selectors, services, two_factor
 from reseller.core.errors import ApplicationError
 from reseller.core.filters import AuditEventFilter
 from reseller.core.forms import StaffCreateForm, StaffUpdateForm
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
-from reseller.core.roles import role_of
+from reseller.core.roles import pricing_granted, role_of
 from reseller.core.signin import fresh_proof_required
+from reseller.core.spreadsheets import csv_download
 
 AUDIT_PAGE_SIZE = 50
+AUDIT_EXPORT_CHUNK = 1000
 
 
 @login_not_required
@@ -61,7 +63,11 @@ def staff_list(request):
 def staff_detail(request, user_id: int):
     staff_user = get_object_or_404(get_user_model(), pk=user_id)
     role = role_of(staff_user)
-    initial = {"role": role.name if role else "operator", "is_active": staff_user.is_active}
+    initial = {
+        "role": role.name if role else "operator",
+        "is_active": staff_user.is_active,
+        "may_change_pricing": pricing_granted(staff_user),
+    }
     form = StaffUpdateForm(request.POST or None, initial=initial)
     if request.method == "POST":
         if "reset_password" in request.POST:
@@ -101,7 +107,7 @@ def staff_detail(request, user_id: int):
     context = {
         "staff_user": staff_user,
         "form": form,
-        "events": events,
+        "events": audit.event_lines(events),
         "has_second_factor": two_factor.has_second_factor(staff_user),
         "second_factor_required": two_factor.second_factor_required(staff_user),
     }
@@ -116,8 +122,28 @@ def audit_list(request):
     context = {
         "filter": filterset,
         "page": page,
+        "lines": audit.event_lines(page),
         "query": without_empty(request.GET, drop=("page",)),
     }
     return render_page(
         request, "core/audit_list.html", context, htmx_partial="results", push_url=True
     )
+
+
+@permission_required("core.view_auditevent", raise_exception=True)
+@require_GET
+def audit_export(request):
+    """The log as filtered, as CSV, in the same words as the page."""
+    events = AuditEventFilter(request.GET or None, queryset=selectors.audit_event_list()).qs
+
+    def rows():
+        # A page of events at a time: names are looked up once per page, not per event.
+        chunk: list = []
+        for event in events.iterator(chunk_size=AUDIT_EXPORT_CHUNK):
+            chunk.append(event)
+            if len(chunk) == AUDIT_EXPORT_CHUNK:
+                yield from (audit.event_csv_row(line) for line in audit.event_lines(chunk))
+                chunk = []
+        yield from (audit.event_csv_row(line) for line in audit.event_lines(chunk))
+
+    return csv_download(audit.CSV_HEADER, rows(), name="audit-log")

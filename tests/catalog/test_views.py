@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from catalog.models import Offer, PriceHistory, PricingRule
+from catalog.models import CurrencyRate, Offer, PriceHistory, PricingRule
 from suppliers.models import SupplierAccount
 
 
@@ -76,9 +76,11 @@ def test_search_filters_and_sorts_through_htmx(client_as, offers):
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"compatibility": "compatible"}, [1]),
+        # 3 and 4 are in the account's feed: compatible by the supplier's statement, before
+        # find-one names their settlement method; 5 left the feed.
+        ({"compatibility": "compatible"}, [1, 3, 4]),
         ({"compatibility": "incompatible"}, [2]),
-        ({"compatibility": "unknown"}, [4, 3]),
+        ({"compatibility": "unknown", "listing": "all"}, [5]),
         ({"stock": "out"}, [4]),
         ({"currency": "TRY"}, [3]),
         ({"listing": "delisted"}, [5]),
@@ -171,7 +173,7 @@ def test_offer_page_shows_history_chart_and_rule(client_as, account, offers):
 
 
 def test_pricing_rule_forms_validate_and_audit(client_as, account):
-    client = client_as("operator")
+    client = client_as("admin")
     url = f"{reverse('catalog:pricing')}?account={account.pk}"
     bad = client.post(
         url,
@@ -218,6 +220,64 @@ def test_pricing_rule_forms_validate_and_audit(client_as, account):
     )
     assert duplicate.status_code == 200 and PricingRule.objects.count() == 1
     assert client_as("finance").post(url, {"scope": "default"}).status_code == 403
+    assert client_as("operator").post(url, {"scope": "default"}).status_code == 403
+
+
+def _rule_post(**changes):
+    return {
+        "scope": "offer",
+        "target": "7",
+        "markup_percent": "5",
+        "markup_fixed": "0",
+        "rounding": "none",
+        **changes,
+    }
+
+
+def test_operators_read_pricing_but_only_admins_change_it(client_as, account):
+    page = client_as("operator").get(f"{reverse('catalog:pricing')}?account={account.pk}")
+    html = page.content.decode()
+    assert page.status_code == 200 and "an admin changes them" in html
+    assert "Save rate" not in html and "Add rule" not in html
+
+    rate = {"currency": "PLN", "usd_per_unit": "0.002", "account": account.pk}
+    refused = client_as("operator").post(reverse("catalog:currency_rate_save"), rate)
+    assert refused.status_code == 403
+    assert not CurrencyRate.objects.filter(currency="PLN").exists()
+    assert client_as("admin").post(reverse("catalog:currency_rate_save"), rate).status_code == 302
+    assert CurrencyRate.objects.get(currency="PLN").usd_per_unit == Decimal("0.002")
+
+
+def test_pricing_changes_are_audited_before_and_after(client_as, account):
+    from reseller.core.models import AuditEvent
+
+    admin = client_as("admin")
+    save_rate = reverse("catalog:currency_rate_save")
+    admin.post(save_rate, {"currency": "pln", "usd_per_unit": "0.002"})
+    admin.post(save_rate, {"currency": "PLN", "usd_per_unit": "0.0025"})
+    first, second = AuditEvent.objects.filter(action="currency_rate.saved").order_by("id")
+    assert first.data == {"before": {"usd_per_unit": None}, "after": {"usd_per_unit": "0.002"}}
+    assert second.data == {
+        "before": {"usd_per_unit": "0.002"},
+        "after": {"usd_per_unit": "0.0025"},
+    }
+
+    admin.post(f"{reverse('catalog:pricing')}?account={account.pk}", _rule_post())
+    rule = PricingRule.objects.get()
+    admin.post(
+        reverse("catalog:pricing_rule_edit", args=[rule.pk]), _rule_post(markup_percent="7.5")
+    )
+    updated = AuditEvent.objects.get(action="pricing_rule.updated")
+    assert updated.data["before"]["percent"] == "5" and updated.data["after"]["percent"] == "7.5"
+    assert updated.data["before"]["target"] == updated.data["after"]["target"] == "7"
+
+    refused = client_as("operator").post(
+        reverse("catalog:pricing_rule_edit", args=[rule.pk]), {"delete": "1"}
+    )
+    assert refused.status_code == 403 and PricingRule.objects.filter(pk=rule.pk).exists()
+    client_as("admin").post(reverse("catalog:pricing_rule_edit", args=[rule.pk]), {"delete": "1"})
+    deleted = AuditEvent.objects.get(action="pricing_rule.deleted")
+    assert deleted.data["before"]["percent"] == "7.5" and deleted.data["after"] is None
 
 
 def test_refresh_price_reads_find_one_from_the_sandbox(client_as, sandbox, sandbox_account):
@@ -290,6 +350,46 @@ def test_a_search_without_matches_is_an_empty_first_page(client_as, offers):
     )
     assert response.context["page"].number == 1 and response.context["page"].paginator.count == 0
     assert "No offers match" in response.content.decode()
+
+
+def test_the_catalog_speaks_plain_words(client_as, account, offers):
+    from catalog.models import ProfileChange
+
+    ProfileChange.objects.create(account=account, old_profile="MIXED", new_profile="FIAT")
+    html = client_as("operator").get(reverse("catalog:catalog_browse")).content.decode()
+    assert 'data-testid="catalog-legend"' in html and "What the columns mean" in html
+    assert "the account's balance buys offers settled in fiat (and mixed ones)" in html
+    assert "the supplier's feed now holds only the offers the new balance can buy" in html
+    assert "Not checked" not in html and "Profile <strong>" not in html
+    # One money format: 0.99 and 95.00, never 95 beside 0.99.
+    assert ">0.99 USD" in html.replace("\n", "").replace("  ", "")
+    assert "95.00 TRY" in html and "95 TRY" not in html
+
+
+def test_an_offer_in_the_feed_is_compatible_and_its_method_shows_once_told(client_as, offers):
+    steam, fiat = offers[2], offers[0]
+    client = client_as("operator")
+    feed = client.get(reverse("catalog:offer_detail", args=[steam.pk])).context
+    assert feed["compatible"] is True
+    told = client.get(reverse("catalog:offer_detail", args=[fiat.pk])).content.decode()
+    assert "settles in <strong>FIAT</strong>" in told
+    gone = client.get(reverse("catalog:offer_detail", args=[offers[4].pk])).content.decode()
+    assert "it left the account's feed" in gone
+
+
+def test_retail_at_or_below_cost_is_flagged(client_as, account, offers):
+    PricingRule.objects.create(account=account, scope="default", markup_percent=Decimal("0"))
+    client = client_as("operator")
+    page = client.get(reverse("catalog:catalog_browse"), {"q": "pubg"}).content.decode()
+    assert page.count('data-testid="at-or-below-cost"') == 2 and "at cost" in page
+    PricingRule.objects.filter(account=account).update(markup_percent=Decimal("-10"))
+    detail = client.get(reverse("catalog:offer_detail", args=[offers[0].pk])).content.decode()
+    assert "Retail is below cost: every sale loses money." in detail
+    PricingRule.objects.filter(account=account).update(markup_percent=Decimal("20"))
+    assert (
+        'data-testid="at-or-below-cost"'
+        not in client.get(reverse("catalog:catalog_browse"), {"q": "pubg"}).content.decode()
+    )
 
 
 def test_a_bundle_shows_its_bundle_price_and_its_unit_price(client_as, account, offers):

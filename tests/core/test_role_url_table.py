@@ -20,6 +20,7 @@ TABLE = {
     "core:staff_list": (None, expect(SIGN_IN, 403, 403, 200)),
     "core:staff_detail": (lambda f: {"user_id": f["user"].pk}, expect(SIGN_IN, 403, 403, 200)),
     "core:audit_list": (None, expect(SIGN_IN, 403, 403, 200)),
+    "core:audit_export": (None, expect(SIGN_IN, 403, 403, 200)),
     # The steps after the password answer only someone half-way through signing in; anyone else
     # is sent (back) to the sign-in page.
     "core:sign_in_code": (None, expect(SIGN_IN, 302, 302, 302)),
@@ -44,7 +45,7 @@ TABLE = {
         lambda f: {"account_id": f["account"].pk},
         expect(SIGN_IN, 403, 403, 405),
     ),
-    # Catalog: operators work in it; finance reads it; only operators and admins change it.
+    # Catalog: operators work in it; finance reads it; only operators and admins change its offers.
     "catalog:catalog_browse": (None, expect(SIGN_IN, 200, 200, 200)),
     "catalog:catalog_export": (None, expect(SIGN_IN, 200, 200, 200)),
     "catalog:offer_detail": (lambda f: {"offer_pk": f["offer"].pk}, expect(SIGN_IN, 200, 200, 200)),
@@ -71,11 +72,13 @@ TABLE = {
         expect(SIGN_IN, 200, 200, 200),
     ),
     "catalog:pricing": (None, expect(SIGN_IN, 200, 200, 200)),
+    # Pricing rules and currency rates: everyone who works with the catalog reads them on the
+    # pricing page; only admins (or someone an admin gave "May change pricing") change them.
     "catalog:pricing_rule_edit": (
         lambda f: {"rule_pk": f["rule"].pk},
-        expect(SIGN_IN, 200, 403, 200),
+        expect(SIGN_IN, 403, 403, 200),
     ),
-    "catalog:currency_rate_save": (None, expect(SIGN_IN, 405, 403, 405)),
+    "catalog:currency_rate_save": (None, expect(SIGN_IN, 403, 403, 405)),
     # The Django admin sends anyone who is not an admin to its own sign-in page.
     "admin:index": (None, expect(302, 302, 302, 200)),
 }

@@ -112,3 +112,47 @@ def test_production_settings_use_secure_cookies_and_no_debug():
     assert result.stdout.strip() == (
         '[true, true, false, true, "whitenoise.storage.CompressedManifestStaticFilesStorage"]'
     )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("role", "url_name"),
+    [
+        ("operator", "dashboard:dashboard"),
+        ("operator", "orders:order_list"),
+        ("operator", "orders:order_export"),
+        ("finance", "finance:finance_overview"),
+        ("admin", "core:audit_list"),
+        ("admin", "admin:index"),
+        # A refusal is a signed-in page too.
+        ("finance", "core:staff_list"),
+    ],
+)
+def test_every_signed_in_page_is_kept_by_no_cache(client_as, role, url_name):
+    response = client_as(role).get(reverse(url_name))
+    assert "no-store" in response["Cache-Control"], url_name
+    assert "private" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_htmx_partials_are_kept_by_no_cache_either(client_as):
+    response = client_as("operator").get(
+        reverse("orders:order_list"), HTTP_HX_REQUEST="true", HTTP_HX_TARGET="results"
+    )
+    assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.django_db
+def test_staff_are_not_edited_in_the_django_admin_where_no_audit_would_follow(client_as):
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.urls import NoReverseMatch
+
+    assert not admin.site.is_registered(get_user_model())
+    assert not admin.site.is_registered(Group)
+    with pytest.raises(NoReverseMatch):
+        reverse("admin:auth_user_changelist")
+    client = client_as("admin")
+    assert client.get("/admin/auth/user/").status_code == 404
+    assert client.get("/admin/auth/group/").status_code == 404

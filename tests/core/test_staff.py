@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
@@ -95,7 +97,32 @@ def test_audit_log_filters_and_paginates_through_htmx(client, make_staff):
     client.force_login(admin)
     make_staff("operator", username="filtered-one")
     full = client.get(reverse("core:audit_list"), {"action": "staff.created"})
-    assert b"<html" in full.content and b"filtered-one" not in full.content  # ids, not names
-    partial = client.get(reverse("core:audit_list"), {"action": "auth."}, HTTP_HX_REQUEST="true")
+    # The target by name, with a link to the person.
+    assert b"<html" in full.content and b"Staff member filtered-one</a>" in full.content
+    partial = client.get(reverse("core:audit_list"), {"action": "Sign-in"}, HTTP_HX_REQUEST="true")
     assert b"<html" not in partial.content
     assert b'id="results"' in partial.content
+
+
+def test_an_admin_gives_one_operator_the_pricing_permission_and_takes_it_back(client, make_staff):
+    from catalog.models import CurrencyRate
+
+    admin, operator = make_staff("admin"), make_staff("operator")
+    client.force_login(admin)
+    url = reverse("core:staff_detail", args=[operator.pk])
+    grant = {"role": "operator", "is_active": "on", "may_change_pricing": "on"}
+    assert client.post(url, grant).status_code == 302
+    event = AuditEvent.objects.filter(action="staff.updated", target_id=str(operator.pk)).get()
+    assert event.data["before"]["may_change_pricing"] is False
+    assert event.data["after"]["may_change_pricing"] is True
+    assert client.get(url).context["form"].initial["may_change_pricing"] is True
+
+    client.force_login(operator)
+    rate = {"currency": "PLN", "usd_per_unit": "0.25"}
+    assert client.post(reverse("catalog:currency_rate_save"), rate).status_code == 302
+    assert CurrencyRate.objects.get(currency="PLN").usd_per_unit == Decimal("0.25")
+
+    client.force_login(admin)
+    client.post(url, {"role": "operator", "is_active": "on"})
+    client.force_login(operator)
+    assert client.post(reverse("catalog:currency_rate_save"), rate).status_code == 403

@@ -173,3 +173,47 @@ def test_an_upload_says_reading_until_a_worker_has_read_it_then_shows_the_previe
     assert page.locator("#reading").count() == 0
     batch.refresh_from_db()
     assert batch.status == Batch.Status.PREVIEW and not Order.objects.filter(batch=batch).exists()
+
+
+def test_a_batch_s_failed_rows_are_retried_as_a_new_batch_through_the_preview(
+    page, sign_in, synced_account
+):
+    from orders.services import OrderLine, batch_create, batch_orders_create
+    from reseller.core.queues import BATCHES, queue_name
+    from tests.conftest import celery_worker
+
+    first, second = key_offers(synced_account, 2)
+    batch = batch_create(name="Tuesday cards", source_filename="tuesday.csv")
+    batch_orders_create(
+        batch=batch,
+        lines=[
+            OrderLine(offer=first, max_unit_price=first.price, quantity=2, row_number=2,
+                      customer_reference="TUE-1"),
+            OrderLine(offer=second, max_unit_price=second.price, row_number=3,
+                      customer_reference="TUE-2"),
+        ],
+    )  # fmt: skip
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.DONE, account=synced_account)
+    Order.objects.filter(batch=batch, row_number=2).update(status=OrderStatus.FAILED)
+    Order.objects.filter(batch=batch, row_number=3).update(status=OrderStatus.COMPLETED)
+
+    sign_in("operator")
+    page.goto(f"/orders/batches/{batch.pk}/")
+    page.get_by_role("button", name="Retry the failed rows (2)").click()
+
+    page.wait_for_url(re.compile(r"/orders/batches/\d+/$"))
+    retry = Batch.objects.exclude(pk=batch.pk).get()
+    assert page.url.endswith(f"/orders/batches/{retry.pk}/")
+    expect(page.get_by_role("heading", name=re.compile("Retry of Tuesday cards"))).to_be_visible()
+    with celery_worker(queue_name(BATCHES)):  # the retry's file is read like an upload
+        expect(page.get_by_test_id("rows-ok")).to_have_text("1", timeout=30_000)
+    expect(page.get_by_test_id("batch-links")).to_contain_text(f"batch #{batch.pk}")
+    expect(page.get_by_test_id("preview-rows")).to_contain_text("TUE-1")
+    assert not retry.orders.exists()  # nothing ordered before the preview is confirmed
+    page.get_by_role("button", name="Confirm: order 1 row").click()
+    expect(page.get_by_text("Batch confirmed: its 2 orders are being created")).to_be_visible()
+
+    page.get_by_test_id("batch-links").get_by_role("link").click()
+    page.wait_for_url(re.compile(rf"/orders/batches/{batch.pk}/$"))
+    expect(page.get_by_test_id("batch-links")).to_contain_text(f"retried in batch #{retry.pk}")
+    expect(page.get_by_role("button", name=re.compile("Retry the failed rows"))).to_have_count(0)

@@ -114,3 +114,46 @@ def test_a_top_up_with_a_checked_player_is_watched_to_completion(
         expect(page.locator("#keys")).to_have_count(0)  # a top-up has no keys card
     finally:
         sandbox.admin("POST", "/sandbox/settings", {name: before[name] for name in changed})
+
+
+def test_a_failed_order_is_ordered_again_and_the_two_are_linked(
+    page, sign_in, synced_account, sandbox
+):
+    from catalog.models import Offer
+    from orders.models import OrderStatus
+    from orders.services import order_create
+
+    remote = sandbox_offer(sandbox, kind="key")
+    offer = Offer.objects.get(account=synced_account, offer_id=remote["offerId"])
+    failed = order_create(
+        offer=offer,
+        max_unit_price=offer.price,
+        email="buyer@example.com",
+        customer_reference="E2E-AGAIN-1",
+    )[0]
+    Order.objects.filter(pk=failed.pk).update(
+        status=OrderStatus.FAILED, last_error="The supplier failed the order and refunded it."
+    )
+    sign_in("operator")
+    page.goto(f"/orders/{failed.pk}/")
+    expect(page.get_by_test_id("order-status")).to_have_text("Failed (refunded)")
+    page.get_by_role("link", name="Order again").click()
+
+    page.wait_for_url(re.compile(rf"/orders/new/\?again={failed.pk}$"))
+    expect(page.get_by_test_id("order-again-notice")).to_contain_text(f"order #{failed.pk}")
+    expect(page.get_by_test_id("live-price")).to_contain_text(remote["currency"])
+    expect(page.get_by_label("Customer email")).to_have_value("buyer@example.com")
+    expect(page.get_by_label("Customer reference")).to_have_value("E2E-AGAIN-1")
+    expect(page.get_by_label("Quantity")).to_have_count(0)  # one order, in place of the failed one
+    page.get_by_role("button", name="Place the order again").click()
+
+    page.wait_for_url(re.compile(r"/orders/\d+/$"))
+    again = Order.objects.get(reorder_of=failed)
+    assert page.url.endswith(f"/orders/{again.pk}/")
+    assert again.transaction_id != failed.transaction_id
+    expect(page.get_by_text("Order placed:")).to_be_visible()
+    page.get_by_test_id("reorder-of").get_by_role("link").click()
+
+    page.wait_for_url(re.compile(rf"/orders/{failed.pk}/$"))
+    expect(page.get_by_test_id("ordered-again-as")).to_contain_text(f"order #{again.pk}")
+    expect(page.get_by_role("link", name="Order again")).to_have_count(0)

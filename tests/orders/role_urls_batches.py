@@ -19,6 +19,9 @@ ROWS: dict = {
     # POST only (a link or a prefetch exports nothing); a POST's own permission is checked
     # (and a refusal audited) by the service.
     "orders:batch_keys_export": (_BATCH, expect(SIGN_IN, 405, 405, 405)),
+    # Retrying the failed rows makes a new batch: operators and admins; POST only.
+    "orders:batch_retry": (_BATCH, expect(SIGN_IN, 405, 403, 405)),
+    "orders:batch_fix_rows": (_BATCH, expect(SIGN_IN, 200, 200, 200)),
     # POST only, once the action's permission has passed.
     "orders:batch_action": (
         lambda f: {"batch_pk": f["batch"].pk, "action": "pause"},
