@@ -70,7 +70,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "order_queue.resumed": "Account queue resumed",
     },
     "Batches": {
-        "batch.previewed": "Batch uploaded for preview",
+        "batch.uploaded": "Batch file uploaded",
+        "batch.previewed": "Batch file read into a preview",
+        "batch.refused": "Batch file refused",
         "batch.confirm_requested": "Batch confirmed",
         "batch.confirmed": "Batch orders created",
         "batch.confirm_failed": "Batch confirmation failed",
@@ -83,6 +85,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
     },
     "Finance": {
         "finance.alert_rule_saved": "Low-balance alert changed",
+        "finance.balance_entered": "Balance entered by hand",
         "reconciliation.started": "Reconciliation started",
         "reconciliation.exported": "Reconciliation downloaded",
         "reconciliation.item_explained": "Reconciliation item explained",
