@@ -109,18 +109,28 @@ def pricing_rule_delete(*, rule: PricingRule, by=None, request=None) -> None:
 
 
 @transaction.atomic
-def currency_rate_save(*, currency: str, usd_per_unit, by=None, request=None) -> CurrencyRate:
+def currency_rate_save(
+    *, currency: str, usd_per_unit, valid_from=None, by=None, request=None
+) -> CurrencyRate:
+    """Add a rate to the currency's history, valid from `valid_from` (now by default) until its
+    next one. Earlier rates stay as they were: the orders and periods they priced keep them."""
     if usd_per_unit <= 0:
         raise ApplicationError("A rate must be positive.")
-    rate, _ = CurrencyRate.objects.update_or_create(
-        currency=currency.upper(), defaults={"usd_per_unit": usd_per_unit}
+    currency = currency.upper()
+    valid_from = valid_from or timezone.now()
+    if CurrencyRate.objects.filter(currency=currency, valid_from=valid_from).exists():
+        raise ApplicationError(
+            f"A {currency} rate valid from that moment exists already: choose another moment."
+        )
+    rate = CurrencyRate.objects.create(
+        currency=currency, usd_per_unit=usd_per_unit, valid_from=valid_from
     )
     audit_record(
         action="currency_rate.saved",
         actor=by,
         request=request,
         target=rate,
-        data={"usd_per_unit": str(usd_per_unit)},
+        data={"usd_per_unit": str(usd_per_unit), "valid_from": valid_from.isoformat()},
     )
     return rate
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog import selectors, services, sync
 from catalog.filters import OfferFilter
-from catalog.models import CurrencyRate, Offer, PricingRule, ProfileChange, SyncJob
+from catalog.models import Offer, PricingRule, ProfileChange, SyncJob
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
@@ -248,6 +248,11 @@ class CurrencyRateForm(forms.Form):
     usd_per_unit = forms.DecimalField(
         max_digits=18, decimal_places=8, min_value=0, label="USD per unit"
     )
+    valid_from = forms.DateTimeField(
+        required=False,
+        label="Valid from (empty: now)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
 
 
 @permission_required("catalog.view_pricingrule", raise_exception=True)
@@ -276,7 +281,7 @@ def pricing(request):
         "account": account,
         "accounts": accounts,
         "rules": PricingRule.objects.filter(account=account),
-        "rates": CurrencyRate.objects.all(),
+        "rates": selectors.currency_rate_history(),
         "form": form,
         "rate_form": rate_form,
         "can_change": can_change,
@@ -315,5 +320,9 @@ def currency_rate_save(request):
         else:
             messages.success(request, f"Rate for {form.cleaned_data['currency'].upper()} saved.")
     else:
-        messages.error(request, "A rate needs a three-letter currency code and a positive number.")
+        messages.error(
+            request,
+            "A rate needs a three-letter currency code, a positive number and, if given, "
+            "a valid date and time.",
+        )
     return redirect(f"{reverse('catalog:pricing')}?account={request.POST.get('account', '')}")

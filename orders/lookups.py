@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, runtime_checkable
 
-from catalog.models import CurrencyRate, Offer
+from catalog.models import Offer
+from catalog.selectors import currency_rate_at
 from reseller.core.ids import typed_id
 from suppliers.clients import Balance, Servers, SupplierError, TelegramUser
 from suppliers.clients import PlayerCheck as SupplierPlayerCheck
@@ -201,11 +202,7 @@ def balance_usd(account: SupplierAccount, *, client: object | None = None) -> Ba
     currency = (balance.currency or "USD").upper()
     if currency == "USD":
         return BalanceSeen(balance.balance, "")
-    rate = (
-        CurrencyRate.objects.filter(currency=currency)
-        .values_list("usd_per_unit", flat=True)
-        .first()
-    )
+    rate = currency_rate_at(currency)
     if rate is None:
         return BalanceSeen(
             None,
