@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -379,9 +380,74 @@ def iter_reconciliation_csv(
     *,
     explanations: Explanations | None = None,
 ) -> Iterator[str]:
-    """One bucket (its sheet's columns) or the whole run (`RUN_COLUMNS`) as CSV lines."""
+    """One bucket (its sheet's columns) or the whole run (`RUN_COLUMNS`, then the totals and
+    FX blocks of `summary_rows` below a blank line) as CSV lines."""
     header = [column.header for column in _columns(bucket)]
-    return iter_csv(reconciliation_rows(result, bucket, explanations=explanations), header)
+    rows = reconciliation_rows(result, bucket, explanations=explanations)
+    if bucket is None:
+        rows = itertools.chain(rows, summary_rows(result))
+    return iter_csv(rows, header)
+
+
+FX_HEADER = [
+    "FX: the supplier's rates against ours",
+    "Our rate (USD per unit)",
+    "Supplier's rate (USD per unit)",
+    "Difference (%)",
+    "Pairs",
+    "Pairs agreeing to the cent",
+    "FX variance, purchases (USD)",
+    "FX variance, refunds (USD)",
+    "Matched at",
+]
+
+
+def fx_rows(result: ReconciliationResult) -> Iterator[list[object]]:
+    """Per currency: the supplier's observed rate against our table's and its FX variance."""
+    for rate in result.observed_rates:
+        yield [
+            rate.currency,
+            rate.table,
+            rate.observed,
+            rate.difference_pct,
+            rate.pairs,
+            rate.agreeing,
+            rate.fx_variance,
+            rate.refund_fx_variance,
+            "the supplier's rate" if rate.applied else "our rate",
+        ]
+    totals = result.totals
+    yield [
+        "All currencies",
+        None,
+        None,
+        None,
+        None,
+        None,
+        totals.purchase_fx_variance,
+        totals.refund_fx_variance,
+    ]
+
+
+def summary_rows(result: ReconciliationResult) -> Iterator[list[object]]:
+    """The totals that tie and the FX figures, as the blocks under a whole run's CSV."""
+    totals = result.totals
+    yield []
+    yield ["Totals (USD)", "Ledger", "Our orders", "Difference (ledger - ours)"]
+    for line in totals.lines():
+        yield [line.label, line.ledger, line.orders, line.difference]
+    yield ["opening + deposits - purchases + refunds + other = closing", totals.tie_text()]
+    yield []
+    yield ["Purchases: ledger - our orders (USD)", "Amount"]
+    for line in totals.purchase_lines():
+        yield [line.label, line.ledger]
+    yield []
+    yield ["Refunds: ledger - our orders (USD)", "Amount"]
+    for line in totals.refund_lines():
+        yield [line.label, line.ledger]
+    yield []
+    yield list(FX_HEADER)
+    yield from fx_rows(result)
 
 
 def write_reconciliation_csv(
@@ -557,6 +623,15 @@ def write_reconciliation_xlsx(
     workbook.save(path_or_stream)
 
 
+def _rate_value(text: str) -> Decimal | str:
+    """A stored rate as a number, or as its text when the table changed in the period
+    ("0.0105 to 0.011")."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return text
+
+
 def _write_summary(
     workbook: Workbook, result: ReconciliationResult, meta: Mapping[str, object]
 ) -> None:
@@ -586,10 +661,10 @@ def _write_summary(
     )
     sheet.row(
         "FX rates used (USD per unit)",
-        "the rates set under Pricing on the day of the run, not those of the period",
+        "the rates valid when the orders were sent (each order keeps its own)",
     )
     for currency, rate in sorted(result.fx_rates.items()):
-        sheet.row(f"FX rate {currency}", Decimal(rate), kind="rate")
+        sheet.row(f"FX rate {currency}", _rate_value(rate), kind="rate")
     sheet.row()
 
     sheet.header(["Bucket", "Items", "Ledger rows", "Orders", "Refunds owed"])
@@ -636,3 +711,7 @@ def _write_summary(
     sheet.header(["Refunds: ledger - our orders (USD)", "Amount"])
     for line in totals.refund_lines():
         sheet.row(line.label, line.ledger, kind="amount")
+    sheet.row()
+    sheet.header(FX_HEADER)
+    for values in fx_rows(result):
+        sheet.row(*values)

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from finance.reconciliation import BUCKET_LABELS
+from finance.reconciliation import BUCKET_LABELS, ObservedRate
 from reseller.core.jobs import ACTIVE, Job, JobStatus  # finance's modules import JobStatus here
 from suppliers.models import SupplierAccount
 
@@ -231,8 +231,14 @@ class ReconciliationRun(Job):
 
     @property
     def fx_rates(self) -> list[tuple[str, str]]:
-        """The FX rates the run used (USD per unit; the rates of the day it ran)."""
+        """Our table's FX rates the run's orders were sent at (USD per unit, by currency)."""
         return sorted((self.engine_settings or {}).get("fx_rates", {}).items())
+
+    @property
+    def observed_rates(self) -> list[ObservedRate]:
+        """Per currency, the supplier's rate the run observed against our table's."""
+        stored = (self.engine_settings or {}).get("observed_rates", [])
+        return [ObservedRate.from_dict(data) for data in stored]
 
     @property
     def refund_window_text(self) -> str:

@@ -8,10 +8,13 @@ What an order leads us to expect on the supplier's ledger
 The ledger carries no order id, so the engine (`finance.reconciliation`) matches by amount and
 time; what it is told about each order decides everything. `order_expectation` is that rule:
 
-* **Expected USD** = units x round(unit price x our `CurrencyRate`, 2): the supplier debits the
-  unit price converted to USD and rounded to the cent, per unit (docs/supplier-contract.md). The
-  unit price is the one we sent (`price_sent`), else the last quote. USD (or no currency) is 1:1.
-  A currency without a rate is expected at 0 USD and the run says so in its warnings.
+* **Expected USD** = the order's `usd_cost`, fixed when it was sent at the rate valid then
+  (units x round(unit price x rate, 2): the supplier debits the unit price converted to USD and
+  rounded to the cent, per unit, docs/supplier-contract.md). An order without it (never sent
+  through the queue) is priced the same way at the rate valid when it was submitted. USD (or no
+  currency) is 1:1. A currency without a rate is expected at 0 USD and the run says so in its
+  warnings. The supplier's own rates are learned from its rows by the engine (`rates`), so a
+  wrong table shows as FX variance.
 * **Charged**: every order the supplier accepted or may have accepted: SUBMITTING (in flight),
   SUBMITTED, PROCESSING, UNKNOWN (a lost answer usually means the order landed), COMPLETED,
   NEEDS_ATTENTION, and CANCELED / FAILED / REFUNDED (charged, then refunded). A RESOLVED order
@@ -30,9 +33,10 @@ the slack) after it, and the orders whose window reaches into the period (submit
 end + slack, and final after its start - refund window - slack, or still pending). A charge at
 00:00:00.4 for an order submitted at 23:59:59.5 is then matched on both days.
 
-**FX rates**: `CurrencyRate` holds one current rate per currency, so a run uses the rates of the
-day it runs (no order records its USD cost). The rates it used are stored with the run's settings
-(`fx_rates`) and shown with it: a rerun of an old period after a rate change says so.
+**FX rates**: `CurrencyRate` is a history and each order keeps the rate it was sent at, so a
+rerun of an old period gives the same answer after any rate change. The table rates the period's
+orders used are stored with the run (`fx_rates`), beside the supplier's observed rates. Spend and
+runway are read from the ledger, in the USD the supplier actually debited: no rate enters them.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from catalog.models import CurrencyRate
+from catalog.pricing import usd_cost
+from catalog.selectors import RateTable
 from finance import reconciliation as engine
 from finance.errors import ReconciliationInputError
 from finance.models import (
@@ -415,13 +420,6 @@ def order_expectation(
     return True, False, 0
 
 
-def _usd_rates() -> dict[str, Decimal]:
-    rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
-    rates.setdefault("USD", Decimal(1))
-    rates[""] = Decimal(1)
-    return rates
-
-
 @dataclass
 class ReconciliationInputs:
     entries: list[engine.LedgerEntry]
@@ -430,7 +428,7 @@ class ReconciliationInputs:
     warnings: list[str]
     ledger_pks: dict[int, int]  # the supplier's row id -> our LedgerEntry pk
     opening_row_id: int | None = None  # the supplier id of the last row before the period
-    fx_rates: dict[str, str] | None = None  # currency -> USD per unit, as used (today's)
+    fx_rates: dict[str, str] | None = None  # currency -> the table's USD per unit, as used
     ledger_synced_until: dt.datetime | None = None  # set when that is before the period end
     ledger_warning: str = ""
 
@@ -539,6 +537,10 @@ ORDER_VALUES = (
     "submitted_at",
     "final_at",
     "offer__offer_id",
+    "usd_rate",
+    "usd_cost",
+    "offer__product_name",
+    "offer__offer_name",
 )
 
 
@@ -574,8 +576,8 @@ def candidate_local_orders(
 def _local_orders(
     queryset: QuerySet[Order],
 ) -> tuple[list[engine.LocalOrder], list[str], dict[str, str]]:
-    rates = _usd_rates()
-    used: dict[str, str] = {}
+    rates = RateTable.load()
+    used: dict[str, set[Decimal]] = {}
     missing_rate: dict[str, int] = {}
     no_price = 0
     orders = []
@@ -594,20 +596,28 @@ def _local_orders(
             submitted_at,
             final_at,
             offer_id,
+            usd_rate,
+            cost,
+            product_name,
+            offer_name,
         ) = row
         units = units or 1
         price = price_sent if price_sent is not None else quoted
-        rate = rates.get(currency or "")
+        rate = usd_rate
+        if rate is None and submitted_at is not None:
+            rate = rates.at(currency, submitted_at)
         if price is None:
             no_price += 1
-            unit_usd = ZERO
+            expected = ZERO
+        elif cost is not None:
+            expected = cost
         elif rate is None:
             missing_rate[currency] = missing_rate.get(currency, 0) + 1
-            unit_usd = ZERO
+            expected = ZERO
         else:
-            unit_usd = (price * rate).quantize(CENT, ROUND_HALF_UP)
-            if currency and currency != "USD" and currency not in used:
-                used[currency] = str(rate.normalize())
+            expected = usd_cost(price, units, rate)
+        if rate is not None and currency and currency != "USD":
+            used.setdefault(currency, set()).add(rate)
         charged, refunded, refund_units = order_expectation(
             status=status,
             supplier_status=supplier_status or "",
@@ -615,10 +625,9 @@ def _local_orders(
             units_delivered=delivered or 0,
             offer_id=offer_id,
         )
-        expected = unit_usd * units
         refund_usd = None
         if refunded and refund_units != units:
-            refund_usd = unit_usd * refund_units
+            refund_usd = (expected / units * refund_units).quantize(CENT, ROUND_HALF_UP)
         orders.append(
             engine.LocalOrder(
                 key=str(pk),
@@ -632,6 +641,8 @@ def _local_orders(
                 amount=None if price is None else cents(price * units),
                 currency=currency or None,
                 expected_refund_usd=refund_usd,
+                units=units,
+                label=f"{product_name} {offer_name}".strip(),
             )
         )
     warnings = [
@@ -641,7 +652,20 @@ def _local_orders(
     ]
     if no_price:
         warnings.append(f"{no_price} order(s) had no price: expected at 0 USD.")
-    return orders, warnings, dict(sorted(used.items()))
+    return (
+        orders,
+        warnings,
+        {currency: _rates_text(found) for currency, found in sorted(used.items())},
+    )
+
+
+def _rates_text(rates: set[Decimal]) -> str:
+    """The table's rates the orders of one currency were sent at: one, or the lowest to the
+    highest when the table changed during the period."""
+    low, high = min(rates), max(rates)
+    if low == high:
+        return f"{low.normalize():f}"
+    return f"{low.normalize():f} to {high.normalize():f}"
 
 
 def reconciliation_inputs(

@@ -558,9 +558,13 @@ def reconciliation_run(run_id: int) -> ReconciliationRun | None:
                 heartbeat_at=timezone.now(),
                 progress=100,
                 progress_label="done",
-                # The rates are today's (one current rate per currency): kept with the run, so
-                # a rerun after a rate change shows that it used other rates.
-                engine_settings={**run_settings.as_dict(), "fx_rates": inputs.fx_rates or {}},
+                # The table's rates the orders were sent at, and the supplier's rates the run
+                # observed against them, kept with the run for its page and its downloads.
+                engine_settings={
+                    **run_settings.as_dict(),
+                    "fx_rates": inputs.fx_rates or {},
+                    "observed_rates": [rate.as_dict() for rate in result.observed_rates],
+                },
                 warnings=inputs.warnings,
                 ledger_warning=inputs.ledger_warning,
                 ledger_count=result.ledger_count,

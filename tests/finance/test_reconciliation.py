@@ -241,9 +241,16 @@ def test_the_csv_report_is_utf8_with_bom_and_neutralises_formulas(reconciled, cl
     assert body.startswith(BOM)
     header = rows[0]
     assert header[0] == "Bucket"
+    # The items, then a blank line and the totals and FX blocks.
+    blank = rows.index([])
     by_bucket = {}
-    for row in rows[1:]:
+    for row in rows[1:blank]:
         by_bucket.setdefault(row[0], []).append(dict(zip(header, row, strict=True)))
+    blocks = rows[blank + 1 :]
+    assert blocks[0][:2] == ["Totals (USD)", "Ledger"]
+    labels = [row[0] for row in blocks if row]
+    assert "FX: the supplier's rates against ours" in labels
+    assert "Closing balance, last ledger row" in labels
     deposit = next(row for row in by_bucket["DEPOSIT"] if row["Ledger amount (USD)"] == "12.34")
     assert deposit["Ledger description"] == "'" + HOSTILE
     unexpected = by_bucket["UNEXPECTED_CHARGE"][0]

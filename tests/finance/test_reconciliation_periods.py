@@ -12,6 +12,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from catalog.models import CurrencyRate, Offer
+from catalog.services import currency_rate_save
 from finance import selectors, services
 from finance.exports import SUMMARY_SHEET
 from finance.models import JobStatus, LedgerEntry, LedgerSync
@@ -177,13 +178,16 @@ def test_the_run_keeps_and_shows_its_fx_rates_and_refund_window(account, client_
     assert run.engine_settings["refund_window_seconds"] == "86400.0"
     assert run.counts["MATCHED"] == 1
 
-    CurrencyRate.objects.filter(currency="RUB").update(usd_per_unit=Decimal("0.012"))
+    # A new rate from now on: the period's order was sent at the old one, so a rerun of the
+    # period gives the same answer.
+    currency_rate_save(currency="RUB", usd_per_unit=Decimal("0.012"))
     again = run_period(account, start, start + dt.timedelta(minutes=30))
-    assert again.engine_settings["fx_rates"] == {"RUB": "0.012"}
+    assert again.engine_settings["fx_rates"] == {"RUB": "0.011"}
+    assert again.counts == run.counts and again.totals == run.totals
 
     client = client_as("finance")
     html = client.get(reverse("finance:reconciliation_detail", args=[run.pk])).content.decode()
-    assert "RUB 0.011" in html and "rates set under Pricing on the day the run was made" in html
+    assert "RUB 0.011" in html and "the rates valid when the orders were sent" in html
     assert "refund window 24 h after the order failed" in html
     response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))

@@ -136,9 +136,13 @@ def test_reconciliation_csv_neutralises_text_and_keeps_amounts_numeric():
     explanations = {"L:4": "=explained by the supplier"}
     body = "".join(iter_reconciliation_csv(result, explanations=explanations))
     assert body.startswith(BOM)
-    rows = list(csv.DictReader(io.StringIO(body[1:])))
+    # The items, a blank line, then the totals and FX blocks (read on their own).
+    items_part, blocks_part = body[1:].split("\r\n\r\n", 1)
+    rows = list(csv.DictReader(io.StringIO(items_part)))
     assert list(rows[0]) == [column.header for column in RUN_COLUMNS]
     assert len(rows) == sum(result.counts.values())
+    blocks = list(csv.reader(io.StringIO(blocks_part)))
+    assert ["Closing balance, last ledger row", format(result.totals.closing, "f")] == blocks[7][:2]
     for row in rows:
         for header, value in row.items():
             assert not value.startswith(("=", "+", "@", "\t", "\r")), (header, value)
@@ -208,7 +212,7 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
         result.totals.tie_difference
     )
     assert summary["Unexpected charges"][:2] == (1, 1)
-    assert summary["Inputs"][1:] == (result.ledger_count, result.order_count, 2)
+    assert summary["Inputs"][1:4] == (result.ledger_count, result.order_count, 2)
 
     sheet = book["Unexpected charges"]
     header, *rows = list(sheet.iter_rows())
