@@ -138,6 +138,11 @@ def _type_q(kind: str) -> Q:
     return Q(type__iexact=kind)
 
 
+def ledger_sync_interval() -> dt.timedelta:
+    """How often the schedule syncs each ledger (LEDGER_SYNC_MINUTES)."""
+    return dt.timedelta(minutes=getattr(settings, "FINANCE_LEDGER_SYNC_MINUTES", 15))
+
+
 def ledger_stale_after() -> dt.timedelta:
     """A ledger synced longer ago than this makes the spend rate and the runway stale."""
     return dt.timedelta(hours=getattr(settings, "FINANCE_LEDGER_STALE_HOURS", 24))
@@ -152,6 +157,17 @@ class Spend:
     rate: Decimal | None
     until: dt.datetime | None
     stale: bool
+    #: The days the rate was really averaged over: the window, or less when the ledger is
+    #: younger than it (at least one day).
+    days: Decimal | None = None
+
+    @property
+    def days_text(self) -> str:
+        """ "7 days", "1 day", "2.5 days": the days averaged, as the runway sentence says them."""
+        if self.days is None:
+            return ""
+        days = self.days.quantize(Decimal("0.1"), ROUND_HALF_UP).normalize()
+        return f"{days:f} day{'' if days == 1 else 's'}"
 
 
 def spend_measure(account: SupplierAccount, *, now: dt.datetime | None = None) -> Spend:
@@ -177,7 +193,7 @@ def spend_measure(account: SupplierAccount, *, now: dt.datetime | None = None) -
     covered = min(window, max(until - first, dt.timedelta(days=1)))
     days = Decimal(str(covered.total_seconds() / 86400))
     rate = (net / days).quantize(CENT, ROUND_HALF_UP)
-    return Spend(rate, until, now - until > ledger_stale_after())
+    return Spend(rate, until, now - until > ledger_stale_after(), days)
 
 
 def spend_rate(account: SupplierAccount, *, now: dt.datetime | None = None) -> Decimal | None:
@@ -206,6 +222,7 @@ class AccountFinance:
     supported: bool
     spend_until: dt.datetime | None = None  # the spend is measured up to here
     spend_stale: bool = False  # the ledger is old: the rate and the runway may be out of date
+    spend_days: str = ""  # the days the spend rate was averaged over ("7 days", "1 day")
 
     @property
     def is_postpaid(self) -> bool:
@@ -234,6 +251,7 @@ def account_finance(account: SupplierAccount, *, now: dt.datetime | None = None)
         supported=has_balance_api(account),
         spend_until=spend.until,
         spend_stale=spend.stale,
+        spend_days=spend.days_text,
     )
 
 
@@ -504,9 +522,16 @@ def ledger_horizon(account: SupplierAccount) -> dt.datetime | None:
 
 
 def ledger_staleness(
-    account: SupplierAccount, *, end: dt.datetime
+    account: SupplierAccount, *, end: dt.datetime, now: dt.datetime | None = None
 ) -> tuple[dt.datetime | None, str]:
-    """(the horizon when it is before `end`, a warning saying so), else (None, "")."""
+    """(the horizon when it is before `end`, a warning when that matters), else (None, "").
+
+    The horizon goes to the engine whenever it is before the period's end (what was due after
+    it is marked UNSYNCED). The warning is only given when the ledger really ends before the
+    period does by more than the sync interval: a run right after a sync, or over a period that
+    ends now, is as fresh as the schedule keeps the ledger, and a banner there would teach
+    finance to ignore it.
+    """
     horizon = ledger_horizon(account)
     if horizon is None:
         return None, (
@@ -515,6 +540,9 @@ def ledger_staleness(
         )
     if horizon >= end:
         return None, ""
+    due = min(end, now or timezone.now())
+    if due - horizon <= ledger_sync_interval():
+        return horizon, ""
     when = horizon.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
     return horizon, (
         f"The ledger is older than the end of the period: it was last synced up to {when} UTC. "

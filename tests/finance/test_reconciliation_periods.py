@@ -221,3 +221,29 @@ def test_a_ledger_older_than_the_period_end_is_said_plainly(account, offer, clie
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     summary = {row[0]: row[1:] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
     assert "older than the end of the period" in summary["LEDGER OUT OF DATE"][0]
+
+
+def test_a_run_right_after_a_ledger_sync_shows_no_ledger_warning(account, offer, client_as):
+    """The default period ends now; the ledger was synced 30 s ago: that is as fresh as the
+    schedule keeps it, so no banner (the orders of the last 30 s are still marked UNSYNCED)."""
+    now = timezone.now()
+    start = now - dt.timedelta(hours=1)
+    LedgerSync.objects.filter(account=account).update(
+        started_at=now - dt.timedelta(seconds=30), finished_at=now - dt.timedelta(seconds=25)
+    )
+    make_order(
+        account, offer, 1, start + dt.timedelta(minutes=10), start + dt.timedelta(minutes=11)
+    )
+    run = run_period(account, start, now)
+    assert run.ledger_warning == ""
+    html = client_as("finance").get(reverse("finance:reconciliation_detail", args=[run.pk]))
+    assert 'data-testid="ledger-warning"' not in html.content.decode()
+
+    # A period ending an hour later than the ledger does is out of date, however recent the
+    # sync: the warning is about the period, not about the clock.
+    later_end = now + dt.timedelta(hours=1)
+    synced_until, warning = selectors.ledger_staleness(account, end=later_end, now=later_end)
+    assert synced_until is not None and "older than the end of the period" in warning
+    # Within the sync interval of the period's end: no warning either.
+    edge = now + dt.timedelta(minutes=10)
+    assert selectors.ledger_staleness(account, end=edge, now=edge)[1] == ""
