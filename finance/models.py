@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 
 from finance.reconciliation import BUCKET_LABELS, ObservedRate
+from finance.reconciliation.types import on_ledger
 from reseller.core.jobs import ACTIVE, Job, JobStatus  # finance's modules import JobStatus here
 from suppliers.models import SupplierAccount
 
@@ -329,6 +330,11 @@ class ReconciliationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket} {self.item_key} (run {self.run_id})"
+
+    @property
+    def expected_on_ledger(self) -> Decimal | None:
+        """`expected_usd` signed as the ledger shows it (a charge negative, a refund positive)."""
+        return on_ledger(self.bucket, self.expected_usd)
 
     @property
     def bucket_label(self) -> str:

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -95,6 +96,32 @@ def has_balance_api(account: SupplierAccount) -> bool:
 
 def latest_snapshot(account: SupplierAccount) -> BalanceSnapshot | None:
     return BalanceSnapshot.objects.filter(account=account).order_by("-taken_at", "-id").first()
+
+
+def snapshot_fresh_for() -> dt.timedelta:
+    """A snapshot older than this is refreshed in the background when a page shows it."""
+    return dt.timedelta(minutes=getattr(settings, "FINANCE_BALANCE_FRESH_MINUTES", 3))
+
+
+def snapshot_is_stale(account: SupplierAccount, *, now: dt.datetime | None = None) -> bool:
+    """No snapshot yet, or the latest older than `snapshot_fresh_for()`."""
+    snapshot = latest_snapshot(account)
+    now = now or timezone.now()
+    return snapshot is None or now - snapshot.taken_at > snapshot_fresh_for()
+
+
+def snapshot_asked_key(account: SupplierAccount) -> str:
+    return f"finance:snapshot-asked:{account.pk}"
+
+
+def snapshot_asked_at(account: SupplierAccount) -> dt.datetime | None:
+    """When a worker was last asked for a fresh snapshot, within the last minute (None when the
+    cache is out of reach: the page then simply does not wait for it)."""
+    try:
+        asked = cache.get(snapshot_asked_key(account))
+    except Exception:
+        return None
+    return None if asked is None else dt.datetime.fromisoformat(asked)
 
 
 def alert_rule(account: SupplierAccount) -> BalanceAlertRule | None:
@@ -223,6 +250,16 @@ class AccountFinance:
     spend_until: dt.datetime | None = None  # the spend is measured up to here
     spend_stale: bool = False  # the ledger is old: the rate and the runway may be out of date
     spend_days: str = ""  # the days the spend rate was averaged over ("7 days", "1 day")
+    refreshing: bool = False  # a fresh snapshot was asked for and has not arrived yet
+
+    @property
+    def snapshot_age(self) -> dt.timedelta | None:
+        return None if self.snapshot is None else timezone.now() - self.snapshot.taken_at
+
+    @property
+    def snapshot_stale(self) -> bool:
+        age = self.snapshot_age
+        return age is None or age > snapshot_fresh_for()
 
     @property
     def is_postpaid(self) -> bool:
@@ -252,6 +289,8 @@ def account_finance(account: SupplierAccount, *, now: dt.datetime | None = None)
         spend_until=spend.until,
         spend_stale=spend.stale,
         spend_days=spend.days_text,
+        refreshing=(asked := snapshot_asked_at(account)) is not None
+        and (snapshot is None or snapshot.taken_at < asked),
     )
 
 

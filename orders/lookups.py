@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 from catalog.models import Offer
 from catalog.selectors import currency_rate_at
+from orders.signals import balance_seen
 from reseller.core.ids import typed_id
 from suppliers.clients import Balance, Servers, SupplierError, TelegramUser
 from suppliers.clients import PlayerCheck as SupplierPlayerCheck
@@ -199,6 +200,7 @@ def balance_usd(account: SupplierAccount, *, client: object | None = None) -> Ba
         balance = client.balance()
     except LOOKUP_ERRORS as error:
         return BalanceSeen(None, f"The balance is unknown: the supplier did not give it ({error}).")
+    balance_seen.send(sender=BalanceSeen, account=account, balance=balance)
     currency = (balance.currency or "USD").upper()
     if currency == "USD":
         return BalanceSeen(balance.balance, "")

@@ -73,6 +73,15 @@ ORDER_BUCKETS = (
 #: Buckets that hold the refunds owed (each order with `refund_expected` in exactly one).
 REFUND_BUCKETS = (Bucket.REFUND_MATCHED, Bucket.REFUND_MISSING)
 
+
+def on_ledger(bucket: str, expected: Decimal | None) -> Decimal | None:
+    """What an item expects, signed as the ledger shows money: a refund (the refund buckets) is
+    a credit, positive; a charge is a debit, negative. Items hold it as a positive size."""
+    if expected is None:
+        return None
+    return expected if bucket in REFUND_BUCKETS else -expected
+
+
 PURCHASE, REFUND, DEPOSIT = "PURCHASE", "REFUND", "DEPOSIT"
 
 
@@ -310,6 +319,11 @@ class ReconItem:
     @property
     def ledger_id(self) -> int | None:
         return None if self.entry is None else self.entry.id
+
+    @property
+    def expected_on_ledger(self) -> Decimal | None:
+        """`expected_usd` signed as the ledger shows it (a charge negative, a refund positive)."""
+        return on_ledger(self.bucket, self.expected_usd)
 
     @property
     def ledger_row(self) -> LedgerEntry:

@@ -25,11 +25,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from orders.errors import InvalidTransition
 from orders.models import Batch
+from orders.signals import batch_finished
 from orders.states import refuse_move
 
 B = Batch.Status
@@ -105,4 +107,12 @@ def batches_transition(
             )
         sources = wanted
     fields = {**(changes or {}), "status": to, "updated_at": now or timezone.now()}
-    return batches.filter(status__in=sorted(sources)).update(**fields)
+    moving = batches.filter(status__in=sorted(sources))
+    finishing = []
+    if to == B.DONE:
+        finishing = list(moving.values_list("account_id", flat=True).distinct())
+    moved = moving.update(**fields)
+    if moved and finishing:
+        # Once it commits: finance takes a balance snapshot of each account a batch spent from.
+        transaction.on_commit(lambda: batch_finished.send(sender=Batch, account_ids=finishing))
+    return moved

@@ -318,6 +318,8 @@ if (
         "take whole seconds above zero."
     )
 FINANCE_BALANCE_SNAPSHOT_MINUTES = env.int("BALANCE_SNAPSHOT_MINUTES", default=5)
+# A page showing a balance older than this asks a worker for a fresh one (in the background).
+FINANCE_BALANCE_FRESH_MINUTES = env.int("BALANCE_FRESH_MINUTES", default=3)
 # How often beat syncs each ledger: a ledger that ends less than this before a period's end is
 # as fresh as the schedule keeps it, not out of date.
 FINANCE_LEDGER_SYNC_MINUTES = env.int("LEDGER_SYNC_MINUTES", default=15)

@@ -148,11 +148,11 @@ def test_reconciliation_csv_neutralises_text_and_keeps_amounts_numeric():
             assert not value.startswith(("=", "+", "@", "\t", "\r")), (header, value)
             if value.startswith("-"):  # only numbers may start with a minus
                 Decimal(value)
-    unexpected = next(row for row in rows if row["Bucket"] == "UNEXPECTED_CHARGE")
+    unexpected = next(row for row in rows if row["Bucket"] == "Unexpected charges")
     assert unexpected["Ledger amount (USD)"] == "-7.77"
     assert unexpected["Ledger description"] == "'-double\x01"
     assert unexpected["Explanation"] == "'=explained by the supplier"
-    matched = next(row for row in rows if row["Bucket"] == "MATCHED")
+    matched = next(row for row in rows if row["Bucket"] == "Matched")
     assert matched["Ledger description"] == "'" + CALC and matched["Order"] == "'=A"
     assert matched["Ledger time (UTC)"] == "2025-07-01 12:00:10"
 
@@ -186,7 +186,8 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
     )
     stream.seek(0)
     book = load_workbook(stream)
-    assert book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in Bucket]
+    filled = [bucket for bucket, count in result.counts.items() if count]
+    assert book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in filled]
 
     # Nothing anywhere is a formula, and no text cell starts with a formula character.
     for sheet in book.worksheets:
@@ -235,12 +236,13 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
     assert breaks[1][:3] == ("B:2-4", 2, 4)
 
 
-def test_the_xlsx_of_an_empty_run_still_has_every_sheet(tmp_path):
+def test_the_xlsx_of_an_empty_run_is_its_summary_listing_every_bucket_as_none(tmp_path):
     path = tmp_path / "empty.xlsx"
     write_reconciliation_xlsx(reconcile([], []), str(path), meta={})
     book = load_workbook(path)
-    assert len(book.sheetnames) == 1 + len(Bucket)
-    assert book["Matched"].max_row == 1  # the header only
+    assert book.sheetnames == [SUMMARY_SHEET]
+    rows = {row[0]: row for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
+    assert all(rows[bucket.label][1] == 0 and rows[bucket.label][5] == "none" for bucket in Bucket)
 
 
 def test_xlsx_handles_every_kind_of_hostile_description():
