@@ -53,6 +53,9 @@ class Rule:
 
     tolerance: Decimal
     by_time: bool = False
+    #: Only rows within the window slack of the order's submission (the supplier charges when
+    #: it accepts the order): pairs that teach a rate must be close, and the pass stays cheap.
+    near_submission: bool = False
 
 
 def match_purchases(prepared: Prepared, expected: list[Decimal] | None = None) -> Side:
@@ -85,7 +88,8 @@ def pair_by_time(prepared: Prepared, orders: list[int]) -> Side:
     `Settings.rate_band` of the table's: the pairs the supplier's rates are learned from."""
     side = _side(prepared, refund=False)
     side.orders = orders
-    _match(side, prepared, prepared.charges, Rule(prepared.settings.rate_band, by_time=True))
+    rule = Rule(prepared.settings.rate_band, by_time=True, near_submission=True)
+    _match(side, prepared, prepared.charges, rule)
     return side
 
 
@@ -143,7 +147,7 @@ def _components(
     by_time = rule.by_time
     absolute = settings.abs_tolerance
     rows, magnitudes = _rows(side, prepared, fx)
-    windows = _windows(side, prepared, expected, after)
+    windows = _windows(side, prepared, expected, after, rule.near_submission)
     unnamed = _Unnamed(prepared)
     anchor_index = REFUND_ANCHOR if refund else PURCHASE_ANCHOR
     # Each order's anchor moment; the sweep pairs rows only with orders that have windows.
@@ -197,16 +201,24 @@ def _components(
 
 
 def _windows(
-    side: Side, prepared: Prepared, expected: list[Decimal], after: list[float] | None
+    side: Side,
+    prepared: Prepared,
+    expected: list[Decimal],
+    after: list[float] | None,
+    near_submission: bool = False,
 ) -> list[tuple[float, float, float, int]]:
     """The side's orders as (window start, window end, amount expected, order), by start; a
-    window starts no earlier than `after` (a refund's: its charge row)."""
+    window starts no earlier than `after` (a refund's: its charge row), and ends within the
+    slack after the submission when `near_submission`."""
     end_index = REFUND_END if side.refund else END
     spans = prepared.spans
+    slack = prepared.settings.window_slack.total_seconds()
     return sorted(
         (
             span[START] if after is None else max(span[START], after[order]),
-            span[end_index],
+            min(span[end_index], span[PURCHASE_ANCHOR] + slack)
+            if near_submission
+            else span[end_index],
             float(expected[order]),
             order,
         )
