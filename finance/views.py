@@ -110,6 +110,7 @@ def finance_overview(request):
         ),
         "spend": spend,
         "spend_chart": charts.spend_chart(spend),
+        "spend_rows": charts.fold_quiet_days(spend),
         "spend_total": sum((day.net for day in spend), start=0),
         "rule_form": AlertRuleForm(
             initial={
