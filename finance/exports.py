@@ -605,7 +605,7 @@ class _Sheet:
     ) -> None:
         self.sheet = workbook.create_sheet(title)
         self.bold = Font(bold=True)
-        self.pending: list[list[object]] | None = [] if fitted else None
+        self.pending: list[Sequence[object]] | None = [] if fitted else None
         self.widths: dict[int, float] = {}
         setup = self.sheet.page_setup
         setup.orientation = "landscape"
@@ -619,7 +619,7 @@ class _Sheet:
             self.sheet.freeze_panes = "A2"
             self.sheet.print_title_rows = "1:1"
 
-    def append_cells(self, cells: list[object], values: Sequence[object]) -> None:
+    def append_cells(self, cells: Sequence[object], values: Sequence[object]) -> None:
         if self.pending is None:
             self.sheet.append(cells)
             return
@@ -823,7 +823,8 @@ def write_ledger_xlsx(
         sheet.sheet.append(
             [sheet.cell(value, kind) for value, kind in zip(row, LEDGER_KINDS, strict=True)]
         )
-        total += row[3]
+        amount = row[3]  # every ledger row has its amount
+        total += amount if isinstance(amount, Decimal) else ZERO
         count += 1
     sheet.row()
     sheet.row(SIGN_NOTE)
