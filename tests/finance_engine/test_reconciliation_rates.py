@@ -11,7 +11,7 @@ whole difference between the ledger and our expectation.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 from hypothesis import HealthCheck, given, settings
@@ -219,3 +219,29 @@ def test_a_partial_refund_whose_charge_row_is_missing_is_still_its_refund():
     assert [item.order_key for item in result.items[Bucket.REFUND_MISSING]] == ["o2"]
     assert [item.order_key for item in result.items[Bucket.MATCHED]] == ["o2"]
     assert len(result.chain_breaks) == 1
+
+
+def test_a_row_that_names_the_product_pairs_with_that_order():
+    """Two orders of the same amount sent a second apart; the supplier's rows name what was
+    bought (as its descriptions do) and came in the other order: each row goes to the order
+    whose product and offer it names, not merely to the nearer one."""
+    pubg = replace(order("pubg", "0.99", 0, 30), label="PUBG Mobile 60 UC")
+    stars = replace(order("stars", "0.99", 1, 30), label="Telegram Stars 50 Stars")
+    ledger = chain(
+        [
+            (0.3, "-0.99", "PURCHASE", "API Purchase - Telegram Stars 50 Stars"),
+            (1.4, "-0.99", "PURCHASE", "API Purchase - PUBG Mobile 60 UC"),
+        ]
+    )
+    result = reconcile(ledger, [pubg, stars], Settings())
+    assert {(item.ledger_row.id, item.order_key) for item in result.items[Bucket.MATCHED]} == {
+        (1, "stars"),
+        (2, "pubg"),
+    }
+    # Without what the rows carry, time alone decides.
+    plain = [replace(pubg, label=""), replace(stars, label="")]
+    again = reconcile(ledger, plain, Settings())
+    assert {(item.ledger_row.id, item.order_key) for item in again.items[Bucket.MATCHED]} == {
+        (1, "pubg"),
+        (2, "stars"),
+    }
