@@ -247,3 +247,52 @@ def test_a_run_right_after_a_ledger_sync_shows_no_ledger_warning(account, offer,
     # Within the sync interval of the period's end: no warning either.
     edge = now + dt.timedelta(minutes=10)
     assert selectors.ledger_staleness(account, end=edge, now=edge)[1] == ""
+
+
+def test_a_rate_table_seven_percent_off_shows_as_fx_variance_on_the_page_and_downloads(
+    account, client_as
+):
+    """Our orders were sent at 0.0100 USD per RUB; the supplier converts at 0.0107. Every
+    charge still pairs with its order, and the difference is FX variance, on the run's page,
+    in the CSV and in the XLSX."""
+    now = timezone.now()
+    rub = Offer.objects.create(
+        account=account, offer_id=78, price=Decimal("1000.00"), currency="RUB",
+        first_seen_at=now, synced_at=now,
+    )  # fmt: skip
+    start = now - dt.timedelta(hours=2)
+    specs = []
+    for number, price in enumerate(("1000.00", "1000.00", "2500.00", "1000.00"), start=1):
+        sent = start + dt.timedelta(minutes=10 * number)
+        order = make_order(account, rub, number, sent, sent + dt.timedelta(seconds=5), price=price)
+        Order.objects.filter(pk=order.pk).update(
+            usd_rate=Decimal("0.0100"), usd_cost=(Decimal(price) * Decimal("0.0100"))
+        )
+        charge = (Decimal(price) * Decimal("0.0107")).quantize(Decimal("0.01"))
+        specs.append((number, str(-charge), "PURCHASE", sent + dt.timedelta(seconds=2)))
+    rows(account, *specs)
+    run = run_period(account, start, now)
+    assert run.counts["MATCHED"] == 4
+    assert run.counts["UNEXPECTED_CHARGE"] == run.counts["NOT_CHARGED"] == 0
+    (rate,) = run.observed_rates
+    assert rate.applied and rate.currency == "RUB" and rate.fx_variance == Decimal("3.85")
+    assert rate.table == Decimal("0.01") and rate.difference_pct == Decimal("7.00")
+
+    client = client_as("finance")
+    html = client.get(reverse("finance:reconciliation_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="observed-rates"' in html and "supplier&#x27;s rate" in html
+    assert 'data-testid="fx-variance">3.85<' in html
+    response = client.get(reverse("finance:reconciliation_report_csv", args=[run.pk]))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    fx = next(line for line in text.splitlines() if line.startswith("RUB,"))
+    assert fx.split(",")[6] == "3.85"
+    response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    summary = {row[0]: row[1:] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
+    assert summary["RUB"][5] == pytest.approx(3.85)
+    purchases_fx = next(  # the purchases' block comes before the refunds'
+        row[1]
+        for row in book[SUMMARY_SHEET].iter_rows(values_only=True)
+        if row[0] == "  of which FX: supplier's rate vs ours"
+    )
+    assert purchases_fx == pytest.approx(3.85)
