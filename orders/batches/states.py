@@ -106,13 +106,13 @@ def batches_transition(
                 extra={"from": sorted(wanted - sources), "to": str(to)},
             )
         sources = wanted
-    fields = {**(changes or {}), "status": to, "updated_at": now or timezone.now()}
-    moving = batches.filter(status__in=sorted(sources))
-    finishing = []
-    if to == B.DONE:
-        finishing = list(moving.values_list("account_id", flat=True).distinct())
-    moved = moving.update(**fields)
-    if moved and finishing:
-        # Once it commits: finance takes a balance snapshot of each account a batch spent from.
-        transaction.on_commit(lambda: batch_finished.send(sender=Batch, account_ids=finishing))
+    stamp = now or timezone.now()
+    fields = {**(changes or {}), "status": to, "updated_at": stamp}
+    moved = batches.filter(status__in=sorted(sources)).update(**fields)
+    if moved and to == B.DONE:
+        # The batches this call finished (a query only when some did): once it commits, finance
+        # takes a balance snapshot of each account they spent from.
+        finished = batches.filter(status=to, updated_at=stamp)
+        accounts = list(finished.values_list("account_id", flat=True).distinct())
+        transaction.on_commit(lambda: batch_finished.send(sender=Batch, account_ids=accounts))
     return moved
