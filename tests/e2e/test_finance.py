@@ -186,7 +186,6 @@ def test_overview_fresh_balance_chart_axes_and_both_reports_read_back(
     titles = spend.get_by_test_id("spend-bar").locator("title").all_text_contents()
     assert any("40.00 USD net" in title for title in titles), titles
     expect(spend.get_by_test_id("spend-folded").first).to_be_attached()
-    page.screenshot(path="var/e2e-finance-overview.png", full_page=True)
 
     # A run over the last four days, then both reports from its page.
     run = services.reconciliation_start(
