@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.db import models
+from django.utils import timezone
 
 from reseller.core.jobs import ACTIVE, Job
 from suppliers.models import SupplierAccount
@@ -283,18 +284,26 @@ class PricingRule(models.Model):
 
 
 class CurrencyRate(models.Model):
-    """What one unit of a currency is worth in USD, as staff last set it (an estimate: the
-    supplier's own conversion is known only after a purchase, from its ledger)."""
+    """What one unit of a currency is worth in USD from `valid_from` on, until the currency's
+    next rate (an estimate: the supplier's own conversion is known only after a purchase, from
+    its ledger). A new rate is a new row, never an edit of an old one, so an old period is priced
+    with the rates it had and a rerun of it gives the same answer (`catalog.selectors.RateTable`)."""
 
-    currency = models.CharField(max_length=8, unique=True)
+    currency = models.CharField(max_length=8)
     usd_per_unit = models.DecimalField(max_digits=18, decimal_places=8)
-    updated_at = models.DateTimeField(auto_now=True)
+    valid_from = models.DateTimeField(default=timezone.now)
+    recorded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["currency"]
+        ordering = ["currency", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["currency", "valid_from"], name="currency_rate_one_per_moment"
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"1 {self.currency} = {self.usd_per_unit} USD"
+        return f"1 {self.currency} = {self.usd_per_unit} USD from {self.valid_from:%Y-%m-%d %H:%M}"
 
 
 class ProfileChange(models.Model):

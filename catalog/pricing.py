@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
-from catalog.models import CurrencyRate, PricingRule
+from catalog.models import PricingRule
+from catalog.selectors import currency_rates_at
 
 CENT = Decimal("0.01")
 ONE = Decimal("1")
@@ -41,6 +42,12 @@ class RetailPrice:
         )
 
 
+def usd_cost(unit_price: Decimal, units: int, usd_per_unit: Decimal) -> Decimal:
+    """What an order costs in USD at a rate: the supplier converts the unit price and rounds it
+    to the cent, per unit (docs/supplier-contract.md), then multiplies by the units."""
+    return (unit_price * usd_per_unit).quantize(CENT, ROUND_HALF_UP) * units
+
+
 def round_price(value: Decimal, rounding: str) -> Decimal:
     if rounding == Rounding.UP_WHOLE:
         return value.quantize(ONE, ROUND_CEILING).quantize(CENT)
@@ -63,8 +70,7 @@ class RuleBook:
 
     @classmethod
     def for_account(cls, account) -> RuleBook:
-        rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
-        return cls(PricingRule.objects.filter(account=account), rates)
+        return cls(PricingRule.objects.filter(account=account), currency_rates_at())
 
     def rule_for(self, *, offer_id, product_id, category) -> PricingRule | None:
         for key in (

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.cache import cache
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from catalog.models import (
     COMPATIBLE_METHODS,
+    CurrencyRate,
     Offer,
     OfferLookupJob,
     PriceHistory,
@@ -209,3 +213,70 @@ def price_chart(
     coordinates.append((width - pad, coordinates[-1][1]))
     points = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coordinates)
     return PriceChart(points, width, height, low, high, history[0][0], history[-1][0], len(history))
+
+
+# --- currency rates ------------------------------------------------------------------------------
+
+ONE = Decimal(1)
+
+
+@dataclass(frozen=True)
+class RateTable:
+    """Every currency's rates by the moment each became valid (one query), to price any number
+    of moments: the rate at a moment is the latest one valid from then or earlier. USD, and no
+    currency at all, are worth 1 USD."""
+
+    starts: dict[str, list[datetime]]
+    rates: dict[str, list[Decimal]]
+
+    @classmethod
+    def load(cls, until: datetime | None = None) -> RateTable:
+        rows = CurrencyRate.objects.order_by("currency", "valid_from")
+        if until is not None:
+            rows = rows.filter(valid_from__lte=until)
+        starts: dict[str, list[datetime]] = {}
+        rates: dict[str, list[Decimal]] = {}
+        for currency, valid_from, rate in rows.values_list(
+            "currency", "valid_from", "usd_per_unit"
+        ):
+            starts.setdefault(currency, []).append(valid_from)
+            rates.setdefault(currency, []).append(rate)
+        return cls(starts, rates)
+
+    def at(self, currency: str | None, moment: datetime) -> Decimal | None:
+        """USD per unit of `currency` at `moment`; None when no rate of it was valid yet."""
+        if not currency or currency == "USD":
+            return ONE
+        starts = self.starts.get(currency)
+        if not starts:
+            return None
+        index = bisect_right(starts, moment) - 1
+        return None if index < 0 else self.rates[currency][index]
+
+    def all_at(self, moment: datetime) -> dict[str, Decimal]:
+        """Every currency's rate at `moment` (the currencies with none valid yet left out)."""
+        found = {currency: self.at(currency, moment) for currency in self.starts}
+        return {currency: rate for currency, rate in found.items() if rate is not None}
+
+
+def currency_rates_at(moment: datetime | None = None) -> dict[str, Decimal]:
+    """Each currency's rate in force at `moment` (now by default)."""
+    moment = moment or timezone.now()
+    return RateTable.load(until=moment).all_at(moment)
+
+
+def currency_rate_at(currency: str, moment: datetime | None = None) -> Decimal | None:
+    """One currency's rate in force at `moment` (now by default); 1 for USD; None without one."""
+    if not currency or currency == "USD":
+        return ONE
+    return (
+        CurrencyRate.objects.filter(currency=currency, valid_from__lte=moment or timezone.now())
+        .order_by("-valid_from")
+        .values_list("usd_per_unit", flat=True)
+        .first()
+    )
+
+
+def currency_rate_history() -> QuerySet[CurrencyRate]:
+    """Every rate ever set, by currency, newest first (the rates page)."""
+    return CurrencyRate.objects.order_by("currency", "-valid_from", "-id")

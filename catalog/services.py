@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from catalog import rows as checks
 from catalog.models import CurrencyRate, Offer, PriceHistory, PricingRule, ProfileChange
-from catalog.selectors import filter_choices_cache_key
+from catalog.selectors import currency_rate_at, filter_choices_cache_key
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
 from suppliers.capabilities import capabilities_of
@@ -139,20 +139,32 @@ def pricing_rule_delete(*, rule: PricingRule, by=None, request=None) -> None:
 
 
 @transaction.atomic
-def currency_rate_save(*, currency: str, usd_per_unit, by=None, request=None) -> CurrencyRate:
+def currency_rate_save(
+    *, currency: str, usd_per_unit, valid_from=None, by=None, request=None
+) -> CurrencyRate:
+    """Add a rate to the currency's history, valid from `valid_from` (now by default) until its
+    next one. Earlier rates stay as they were: the orders and periods they priced keep them."""
     if usd_per_unit <= 0:
         raise ApplicationError("A rate must be positive.")
-    stored = CurrencyRate.objects.select_for_update().filter(currency=currency.upper()).first()
-    before = _plain(stored.usd_per_unit) if stored else None
-    rate, _ = CurrencyRate.objects.update_or_create(
-        currency=currency.upper(), defaults={"usd_per_unit": usd_per_unit}
+    currency = currency.upper()
+    valid_from = valid_from or timezone.now()
+    if CurrencyRate.objects.filter(currency=currency, valid_from=valid_from).exists():
+        raise ApplicationError(
+            f"A {currency} rate valid from that moment exists already: choose another moment."
+        )
+    before = currency_rate_at(currency, valid_from)
+    rate = CurrencyRate.objects.create(
+        currency=currency, usd_per_unit=usd_per_unit, valid_from=valid_from
     )
     audit_record(
         action="currency_rate.saved",
         actor=by,
         request=request,
         target=rate,
-        data={"before": {"usd_per_unit": before}, "after": {"usd_per_unit": _plain(usd_per_unit)}},
+        data={
+            "before": {"usd_per_unit": _plain(before) if before is not None else None},
+            "after": {"usd_per_unit": _plain(usd_per_unit), "valid_from": valid_from.isoformat()},
+        },
     )
     return rate
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog import offer_lookup, selectors, services, sync
 from catalog.filters import OfferFilter
-from catalog.models import CurrencyRate, Offer, OfferLookupJob, PricingRule, ProfileChange, SyncJob
+from catalog.models import Offer, OfferLookupJob, PricingRule, ProfileChange, SyncJob
 from catalog.pagination import offer_page
 from catalog.pricing import RuleBook
 from reseller.core.errors import ApplicationError
@@ -258,6 +258,11 @@ class PricingRuleForm(forms.ModelForm):
 class CurrencyRateForm(forms.Form):
     currency = forms.RegexField(regex=r"^[A-Za-z]{3}$", max_length=3)
     usd_per_unit = DecimalField(max_digits=18, decimal_places=8, min_value=0, label="USD per unit")
+    valid_from = forms.DateTimeField(
+        required=False,
+        label="Valid from (empty: now)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
 
 
 @permission_required("catalog.view_pricingrule", raise_exception=True)
@@ -286,7 +291,7 @@ def pricing(request):
         "account": account,
         "accounts": accounts,
         "rules": PricingRule.objects.filter(account=account),
-        "rates": CurrencyRate.objects.all(),
+        "rates": selectors.currency_rate_history(),
         "form": form,
         "rate_form": rate_form,
         "can_change": can_change,
@@ -327,7 +332,11 @@ def currency_rate_save(request):
         else:
             messages.success(request, f"Rate for {form.cleaned_data['currency'].upper()} saved.")
     else:
-        messages.error(request, "A rate needs a three-letter currency code and a positive number.")
+        messages.error(
+            request,
+            "A rate needs a three-letter currency code, a positive number and, if given, "
+            "a valid date and time.",
+        )
     return redirect(f"{reverse('catalog:pricing')}?account={request.POST.get('account', '')}")
 
 

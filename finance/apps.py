@@ -6,3 +6,10 @@ class FinanceConfig(AppConfig):
 
     name = "finance"
     verbose_name = "Finance"
+
+    def ready(self) -> None:
+        from finance.services import balance_snapshot_seen, balance_snapshots_after_batches
+        from orders.signals import balance_seen, batch_finished
+
+        batch_finished.connect(balance_snapshots_after_batches, dispatch_uid="finance-snapshot")
+        balance_seen.connect(balance_snapshot_seen, dispatch_uid="finance-balance-seen")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from finance.money import ZERO
 from finance.reconciliation import (
     Bucket,
     ChainBreak,
@@ -65,6 +67,11 @@ __all__ = [
 ]
 
 SUMMARY_SHEET = "Summary"
+SIGN_NOTE = (
+    "Amounts are signed as the ledger shows them: a charge is negative, a refund or a deposit "
+    "positive; the expected amount of an order is signed the same way. A variance compares "
+    "sizes: + when the supplier took (or gave back) more than we expected."
+)
 UTC_NOTE = "All times are UTC, written without a timezone (spreadsheet cells have none)."
 AMOUNT_FORMAT = "#,##0.00"
 RATE_FORMAT = "0.000000"
@@ -194,7 +201,19 @@ def _delay(item: Item, _explanations: Explanations) -> object:
 
 
 def _bucket(item: Item, _explanations: Explanations) -> object:
-    return item.bucket.value
+    return item.bucket.label
+
+
+def _order_number(item: Item, _explanations: Explanations) -> object:
+    """Our order's number, as a number (a key that is not one stays text)."""
+    order = getattr(item, "order", None)
+    if order is None:
+        return None
+    return int(order.key) if order.key.isdigit() else order.key
+
+
+def _expected_on_ledger(item: Item, _explanations: Explanations) -> object:
+    return item.expected_on_ledger if isinstance(item, ReconItem) else None
 
 
 KEY = Column("Item key", _field("item_key"), width=18)
@@ -204,14 +223,17 @@ LEDGER_TIME = Column("Ledger time (UTC)", _entry("created_at"), "datetime", 20)
 LEDGER_AMOUNT = Column("Ledger amount (USD)", _entry("amount"), "amount")
 BALANCE_AFTER = Column("Balance after (USD)", _entry("balance_after"), "amount", 16)
 DESCRIPTION = Column("Ledger description", _entry("description"), width=36)
-ORDER = Column("Order", _order("key"), width=16)
+ORDER = Column("Order", _order_number, "number", 10)
 TRANSACTION = Column("Transaction id", _order("transaction_id"), width=20)
 STATUS = Column("Order status", _order("status"), width=14)
 SUBMITTED = Column("Submitted (UTC)", _order("submitted_at"), "datetime", 20)
 DELAY = Column("Seconds after submission", _delay, "number", 12)
 FINAL = Column("Final (UTC)", _order("final_at"), "datetime", 20)
-EXPECTED = Column("Expected (USD)", _field("expected_usd"), "amount")
-VARIANCE = Column("Variance (USD)", _field("variance"), "amount")
+# Signed as the ledger shows money (a charge negative, a refund positive), so it stands beside
+# the ledger amount as the same kind of number.
+EXPECTED = Column("Expected on the ledger (USD)", _expected_on_ledger, "amount", 16)
+# Sizes compared: the supplier's amount minus ours, + when it took (or gave back) more.
+VARIANCE = Column("Variance (USD, + = supplier moved more)", _field("variance"), "amount", 16)
 VARIANCE_PCT = Column("Variance %", _field("variance_pct"), "number", 11)
 # In the offer's currency, so not shown as money (and one styled cell fewer per row).
 ORDER_AMOUNT = Column("Order amount", _order("amount"), "number")
@@ -379,9 +401,74 @@ def iter_reconciliation_csv(
     *,
     explanations: Explanations | None = None,
 ) -> Iterator[str]:
-    """One bucket (its sheet's columns) or the whole run (`RUN_COLUMNS`) as CSV lines."""
+    """One bucket (its sheet's columns) or the whole run (`RUN_COLUMNS`, then the totals and
+    FX blocks of `summary_rows` below a blank line) as CSV lines."""
     header = [column.header for column in _columns(bucket)]
-    return iter_csv(reconciliation_rows(result, bucket, explanations=explanations), header)
+    rows = reconciliation_rows(result, bucket, explanations=explanations)
+    if bucket is None:
+        rows = itertools.chain(rows, summary_rows(result))
+    return iter_csv(rows, header)
+
+
+FX_HEADER = [
+    "FX: the supplier's rates against ours",
+    "Our rate (USD per unit)",
+    "Supplier's rate (USD per unit)",
+    "Difference (%)",
+    "Pairs",
+    "Pairs agreeing to the cent",
+    "FX variance, purchases (USD)",
+    "FX variance, refunds (USD)",
+    "Matched at",
+]
+
+
+def fx_rows(result: ReconciliationResult) -> Iterator[list[object]]:
+    """Per currency: the supplier's observed rate against our table's and its FX variance."""
+    for rate in result.observed_rates:
+        yield [
+            rate.currency,
+            rate.table,
+            rate.observed,
+            rate.difference_pct,
+            rate.pairs,
+            rate.agreeing,
+            rate.fx_variance,
+            rate.refund_fx_variance,
+            "the supplier's rate" if rate.applied else "our rate",
+        ]
+    totals = result.totals
+    yield [
+        "All currencies",
+        None,
+        None,
+        None,
+        None,
+        None,
+        totals.purchase_fx_variance,
+        totals.refund_fx_variance,
+    ]
+
+
+def summary_rows(result: ReconciliationResult) -> Iterator[list[object]]:
+    """The totals that tie and the FX figures, as the blocks under a whole run's CSV."""
+    totals = result.totals
+    yield []
+    yield ["Totals (USD)", "Ledger", "Our orders", "Difference (ledger - ours)"]
+    for line in totals.lines():
+        yield [line.label, line.ledger, line.orders, line.difference]
+    yield ["opening + deposits - purchases + refunds + other = closing", totals.tie_text()]
+    yield []
+    yield ["Purchases: ledger - our orders (USD)", "Amount"]
+    for line in totals.purchase_lines():
+        yield [line.label, line.ledger]
+    yield []
+    yield ["Refunds: ledger - our orders (USD)", "Amount"]
+    for line in totals.refund_lines():
+        yield [line.label, line.ledger]
+    yield []
+    yield list(FX_HEADER)
+    yield from fx_rows(result)
 
 
 def write_reconciliation_csv(
@@ -401,10 +488,13 @@ LEDGER_HEADER = [
     "Ledger id",
     "Time (UTC)",
     "Type",
-    "Amount (USD)",
+    "Amount (USD; a charge is negative)",
     "Balance after (USD)",
     "Description",
 ]
+#: How each column of the ledger sheet is shown (XLSX).
+LEDGER_KINDS = ["number", "datetime", "text", "amount", "amount", "text"]
+LEDGER_WIDTHS = [11, 20, 11, 16, 16, 50]
 ORDER_HEADER = [
     "Order",
     "Transaction id",
@@ -494,24 +584,71 @@ def _write_only_cell(sheet: Any, value: CellValue) -> Cell:
     return WriteOnlyCell(sheet, value=value)  # type: ignore[arg-type]
 
 
-class _Sheet:
-    """A write-only sheet with a bold header and styled number cells."""
+#: Column widths (characters) a fitted column stays between.
+NARROWEST, WIDEST = 8, 70
 
-    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column] = ()) -> None:
+
+class _Sheet:
+    """A write-only sheet with a bold header and styled number cells, printed one page wide.
+
+    A bucket sheet's columns are as wide as their header or their usual content (`Column.width`);
+    a `fitted` sheet (the summary) holds its rows until `finish()`, which sets each column as
+    wide as its longest cell (write-only sheets take widths before their first row only)."""
+
+    def __init__(
+        self,
+        workbook: Workbook,
+        title: str,
+        columns: Sequence[Column] = (),
+        *,
+        fitted: bool = False,
+    ) -> None:
         self.sheet = workbook.create_sheet(title)
         self.bold = Font(bold=True)
+        self.pending: list[Sequence[object]] | None = [] if fitted else None
+        self.widths: dict[int, float] = {}
+        setup = self.sheet.page_setup
+        setup.orientation = "landscape"
+        setup.fitToWidth = 1
+        setup.fitToHeight = 0  # as many pages down as it takes
+        self.sheet.sheet_properties.pageSetUpPr.fitToPage = True
         if columns:
             for index, column in enumerate(columns):
-                self.sheet.column_dimensions[get_column_letter(index + 1)].width = column.width
+                width = min(max(column.width, len(column.header) + 2), WIDEST)
+                self.sheet.column_dimensions[get_column_letter(index + 1)].width = width
             self.sheet.freeze_panes = "A2"
+            self.sheet.print_title_rows = "1:1"
+
+    def append_cells(self, cells: Sequence[object], values: Sequence[object]) -> None:
+        if self.pending is None:
+            self.sheet.append(cells)
+            return
+        for index, value in enumerate(values):
+            size = len(value) if isinstance(value, str) else 14 if value is not None else 0
+            self.widths[index] = max(self.widths.get(index, 0), size + 2)
+        self.pending.append(cells)
+
+    def finish(self) -> None:
+        """Write the held rows of a fitted sheet, its columns as wide as their content."""
+        if self.pending is None:
+            return
+        for index, width in self.widths.items():
+            letter = get_column_letter(index + 1)
+            self.sheet.column_dimensions[letter].width = min(max(width, NARROWEST), WIDEST)
+        for cells in self.pending:
+            self.sheet.append(cells)
+        self.pending = None
 
     def header(self, names: Iterable[str]) -> None:
         cells = []
+        values = []
         for name in names:
-            cell = _write_only_cell(self.sheet, xlsx_value(name))
+            value = xlsx_value(name)
+            cell = _write_only_cell(self.sheet, value)
             cell.font = self.bold
             cells.append(cell)
-        self.sheet.append(cells)
+            values.append(value)
+        self.append_cells(cells, values)
 
     def cell(self, value: object, kind: str = "text") -> object:
         value = xlsx_value(value)
@@ -522,7 +659,9 @@ class _Sheet:
         return cell
 
     def row(self, *values: object, kind: str = "text") -> None:
-        self.sheet.append([self.cell(value, kind) for value in values])
+        self.append_cells(
+            [self.cell(value, kind) for value in values], [xlsx_value(v) for v in values]
+        )
 
 
 def write_reconciliation_xlsx(
@@ -532,7 +671,8 @@ def write_reconciliation_xlsx(
     meta: Mapping[str, object],
     explanations: Explanations | None = None,
 ) -> None:
-    """The report as XLSX: a "Summary" sheet, then one sheet per bucket (most serious first).
+    """The report as XLSX: a "Summary" sheet, then one sheet per bucket that has items (most
+    serious first), each printed one page wide.
 
     `meta` is shown at the top of the summary (account, period, run by, run at ...). Written with
     openpyxl in write-only mode: rows stream to a temporary file as they are appended, so memory
@@ -541,7 +681,10 @@ def write_reconciliation_xlsx(
     explanations = explanations or {}
     workbook = Workbook(write_only=True)
     _write_summary(workbook, result, meta)
+    counts = result.counts
     for bucket in Bucket:
+        if not counts[bucket]:
+            continue  # the summary lists it as "none": an empty sheet only lengthens a print
         columns = BUCKET_COLUMNS[bucket]
         sheet = _Sheet(workbook, bucket.label, columns)
         if bucket is Bucket.UNEXPECTED_CHARGE:
@@ -557,18 +700,26 @@ def write_reconciliation_xlsx(
     workbook.save(path_or_stream)
 
 
+def _rate_value(text: str) -> Decimal | str:
+    """A stored rate as a number, or as its text when the table changed in the period
+    ("0.0105 to 0.011")."""
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        return text
+
+
 def _write_summary(
     workbook: Workbook, result: ReconciliationResult, meta: Mapping[str, object]
 ) -> None:
-    sheet = _Sheet(workbook, SUMMARY_SHEET)
-    for letter, width in zip("ABCDE", (44, 18, 18, 18, 18), strict=True):
-        sheet.sheet.column_dimensions[letter].width = width
+    sheet = _Sheet(workbook, SUMMARY_SHEET, fitted=True)
     sheet.header(["Reconciliation report"])
     for label, value in meta.items():
         sheet.row(label, value)
     sheet.row("Period start (UTC)", result.period_start or "start of the ledger")
     sheet.row("Period end (UTC)", result.period_end)
     sheet.row(UTC_NOTE)
+    sheet.row(SIGN_NOTE)
     for notice in result.notices:
         sheet.row("LEDGER OUT OF DATE", notice)
     sheet.row()
@@ -586,13 +737,13 @@ def _write_summary(
     )
     sheet.row(
         "FX rates used (USD per unit)",
-        "the rates set under Pricing on the day of the run, not those of the period",
+        "the rates valid when the orders were sent (each order keeps its own)",
     )
     for currency, rate in sorted(result.fx_rates.items()):
-        sheet.row(f"FX rate {currency}", Decimal(rate), kind="rate")
+        sheet.row(f"FX rate {currency}", _rate_value(rate), kind="rate")
     sheet.row()
 
-    sheet.header(["Bucket", "Items", "Ledger rows", "Orders", "Refunds owed"])
+    sheet.header(["Bucket", "Items", "Ledger rows", "Orders", "Refunds owed", "Sheet"])
     ledger = result.ledger_rows_by_bucket()
     orders = result.orders_by_bucket()
     refunds = result.refunds_by_bucket()
@@ -603,6 +754,7 @@ def _write_summary(
             ledger.get(bucket),
             orders.get(bucket),
             refunds.get(bucket),
+            bucket.label if count else "none",
         )
     sheet.row(
         "Total (chain breaks are listed in addition)",
@@ -636,3 +788,58 @@ def _write_summary(
     sheet.header(["Refunds: ledger - our orders (USD)", "Amount"])
     for line in totals.refund_lines():
         sheet.row(line.label, line.ledger, kind="amount")
+    sheet.row()
+    sheet.header(FX_HEADER)
+    for values in fx_rows(result):
+        _fx_row(sheet, values)
+    sheet.finish()
+
+
+def _fx_row(sheet: _Sheet, values: list[object]) -> None:
+    """One currency's FX line: the rates with six decimals, the variances as money."""
+    kinds = ["text", "rate", "rate", "text", "text", "text", "amount", "amount", "text"]
+    sheet.append_cells(
+        [sheet.cell(value, kind) for value, kind in zip(values, kinds, strict=False)],
+        [xlsx_value(value) for value in values],
+    )
+
+
+def write_ledger_xlsx(
+    entries: Iterable[LedgerLine], path_or_stream: str | IO[bytes] | Any, *, title: str
+) -> None:
+    """The ledger rows of a period as one sheet: ids and amounts as numbers, times as naive UTC,
+    widths fitted to the columns, printed one page wide, the signs explained in its last row
+    but one (a charge is negative, as the supplier's ledger shows it)."""
+    workbook = Workbook(write_only=True)
+    columns = [
+        Column(header, _unused, kind, width)
+        for header, kind, width in zip(LEDGER_HEADER, LEDGER_KINDS, LEDGER_WIDTHS, strict=True)
+    ]
+    sheet = _Sheet(workbook, title[:31] or "Ledger", columns)
+    sheet.header(LEDGER_HEADER)
+    total = ZERO
+    count = 0
+    for row in ledger_rows(entries):
+        sheet.sheet.append(
+            [sheet.cell(value, kind) for value, kind in zip(row, LEDGER_KINDS, strict=True)]
+        )
+        amount = row[3]  # every ledger row has its amount
+        total += amount if isinstance(amount, Decimal) else ZERO
+        count += 1
+    sheet.row()
+    sheet.row(SIGN_NOTE)
+    sheet.sheet.append(
+        [
+            sheet.cell(value, kind)
+            for value, kind in zip(
+                ["Rows", count, "Net movement", total],
+                ["text", "number", "text", "amount"],
+                strict=True,
+            )
+        ]
+    )
+    workbook.save(path_or_stream)
+
+
+def _unused(_item: Item, _explanations: Explanations) -> object:
+    return None

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from finance.reconciliation import BUCKET_LABELS
+from finance.reconciliation import BUCKET_LABELS, ObservedRate
+from finance.reconciliation.types import on_ledger
 from reseller.core.jobs import ACTIVE, Job, JobStatus  # finance's modules import JobStatus here
 from suppliers.models import SupplierAccount
 
@@ -249,8 +250,14 @@ class ReconciliationRun(Job):
 
     @property
     def fx_rates(self) -> list[tuple[str, str]]:
-        """The FX rates the run used (USD per unit; the rates of the day it ran)."""
+        """Our table's FX rates the run's orders were sent at (USD per unit, by currency)."""
         return sorted((self.engine_settings or {}).get("fx_rates", {}).items())
+
+    @property
+    def observed_rates(self) -> list[ObservedRate]:
+        """Per currency, the supplier's rate the run observed against our table's."""
+        stored = (self.engine_settings or {}).get("observed_rates", [])
+        return [ObservedRate.from_dict(data) for data in stored]
 
     @property
     def refund_window_text(self) -> str:
@@ -341,6 +348,11 @@ class ReconciliationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.bucket} {self.item_key} (run {self.run_id})"
+
+    @property
+    def expected_on_ledger(self) -> Decimal | None:
+        """`expected_usd` signed as the ledger shows it (a charge negative, a refund positive)."""
+        return on_ledger(self.bucket, self.expected_usd)
 
     @property
     def bucket_label(self) -> str:

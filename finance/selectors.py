@@ -8,10 +8,13 @@ What an order leads us to expect on the supplier's ledger
 The ledger carries no order id, so the engine (`finance.reconciliation`) matches by amount and
 time; what it is told about each order decides everything. `order_expectation` is that rule:
 
-* **Expected USD** = units x round(unit price x our `CurrencyRate`, 2): the supplier debits the
-  unit price converted to USD and rounded to the cent, per unit (docs/supplier-contract.md). The
-  unit price is the one we sent (`price_sent`), else the last quote. USD (or no currency) is 1:1.
-  A currency without a rate is expected at 0 USD and the run says so in its warnings.
+* **Expected USD** = the order's `usd_cost`, fixed when it was sent at the rate valid then
+  (units x round(unit price x rate, 2): the supplier debits the unit price converted to USD and
+  rounded to the cent, per unit, docs/supplier-contract.md). An order without it (never sent
+  through the queue) is priced the same way at the rate valid when it was submitted. USD (or no
+  currency) is 1:1. A currency without a rate is expected at 0 USD and the run says so in its
+  warnings. The supplier's own rates are learned from its rows by the engine (`rates`), so a
+  wrong table shows as FX variance.
 * **Charged**: every order the supplier accepted or may have accepted: SUBMITTING (in flight),
   SUBMITTED, PROCESSING, UNKNOWN (a lost answer usually means the order landed), COMPLETED,
   NEEDS_ATTENTION, and CANCELED / FAILED / REFUNDED (charged, then refunded). A RESOLVED order
@@ -30,9 +33,10 @@ the slack) after it, and the orders whose window reaches into the period (submit
 end + slack, and final after its start - refund window - slack, or still pending). A charge at
 00:00:00.4 for an order submitted at 23:59:59.5 is then matched on both days.
 
-**FX rates**: `CurrencyRate` holds one current rate per currency, so a run uses the rates of the
-day it runs (no order records its USD cost). The rates it used are stored with the run's settings
-(`fx_rates`) and shown with it: a rerun of an old period after a rate change says so.
+**FX rates**: `CurrencyRate` is a history and each order keeps the rate it was sent at, so a
+rerun of an old period gives the same answer after any rate change. The table rates the period's
+orders used are stored with the run (`fx_rates`), beside the supplier's observed rates. Spend and
+runway are read from the ledger, in the USD the supplier actually debited: no rate enters them.
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Exists, Max, Min, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from catalog.models import CurrencyRate
+from catalog.pricing import usd_cost
+from catalog.selectors import RateTable
 from finance import reconciliation as engine
 from finance.errors import ReconciliationInputError
 from finance.models import (
@@ -99,6 +105,32 @@ def latest_snapshot(account: SupplierAccount) -> BalanceSnapshot | None:
     return BalanceSnapshot.objects.filter(account=account).order_by("-taken_at", "-id").first()
 
 
+def snapshot_fresh_for() -> dt.timedelta:
+    """A snapshot older than this is refreshed in the background when a page shows it."""
+    return dt.timedelta(minutes=getattr(settings, "FINANCE_BALANCE_FRESH_MINUTES", 3))
+
+
+def snapshot_is_stale(account: SupplierAccount, *, now: dt.datetime | None = None) -> bool:
+    """No snapshot yet, or the latest older than `snapshot_fresh_for()`."""
+    snapshot = latest_snapshot(account)
+    now = now or timezone.now()
+    return snapshot is None or now - snapshot.taken_at > snapshot_fresh_for()
+
+
+def snapshot_asked_key(account: SupplierAccount) -> str:
+    return f"finance:snapshot-asked:{account.pk}"
+
+
+def snapshot_asked_at(account: SupplierAccount) -> dt.datetime | None:
+    """When a worker was last asked for a fresh snapshot, within the last minute (None when the
+    cache is out of reach: the page then simply does not wait for it)."""
+    try:
+        asked = cache.get(snapshot_asked_key(account))
+    except Exception:
+        return None
+    return None if asked is None else dt.datetime.fromisoformat(asked)
+
+
 def alert_rule(account: SupplierAccount) -> BalanceAlertRule | None:
     return BalanceAlertRule.objects.filter(account=account).first()
 
@@ -140,6 +172,11 @@ def _type_q(kind: str) -> Q:
     return Q(type__iexact=kind)
 
 
+def ledger_sync_interval() -> dt.timedelta:
+    """How often the schedule syncs each ledger (LEDGER_SYNC_MINUTES)."""
+    return dt.timedelta(minutes=getattr(settings, "FINANCE_LEDGER_SYNC_MINUTES", 15))
+
+
 def ledger_stale_after() -> dt.timedelta:
     """A ledger synced longer ago than this makes the spend rate and the runway stale."""
     return dt.timedelta(hours=getattr(settings, "FINANCE_LEDGER_STALE_HOURS", 24))
@@ -154,6 +191,17 @@ class Spend:
     rate: Decimal | None
     until: dt.datetime | None
     stale: bool
+    #: The days the rate was really averaged over: the window, or less when the ledger is
+    #: younger than it (at least one day).
+    days: Decimal | None = None
+
+    @property
+    def days_text(self) -> str:
+        """ "7 days", "1 day", "2.5 days": the days averaged, as the runway sentence says them."""
+        if self.days is None:
+            return ""
+        days = self.days.quantize(Decimal("0.1"), ROUND_HALF_UP).normalize()
+        return f"{days:f} day{'' if days == 1 else 's'}"
 
 
 def spend_measure(account: SupplierAccount, *, now: dt.datetime | None = None) -> Spend:
@@ -179,7 +227,7 @@ def spend_measure(account: SupplierAccount, *, now: dt.datetime | None = None) -
     covered = min(window, max(until - first, dt.timedelta(days=1)))
     days = Decimal(str(covered.total_seconds() / 86400))
     rate = (net / days).quantize(CENT, ROUND_HALF_UP)
-    return Spend(rate, until, now - until > ledger_stale_after())
+    return Spend(rate, until, now - until > ledger_stale_after(), days)
 
 
 def spend_rate(account: SupplierAccount, *, now: dt.datetime | None = None) -> Decimal | None:
@@ -208,6 +256,17 @@ class AccountFinance:
     supported: bool
     spend_until: dt.datetime | None = None  # the spend is measured up to here
     spend_stale: bool = False  # the ledger is old: the rate and the runway may be out of date
+    spend_days: str = ""  # the days the spend rate was averaged over ("7 days", "1 day")
+    refreshing: bool = False  # a fresh snapshot was asked for and has not arrived yet
+
+    @property
+    def snapshot_age(self) -> dt.timedelta | None:
+        return None if self.snapshot is None else timezone.now() - self.snapshot.taken_at
+
+    @property
+    def snapshot_stale(self) -> bool:
+        age = self.snapshot_age
+        return age is None or age > snapshot_fresh_for()
 
     @property
     def is_postpaid(self) -> bool:
@@ -236,6 +295,9 @@ def account_finance(account: SupplierAccount, *, now: dt.datetime | None = None)
         supported=has_balance_api(account),
         spend_until=spend.until,
         spend_stale=spend.stale,
+        spend_days=spend.days_text,
+        refreshing=(asked := snapshot_asked_at(account)) is not None
+        and (snapshot is None or snapshot.taken_at < asked),
     )
 
 
@@ -454,13 +516,6 @@ def order_expectation(
     return True, False, 0
 
 
-def _usd_rates() -> dict[str, Decimal]:
-    rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
-    rates.setdefault("USD", Decimal(1))
-    rates[""] = Decimal(1)
-    return rates
-
-
 @dataclass
 class ReconciliationInputs:
     entries: list[engine.LedgerEntry]
@@ -469,7 +524,7 @@ class ReconciliationInputs:
     warnings: list[str]
     ledger_pks: dict[int, int]  # the supplier's row id -> our LedgerEntry pk
     opening_row_id: int | None = None  # the supplier id of the last row before the period
-    fx_rates: dict[str, str] | None = None  # currency -> USD per unit, as used (today's)
+    fx_rates: dict[str, str] | None = None  # currency -> the table's USD per unit, as used
     ledger_synced_until: dt.datetime | None = None  # set when that is before the period end
     ledger_warning: str = ""
 
@@ -545,9 +600,16 @@ def ledger_horizon(account: SupplierAccount) -> dt.datetime | None:
 
 
 def ledger_staleness(
-    account: SupplierAccount, *, end: dt.datetime
+    account: SupplierAccount, *, end: dt.datetime, now: dt.datetime | None = None
 ) -> tuple[dt.datetime | None, str]:
-    """(the horizon when it is before `end`, a warning saying so), else (None, "")."""
+    """(the horizon when it is before `end`, a warning when that matters), else (None, "").
+
+    The horizon goes to the engine whenever it is before the period's end (what was due after
+    it is marked UNSYNCED). The warning is only given when the ledger really ends before the
+    period does by more than the sync interval: a run right after a sync, or over a period that
+    ends now, is as fresh as the schedule keeps the ledger, and a banner there would teach
+    finance to ignore it.
+    """
     horizon = ledger_horizon(account)
     if horizon is None:
         return None, (
@@ -556,6 +618,9 @@ def ledger_staleness(
         )
     if horizon >= end:
         return None, ""
+    due = min(end, now or timezone.now())
+    if due - horizon <= ledger_sync_interval():
+        return horizon, ""
     when = horizon.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
     return horizon, (
         f"The ledger is older than the end of the period: it was last synced up to {when} UTC. "
@@ -578,6 +643,10 @@ ORDER_VALUES = (
     "submitted_at",
     "final_at",
     "offer__offer_id",
+    "usd_rate",
+    "usd_cost",
+    "offer__product_name",
+    "offer__offer_name",
 )
 
 
@@ -613,8 +682,8 @@ def candidate_local_orders(
 def _local_orders(
     queryset: QuerySet[Order],
 ) -> tuple[list[engine.LocalOrder], list[str], dict[str, str]]:
-    rates = _usd_rates()
-    used: dict[str, str] = {}
+    rates = RateTable.load()
+    used: dict[str, set[Decimal]] = {}
     missing_rate: dict[str, int] = {}
     no_price = 0
     orders = []
@@ -633,20 +702,28 @@ def _local_orders(
             submitted_at,
             final_at,
             offer_id,
+            usd_rate,
+            cost,
+            product_name,
+            offer_name,
         ) = row
         units = units or 1
         price = price_sent if price_sent is not None else quoted
-        rate = rates.get(currency or "")
+        rate = usd_rate
+        if rate is None and submitted_at is not None:
+            rate = rates.at(currency, submitted_at)
         if price is None:
             no_price += 1
-            unit_usd = ZERO
+            expected = ZERO
+        elif cost is not None:
+            expected = cost
         elif rate is None:
             missing_rate[currency] = missing_rate.get(currency, 0) + 1
-            unit_usd = ZERO
+            expected = ZERO
         else:
-            unit_usd = (price * rate).quantize(CENT, ROUND_HALF_UP)
-            if currency and currency != "USD" and currency not in used:
-                used[currency] = str(rate.normalize())
+            expected = usd_cost(price, units, rate)
+        if rate is not None and currency and currency != "USD":
+            used.setdefault(currency, set()).add(rate)
         charged, refunded, refund_units = order_expectation(
             status=status,
             supplier_status=supplier_status or "",
@@ -654,10 +731,9 @@ def _local_orders(
             units_delivered=delivered or 0,
             offer_id=offer_id,
         )
-        expected = unit_usd * units
         refund_usd = None
         if refunded and refund_units != units:
-            refund_usd = unit_usd * refund_units
+            refund_usd = (expected / units * refund_units).quantize(CENT, ROUND_HALF_UP)
         orders.append(
             engine.LocalOrder(
                 key=str(pk),
@@ -671,6 +747,8 @@ def _local_orders(
                 amount=None if price is None else cents(price * units),
                 currency=currency or None,
                 expected_refund_usd=refund_usd,
+                units=units,
+                label=f"{product_name} {offer_name}".strip(),
             )
         )
     warnings = [
@@ -680,7 +758,20 @@ def _local_orders(
     ]
     if no_price:
         warnings.append(f"{no_price} order(s) had no price: expected at 0 USD.")
-    return orders, warnings, dict(sorted(used.items()))
+    return (
+        orders,
+        warnings,
+        {currency: _rates_text(found) for currency, found in sorted(used.items())},
+    )
+
+
+def _rates_text(rates: set[Decimal]) -> str:
+    """The table's rates the orders of one currency were sent at: one, or the lowest to the
+    highest when the table changed during the period."""
+    low, high = min(rates), max(rates)
+    if low == high:
+        return f"{low.normalize():f}"
+    return f"{low.normalize():f} to {high.normalize():f}"
 
 
 def reconciliation_inputs(

@@ -43,6 +43,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -116,6 +117,23 @@ def balance_snapshot_take(
         raise BalanceUnavailableForAccount(
             f"The supplier did not give the balance of {account}: {error}"
         ) from error
+    return _snapshot_store(account, balance, by=by, trigger=trigger, now=now)
+
+
+def balance_snapshot_seen(sender, account: SupplierAccount, balance, **kwargs) -> None:
+    """`orders.signals.balance_seen`: a balance another page read from the supplier (the batch
+    preview) is kept as a snapshot, so the overview and the dashboard show the same. Never
+    raises into the page that read it."""
+    try:
+        with transaction.atomic():
+            _snapshot_store(account, balance, by=None, trigger="batch preview", now=None)
+    except Exception:
+        logger.warning("could not keep the balance seen for %s", account.pk, exc_info=True)
+
+
+def _snapshot_store(
+    account: SupplierAccount, balance, *, by, trigger: str, now: dt.datetime | None
+) -> BalanceSnapshot:
     snapshot = BalanceSnapshot.objects.create(
         account=account,
         taken_at=now or timezone.now(),
@@ -168,6 +186,48 @@ def balance_entry_record(
         )
     balance_alert_evaluate(account=account, snapshot=snapshot, now=now)
     return snapshot
+
+
+def balance_snapshot_request(
+    *, account: SupplierAccount, after_batch: bool = False, now: dt.datetime | None = None
+) -> bool:
+    """Ask a worker for a fresh snapshot of `account`, on the background queue (the supplier
+    call keeps the background deadlines): when its latest is older than
+    `selectors.snapshot_fresh_for()`, or at once `after_batch` (a batch just spent from it).
+    The page that asks never waits for the supplier. Asked at most once a minute per account; a
+    cache or broker out of reach means no early snapshot, never an error (the schedule takes
+    the next). Returns whether it asked."""
+    if not selectors.has_balance_api(account):
+        return False
+    now = now or timezone.now()
+    if not after_batch and not selectors.snapshot_is_stale(account, now=now):
+        return False
+    try:
+        if not cache.add(selectors.snapshot_asked_key(account), now.isoformat(), timeout=60):
+            return False  # asked moments ago (another page, or the batch's end)
+    except Exception:
+        logger.warning("the cache is out of reach: a fresh snapshot is asked for anyway")
+    from finance.tasks import take_balance_snapshot
+
+    try:
+        take_balance_snapshot.apply_async(
+            (account.pk,), {"trigger": "batch end" if after_batch else "page"}
+        )
+    except Exception:
+        logger.warning("could not ask a worker for a snapshot of %s", account.pk, exc_info=True)
+        try:
+            cache.delete(selectors.snapshot_asked_key(account))  # nothing is on its way
+        except Exception:
+            logger.warning("the cache is out of reach", exc_info=True)
+        return False
+    return True
+
+
+def balance_snapshots_after_batches(sender, account_ids: Iterable[int], **kwargs) -> None:
+    """`orders.signals.batch_finished`: a fresh snapshot of each account the batches spent from,
+    so the overview, the dashboard and the next batch preview show what is left."""
+    for account in selectors.finance_accounts().filter(pk__in=list(account_ids)):
+        balance_snapshot_request(account=account, after_batch=True)
 
 
 def _low_balance(
@@ -617,9 +677,13 @@ def reconciliation_run(run_id: int) -> ReconciliationRun | None:
                 heartbeat_at=timezone.now(),
                 progress=100,
                 progress_label="done",
-                # The rates are today's (one current rate per currency): kept with the run, so
-                # a rerun after a rate change shows that it used other rates.
-                engine_settings={**run_settings.as_dict(), "fx_rates": inputs.fx_rates or {}},
+                # The table's rates the orders were sent at, and the supplier's rates the run
+                # observed against them, kept with the run for its page and its downloads.
+                engine_settings={
+                    **run_settings.as_dict(),
+                    "fx_rates": inputs.fx_rates or {},
+                    "observed_rates": [rate.as_dict() for rate in result.observed_rates],
+                },
                 warnings=inputs.warnings,
                 ledger_warning=inputs.ledger_warning,
                 ledger_count=result.ledger_count,

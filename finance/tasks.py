@@ -21,16 +21,19 @@ def _snapshot_interval() -> dt.timedelta:
 
 
 @shared_task(ignore_result=True, acks_late=True)
-def take_balance_snapshot(account_id: int) -> None:
-    """A scheduled snapshot of one account (skipped when one was taken moments ago)."""
+def take_balance_snapshot(account_id: int, trigger: str = "schedule") -> None:
+    """A snapshot of one account: scheduled, asked for by a page showing an old one, or after
+    a batch (skipped when one was taken moments ago: a duplicate delivery, the button)."""
     account = selectors.finance_accounts().filter(pk=account_id).first()
     if account is None or not selectors.has_balance_api(account):
         return
-    recent = timezone.now() - _snapshot_interval() / 2
-    if BalanceSnapshot.objects.filter(account=account, taken_at__gte=recent).exists():
-        return  # already done (a duplicate delivery, or someone pressed the button)
+    moments = _snapshot_interval() / 2 if trigger == "schedule" else dt.timedelta(seconds=15)
+    if BalanceSnapshot.objects.filter(
+        account=account, taken_at__gte=timezone.now() - moments
+    ).exists():
+        return
     try:
-        services.balance_snapshot_take(account=account, trigger="schedule")
+        services.balance_snapshot_take(account=account, trigger=trigger)
     except FinanceError as error:
         logger.warning("balance snapshot of account %s failed: %s", account_id, error.message)
 

@@ -85,6 +85,11 @@ def finance_overview(request):
         days = "30"
     first_day = today() - dt.timedelta(days=int(days) - 1)
     start, end = day_start(first_day), day_start(today() + dt.timedelta(days=1))
+    if "refreshed" not in request.GET:
+        # An old balance is refreshed in the background; the page is drawn at once with what
+        # there is, and polls itself until the fresh one is in.
+        for each in selectors.finance_accounts():
+            services.balance_snapshot_request(account=each)
     summary = selectors.account_finance(account)
     rule = summary.rule
     spend_warnings: list[str] = []
@@ -113,6 +118,7 @@ def finance_overview(request):
         "has_ledger": selectors.has_ledger(account),
         "balance_entry_form": BalanceEntryForm(),
         "spend_chart": charts.spend_chart(spend),
+        "spend_rows": charts.fold_quiet_days(spend),
         "spend_total": sum((day.net for day in spend), start=0),
         "rule_form": AlertRuleForm(
             initial={
@@ -123,7 +129,9 @@ def finance_overview(request):
         "alert_history": selectors.alert_list(account),
         "active_ledger_sync": selectors.active_ledger_sync(account),
         "window_days": selectors.spend_window().days,
+        "refresh_query": f"account={account.pk}&days={days}&refreshed=1",
     }
+    context["refreshing_any"] = any(each.refreshing for each in context["summaries"])
     return render(request, "finance/overview.html", context)
 
 
@@ -202,10 +210,19 @@ def ledger_list(request):
     form = LedgerFilterForm(request.GET or None)
     rows = selectors.ledger_entry_list(account=account, **form.filters())
     page = Paginator(rows, LEDGER_PER_PAGE).get_page(request.GET.get("page"))
+    filters = form.filters()
+    # The downloads cover the period shown (the last 30 days when none is chosen).
+    period = default_period(30)
+    first = filters.get("start") or day_start(period["start"])
+    after = filters.get("end") or day_start(period["end"] + dt.timedelta(days=1))
+    export_query = (
+        f"account={account.pk}&start={first:%Y-%m-%d}&end={(after - dt.timedelta(days=1)):%Y-%m-%d}"
+    )
     context = {
         "account": account,
         "accounts": accounts,
         "form": form,
+        "export_query": export_query,
         "page": page,
         "query": without_empty(request.GET, drop=("page",)),
         "last_sync": selectors.last_ledger_sync(account),
@@ -561,6 +578,30 @@ def finance_export_ledger(request):
     name = f"ledger-{account.name}-{start:%Y%m%d}-{last_day:%Y%m%d}"
     return _csv_response(
         exports.iter_csv(exports.ledger_rows(entries), exports.LEDGER_HEADER), name
+    )
+
+
+@permission_required("finance.view_ledgerentry", raise_exception=True)
+@require_GET
+def finance_export_ledger_xlsx(request):
+    """The ledger rows of a period as one XLSX sheet (numbers as numbers, signs explained)."""
+    period = _export_period(request)
+    if isinstance(period, HttpResponseRedirect):
+        return period
+    account, start, end = period
+    entries = selectors.period_ledger_export(account, start=start, end=end)
+    last_day = end - dt.timedelta(days=1)  # the period ends before `end`
+    name = f"ledger-{account.name}-{start:%Y%m%d}-{last_day:%Y%m%d}"
+    stream = tempfile.TemporaryFile()
+    exports.write_ledger_xlsx(
+        entries, stream, title=f"Ledger {start:%Y-%m-%d} to {last_day:%Y-%m-%d}"
+    )
+    stream.seek(0)
+    return FileResponse(
+        stream,
+        as_attachment=True,
+        filename=f"{download_name(name)}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 
 

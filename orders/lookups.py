@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol, runtime_checkable
 
-from catalog.models import CurrencyRate, Offer
+from catalog.models import Offer
+from catalog.selectors import currency_rate_at
+from orders.signals import balance_seen
 from reseller.core.ids import typed_id
 from suppliers.capabilities import capabilities_of
 from suppliers.clients import Balance, Servers, SupplierError, TelegramUser
@@ -207,14 +209,11 @@ def balance_usd(account: SupplierAccount, *, client: object | None = None) -> Ba
         balance = client.balance()
     except LOOKUP_ERRORS as error:
         return BalanceSeen(None, f"The balance is unknown: the supplier did not give it ({error}).")
+    balance_seen.send(sender=BalanceSeen, account=account, balance=balance)
     currency = (balance.currency or "USD").upper()
     if currency == "USD":
         return BalanceSeen(balance.balance, "")
-    rate = (
-        CurrencyRate.objects.filter(currency=currency)
-        .values_list("usd_per_unit", flat=True)
-        .first()
-    )
+    rate = currency_rate_at(currency)
     if rate is None:
         return BalanceSeen(
             None,

@@ -164,6 +164,23 @@ class Order(models.Model):
     )
     price_sent = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     currency = models.CharField(max_length=8, blank=True)
+    # Fixed when the order is sent (each create-order call), from the rate valid then: what we
+    # expect the supplier to debit. A later rate never changes an order already sent, so
+    # reconciliation and spend give the same answer for an old period every time.
+    usd_rate = models.DecimalField(
+        max_digits=18,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="USD per unit of the currency, as valid when the order was sent.",
+    )
+    usd_cost = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The expected USD debit: units x unit price at usd_rate, to the cent per unit.",
+    )
 
     # What the supplier said.
     supplier_order_id = models.BigIntegerField(null=True, blank=True, db_index=True)

@@ -21,14 +21,26 @@ The method
    in its own bucket (a purchase is still matched or unexpected), so the bucket counts sum to the
    inputs whether or not the chain breaks. The breaks explain why the totals do not tie: see 4.
 
-2. **Matching, one to one.** PURCHASE rows are matched to orders with `charged_expected`, REFUND
-   rows to orders with `refund_expected`; each row and each order is used at most once per side.
+2. **The supplier's rates, then matching one to one.** Our expected USD comes from our rate
+   table (each order keeps the rate it was sent at); the supplier converts at its own rates. So
+   first (`rates`), purchases are paired with the orders in other currencies by time alone,
+   inside a wide band of amounts (`rate_band`, 15 %), and the rate most pairs agree on to the
+   cent is learned per currency. Where it fits the pairs better than the table, the matching
+   below expects every order of that currency at the supplier's rate (E below), and the
+   difference to the table is the pair's *FX variance*, reported per item, per currency
+   (`ReconciliationResult.observed_rates`: observed against the table's) and in the totals. A
+   wrong table thus shows as FX variance, never as a false unexpected charge beside a "not
+   charged" order.
+
+   PURCHASE rows are then matched to orders with `charged_expected`, REFUND rows to orders with
+   `refund_expected`; each row and each order is used at most once per side.
 
    * *Window:* the row's time must lie inside ``[submitted_at - slack, (final_at or period end) +
      slack]``. An order never submitted (`submitted_at` None) has no window and matches nothing.
-   * *Amount, purchases:* with ``L = -amount`` (the USD the supplier took) and ``E =
-     expected_usd`` rounded to the cent (half up: the ledger only knows cents), a pair is a candidate when ``|L - E| <= max(E * fx_tolerance,
-     abs_tolerance)`` (relative OR absolute).
+   * *Amount, purchases:* with ``L = -amount`` (the USD the supplier took) and ``E`` the
+     expected charge (`expected_usd` to the cent, half up: the ledger only knows cents; at the
+     supplier's learned rate where one applies), a pair is a candidate when ``|L - E| <=
+     max(E * fx_tolerance, abs_tolerance)`` (relative OR absolute).
    * *Amount, refunds:* with ``L = amount`` and ``R = expected_refund_usd`` (or `expected_usd`
      when that is None), rounded to the cent: ``0 < L <= R + max(R * fx_tolerance, abs_tolerance)``. A refund may be
      smaller than expected (a partial delivery refunds only the missing units), so anything up
@@ -40,8 +52,12 @@ The method
      evidence than a few seconds: two orders of similar price submitted a second apart would
      otherwise swap their charges and both show a variance. The time distance is measured from
      `submitted_at` for a purchase (the supplier charges when it accepts the order) and from
-     `final_at` for a refund (it refunds when the order fails). Ties are broken by ledger id, then
+     `final_at` for a refund (it refunds when the order fails). Within one amount class a row
+     whose description names the order's product and offer (`LocalOrder.label`: what the
+     supplier's rows carry) ranks before one that does not. Ties are broken by ledger id, then
      by the order's (submitted_at, key), so the result does not depend on the order of the inputs.
+   * *A refund follows its charge:* an order whose charge is matched to a row takes no refund
+     row booked before that row (an order charged later cannot have been refunded earlier).
    * *Augmenting swaps:* a greedy pass can leave a row and an order unmatched although a swap
      with an already matched pair would match all of them (order A's window covers rows 1 and 2,
      order B's only row 1, and the greedy pass gave row 1 to B). Each unmatched row then looks for
@@ -70,8 +86,9 @@ The method
        refunds owed = REFUND_MATCHED + REFUND_MISSING
 
    A match is MATCHED when ``|L - E| <= exact_tolerance`` (default 0: the amounts agree to the
-   cent), MATCHED_WITH_VARIANCE otherwise, with the variance ``L - E`` (positive: the
-   supplier took more than we expected), the variance in percent, and the implied FX rate ``L /
+   cent at the supplier's rate), MATCHED_WITH_VARIANCE otherwise, with the variance ``L - T``
+   against our table's expectation T (positive: the supplier took more than we expected), the
+   part of it the supplier's rate explains (``fx_variance = E - T``), the variance in percent, and the implied FX rate ``L /
    amount`` (USD per unit of the order's currency) when the order carries its currency amount.
    UNEXPECTED_CHARGE (a supplier charge with no order of ours: that is how a double purchase shows)
    is the most serious. Unmatched rows and orders get a *hint* when an order or row in the same
@@ -128,7 +145,7 @@ One module per step; everything other modules and the tests use is imported here
 - `engine`: `reconcile()`, which runs the steps below in turn;
 - `prepared`: the inputs checked and put in canonical order, and what the steps read of them by
   position (each row's time and type, each order's windows, which belong to the period);
-- `chain` (1), `matching` (2), `hints` and `buckets` (3), `totals` (4).
+- `chain` (1), `rates` and `matching` (2), `hints` and `buckets` (3), `totals` (4).
 
 `storing` is the exception to "no ORM": it writes a result as `ReconciliationItem` rows and
 reads them back. It is not imported here (the models import this package for the bucket
@@ -152,6 +169,7 @@ from finance.reconciliation.types import (
     ChainBreak,
     LedgerEntry,
     LocalOrder,
+    ObservedRate,
     ReconciliationResult,
     ReconItem,
     Settings,
@@ -176,6 +194,7 @@ __all__ = [
     "ChainBreak",
     "LedgerEntry",
     "LocalOrder",
+    "ObservedRate",
     "ReconItem",
     "ReconciliationResult",
     "Settings",

@@ -17,6 +17,7 @@ from finance.money import CENT
 from finance.reconciliation.hints import Notes
 from finance.reconciliation.matching import Side
 from finance.reconciliation.prepared import Prepared
+from finance.reconciliation.rates import Learned
 from finance.reconciliation.types import (
     DEPOSIT,
     HUNDRED,
@@ -43,17 +44,20 @@ class _Placing:
     purchases: Side
     refunds: Side
     notes: Notes
+    learned: Learned
     items: dict[Bucket, list[ReconItem]]
 
 
 def build_items(
-    prepared: Prepared, purchases: Side, refunds: Side, notes: Notes
+    prepared: Prepared, purchases: Side, refunds: Side, notes: Notes, learned: Learned
 ) -> dict[Bucket, list[ReconItem]]:
-    """The items of every bucket but the chain breaks (those are listed in addition)."""
+    """The items of every bucket but the chain breaks (those are listed in addition). A
+    matched item's variance is against our table; its `fx_variance` the part the supplier's
+    learned rate explains, and its bucket says whether the amount agrees at that rate."""
     items: dict[Bucket, list[ReconItem]] = {
         bucket: [] for bucket in Bucket if bucket is not Bucket.CHAIN_BREAK
     }
-    placing = _Placing(prepared, purchases, refunds, notes, items)
+    placing = _Placing(prepared, purchases, refunds, notes, learned, items)
     _place_rows(placing)
     _place_orders(placing)
     return items
@@ -101,8 +105,20 @@ def _place_purchase(placing: _Placing, position: int, entry: LedgerEntry) -> Non
     )
     exact = placing.purchases.tier_of[position] == 0
     bucket = Bucket.MATCHED if exact else Bucket.MATCHED_WITH_VARIANCE
+    at_rate = placing.learned.charges[order_position]
+    fx = at_rate - ours
     placing.items[bucket].append(
-        ReconItem(bucket, entry, order, ours, variance, pct, implied, _joined(edge, refunded))
+        ReconItem(
+            bucket,
+            entry,
+            order,
+            ours,
+            variance,
+            pct,
+            implied,
+            _joined(edge, _fx_note(order, at_rate, fx), refunded),
+            fx,
+        )
     )
 
 
@@ -133,10 +149,29 @@ def _place_refund(placing: _Placing, position: int, entry: LedgerEntry) -> None:
         and prepared.charge_inside[order_position]
     ):
         note = _joined(note, "no charge was found for this order")
+    at_rate = placing.learned.owed[order_position]
+    fx = at_rate - ours
     bucket = Bucket.REFUND_MATCHED
     placing.items[bucket].append(
-        ReconItem(bucket, entry, order, ours, variance, pct, implied, _joined(edge, note))
+        ReconItem(
+            bucket,
+            entry,
+            order,
+            ours,
+            variance,
+            pct,
+            implied,
+            _joined(edge, _fx_note(order, at_rate, fx), note),
+            fx,
+        )
     )
+
+
+def _fx_note(order: LocalOrder, at_rate: Decimal, fx: Decimal) -> str:
+    """Say what the supplier's rate makes of the order, when it differs from our table."""
+    if not fx:
+        return ""
+    return f"{at_rate} USD at the supplier's {order.currency} rate (FX variance {fx:+})"
 
 
 def _edge_note(

@@ -12,7 +12,8 @@ from finance.reconciliation.chain import chain_check
 from finance.reconciliation.hints import hints
 from finance.reconciliation.matching import match_purchases, match_refunds
 from finance.reconciliation.prepared import prepare
-from finance.reconciliation.totals import totals_of
+from finance.reconciliation.rates import learn_rates
+from finance.reconciliation.totals import observed_with_variance, totals_of
 from finance.reconciliation.types import (
     LedgerEntry,
     LocalOrder,
@@ -67,13 +68,15 @@ def _reconcile(
     step(0.1, "sorted")
     chain = chain_check(prepared.period_entries, settings.opening_balance, settings.opening_row_id)
     step(0.2, "chain checked")
-    purchases = match_purchases(prepared)
+    learned = learn_rates(prepared)
+    step(0.4, "supplier's rates learned")
+    purchases = match_purchases(prepared, learned.charges)
     step(0.6, "purchases matched")
-    refunds = match_refunds(prepared)
+    refunds = match_refunds(prepared, learned.owed, purchases)
     step(0.75, "refunds matched")
     notes = hints(prepared, purchases, refunds)
     step(0.85, "hints")
-    items = build_items(prepared, purchases, refunds, notes)
+    items = build_items(prepared, purchases, refunds, notes, learned)
     totals = totals_of(prepared, chain, items)
     step(1.0, "done")
     return ReconciliationResult(
@@ -87,4 +90,5 @@ def _reconcile(
         order_count=sum(prepared.charge_inside),
         refund_owed_count=sum(1 for order in refunds.orders if prepared.refund_inside[order]),
         hint_count=len(notes),
+        observed_rates=observed_with_variance(prepared, learned, items),
     )

@@ -1,7 +1,11 @@
 """Step 2 of the method: ledger rows matched to orders one to one, PURCHASE rows to the orders
 expected to be charged and REFUND rows to the orders owed a refund (see the package docstring):
 candidate pairs found by a sweep over time, split into connected components, then per component
-a greedy closest-first pass and short augmenting swaps."""
+a greedy closest-first pass and short augmenting swaps.
+
+The same machinery first pairs purchases by time alone, inside a wide band of amounts
+(`pair_by_time`), to learn the rates the supplier really uses (`rates`); the matching proper then
+expects those rates, so a wrong rate table does not break pairs apart."""
 
 from __future__ import annotations
 
@@ -42,18 +46,50 @@ class Side:
     tier_of: list[int]  # ledger position -> amount class of its match
 
 
-def match_purchases(prepared: Prepared) -> Side:
-    """PURCHASE rows matched to the orders expected to be charged, by their charge."""
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one pass finds and ranks its pairs: the relative amount tolerance, and whether the
+    time alone ranks them (learning the rates) or the amount class first (the matching)."""
+
+    tolerance: Decimal
+    by_time: bool = False
+    #: Only rows within the window slack of the order's submission (the supplier charges when
+    #: it accepts the order): pairs that teach a rate must be close, and the pass stays cheap.
+    near_submission: bool = False
+
+
+def match_purchases(prepared: Prepared, expected: list[Decimal] | None = None) -> Side:
+    """PURCHASE rows matched to the orders expected to be charged, by their charge (`expected`,
+    per order position: at the supplier's rates where they were learned; else the table's)."""
     side = _side(prepared, refund=False)
-    _match(side, prepared, prepared.charges)
+    charges = prepared.charges if expected is None else expected
+    _match(side, prepared, charges, Rule(prepared.settings.fx_tolerance))
     return side
 
 
-def match_refunds(prepared: Prepared) -> Side:
-    """REFUND rows matched to the orders owed a refund, by the refund owed."""
+def match_refunds(
+    prepared: Prepared, owed: list[Decimal] | None = None, purchases: Side | None = None
+) -> Side:
+    """REFUND rows matched to the orders owed a refund, by the refund owed. A refund follows
+    its charge: an order whose charge row is matched takes no refund row booked before it."""
     side = _side(prepared, refund=True)
-    owed = [order.refund_usd if order.refund_expected else ZERO for order in prepared.orders]
-    _match(side, prepared, owed)
+    if owed is None:
+        owed = [order.refund_usd if order.refund_expected else ZERO for order in prepared.orders]
+    after: list[float] | None = None
+    if purchases is not None:
+        times = prepared.times
+        after = [-math.inf if row < 0 else times[row] for row in purchases.row_of]
+    _match(side, prepared, owed, Rule(prepared.settings.fx_tolerance), after)
+    return side
+
+
+def pair_by_time(prepared: Prepared, orders: list[int]) -> Side:
+    """PURCHASE rows paired with the given orders one to one by time alone, amounts within
+    `Settings.rate_band` of the table's: the pairs the supplier's rates are learned from."""
+    side = _side(prepared, refund=False)
+    side.orders = orders
+    rule = Rule(prepared.settings.rate_band, by_time=True, near_submission=True)
+    _match(side, prepared, prepared.charges, rule)
     return side
 
 
@@ -74,14 +110,27 @@ def _side(prepared: Prepared, *, refund: bool) -> Side:
     )
 
 
-def _match(side: Side, prepared: Prepared, expected: list[Decimal]) -> None:
+def _match(
+    side: Side,
+    prepared: Prepared,
+    expected: list[Decimal],
+    rule: Rule,
+    after: list[float] | None = None,
+) -> None:
     """Greedy closest-first one-to-one matching, then short augmenting swaps, component by
-    component. `expected` holds, per order position, the amount this side expects."""
-    for edges in _components(side, prepared, expected):
+    component. `expected` holds, per order position, the amount this side expects; `after`, per
+    order position, the moment before which no row of this side can be its (its charge)."""
+    for edges in _components(side, prepared, expected, rule, after):
         _assign(side, edges)
 
 
-def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list[list[Edge]]:
+def _components(
+    side: Side,
+    prepared: Prepared,
+    expected: list[Decimal],
+    rule: Rule,
+    after: list[float] | None,
+) -> list[list[Edge]]:
     """The candidate pairs of the side, grouped in connected components.
 
     Candidate pairs only link rows and orders close in time, so the candidate graph falls apart
@@ -94,15 +143,12 @@ def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list
     settings = prepared.settings
     times, spans = prepared.times, prepared.spans
     exact = settings.exact_tolerance
-    fx = settings.fx_tolerance
+    fx = rule.tolerance
+    by_time = rule.by_time
     absolute = settings.abs_tolerance
-    rows, magnitudes = _rows(side, prepared)
-    end_index = REFUND_END if refund else END
-    windows = sorted(
-        (span[START], span[end_index], float(expected[order]), order)
-        for order in side.orders
-        if (span := spans[order]) is not None
-    )
+    rows, magnitudes = _rows(side, prepared, fx)
+    windows = _windows(side, prepared, expected, after, rule.near_submission)
+    unnamed = _Unnamed(prepared)
     anchor_index = REFUND_ANCHOR if refund else PURCHASE_ANCHOR
     # Each order's anchor moment; the sweep pairs rows only with orders that have windows.
     anchors = [math.nan if span is None else span[anchor_index] for span in spans]
@@ -115,9 +161,10 @@ def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list
             order = parent[order]
         return order
 
-    # An edge sorts by (amount class, time distance, amount difference, row, order); the first
-    # two are packed in one float (class * 1e10 + seconds: no window is 300 years long), which
-    # sorts twice as fast as a tuple led by the class. Rows and orders are positions in their
+    # An edge sorts by (amount class, the row not naming the order, time distance, amount
+    # difference, row, order); the first three are packed in one float (class * 1e10 + 1e9 when
+    # the row does not name the order + seconds: no window is 30 years long), which sorts twice
+    # as fast as a tuple led by the class. Rows and orders are positions in their
     # canonical order, so ties break the same way whatever the order of the inputs.
     components: dict[int, list[Edge]] = {}
     last_row, first_root = -1, -1
@@ -134,7 +181,8 @@ def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list
         else:
             continue
         distance = abs(times[row] - anchors[order])
-        edge = (rank * 1e10 + distance, float(difference), row, order, rank)
+        key = distance if by_time else rank * 1e10 + distance + unnamed.penalty(row, order)
+        edge = (key, float(difference), row, order, 0 if by_time else rank)
         root = find(order)
         if row != last_row:
             last_row, first_root = row, root
@@ -152,13 +200,62 @@ def _components(side: Side, prepared: Prepared, expected: list[Decimal]) -> list
     return list(components.values())
 
 
-def _rows(side: Side, prepared: Prepared) -> tuple[list[tuple], dict[int, Decimal]]:
+def _windows(
+    side: Side,
+    prepared: Prepared,
+    expected: list[Decimal],
+    after: list[float] | None,
+    near_submission: bool = False,
+) -> list[tuple[float, float, float, int]]:
+    """The side's orders as (window start, window end, amount expected, order), by start; a
+    window starts no earlier than `after` (a refund's: its charge row), and ends within the
+    slack after the submission when `near_submission`."""
+    end_index = REFUND_END if side.refund else END
+    spans = prepared.spans
+    slack = prepared.settings.window_slack.total_seconds()
+    return sorted(
+        (
+            span[START] if after is None else max(span[START], after[order]),
+            min(span[end_index], span[PURCHASE_ANCHOR] + slack)
+            if near_submission
+            else span[end_index],
+            float(expected[order]),
+            order,
+        )
+        for order in side.orders
+        if (span := spans[order]) is not None
+    )
+
+
+class _Unnamed:
+    """What the supplier's rows name a purchase by: a row that does not name the order's
+    product and offer ranks after one that does, in the same amount class (1e9 seconds later:
+    no effect where the rows name nothing or the orders carry no label)."""
+
+    def __init__(self, prepared: Prepared) -> None:
+        self.labels = [order.label.lower() for order in prepared.orders]
+        self.entries = prepared.entries
+        self.descriptions: dict[int, str] = {}
+
+    def penalty(self, row: int, order: int) -> float:
+        label = self.labels[order]
+        if not label:
+            return 0.0
+        description = self.descriptions.get(row)
+        if description is None:
+            description = self.descriptions[row] = self.entries[row].description.lower()
+        return 0.0 if label in description else 1e9
+
+
+def _rows(
+    side: Side, prepared: Prepared, tolerance: Decimal
+) -> tuple[list[tuple], dict[int, Decimal]]:
     """The side's rows that move money the right way, as (time, row, lowest and highest
     expected amount that fits) sorted by time, and each one's amount as a positive magnitude."""
     refund = side.refund
     settings = prepared.settings
     entries, times = prepared.entries, prepared.times
-    fx_float, absolute_float = float(settings.fx_tolerance), float(settings.abs_tolerance)
+    fx_float, absolute_float = float(tolerance), float(settings.abs_tolerance)
     magnitudes: dict[int, Decimal] = {}
     rows = []
     for row in side.rows:

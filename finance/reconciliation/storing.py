@@ -166,6 +166,8 @@ def order_snapshot(order: engine.LocalOrder) -> dict:
         "amount": text(order.amount),
         "currency": order.currency,
         "expected_refund_usd": text(order.expected_refund_usd),
+        "units": order.units,
+        "label": order.label,
     }
 
 
@@ -211,6 +213,7 @@ def stored_result(
         hint_count=run.hint_count,
         fx_rates=dict(run.fx_rates),
         notices=[run.ledger_warning] if run.ledger_warning else [],
+        observed_rates=run.observed_rates,
     )
 
 
@@ -303,6 +306,8 @@ def local_order_from_snapshot(key: str, data: dict) -> engine.LocalOrder:
         amount=_decimal(data.get("amount")),
         currency=data.get("currency"),
         expected_refund_usd=_decimal(data.get("expected_refund_usd")),
+        units=int(data.get("units") or 1),
+        label=str(data.get("label") or ""),
     )
 
 
@@ -312,7 +317,8 @@ def run_totals(run: ReconciliationRun) -> engine.Totals | None:
         return None
     values: dict[str, Any] = {}
     for field in fields(engine.Totals):
-        raw = run.totals[field.name]
+        # A run stored before a figure existed (the FX variance) shows it as zero.
+        raw = run.totals.get(field.name, "0")
         values[field.name] = raw if field.name == "opening_known" else Decimal(raw)
     return engine.Totals(**values)
 

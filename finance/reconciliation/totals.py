@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from finance.money import ZERO
 from finance.reconciliation.chain import ChainCheck
 from finance.reconciliation.prepared import Prepared
+from finance.reconciliation.rates import Learned
 from finance.reconciliation.types import (
     DEPOSIT,
     PURCHASE,
     REFUND,
     Bucket,
+    ObservedRate,
     ReconItem,
     Totals,
 )
+
+_MATCHED_PURCHASES = (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE)
 
 
 def totals_of(
@@ -40,6 +45,17 @@ def totals_of(
     def ledger_sum(bucket: Bucket, sign: int) -> Decimal:
         return sum((item.ledger_row.amount * sign for item in items[bucket] if ours(item)), ZERO)
 
+    def fx_sum(*buckets: Bucket) -> Decimal:
+        return sum(
+            (
+                item.fx_variance
+                for bucket in buckets
+                for item in items[bucket]
+                if ours(item) and item.fx_variance is not None
+            ),
+            ZERO,
+        )
+
     def expected_sum(*buckets: Bucket) -> Decimal:
         return sum(
             (item.expected for bucket in buckets for item in items[bucket] if ours(item)),
@@ -64,4 +80,31 @@ def totals_of(
         matched_refunds_expected=expected_sum(Bucket.REFUND_MATCHED),
         unexpected_refunds=ledger_sum(Bucket.UNEXPECTED_REFUND, 1),
         missing_refunds=expected_sum(Bucket.REFUND_MISSING),
+        purchase_fx_variance=fx_sum(*_MATCHED_PURCHASES),
+        refund_fx_variance=fx_sum(Bucket.REFUND_MATCHED),
     )
+
+
+def observed_with_variance(
+    prepared: Prepared, learned: Learned, items: dict[Bucket, list[ReconItem]]
+) -> list[ObservedRate]:
+    """Each currency's observed rate with the FX variance of the period's matched pairs in it
+    (counted like the totals: a pair whose row is a neighbouring period's counts there)."""
+    contains = prepared.settings.contains
+    purchases: dict[str, Decimal] = {}
+    refunds: dict[str, Decimal] = {}
+    for buckets, sums in ((_MATCHED_PURCHASES, purchases), ((Bucket.REFUND_MATCHED,), refunds)):
+        for bucket in buckets:
+            for item in items[bucket]:
+                if item.fx_variance is None or not contains(item.ledger_row.created_at):
+                    continue
+                currency = item.local_order.currency or ""
+                sums[currency] = sums.get(currency, ZERO) + item.fx_variance
+    return [
+        replace(
+            rate,
+            fx_variance=purchases.get(rate.currency, ZERO),
+            refund_fx_variance=refunds.get(rate.currency, ZERO),
+        )
+        for rate in learned.observed
+    ]

@@ -73,6 +73,15 @@ ORDER_BUCKETS = (
 #: Buckets that hold the refunds owed (each order with `refund_expected` in exactly one).
 REFUND_BUCKETS = (Bucket.REFUND_MATCHED, Bucket.REFUND_MISSING)
 
+
+def on_ledger(bucket: str, expected: Decimal | None) -> Decimal | None:
+    """What an item expects, signed as the ledger shows money: a refund (the refund buckets) is
+    a credit, positive; a charge is a debit, negative. Items hold it as a positive size."""
+    if expected is None:
+        return None
+    return expected if bucket in REFUND_BUCKETS else -expected
+
+
 PURCHASE, REFUND, DEPOSIT = "PURCHASE", "REFUND", "DEPOSIT"
 
 
@@ -112,6 +121,10 @@ class LocalOrder:
     amount: Decimal | None = None
     currency: str | None = None
     expected_refund_usd: Decimal | None = None
+    #: Units bought (the supplier converts the unit price and rounds it per unit).
+    units: int = 1
+    #: What the supplier's rows name the purchase by (its product and offer), "" when unknown.
+    label: str = ""
 
     @property
     def charge_usd(self) -> Decimal:
@@ -137,7 +150,9 @@ class Settings:
     within either. `exact_tolerance` separates MATCHED from MATCHED_WITH_VARIANCE (default 0: the ledger
     amount equals our estimate rounded to the cent). Orders still
     pending use `period_end` (default: the latest time in the inputs) as the end of their window.
-    `hint_tolerance` only widens the search for the hints on unmatched items.
+    `hint_tolerance` only widens the search for the hints on unmatched items. `rate_band` is
+    how far (relative) the supplier's own rate may lie from the table's for a pair to teach it
+    (see `rates`): a table up to that far off shows as FX variance, not as unmatched rows.
     """
 
     fx_tolerance: Decimal = Decimal("0.03")
@@ -151,15 +166,22 @@ class Settings:
     refund_window: timedelta = DEFAULT_REFUND_WINDOW
     opening_row_id: int | None = None
     ledger_synced_until: datetime | None = None
+    rate_band: Decimal = Decimal("0.15")
 
     def __post_init__(self) -> None:
-        for name in ("fx_tolerance", "abs_tolerance", "exact_tolerance", "hint_tolerance"):
+        for name in (
+            "fx_tolerance",
+            "abs_tolerance",
+            "exact_tolerance",
+            "hint_tolerance",
+            "rate_band",
+        ):
             value = _decimal(getattr(self, name))
             if value < 0:
                 raise ValueError(f"{name} must not be negative")
             object.__setattr__(self, name, value)
-        if self.fx_tolerance >= 1:
-            raise ValueError("fx_tolerance is relative and must be below 1 (0.03 = 3 %)")
+        if self.fx_tolerance >= 1 or self.rate_band >= 1:
+            raise ValueError("fx_tolerance and rate_band are relative: below 1 (0.03 = 3 %)")
         if self.opening_balance is not None:
             object.__setattr__(self, "opening_balance", _decimal(self.opening_balance))
         for name in ("period_start", "period_end", "ledger_synced_until"):
@@ -209,6 +231,7 @@ class Settings:
             "refund_window_seconds": text(self.refund_window),
             "opening_row_id": text(self.opening_row_id),
             "ledger_synced_until": text(self.ledger_synced_until),
+            "rate_band": text(self.rate_band),
         }
 
     @classmethod
@@ -243,6 +266,7 @@ class Settings:
             refund_window=_refund_window(refund_window, slack, defaults),
             opening_row_id=None if opening_row is None else int(opening_row),
             ledger_synced_until=moment("ledger_synced_until"),
+            rate_band=tolerance("rate_band"),
         )
 
 
@@ -280,6 +304,8 @@ class ReconItem:
     variance_pct: Decimal | None = None
     implied_fx: Decimal | None = None
     note: str = ""
+    #: The part of `variance` the supplier's rate explains (its rate against the table's).
+    fx_variance: Decimal | None = None
 
     @property
     def item_key(self) -> str:
@@ -293,6 +319,11 @@ class ReconItem:
     @property
     def ledger_id(self) -> int | None:
         return None if self.entry is None else self.entry.id
+
+    @property
+    def expected_on_ledger(self) -> Decimal | None:
+        """`expected_usd` signed as the ledger shows it (a charge negative, a refund positive)."""
+        return on_ledger(self.bucket, self.expected_usd)
 
     @property
     def ledger_row(self) -> LedgerEntry:
@@ -363,6 +394,64 @@ class ChainBreak:
 
 
 @dataclass(frozen=True, slots=True)
+class ObservedRate:
+    """One currency's rate as the supplier's rows show it, against the table's.
+
+    `pairs` purchases of the currency were paired by time to teach it, `agreeing` of them agree
+    to the cent with `observed` (USD per unit); `table` is the table's rate over the same
+    purchases (their expected USD over their amount). `applied` when the observed rate explains
+    more of them than the table does: the matching then expects the supplier's rate, and
+    `fx_variance` is what that changes in USD (supplier's rate minus ours) over the period's
+    matched purchases, `refund_fx_variance` over its matched refunds.
+    """
+
+    currency: str
+    pairs: int
+    agreeing: int
+    table: Decimal | None
+    observed: Decimal | None
+    applied: bool
+    fx_variance: Decimal = Decimal(0)
+    refund_fx_variance: Decimal = Decimal(0)
+
+    @property
+    def difference_pct(self) -> Decimal | None:
+        """How far the observed rate lies from the table's, in percent (observed / table - 1)."""
+        if not self.table or self.observed is None:
+            return None
+        return ((self.observed / self.table - 1) * HUNDRED).quantize(CENT)
+
+    def as_dict(self) -> dict[str, str | int | bool | None]:
+        return {
+            "currency": self.currency,
+            "pairs": self.pairs,
+            "agreeing": self.agreeing,
+            "table": None if self.table is None else str(self.table),
+            "observed": None if self.observed is None else str(self.observed),
+            "applied": self.applied,
+            "fx_variance": str(self.fx_variance),
+            "refund_fx_variance": str(self.refund_fx_variance),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ObservedRate:
+        def number(name: str) -> Decimal | None:
+            value = data.get(name)
+            return None if value is None else Decimal(str(value))
+
+        return cls(
+            currency=str(data.get("currency", "")),
+            pairs=int(data.get("pairs") or 0),
+            agreeing=int(data.get("agreeing") or 0),
+            table=number("table"),
+            observed=number("observed"),
+            applied=bool(data.get("applied")),
+            fx_variance=number("fx_variance") or Decimal(0),
+            refund_fx_variance=number("refund_fx_variance") or Decimal(0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class TotalsLine:
     label: str
     ledger: Decimal
@@ -392,6 +481,9 @@ class Totals:
     matched_refunds_expected: Decimal
     unexpected_refunds: Decimal
     missing_refunds: Decimal
+    # the part of the variance on matched pairs that the supplier's rates explain (see `rates`)
+    purchase_fx_variance: Decimal = Decimal(0)
+    refund_fx_variance: Decimal = Decimal(0)
 
     @property
     def computed_closing(self) -> Decimal:
@@ -473,6 +565,15 @@ class Totals:
             TotalsLine("Matched purchases", self.matched_purchases, None, None),
             TotalsLine("Expected for them", self.matched_purchases_expected, None, None),
             TotalsLine("Variance on matched", self.purchase_variance, None, None),
+            TotalsLine(
+                "  of which FX: supplier's rate vs ours", self.purchase_fx_variance, None, None
+            ),
+            TotalsLine(
+                "  of which amounts",
+                self.purchase_variance - self.purchase_fx_variance,
+                None,
+                None,
+            ),
             TotalsLine("Unexpected charges (+)", self.unexpected_charges, None, None),
             TotalsLine("Not charged (-)", self.not_charged, None, None),
             TotalsLine(
@@ -485,6 +586,12 @@ class Totals:
             TotalsLine("Matched refunds", self.matched_refunds, None, None),
             TotalsLine("Expected for them", self.matched_refunds_expected, None, None),
             TotalsLine("Variance on matched", self.refund_variance, None, None),
+            TotalsLine(
+                "  of which FX: supplier's rate vs ours", self.refund_fx_variance, None, None
+            ),
+            TotalsLine(
+                "  of which amounts", self.refund_variance - self.refund_fx_variance, None, None
+            ),
             TotalsLine("Unexpected refunds (+)", self.unexpected_refunds, None, None),
             TotalsLine("Refunds missing (-)", self.missing_refunds, None, None),
             TotalsLine("Refunds difference (=)", self.refunds - self.expected_refunds, None, None),
@@ -511,6 +618,8 @@ class ReconciliationResult:
     #: per unit) and notices such as a ledger older than the period end.
     fx_rates: dict[str, str] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    #: Per currency: the rate the supplier's rows show against our table's (see `rates`).
+    observed_rates: list[ObservedRate] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[Bucket, int]:

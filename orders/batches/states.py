@@ -26,11 +26,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from orders.errors import InvalidTransition
 from orders.models import Batch
+from orders.signals import batch_finished
 from orders.states import refuse_move
 
 B = Batch.Status
@@ -108,5 +110,13 @@ def batches_transition(
                 extra={"from": sorted(wanted - sources), "to": str(to)},
             )
         sources = wanted
-    fields = {**(changes or {}), "status": to, "updated_at": now or timezone.now()}
-    return batches.filter(status__in=sorted(sources)).update(**fields)
+    stamp = now or timezone.now()
+    fields = {**(changes or {}), "status": to, "updated_at": stamp}
+    moved = batches.filter(status__in=sorted(sources)).update(**fields)
+    if moved and to == B.DONE:
+        # The batches this call finished (a query only when some did): once it commits, finance
+        # takes a balance snapshot of each account they spent from.
+        finished = batches.filter(status=to, updated_at=stamp)
+        accounts = list(finished.values_list("account_id", flat=True).distinct())
+        transaction.on_commit(lambda: batch_finished.send(sender=Batch, account_ids=accounts))
+    return moved

@@ -12,7 +12,8 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from catalog.models import CurrencyRate, Offer
+from catalog.models import Offer
+from catalog.selectors import currency_rates_at
 from orders.batches.parsing import BatchRow, parse_rows
 from orders.batches.reading import clip, read_rows
 from reseller.core.errors import ApplicationError
@@ -298,8 +299,8 @@ def _estimate(
 
 
 def _usd_total(totals: dict[str, Decimal]) -> tuple[Decimal, list[str]]:
-    """The USD sum of `totals` (one CurrencyRate query) and the currencies it leaves out."""
-    rates = dict(CurrencyRate.objects.values_list("currency", "usd_per_unit"))
+    """The USD sum of `totals` at today's rates (one query) and the currencies it leaves out."""
+    rates = currency_rates_at()
     rates.setdefault("USD", Decimal(1))
     usd_total = Decimal(0)
     without_rate = []

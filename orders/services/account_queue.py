@@ -9,7 +9,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.models import CurrencyRate
+from catalog.pricing import usd_cost
+from catalog.selectors import currency_rate_at
 from orders import schedule
 from orders.dispatch import enqueue_submit_after_commit
 from orders.models import AccountQueue, Order, OrderStatus
@@ -96,21 +97,14 @@ def account_queue_resume(
 
 
 def _usd_cost(order: Order) -> Decimal | None:
+    """The order's USD cost: as recorded when it was sent, else at today's rate."""
+    if order.usd_cost is not None:
+        return order.usd_cost
     price = order.price_sent if order.price_sent is not None else order.quoted_price
     if price is None:
         return None
-    rate: Decimal | None
-    if order.currency in ("USD", ""):
-        rate = Decimal(1)
-    else:
-        rate = (
-            CurrencyRate.objects.filter(currency=order.currency)
-            .values_list("usd_per_unit", flat=True)
-            .first()
-        )
-        if rate is None:
-            return None
-    return (price * rate).quantize(Decimal("0.01")) * order.units
+    rate = currency_rate_at(order.currency)
+    return None if rate is None else usd_cost(price, order.units, rate)
 
 
 def account_queue_check(*, account_id: int, now: datetime | None = None) -> bool:

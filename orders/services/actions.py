@@ -97,6 +97,8 @@ def order_retry(*, order: Order, by, request=None, now: datetime | None = None) 
                 "transaction_id": new,
                 "quoted_price": quote.price,
                 "price_sent": None,
+                "usd_rate": None,
+                "usd_cost": None,
                 "submitted_at": None,
                 "last_sent_at": None,
                 "supplier_order_id": None,

@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from catalog.pricing import usd_cost
+from catalog.selectors import currency_rate_at
 from orders import schedule
 from orders.batches.states import batches_transition
 from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
@@ -140,6 +142,8 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             )
             return None
         price = money(order.quoted_price if order.quoted_price is not None else order.offer.price)
+        # The cost at the rate valid now, kept with the order: what the supplier should debit.
+        rate = currency_rate_at(order.currency, now)
         token = new_claim_token()
         order_move(
             order,
@@ -151,6 +155,8 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
                 "lease_expires_at": now + schedule.call_lease(order.account),
                 "submit_attempts": order.submit_attempts + 1,
                 "price_sent": price,
+                "usd_rate": rate,
+                "usd_cost": None if rate is None else usd_cost(price, order.units, rate),
                 "submitted_at": order.submitted_at or now,
                 "last_sent_at": now,
                 "pending_polls": 0,

@@ -36,6 +36,7 @@ POLL_SECONDS = {
     "order": 2,  # one order's status while it is in flight
     "rows": 2,  # a batch's order rows while any of them is in flight
     "list": 3,  # a page of the order list while an order on it moves (the heaviest read)
+    "balance": 3,  # a balance while a fresh snapshot is being taken in the background
 }
 
 

@@ -319,7 +319,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "finance-ledger-sync": {
         "task": "finance.tasks.sync_all_ledgers",
-        "schedule": 60.0 * env.int("LEDGER_SYNC_MINUTES", default=15),
+        "schedule": 60.0
+        * env.int("LEDGER_SYNC_MINUTES", default=15),  # FINANCE_LEDGER_SYNC_MINUTES
         "options": {"expires": 600},
     },
     # Job rows (catalog sync, ledger sync, reconciliation): fails the ones whose worker died,
@@ -354,6 +355,11 @@ if (
         "take whole seconds above zero."
     )
 FINANCE_BALANCE_SNAPSHOT_MINUTES = env.int("BALANCE_SNAPSHOT_MINUTES", default=5)
+# A page showing a balance older than this asks a worker for a fresh one (in the background).
+FINANCE_BALANCE_FRESH_MINUTES = env.int("BALANCE_FRESH_MINUTES", default=3)
+# How often beat syncs each ledger: a ledger that ends less than this before a period's end is
+# as fresh as the schedule keeps it, not out of date.
+FINANCE_LEDGER_SYNC_MINUTES = env.int("LEDGER_SYNC_MINUTES", default=15)
 # A low-balance alert is emailed when raised and at most once per this period while it lasts.
 FINANCE_ALERT_PERIOD_HOURS = env.int("LOW_BALANCE_ALERT_PERIOD_HOURS", default=24)
 # The runway divides the balance by the average daily spend over this many days.

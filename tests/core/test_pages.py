@@ -122,9 +122,16 @@ def test_poll_writes_the_interval_of_its_purpose():
 def test_the_intervals_are_todays_and_sentences_say_them():
     assert POLL_SECONDS == {
         "progress": 1, "reading": 1, "confirming": 2, "order": 2, "rows": 2, "list": 3,
+        "balance": 3,
     }  # fmt: skip
     assert render('every {% poll_interval "progress" %}') == "every second"
     assert render('every {% poll_interval "list" %}') == "every 3 seconds"
+
+
+def test_a_poll_may_cut_its_part_out_of_the_whole_page():
+    html = render('<div {% poll "/finance/" "balance" query="refreshed=1" select="#card" %}>')
+    assert 'hx-get="/finance/?refreshed=1" hx-trigger="every 3s"' in html
+    assert 'hx-select="#card"' in html
 
 
 def test_no_template_writes_a_polling_interval_of_its_own():

@@ -35,6 +35,7 @@ ROWS: dict = {
     "finance:reconciliation_report_csv": (_run, SEE),
     "finance:reconciliation_report_xlsx": (_run, SEE),
     "finance:finance_export_ledger": (None, SEE),
+    "finance:finance_export_ledger_xlsx": (None, SEE),
     "finance:finance_export_orders": (None, SEE),
 }
 

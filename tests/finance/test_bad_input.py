@@ -24,7 +24,12 @@ def account(db):
     ],
 )
 @pytest.mark.parametrize(
-    "export", ["finance:finance_export_ledger", "finance:finance_export_orders"]
+    "export",
+    [
+        "finance:finance_export_ledger",
+        "finance:finance_export_ledger_xlsx",
+        "finance:finance_export_orders",
+    ],
 )
 def test_an_export_of_a_period_not_understood_says_why_and_exports_nothing(
     client_as, account, period, export

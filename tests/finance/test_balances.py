@@ -268,3 +268,28 @@ def test_a_rise_from_warning_to_danger_is_emailed_at_once(sandbox_account, make_
     # Still danger a little later: no third email within the period.
     services.balance_snapshot_take(account=account, now=now + dt.timedelta(minutes=20))
     assert len(mail.outbox) == 2
+
+
+def test_the_runway_sentence_names_the_days_it_really_averaged(sandbox_account, client_as):
+    """A ledger that covers one day is averaged over one day, and the page says so."""
+    account = sandbox_account(balance="300")
+    now = timezone.now()
+    ledger_row(account, 1, "-30", "PURCHASE", now - dt.timedelta(hours=5))
+    synced(account, now)
+    spend = selectors.spend_measure(account, now=now)
+    assert spend.rate == Decimal("30.00") and spend.days_text == "1 day"
+    services.balance_snapshot_take(account=account, now=now)
+    html = client_as("finance").get(reverse("finance:finance_overview"), {"account": account.pk})
+    text = html.content.decode()
+    assert "averaged over the 1 day of the ledger" in text
+    assert "7 days of the ledger" not in text
+
+    older = sandbox_account(balance="300")
+    ledger_row(older, 1, "-30", "PURCHASE", now - dt.timedelta(days=60))
+    ledger_row(older, 2, "-70", "PURCHASE", now - dt.timedelta(days=2))
+    synced(older, now)
+    assert selectors.spend_measure(older, now=now).days_text == "7 days"
+    young = sandbox_account(balance="300")
+    ledger_row(young, 1, "-30", "PURCHASE", now - dt.timedelta(days=2, hours=12))
+    synced(young, now)
+    assert selectors.spend_measure(young, now=now).days_text == "2.5 days"

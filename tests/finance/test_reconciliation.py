@@ -241,12 +241,20 @@ def test_the_csv_report_is_utf8_with_bom_and_neutralises_formulas(reconciled, cl
     assert body.startswith(BOM)
     header = rows[0]
     assert header[0] == "Bucket"
+    # The items, then a blank line and the totals and FX blocks.
+    blank = rows.index([])
     by_bucket = {}
-    for row in rows[1:]:
+    for row in rows[1:blank]:
+        # Buckets in words ("Deposits"), not codes.
         by_bucket.setdefault(row[0], []).append(dict(zip(header, row, strict=True)))
-    deposit = next(row for row in by_bucket["DEPOSIT"] if row["Ledger amount (USD)"] == "12.34")
+    blocks = rows[blank + 1 :]
+    assert blocks[0][:2] == ["Totals (USD)", "Ledger"]
+    labels = [row[0] for row in blocks if row]
+    assert "FX: the supplier's rates against ours" in labels
+    assert "Closing balance, last ledger row" in labels
+    deposit = next(row for row in by_bucket["Deposits"] if row["Ledger amount (USD)"] == "12.34")
     assert deposit["Ledger description"] == "'" + HOSTILE
-    unexpected = by_bucket["UNEXPECTED_CHARGE"][0]
+    unexpected = by_bucket["Unexpected charges"][0]
     assert unexpected["Explanation"] == "'+SUM(A1:A9) by hand"
     assert unexpected["Ledger amount (USD)"].startswith("-")  # a number, not neutralised
     float(unexpected["Ledger amount (USD)"])
@@ -268,9 +276,27 @@ def test_the_xlsx_report_opens_with_its_sheets_and_neutralised_text(reconciled, 
     response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
     assert response.status_code == 200 and ".xlsx" in response["Content-Disposition"]
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
-    assert book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in Bucket]
+    # Only the buckets that hold items have a sheet; the summary names the empty ones "none".
+    filled = [bucket for bucket in Bucket if run.counts.get(bucket.value)]
+    empty = [bucket for bucket in Bucket if not run.counts.get(bucket.value)]
+    assert empty and book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in filled]
     summary = [row for row in book[SUMMARY_SHEET].iter_rows(values_only=True)]
     assert ("Account", account.name) in [row[:2] for row in summary]
+    by_label = {row[0]: row for row in summary}
+    for bucket in empty:
+        assert by_label[bucket.label][5] == "none"
+    for bucket in filled:
+        assert by_label[bucket.label][5] == bucket.label
+    # Fitted widths: the summary's label column is as wide as its longest label, column B wide
+    # enough for the tie sentence; every sheet prints one page wide.
+    summary_sheet = book[SUMMARY_SHEET]
+    longest = max(len(str(row[0])) for row in summary if row and row[0])
+    assert summary_sheet.column_dimensions["A"].width >= min(longest, 70)
+    assert summary_sheet.column_dimensions["B"].width >= len(
+        by_label["opening + deposits - purchases + refunds + other = closing"][1]
+    )
+    for sheet in book.worksheets:
+        assert sheet.page_setup.fitToWidth == 1 and sheet.sheet_properties.pageSetUpPr.fitToPage
 
     deposits = list(book[Bucket.DEPOSIT.label].iter_rows(values_only=True))
     header = deposits[0]
@@ -285,7 +311,11 @@ def test_the_xlsx_report_opens_with_its_sheets_and_neutralised_text(reconciled, 
     assert isinstance(amount, int | float) and amount < 0
 
     matched = list(book[Bucket.MATCHED.label].iter_rows(values_only=True))
-    assert matched[1][matched[0].index("Order")] == str(order.pk)
+    assert matched[1][matched[0].index("Order")] == order.pk  # a number, not text
+    # The expected charge is signed as the ledger shows it: beside -x it reads -x, not +x.
+    ledger_amount = matched[1][matched[0].index("Ledger amount (USD)")]
+    expected = matched[1][matched[0].index("Expected on the ledger (USD)")]
+    assert ledger_amount < 0 and expected < 0
     for sheet in book.worksheets:  # nothing became a formula
         for cells in sheet.iter_rows():
             for cell in cells:
@@ -305,6 +335,28 @@ def test_plain_exports_of_the_period(reconciled, client):
     body, rows = read_csv(client.get(reverse("finance:finance_export_orders"), params))
     assert rows[0][:3] == ["Order", "Transaction id", "Status"]
     assert rows[1][:3] == [str(order.pk), order.transaction_id, "COMPLETED"]
+
+    response = client.get(reverse("finance:finance_export_ledger_xlsx"), params)
+    assert response.status_code == 200 and ".xlsx" in response["Content-Disposition"]
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    (sheet,) = book.worksheets
+    values = list(sheet.iter_rows(values_only=True))
+    assert values[0][3] == "Amount (USD; a charge is negative)"
+    stored = LedgerEntry.objects.filter(account=account).count()
+    data = values[1 : 1 + stored]
+    assert all(isinstance(row[0], int) and isinstance(row[3], int | float) for row in data)
+    assert values[-1][:2] == ("Rows", stored)
+    assert sheet.column_dimensions["F"].width >= 50 and sheet.page_setup.fitToWidth == 1
+
+    # The ledger page links both downloads for the period it shows.
+    page = client.get(
+        reverse("finance:ledger_list"),
+        {"account": account.pk, "start": params["start"], "end": params["end"]},
+    ).content.decode()
+    query = f"account={account.pk}&amp;start={params['start']}&amp;end={params['end']}"
+    assert f"{reverse('finance:finance_export_ledger')}?{query}" in page
+    assert f"{reverse('finance:finance_export_ledger_xlsx')}?{query}" in page
+    assert "a charge is negative" in page
 
 
 def test_the_plain_ledger_export_shows_a_row_that_came_without_its_balance(reconciled, client):

@@ -12,6 +12,7 @@ from django.utils import timezone
 from openpyxl import load_workbook
 
 from catalog.models import CurrencyRate, Offer
+from catalog.services import currency_rate_save
 from finance import selectors, services
 from finance.exports import SUMMARY_SHEET
 from finance.models import JobStatus, LedgerEntry, LedgerSync
@@ -177,13 +178,16 @@ def test_the_run_keeps_and_shows_its_fx_rates_and_refund_window(account, client_
     assert run.engine_settings["refund_window_seconds"] == "86400.0"
     assert run.counts["MATCHED"] == 1
 
-    CurrencyRate.objects.filter(currency="RUB").update(usd_per_unit=Decimal("0.012"))
+    # A new rate from now on: the period's order was sent at the old one, so a rerun of the
+    # period gives the same answer.
+    currency_rate_save(currency="RUB", usd_per_unit=Decimal("0.012"))
     again = run_period(account, start, start + dt.timedelta(minutes=30))
-    assert again.engine_settings["fx_rates"] == {"RUB": "0.012"}
+    assert again.engine_settings["fx_rates"] == {"RUB": "0.011"}
+    assert again.counts == run.counts and again.totals == run.totals
 
     client = client_as("finance")
     html = client.get(reverse("finance:reconciliation_detail", args=[run.pk])).content.decode()
-    assert "RUB 0.011" in html and "rates set under Pricing on the day the run was made" in html
+    assert "RUB 0.011" in html and "the rates valid when the orders were sent" in html
     assert "refund window 24 h after the order failed" in html
     response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
@@ -217,3 +221,78 @@ def test_a_ledger_older_than_the_period_end_is_said_plainly(account, offer, clie
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
     summary = {row[0]: row[1:] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
     assert "older than the end of the period" in summary["LEDGER OUT OF DATE"][0]
+
+
+def test_a_run_right_after_a_ledger_sync_shows_no_ledger_warning(account, offer, client_as):
+    """The default period ends now; the ledger was synced 30 s ago: that is as fresh as the
+    schedule keeps it, so no banner (the orders of the last 30 s are still marked UNSYNCED)."""
+    now = timezone.now()
+    start = now - dt.timedelta(hours=1)
+    LedgerSync.objects.filter(account=account).update(
+        started_at=now - dt.timedelta(seconds=30), finished_at=now - dt.timedelta(seconds=25)
+    )
+    make_order(
+        account, offer, 1, start + dt.timedelta(minutes=10), start + dt.timedelta(minutes=11)
+    )
+    run = run_period(account, start, now)
+    assert run.ledger_warning == ""
+    html = client_as("finance").get(reverse("finance:reconciliation_detail", args=[run.pk]))
+    assert 'data-testid="ledger-warning"' not in html.content.decode()
+
+    # A period ending an hour later than the ledger does is out of date, however recent the
+    # sync: the warning is about the period, not about the clock.
+    later_end = now + dt.timedelta(hours=1)
+    synced_until, warning = selectors.ledger_staleness(account, end=later_end, now=later_end)
+    assert synced_until is not None and "older than the end of the period" in warning
+    # Within the sync interval of the period's end: no warning either.
+    edge = now + dt.timedelta(minutes=10)
+    assert selectors.ledger_staleness(account, end=edge, now=edge)[1] == ""
+
+
+def test_a_rate_table_seven_percent_off_shows_as_fx_variance_on_the_page_and_downloads(
+    account, client_as
+):
+    """Our orders were sent at 0.0100 USD per RUB; the supplier converts at 0.0107. Every
+    charge still pairs with its order, and the difference is FX variance, on the run's page,
+    in the CSV and in the XLSX."""
+    now = timezone.now()
+    rub = Offer.objects.create(
+        account=account, offer_id=78, price=Decimal("1000.00"), currency="RUB",
+        first_seen_at=now, synced_at=now,
+    )  # fmt: skip
+    start = now - dt.timedelta(hours=2)
+    specs = []
+    for number, price in enumerate(("1000.00", "1000.00", "2500.00", "1000.00"), start=1):
+        sent = start + dt.timedelta(minutes=10 * number)
+        order = make_order(account, rub, number, sent, sent + dt.timedelta(seconds=5), price=price)
+        Order.objects.filter(pk=order.pk).update(
+            usd_rate=Decimal("0.0100"), usd_cost=(Decimal(price) * Decimal("0.0100"))
+        )
+        charge = (Decimal(price) * Decimal("0.0107")).quantize(Decimal("0.01"))
+        specs.append((number, str(-charge), "PURCHASE", sent + dt.timedelta(seconds=2)))
+    rows(account, *specs)
+    run = run_period(account, start, now)
+    assert run.counts["MATCHED"] == 4
+    assert run.counts["UNEXPECTED_CHARGE"] == run.counts["NOT_CHARGED"] == 0
+    (rate,) = run.observed_rates
+    assert rate.applied and rate.currency == "RUB" and rate.fx_variance == Decimal("3.85")
+    assert rate.table == Decimal("0.01") and rate.difference_pct == Decimal("7.00")
+
+    client = client_as("finance")
+    html = client.get(reverse("finance:reconciliation_detail", args=[run.pk])).content.decode()
+    assert 'data-testid="observed-rates"' in html and "supplier&#x27;s rate" in html
+    assert 'data-testid="fx-variance">3.85<' in html
+    response = client.get(reverse("finance:reconciliation_report_csv", args=[run.pk]))
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    fx = next(line for line in text.splitlines() if line.startswith("RUB,"))
+    assert fx.split(",")[6] == "3.85"
+    response = client.get(reverse("finance:reconciliation_report_xlsx", args=[run.pk]))
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    summary = {row[0]: row[1:] for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
+    assert summary["RUB"][5] == pytest.approx(3.85)
+    purchases_fx = next(  # the purchases' block comes before the refunds'
+        row[1]
+        for row in book[SUMMARY_SHEET].iter_rows(values_only=True)
+        if row[0] == "  of which FX: supplier's rate vs ours"
+    )
+    assert purchases_fx == pytest.approx(3.85)

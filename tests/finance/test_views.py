@@ -198,7 +198,7 @@ def test_a_chain_break_is_shown_and_exported(client_as):
     csv_text = b"".join(
         client.get(reverse("finance:reconciliation_report_csv", args=[run.pk])).streaming_content
     ).decode()
-    assert "CHAIN_BREAK,B:2-4" in csv_text
+    assert "Chain breaks,B:2-4" in csv_text
 
 
 def test_the_runs_and_ledger_syncs_page_through_htmx_by_their_own_list(client_as):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from finance.reconciliation import (
     LEDGER_BUCKETS,
@@ -59,6 +59,7 @@ def order(
     amount: str | Decimal | None = None,
     currency: str | None = None,
     expected_refund: str | Decimal | None = None,
+    units: int = 1,
 ) -> LocalOrder:
     return LocalOrder(
         key=key,
@@ -72,6 +73,7 @@ def order(
         amount=None if amount is None else D(amount),
         currency=currency,
         expected_refund_usd=None if expected_refund is None else D(expected_refund),
+        units=units,
     )
 
 
@@ -93,24 +95,61 @@ def in_window(
     return order.submitted_at - slack <= entry.created_at <= max(end, order.submitted_at) + after
 
 
+def supplier_rate(order: LocalOrder, result: ReconciliationResult) -> Decimal | None:
+    """The supplier's rate the run learned and applied for the order's currency, if any."""
+    for rate in result.observed_rates:
+        if rate.applied and rate.currency == order.currency:
+            return rate.observed
+    return None
+
+
+def expected_charge(order: LocalOrder, result: ReconciliationResult) -> Decimal:
+    """The charge the matching expects: at the supplier's learned rate, else our table's."""
+    rate = supplier_rate(order, result)
+    if rate is None or not order.amount or order.amount <= 0:
+        return order.charge_usd
+    unit = (order.amount / order.units * rate).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+    return unit * order.units
+
+
+def expected_refund(order: LocalOrder, result: ReconciliationResult) -> Decimal:
+    table = order.charge_usd
+    if not table or expected_charge(order, result) == table:
+        return order.refund_usd
+    ratio = expected_charge(order, result) / table
+    return (order.refund_usd * ratio).quantize(D("0.01"), rounding=ROUND_HALF_UP)
+
+
 def compatible_charge(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult):
     return (
         entry.type == "PURCHASE"
         and order.charged_expected
         and -entry.amount > 0
         and in_window(entry, order, result)
-        and within_tolerance(-entry.amount, order.charge_usd, result.settings)
+        and within_tolerance(-entry.amount, expected_charge(order, result), result.settings)
     )
 
 
+def charge_row_time(order: LocalOrder, result: ReconciliationResult) -> datetime | None:
+    for bucket in (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE):
+        for item in result.items[bucket]:
+            if item.order is not None and item.order.key == order.key:
+                return item.ledger_row.created_at
+    return None
+
+
 def compatible_refund(entry: LedgerEntry, order: LocalOrder, result: ReconciliationResult):
+    """A refund row fits an order owed one in its window, by amount, and not before the row
+    its charge was matched to (a refund follows its charge)."""
     settings = result.settings
-    expected = order.refund_usd
+    expected = expected_refund(order, result)
+    charged = charge_row_time(order, result)
     return (
         entry.type == "REFUND"
         and order.refund_expected
         and entry.amount > 0
         and in_window(entry, order, result, refund=True)
+        and (charged is None or entry.created_at >= charged)
         and (entry.amount <= expected or within_tolerance(entry.amount, expected, settings))
     )
 
@@ -205,9 +244,11 @@ def _assert_matches(result: ReconciliationResult) -> None:
     charges = result.items[Bucket.MATCHED] + result.items[Bucket.MATCHED_WITH_VARIANCE]
     for item in charges:
         assert compatible_charge(item.entry, item.order, result), item
-        exact = abs(-item.entry.amount - item.order.charge_usd) <= settings.exact_tolerance
+        at_rate = expected_charge(item.order, result)
+        exact = abs(-item.entry.amount - at_rate) <= settings.exact_tolerance
         assert exact == (item.bucket is Bucket.MATCHED), item
         assert item.variance == -item.entry.amount - item.expected_usd
+        assert item.fx_variance == at_rate - item.expected_usd, item
     for item in result.items[Bucket.REFUND_MATCHED]:
         assert compatible_refund(item.entry, item.order, result), item
     # Maximal: no unmatched row and unmatched order that could have been paired.
@@ -255,6 +296,17 @@ def _assert_totals(result: ReconciliationResult, ledger: Sequence[LedgerEntry]) 
     assert totals.chain_gaps == sum((b.gap for b in result.chain_breaks), D(0))
     assert totals.purchases == -sum((e.amount for e in ledger if e.type == "PURCHASE"), D(0))
     assert totals.refunds == sum((e.amount for e in ledger if e.type == "REFUND"), D(0))
+    fx = sum(
+        (
+            item.fx_variance
+            for bucket in (Bucket.MATCHED, Bucket.MATCHED_WITH_VARIANCE)
+            for item in result.items[bucket]
+            if settings.contains(item.ledger_row.created_at)
+        ),
+        D(0),
+    )
+    assert totals.purchase_fx_variance == fx
+    assert sum((rate.fx_variance for rate in result.observed_rates), D(0)) == fx
     assert totals.purchases - totals.expected_purchases == (
         totals.purchase_variance + totals.unexpected_charges - totals.not_charged
     )

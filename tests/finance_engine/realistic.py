@@ -92,7 +92,9 @@ def generate(
             our_fx = fx * Decimal("1.12")
         expected = price * count * our_fx
         t_charge = t_submit + rng.uniform(1, 120)
-        status, final, refund = "COMPLETED", t_submit + rng.uniform(0, 5), Decimal("0")
+        # A key order is final moments after the supplier took the money (a partial delivery's
+        # refund is booked then, after its charge: a refund never comes before its charge).
+        status, final, refund = "COMPLETED", t_charge + rng.uniform(0, 5), Decimal("0")
         if topup:
             final = t_charge + rng.uniform(20, 3600)
             if force_refund or rng.random() < refund_share:

@@ -136,19 +136,23 @@ def test_reconciliation_csv_neutralises_text_and_keeps_amounts_numeric():
     explanations = {"L:4": "=explained by the supplier"}
     body = "".join(iter_reconciliation_csv(result, explanations=explanations))
     assert body.startswith(BOM)
-    rows = list(csv.DictReader(io.StringIO(body[1:])))
+    # The items, a blank line, then the totals and FX blocks (read on their own).
+    items_part, blocks_part = body[1:].split("\r\n\r\n", 1)
+    rows = list(csv.DictReader(io.StringIO(items_part)))
     assert list(rows[0]) == [column.header for column in RUN_COLUMNS]
     assert len(rows) == sum(result.counts.values())
+    blocks = list(csv.reader(io.StringIO(blocks_part)))
+    assert ["Closing balance, last ledger row", format(result.totals.closing, "f")] == blocks[7][:2]
     for row in rows:
         for header, value in row.items():
             assert not value.startswith(("=", "+", "@", "\t", "\r")), (header, value)
             if value.startswith("-"):  # only numbers may start with a minus
                 Decimal(value)
-    unexpected = next(row for row in rows if row["Bucket"] == "UNEXPECTED_CHARGE")
+    unexpected = next(row for row in rows if row["Bucket"] == "Unexpected charges")
     assert unexpected["Ledger amount (USD)"] == "-7.77"
     assert unexpected["Ledger description"] == "'-double\x01"
     assert unexpected["Explanation"] == "'=explained by the supplier"
-    matched = next(row for row in rows if row["Bucket"] == "MATCHED")
+    matched = next(row for row in rows if row["Bucket"] == "Matched")
     assert matched["Ledger description"] == "'" + CALC and matched["Order"] == "'=A"
     assert matched["Ledger time (UTC)"] == "2025-07-01 12:00:10"
 
@@ -182,7 +186,8 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
     )
     stream.seek(0)
     book = load_workbook(stream)
-    assert book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in Bucket]
+    filled = [bucket for bucket, count in result.counts.items() if count]
+    assert book.sheetnames == [SUMMARY_SHEET] + [bucket.label for bucket in filled]
 
     # Nothing anywhere is a formula, and no text cell starts with a formula character.
     for sheet in book.worksheets:
@@ -208,7 +213,7 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
         result.totals.tie_difference
     )
     assert summary["Unexpected charges"][:2] == (1, 1)
-    assert summary["Inputs"][1:] == (result.ledger_count, result.order_count, 2)
+    assert summary["Inputs"][1:4] == (result.ledger_count, result.order_count, 2)
 
     sheet = book["Unexpected charges"]
     header, *rows = list(sheet.iter_rows())
@@ -231,12 +236,13 @@ def test_the_xlsx_reads_back_with_its_sheets_numbers_dates_and_no_formulas():
     assert breaks[1][:3] == ("B:2-4", 2, 4)
 
 
-def test_the_xlsx_of_an_empty_run_still_has_every_sheet(tmp_path):
+def test_the_xlsx_of_an_empty_run_is_its_summary_listing_every_bucket_as_none(tmp_path):
     path = tmp_path / "empty.xlsx"
     write_reconciliation_xlsx(reconcile([], []), str(path), meta={})
     book = load_workbook(path)
-    assert len(book.sheetnames) == 1 + len(Bucket)
-    assert book["Matched"].max_row == 1  # the header only
+    assert book.sheetnames == [SUMMARY_SHEET]
+    rows = {row[0]: row for row in book[SUMMARY_SHEET].iter_rows(values_only=True)}
+    assert all(rows[bucket.label][1] == 0 and rows[bucket.label][5] == "none" for bucket in Bucket)
 
 
 def test_xlsx_handles_every_kind_of_hostile_description():

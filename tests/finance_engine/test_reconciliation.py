@@ -372,14 +372,17 @@ def test_a_realistic_month_finds_every_injected_anomaly():
         assert any(f"possible double charge of order {key} " in i.note for i in unexpected), key
     not_charged = {item.order_key for item in result.items[Bucket.NOT_CHARGED]}
     assert set(traffic.never_charged) <= not_charged
-    assert set(traffic.drifted) <= not_charged
+    # Our rate for the drifted orders was 12 % off the supplier's: the rate the other orders of
+    # their currency show explains the whole difference, as FX variance, not as unmatched rows.
+    drifted = [item for item in result.items[Bucket.MATCHED] if item.order_key in traffic.drifted]
+    assert len(drifted) == len(traffic.drifted)
+    assert all(item.variance == item.fx_variance != 0 for item in drifted)
+    assert all(rate.applied for rate in result.observed_rates)
     missing = {item.order_key for item in result.items[Bucket.REFUND_MISSING]}
     assert missing == set(traffic.refund_withheld)
     assert len(result.chain_breaks) == len(traffic.removed_rows)
-    assert len(unexpected) == len(traffic.double_charged) + len(traffic.drifted)
-    assert len(not_charged) == len(traffic.never_charged) + len(traffic.drifted) + len(
-        traffic.removed_rows
-    )
+    assert len(unexpected) == len(traffic.double_charged)
+    assert len(not_charged) == len(traffic.never_charged) + len(traffic.removed_rows)
 
 
 def test_the_garbage_collector_is_left_as_it_was():

@@ -335,3 +335,27 @@ def test_checks_made_while_unknown_do_not_stretch_the_polls_once_it_is_followed(
             gaps.append(order.next_poll_at - now)
     assert [gap.total_seconds() for gap in gaps] == [5, 10, 20, 30]
     assert order.poll_count == 10 and order.pending_polls == 3
+
+
+def test_an_order_keeps_its_usd_cost_at_the_rate_valid_when_it_was_sent(
+    sandbox_account, sandbox_offer, operator
+):
+    from catalog.pricing import usd_cost
+    from catalog.services import currency_rate_save
+
+    account = sandbox_account()
+    offer = sandbox_offer(account, kind="key", currency="RUB")
+    # A rate that held until an hour ago, the one in force now, and one from tomorrow on.
+    currency_rate_save(currency="RUB", usd_per_unit=Decimal("0.0100"), valid_from=later(-7200))
+    currency_rate_save(currency="RUB", usd_per_unit=Decimal("0.0113"), valid_from=later(-3600))
+    currency_rate_save(currency="RUB", usd_per_unit=Decimal("0.0150"), valid_from=later(86400))
+    order = order_submit(order_id=place(offer, by=operator).pk)
+    assert order.status == S.COMPLETED, order.last_error
+    assert order.usd_rate == Decimal("0.0113")
+    assert order.usd_cost == usd_cost(order.price_sent, order.units, Decimal("0.0113"))
+    assert order.usd_cost == (order.price_sent * Decimal("0.0113")).quantize(Decimal("0.01"))
+
+    # A rate added afterwards changes nothing for an order already sent.
+    currency_rate_save(currency="RUB", usd_per_unit=Decimal("0.0120"))
+    order.refresh_from_db()
+    assert order.usd_rate == Decimal("0.0113")

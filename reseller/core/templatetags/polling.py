@@ -11,10 +11,17 @@ register = template.Library()
 
 @register.simple_tag
 def poll(
-    url: str, purpose: str, *, query: str = "", target: str = "this", indicator: str = ""
+    url: str,
+    purpose: str,
+    *,
+    query: str = "",
+    target: str = "this",
+    indicator: str = "",
+    select: str = "",
 ) -> str:
-    """`hx-get` of `url` (with `query`, if any) every so often (by `purpose`), its answer
-    replacing `target` (the polling element itself unless told otherwise). Write it inside the
+    """`hx-get` of `url` (with `query`, if any) every so often (by `purpose`), its answer (or
+    the element `select` of it) replacing `target` (the polling element itself unless told
+    otherwise). Write it inside the
     element's tag, under the condition that the part is still moving: a part that has stopped
     moving is drawn without it, and so stops polling."""
     attributes = format_html(
@@ -25,6 +32,9 @@ def poll(
     )
     if indicator:
         attributes += format_html(' hx-indicator="{}"', indicator)
+    if select:
+        # The part is cut out of the whole page the URL answers with.
+        attributes += format_html(' hx-select="{}"', select)
     return attributes
 
 
