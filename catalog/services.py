@@ -163,7 +163,8 @@ def currency_rate_save(
         target=rate,
         data={
             "before": {"usd_per_unit": _plain(before) if before is not None else None},
-            "after": {"usd_per_unit": _plain(usd_per_unit), "valid_from": valid_from.isoformat()},
+            "after": {"usd_per_unit": _plain(usd_per_unit)},
+            "valid_from": valid_from.isoformat(),
         },
     )
     return rate

@@ -256,11 +256,14 @@ def test_pricing_changes_are_audited_before_and_after(client_as, account):
     admin.post(save_rate, {"currency": "pln", "usd_per_unit": "0.002"})
     admin.post(save_rate, {"currency": "PLN", "usd_per_unit": "0.0025"})
     first, second = AuditEvent.objects.filter(action="currency_rate.saved").order_by("id")
-    assert first.data == {"before": {"usd_per_unit": None}, "after": {"usd_per_unit": "0.002"}}
-    assert second.data == {
-        "before": {"usd_per_unit": "0.002"},
-        "after": {"usd_per_unit": "0.0025"},
-    }
+    assert (first.data["before"], first.data["after"]) == (
+        {"usd_per_unit": None},
+        {"usd_per_unit": "0.002"},
+    )
+    assert (second.data["before"], second.data["after"]) == (
+        {"usd_per_unit": "0.002"},
+        {"usd_per_unit": "0.0025"},
+    )
 
     admin.post(f"{reverse('catalog:pricing')}?account={account.pk}", _rule_post())
     rule = PricingRule.objects.get()
