@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from time import monotonic
+from typing import Any
 
 from kombu.exceptions import ChannelError
 from kombu.transport import filesystem
@@ -21,13 +22,14 @@ from kombu.utils.json import dumps
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue, payload, **kwargs):
+    # kombu's own filesystem Channel._put has this signature; its base class names it otherwise.
+    def _put(self, queue: str, payload: dict[str, Any], **kwargs: Any) -> None:  # type: ignore[override]
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"  # kombu's ordering
         final = os.path.join(self.data_folder_out, name)
         partial = os.path.join(self.data_folder_out, f"{uuid.uuid4()}.partial")
         try:
-            with open(partial, "wb") as message:
-                message.write(str_to_bytes(dumps(payload)))
+            with open(partial, "wb") as file:
+                file.write(str_to_bytes(dumps(payload)))
             os.replace(partial, final)
         except OSError as exc:
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
