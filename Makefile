@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: run test bench install setup lint format clean-var
+.PHONY: run test bench chaos install setup lint format clean-var
 
 # bin/run-procfile runs every Procfile line and stops them all within 10 s on Ctrl-C, or on
 # SIGINT or SIGTERM sent to make (--watch-parent: make keeps a SIGINT sent to it alone from its
@@ -24,6 +24,12 @@ test: install
 # Speed figures (catalog sync, batch parsing, reconciliation ...), printed, not asserted by the suite.
 bench: install
 	$(BIN)/pytest tests/benchmarks -o python_files="bench_*.py" -p no:xdist -s -q $(PYTEST_ARGS)
+
+# The whole product under faults, both modes, 1,000 orders each (README, "Chaos run"); several
+# minutes. Its own temporary folder, database and ports: `make run` may be running meanwhile.
+CHAOS_ARGS ?=
+chaos: install
+	$(BIN)/python bin/chaos $(CHAOS_ARGS)
 
 install: $(STAMP)
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+VAR_DIR = Path(env.str("VAR_DIR", default="") or BASE_DIR / "var")  # as in the settings
 
 bind = env.str("WEB_BIND", default="127.0.0.1:8000")
 workers = env.int("WEB_CONCURRENCY", default=2)

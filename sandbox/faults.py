@@ -23,6 +23,9 @@ Kinds (what the client sees / what really happened):
 ``truncated``      processes, then answers status 200 with the first half of the JSON body.
 ``error_code``     answers the documented ``code`` in the configured envelope (status from the
                    contract, or ``status``); not processed.
+``trickle``        processes, then sends the status line and headers at once and the body one
+                   byte every ``delay_seconds`` (default 1): a client whose timeout bounds each
+                   socket read, not the whole call, waits for as long as the body lasts.
 
 ``processed: true|false`` overrides whether ``http_503``, ``html`` and ``error_code`` let the
 request take effect first (e.g. an ``html`` 502 after the order was created).
@@ -35,7 +38,17 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-KINDS = ("http_503", "slow", "timeout", "drop", "lost_response", "html", "truncated", "error_code")
+KINDS = (
+    "http_503",
+    "slow",
+    "timeout",
+    "drop",
+    "lost_response",
+    "html",
+    "truncated",
+    "error_code",
+    "trickle",
+)
 ENDPOINTS = (
     "balance",
     "transactions",
@@ -59,9 +72,10 @@ PROCESSED = {
     "timeout": True,
     "truncated": True,
     "lost_response": True,
+    "trickle": True,
 }
 OVERRIDABLE = ("http_503", "html", "error_code")
-DEFAULT_DELAY = {"slow": 2.0, "timeout": 30.0}
+DEFAULT_DELAY = {"slow": 2.0, "timeout": 30.0, "trickle": 1.0}
 
 HTML_502 = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"

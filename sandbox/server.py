@@ -104,6 +104,21 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
+    def _trickle(self, status: int, body: bytes, gap: float) -> None:
+        """The headers at once, then the body a byte at a time, until it ends or the client goes."""
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", JSON)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            for index in range(len(body)):
+                time.sleep(gap)
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def _payload(self, status: int, payload) -> tuple[int, bytes]:
         return status, payload if isinstance(payload, bytes) else wire.encode(payload)
 
@@ -197,6 +212,8 @@ class Handler(BaseHTTPRequestHandler):
         elif fault.kind == "timeout":
             time.sleep(fault.delay)
             self._send(status, body)
+        elif fault.kind == "trickle":
+            self._trickle(status, body, fault.delay)
         else:
             self._send(*self._fault_reply(app, endpoint, fault))
 

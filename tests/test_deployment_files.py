@@ -1,8 +1,11 @@
 """The files an admin deploys with are consistent: docker-compose runs what the Procfile runs,
 and `.env.example` documents every variable the settings read."""
 
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -75,7 +78,7 @@ def test_env_example_lists_every_variable_the_project_reads():
 def test_makefile_offers_the_readme_commands():
     makefile = (ROOT / "Makefile").read_text()
     readme = (ROOT / "README.md").read_text()
-    for target in ("run", "test", "bench"):
+    for target in ("run", "test", "bench", "chaos"):
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
     assert "make run" in readme.split("\n## ")[0] and "make test" in readme.split("\n## ")[0]
     assert "make test" in (ROOT / ".ci" / "run").read_text()
@@ -92,3 +95,26 @@ def test_every_work_queue_has_a_worker_and_manual_orders_have_their_own():
     assert set().union(*consumed.values()) == set(queues.KINDS)
     people = [name for name, kinds in consumed.items() if queues.PEOPLE in kinds]
     assert len(people) == 1 and consumed[people[0]] == {queues.PEOPLE}
+
+
+def test_var_dir_moves_every_runtime_file_of_a_machine_without_servers(tmp_path):
+    """`make chaos` runs a second back-office beside a developer's `make run`: nothing in var/."""
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['NAME'], s.STATIC_ROOT, s.CELERY_BEAT_SCHEDULE_FILENAME, "
+        "s.CELERY_BROKER_TRANSPORT_OPTIONS['data_folder_in'])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "reseller.settings.local",
+        "VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "",
+        "REDIS_URL": "",
+        "CELERY_BROKER_URL": "",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    paths = done.stdout.split()
+    assert len(paths) == 4 and all(path.startswith(str(tmp_path)) for path in paths), paths
+    assert (tmp_path / "broker" / "queue").is_dir()

@@ -12,10 +12,13 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Runtime files of a machine without servers (SQLite database, file broker, beat schedule, static
+# files): var/ of the checkout unless VAR_DIR names another folder (`make chaos` runs in its own).
+VAR_DIR = Path(env.str("VAR_DIR", default="") or BASE_DIR / "var")
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
@@ -258,6 +261,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's transport, with each message written whole before a worker can see it.
+    CELERY_BROKER_TRANSPORT = "reseller.core.filebroker:Transport"
     # The transport expects its folders to exist; every process (web, worker, beat) may be first.
     for folder in ("queue", "control"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)

@@ -66,6 +66,28 @@ def test_timeout_on_create_order_still_creates_the_order(partner, sandbox, key_o
     assert status["status"] == "COMPLETED" and status["key"]
 
 
+def test_trickle_sends_the_headers_at_once_and_the_body_a_byte_at_a_time(partner, sandbox):
+    add_fault(sandbox, endpoint="balance", kind="trickle", delay_seconds=0.2, count=1)
+    start = time.monotonic()
+    response = partner.session.get(
+        partner.url + "/api/v1/offers/balance",
+        headers={"Authorization": partner.token},
+        stream=True,
+        timeout=5,
+    )
+    assert response.status_code == 200 and time.monotonic() - start < 0.2
+    body = b""
+    for chunk in response.iter_content(chunk_size=1):
+        body += chunk
+        if len(body) == 3:
+            # Each read gets a byte well inside a short per-read timeout, so only a deadline on
+            # the whole call ends it.
+            assert time.monotonic() - start >= 0.6
+            break
+    response.close()
+    assert partner.balance()["balance"] == 1000  # count=1: the next call answers at once
+
+
 def test_drop_closes_the_connection_and_nothing_happens(partner, sandbox, key_offer):
     add_fault(sandbox, endpoint="create-order", kind="drop", count=1)
     price = partner.find_one(key_offer["offerId"])["price"]
