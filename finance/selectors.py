@@ -341,9 +341,10 @@ def spend_per_day_from_orders(
     account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
 ) -> tuple[list[DaySpend], list[str]]:
     """What our own orders of the account spent per day, for a supplier without a ledger: each
-    order's USD cost (its confirmed price × units at today's rate) on the day it was submitted,
-    what it was refunded (failed, canceled, units not delivered) on the same day. No deposits:
-    only a ledger knows them. Also the warnings (orders without a rate or a price)."""
+    order's USD cost as kept when it was sent (else its price × units at the rate valid when it
+    was submitted; see the module doc) on the day it was submitted, and what it is
+    refunded (failed, canceled, units the supplier refunds) on the same day. No deposits: only a
+    ledger knows them. Also the warnings (orders without a rate or a price)."""
     zone = timezone.get_current_timezone()
     orders, warnings, _rates = _local_orders(
         Order.objects.filter(account=account, submitted_at__gte=start, submitted_at__lt=end)
@@ -359,8 +360,7 @@ def spend_per_day_from_orders(
         # Negative like a ledger's purchase row, as _every_day expects.
         day["purchases"] -= order.expected_usd
         if order.refund_expected:
-            refund = order.expected_refund_usd
-            day["refunds"] += order.expected_usd if refund is None else refund
+            day["refunds"] += order.refund_usd
     return _every_day(by_day, start, end, zone), warnings
 
 

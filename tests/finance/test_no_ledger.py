@@ -139,3 +139,24 @@ def test_a_balance_cannot_be_entered_for_a_supplier_that_reports_it():
     )
     with pytest.raises(FinanceError, match="comes from its supplier"):
         services.balance_entry_record(account=account, balance=Decimal("10"))
+
+
+def test_spend_is_each_order_at_the_rate_it_was_sent_at_not_todays(client_as, codegames):
+    """A rate change today does not reprice yesterday's orders: an order sent with its USD cost
+    keeps that cost, and one sent without it is priced at the rate valid when it was sent."""
+    account, offer = codegames  # KZT at 0.002 USD until now
+    kept = order(account, offer, 1, S.COMPLETED)
+    Order.objects.filter(pk=kept.pk).update(usd_rate=Decimal("0.003"), usd_cost=Decimal("1.50"))
+    order(account, offer, 2, S.COMPLETED)  # no cost kept: 500 KZT at 0.002 = 1.00 USD
+    CurrencyRate.objects.create(
+        currency="KZT", usd_per_unit=Decimal("0.004"), valid_from=timezone.now()
+    )  # today's rate would make each 2.00 USD
+    now = timezone.now()
+    days, warnings = selectors.spend_per_day_from_orders(
+        account, start=now - dt.timedelta(days=1), end=now + dt.timedelta(minutes=1)
+    )
+    assert warnings == []
+    assert sum(day.purchases for day in days) == Decimal("2.50")
+    html = client_as("finance").get(f"/finance/?account={account.pk}").content.decode()
+    assert "today's exchange rate" not in html
+    assert "The USD cost each order was sent at" in html
