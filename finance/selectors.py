@@ -21,8 +21,10 @@ time; what it is told about each order decides everything. `order_expectation` i
   counts as charged when the supplier ever reported it. QUEUED, ON_HOLD, REJECTED and WITHDRAWN
   orders were never created at the supplier. The documented test offer 999 moves no money.
 * **Refund owed**: CANCELED, FAILED and REFUNDED orders (the whole charge), and a partial
-  delivery (COMPLETED or NEEDS_ATTENTION with some but not all units delivered: the missing units).
-  A key order with no unit delivered yet is waiting for its keys, not for a refund.
+  delivery (COMPLETED or NEEDS_ATTENTION): the units the order records as refunded
+  (`Order.units_refunded`, set by the orders app when the supplier completed it without them).
+  Keys the supplier delivered but we could not read yet are not among them: they are re-checked,
+  not refunded.
 * **Window**: from `submitted_at` (the first create-order call under the order's transactionId)
   to `final_at` (the end of the period while it is pending).
 
@@ -495,7 +497,7 @@ SUPPLIER_REFUNDED = frozenset({"CANCELED", "CANCELLED", "FAILED", "REFUND", "REF
 
 
 def order_expectation(
-    *, status: str, supplier_status: str, units: int, units_delivered: int, offer_id: int | None
+    *, status: str, supplier_status: str, units: int, units_refunded: int, offer_id: int | None
 ) -> tuple[bool, bool, int]:
     """(charge expected, refund expected, units refunded) for an order (see the module doc)."""
     if offer_id == TEST_OFFER_ID:
@@ -508,11 +510,8 @@ def order_expectation(
         return False, False, 0
     if status in REFUNDED_STATUSES:
         return True, True, units
-    if (
-        status in (OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION)
-        and 0 < units_delivered < units
-    ):
-        return True, True, units - units_delivered
+    if status in (OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION) and units_refunded > 0:
+        return True, True, min(units_refunded, units)
     return True, False, 0
 
 
@@ -639,7 +638,7 @@ ORDER_VALUES = (
     "quoted_price",
     "currency",
     "units",
-    "units_delivered",
+    "units_refunded",
     "submitted_at",
     "final_at",
     "offer__offer_id",
@@ -698,7 +697,7 @@ def _local_orders(
             quoted,
             currency,
             units,
-            delivered,
+            units_refunded,
             submitted_at,
             final_at,
             offer_id,
@@ -728,7 +727,7 @@ def _local_orders(
             status=status,
             supplier_status=supplier_status or "",
             units=units,
-            units_delivered=delivered or 0,
+            units_refunded=units_refunded or 0,
             offer_id=offer_id,
         )
         refund_usd = None

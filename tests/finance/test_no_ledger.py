@@ -37,12 +37,13 @@ def codegames():
     return account, offer
 
 
-def order(account, offer, number, status, *, units=1, delivered=0):
+def order(account, offer, number, status, *, units=1, delivered=0, refunded=0):
     now = timezone.now()
     return Order.objects.create(
         account=account, offer=offer, transaction_id=f"cg-{number}", status=status,
         max_unit_price=Decimal("600"), quoted_price=offer.price, price_sent=offer.price,
         currency=offer.currency, units=units, units_delivered=delivered,
+        units_refunded=refunded,
         submitted_at=now - dt.timedelta(minutes=5), final_at=now,
     )  # fmt: skip
 
@@ -50,7 +51,7 @@ def order(account, offer, number, status, *, units=1, delivered=0):
 def test_spend_comes_from_our_own_orders(codegames):
     account, offer = codegames
     order(account, offer, 1, S.COMPLETED)  # 1.00 USD
-    order(account, offer, 2, S.COMPLETED, units=5, delivered=3)  # 5.00, 2.00 back
+    order(account, offer, 2, S.COMPLETED, units=5, delivered=3, refunded=2)  # 5.00, 2.00 back
     order(account, offer, 3, S.FAILED)  # 1.00, all back
     order(account, offer, 4, S.REJECTED)  # never charged
     now = timezone.now()
