@@ -72,6 +72,7 @@ from finance.models import (
 from finance.money import CENT, ZERO, cents
 from finance.reconciliation import storing
 from orders.models import Order, OrderStatus
+from orders.states import SUPPLIER_STATUSES
 from reseller.core.ids import typed_id
 from suppliers.capabilities import capabilities_of
 from suppliers.models import SupplierAccount
@@ -493,7 +494,10 @@ CHARGED_STATUSES = frozenset(
     }
 )
 REFUNDED_STATUSES = frozenset({OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED})
-SUPPLIER_REFUNDED = frozenset({"CANCELED", "CANCELLED", "FAILED", "REFUND", "REFUNDED"})
+#: The supplier's statuses that mean it refunded the order, read from the orders' vocabulary.
+SUPPLIER_REFUNDED = frozenset(
+    code for code, status in SUPPLIER_STATUSES.items() if status in REFUNDED_STATUSES
+)
 
 
 def order_expectation(

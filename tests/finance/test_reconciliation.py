@@ -395,3 +395,16 @@ def test_a_run_keeps_its_order_as_it_was_when_the_order_moves_on(reconciled):
     result = selectors.run_result(run)
     assert result.items[Bucket.MATCHED][0].order.status == "COMPLETED"
     assert result.totals.ties and result.counts[Bucket.UNEXPECTED_CHARGE] == 1
+
+
+def test_a_resolved_order_expects_a_refund_exactly_when_the_orders_read_a_refund():
+    """Finance reads the supplier's status words as the orders app does: a word the orders
+    follow to a canceled, failed or refunded order is a refund owed on a resolved one too."""
+    from orders.states import SUPPLIER_STATUSES
+
+    for code, status in SUPPLIER_STATUSES.items():
+        charged, refunded, units = selectors.order_expectation(
+            status=S.RESOLVED, supplier_status=code, units=2, units_refunded=0, offer_id=1
+        )
+        expected = status in (S.CANCELED, S.FAILED, S.REFUNDED)
+        assert (charged, refunded, units) == (True, expected, 2 if expected else 0), code
