@@ -21,8 +21,10 @@ time; what it is told about each order decides everything. `order_expectation` i
   counts as charged when the supplier ever reported it. QUEUED, ON_HOLD, REJECTED and WITHDRAWN
   orders were never created at the supplier. The documented test offer 999 moves no money.
 * **Refund owed**: CANCELED, FAILED and REFUNDED orders (the whole charge), and a partial
-  delivery (COMPLETED or NEEDS_ATTENTION with some but not all units delivered: the missing units).
-  A key order with no unit delivered yet is waiting for its keys, not for a refund.
+  delivery (COMPLETED or NEEDS_ATTENTION): the units the order records as refunded
+  (`Order.units_refunded`, set by the orders app when the supplier completed it without them).
+  Keys the supplier delivered but we could not read yet are not among them: they are re-checked,
+  not refunded.
 * **Window**: from `submitted_at` (the first create-order call under the order's transactionId)
   to `final_at` (the end of the period while it is pending).
 
@@ -70,6 +72,7 @@ from finance.models import (
 from finance.money import CENT, ZERO, cents
 from finance.reconciliation import storing
 from orders.models import Order, OrderStatus
+from orders.states import SUPPLIER_STATUSES
 from reseller.core.ids import typed_id
 from suppliers.capabilities import capabilities_of
 from suppliers.models import SupplierAccount
@@ -341,9 +344,10 @@ def spend_per_day_from_orders(
     account: SupplierAccount, *, start: dt.datetime, end: dt.datetime
 ) -> tuple[list[DaySpend], list[str]]:
     """What our own orders of the account spent per day, for a supplier without a ledger: each
-    order's USD cost (its confirmed price × units at today's rate) on the day it was submitted,
-    what it was refunded (failed, canceled, units not delivered) on the same day. No deposits:
-    only a ledger knows them. Also the warnings (orders without a rate or a price)."""
+    order's USD cost as kept when it was sent (else its price × units at the rate valid when it
+    was submitted; see the module doc) on the day it was submitted, and what it is
+    refunded (failed, canceled, units the supplier refunds) on the same day. No deposits: only a
+    ledger knows them. Also the warnings (orders without a rate or a price)."""
     zone = timezone.get_current_timezone()
     orders, warnings, _rates = _local_orders(
         Order.objects.filter(account=account, submitted_at__gte=start, submitted_at__lt=end)
@@ -359,8 +363,7 @@ def spend_per_day_from_orders(
         # Negative like a ledger's purchase row, as _every_day expects.
         day["purchases"] -= order.expected_usd
         if order.refund_expected:
-            refund = order.expected_refund_usd
-            day["refunds"] += order.expected_usd if refund is None else refund
+            day["refunds"] += order.refund_usd
     return _every_day(by_day, start, end, zone), warnings
 
 
@@ -491,11 +494,14 @@ CHARGED_STATUSES = frozenset(
     }
 )
 REFUNDED_STATUSES = frozenset({OrderStatus.CANCELED, OrderStatus.FAILED, OrderStatus.REFUNDED})
-SUPPLIER_REFUNDED = frozenset({"CANCELED", "CANCELLED", "FAILED", "REFUND", "REFUNDED"})
+#: The supplier's statuses that mean it refunded the order, read from the orders' vocabulary.
+SUPPLIER_REFUNDED = frozenset(
+    code for code, status in SUPPLIER_STATUSES.items() if status in REFUNDED_STATUSES
+)
 
 
 def order_expectation(
-    *, status: str, supplier_status: str, units: int, units_delivered: int, offer_id: int | None
+    *, status: str, supplier_status: str, units: int, units_refunded: int, offer_id: int | None
 ) -> tuple[bool, bool, int]:
     """(charge expected, refund expected, units refunded) for an order (see the module doc)."""
     if offer_id == TEST_OFFER_ID:
@@ -508,11 +514,8 @@ def order_expectation(
         return False, False, 0
     if status in REFUNDED_STATUSES:
         return True, True, units
-    if (
-        status in (OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION)
-        and 0 < units_delivered < units
-    ):
-        return True, True, units - units_delivered
+    if status in (OrderStatus.COMPLETED, OrderStatus.NEEDS_ATTENTION) and units_refunded > 0:
+        return True, True, min(units_refunded, units)
     return True, False, 0
 
 
@@ -639,7 +642,7 @@ ORDER_VALUES = (
     "quoted_price",
     "currency",
     "units",
-    "units_delivered",
+    "units_refunded",
     "submitted_at",
     "final_at",
     "offer__offer_id",
@@ -698,7 +701,7 @@ def _local_orders(
             quoted,
             currency,
             units,
-            delivered,
+            units_refunded,
             submitted_at,
             final_at,
             offer_id,
@@ -728,7 +731,7 @@ def _local_orders(
             status=status,
             supplier_status=supplier_status or "",
             units=units,
-            units_delivered=delivered or 0,
+            units_refunded=units_refunded or 0,
             offer_id=offer_id,
         )
         refund_usd = None

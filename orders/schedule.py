@@ -40,14 +40,6 @@ UNKNOWN_FIRST_CHECK = timedelta(seconds=3)
 # (it waited in a long queue), the second waits on the batch's row lock and then finds the batch
 # confirmed, so a batch's orders are created once whatever the timing.
 CONFIRM_RESCUE_AFTER = timedelta(minutes=20)
-# Reading an uploaded batch file (orders.batches.uploads). Its task is sent again when no worker
-# has taken it this long after it was sent (or could not be sent: the broker was away); a reading
-# worker stamps its heartbeat this often, and one silent this long has died (or was stopped): the
-# file is read again by another, at most this many times in all, then refused saying so.
-READ_RESEND_AFTER = timedelta(seconds=60)
-READ_HEARTBEAT_EVERY = timedelta(seconds=5)
-READ_SILENT_AFTER = timedelta(seconds=120)
-MAX_READ_ATTEMPTS = 3
 # Held accounts: how often the balance is checked.
 HOLD_CHECK_EVERY = timedelta(seconds=60)
 # Accounts without a balance endpoint (CodeGames) are resumed on trial this often.
@@ -64,6 +56,31 @@ def queued_rescue_after() -> timedelta:
     (its message may have been lost). A duplicate message is harmless: the claim lets one through.
     Setting ORDERS_QUEUED_RESCUE_AFTER (5 minutes by default)."""
     return settings.ORDERS_QUEUED_RESCUE_AFTER
+
+
+def read_resend_after() -> timedelta:
+    """A batch file's reading task no worker has taken this long after it was sent (or could not
+    be sent: the broker was away) is sent again (orders.batches.uploads). Setting
+    ORDERS_BATCH_READ_RESEND_AFTER (60 seconds by default)."""
+    return settings.ORDERS_BATCH_READ_RESEND_AFTER
+
+
+def read_heartbeat_every() -> timedelta:
+    """How often a worker reading a batch file stamps its heartbeat. Setting
+    ORDERS_BATCH_READ_HEARTBEAT_EVERY (5 seconds by default)."""
+    return settings.ORDERS_BATCH_READ_HEARTBEAT_EVERY
+
+
+def read_silent_after() -> timedelta:
+    """A reader silent this long has died (or was stopped): another reads the file again.
+    Setting ORDERS_BATCH_READ_SILENT_AFTER (120 seconds by default)."""
+    return settings.ORDERS_BATCH_READ_SILENT_AFTER
+
+
+def max_read_attempts() -> int:
+    """Readings of one batch file that may start; after that many never finished it is refused.
+    Setting ORDERS_BATCH_READ_ATTEMPTS (3 by default)."""
+    return settings.ORDERS_BATCH_READ_ATTEMPTS
 
 
 def poll_delay(pending_polls: int) -> timedelta:

@@ -1,23 +1,9 @@
-"""Money, links and small lookups for the finance pages."""
-
-from decimal import Decimal, InvalidOperation
+"""Links and small lookups for the finance pages (money: the core's `money` library)."""
 
 from django import template
 from django.urls import NoReverseMatch, reverse
 
 register = template.Library()
-
-
-@register.filter
-def usd(value, places: int = 2) -> str:
-    """1234.5 -> "1,234.50"; None or "" -> "—". Negative amounts keep their sign."""
-    if value is None or value == "":
-        return "—"
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)
-    return f"{number:,.{int(places)}f}"
 
 
 @register.filter

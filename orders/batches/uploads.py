@@ -11,12 +11,16 @@ job (reseller.core.jobs) the batch is a row first and a Celery message second:
   starts when the queue is back, and the sweep sends it.
 - `batch_upload_claim`: one worker at a time reads a file; another delivery of the message (or
   the rescue's) finds it taken while its reader's heartbeat is fresh, and does nothing.
-- `batch_upload_heartbeat`: the reader's sign of life, at most every READ_HEARTBEAT_EVERY.
+- `batch_upload_heartbeat`: the reader's sign of life, at most every
+  ORDERS_BATCH_READ_HEARTBEAT_EVERY.
 - `batch_uploads_rescue` (the orders sweep, every few seconds): a READING batch whose task was
-  not sent, or not taken within READ_RESEND_AFTER, gets it again; one whose reader fell silent for
-  READ_SILENT_AFTER (its worker died or was stopped) is read again, and after MAX_READ_ATTEMPTS
-  readings that never finished it is refused saying so. The stored file is deleted only with
-  the move out of READING, so a reader's death loses nothing.
+  not sent, or not taken within ORDERS_BATCH_READ_RESEND_AFTER, gets it again; one whose reader
+  fell silent for ORDERS_BATCH_READ_SILENT_AFTER (its worker died or was stopped) is read again,
+  and after ORDERS_BATCH_READ_ATTEMPTS readings that never finished it is refused saying so. The
+  stored file is deleted only with the move out of READING, so a reader's death loses nothing.
+
+The timings are settings from the environment (reseller/settings, .env.example), read through
+`orders.schedule`.
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def batch_upload_send(batch_id: int, *, now: datetime | None = None) -> bool:
             batch_id,
             exc_info=True,
         )
-        # `updated_at` dates the failed send: the sweep tries again READ_RESEND_AFTER later.
+        # `updated_at` dates the failed send: the sweep tries again read_resend_after() later.
         Batch.objects.filter(pk=batch_id, status=B.READING).update(
             read_requested_at=None, updated_at=now or timezone.now()
         )
@@ -117,7 +121,7 @@ def batch_upload_claim(batch_id: int, *, now: datetime | None = None) -> ReadCla
         if batch is None or batch.status != B.READING:
             return None
         beat = batch.read_heartbeat_at
-        if beat is not None and beat > now - schedule.READ_SILENT_AFTER:
+        if beat is not None and beat > now - schedule.read_silent_after():
             return None
         attempt = batch.read_attempts + 1
         Batch.objects.filter(pk=batch.pk).update(read_attempts=attempt, read_heartbeat_at=now)
@@ -127,7 +131,7 @@ def batch_upload_claim(batch_id: int, *, now: datetime | None = None) -> ReadCla
 
 class Heartbeat:
     """Called often while a file is read; writes the reader's heartbeat at most every
-    READ_HEARTBEAT_EVERY (one small UPDATE, outside any transaction of the reader's)."""
+    read_heartbeat_every() (one small UPDATE, outside any transaction of the reader's)."""
 
     def __init__(self, claim: ReadClaim):
         self.claim = claim
@@ -135,7 +139,7 @@ class Heartbeat:
 
     def __call__(self) -> None:
         now = timezone.now()
-        if now - self.last >= schedule.READ_HEARTBEAT_EVERY:
+        if now - self.last >= schedule.read_heartbeat_every():
             self.last = now
             batch_upload_heartbeat(self.claim, now=now)
 
@@ -167,10 +171,11 @@ def batch_upload_content(batch_id: int) -> bytes | None:
 
 
 def _never_finished_message() -> str:
+    attempts = schedule.max_read_attempts()
     return (
-        f"Reading this file was started {schedule.MAX_READ_ATTEMPTS} times and never finished "
-        "(the worker reading it stopped each time). Nothing was stored: save the orders alone "
-        "as CSV, or split the file, and upload it again."
+        f"Reading this file was started {attempts} time{'s' if attempts != 1 else ''} and never "
+        "finished (the worker reading it stopped each time). Nothing was stored: save the orders "
+        "alone as CSV, or split the file, and upload it again."
     )
 
 
@@ -188,12 +193,12 @@ def batch_uploads_rescue(*, now: datetime | None = None) -> int:
     )
     for batch_id, requested, beat, attempts, updated in reading:
         if beat is not None:
-            if beat > now - schedule.READ_SILENT_AFTER:
+            if beat > now - schedule.read_silent_after():
                 continue  # being read
-            if attempts >= schedule.MAX_READ_ATTEMPTS:
+            if attempts >= schedule.max_read_attempts():
                 acted += _refuse_never_finished(batch_id, now)
                 continue
-        elif (requested or updated) > now - schedule.READ_RESEND_AFTER:
+        elif (requested or updated) > now - schedule.read_resend_after():
             continue  # sent (or tried) a moment ago
         taken = Batch.objects.filter(
             pk=batch_id, status=B.READING, read_requested_at=requested, read_heartbeat_at=beat
@@ -211,7 +216,7 @@ def _refuse_never_finished(batch_id: int, now: datetime) -> int:
         batch = Batch.objects.select_for_update().filter(pk=batch_id, status=B.READING).first()
         if batch is None or batch.read_heartbeat_at is None:
             return 0
-        if batch.read_heartbeat_at > now - schedule.READ_SILENT_AFTER:
+        if batch.read_heartbeat_at > now - schedule.read_silent_after():
             return 0
         message = _never_finished_message()
         batch_transition(

@@ -151,6 +151,7 @@ def _reading_page(page: Page, batch: Batch):
         "reading": batch.status == Batch.Status.READING,
         "read_error": batch.preview_summary.get("read_error", ""),
         "upload_size": selectors.batch_upload_size(batch=batch),
+        "retried_from": selectors.batch_retried_from(batch=batch),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
         "can_upload": request.user.has_perm("orders.add_batch"),
     }

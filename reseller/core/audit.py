@@ -63,6 +63,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "order.late_purchase": "Late purchase found",
         "order.outcome_found": "Lost order recorded as found at the supplier",
         "order.outcome_not_bought": "Lost order recorded as not bought",
+        "order.delivered": "Delivered to the customer by email",
         "order.delivery_resent": "Delivery sent again",
         "order.key_revealed": "Key revealed",
         "order.key_reveal_denied": "Key reveal refused",

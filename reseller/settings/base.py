@@ -359,6 +359,28 @@ if (
         "ORDER_QUEUED_RESCUE_SECONDS, ORDER_POLL_DELAYS_SECONDS and ORDER_POLL_DELAY_CAP_SECONDS "
         "take whole seconds above zero."
     )
+# Reading an uploaded batch file (orders/batches/uploads.py). Its task is sent again when no
+# worker took it this long after it was sent; a reading worker stamps its heartbeat this often,
+# and one silent this long has died (or was stopped): the file is read again by another, at most
+# ORDERS_BATCH_READ_ATTEMPTS times in all, then refused saying so.
+ORDERS_BATCH_READ_RESEND_AFTER = timedelta(seconds=env.int("BATCH_READ_RESEND_SECONDS", default=60))
+ORDERS_BATCH_READ_HEARTBEAT_EVERY = timedelta(
+    seconds=env.int("BATCH_READ_HEARTBEAT_SECONDS", default=5)
+)
+ORDERS_BATCH_READ_SILENT_AFTER = timedelta(
+    seconds=env.int("BATCH_READ_SILENT_SECONDS", default=120)
+)
+ORDERS_BATCH_READ_ATTEMPTS = env.int("BATCH_READ_ATTEMPTS", default=3)
+if (
+    min(ORDERS_BATCH_READ_RESEND_AFTER, ORDERS_BATCH_READ_HEARTBEAT_EVERY).total_seconds() <= 0
+    or ORDERS_BATCH_READ_ATTEMPTS <= 0
+    # A reader that beats less often than it is deemed dead would be read again while alive.
+    or ORDERS_BATCH_READ_HEARTBEAT_EVERY >= ORDERS_BATCH_READ_SILENT_AFTER
+):
+    raise ImproperlyConfigured(
+        "BATCH_READ_RESEND_SECONDS, BATCH_READ_HEARTBEAT_SECONDS, BATCH_READ_SILENT_SECONDS and "
+        "BATCH_READ_ATTEMPTS take whole numbers above zero, the heartbeat shorter than the silence."
+    )
 FINANCE_BALANCE_SNAPSHOT_MINUTES = env.int("BALANCE_SNAPSHOT_MINUTES", default=5)
 # A page showing a balance older than this asks a worker for a fresh one (in the background).
 FINANCE_BALANCE_FRESH_MINUTES = env.int("BALANCE_FRESH_MINUTES", default=3)

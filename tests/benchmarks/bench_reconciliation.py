@@ -268,7 +268,7 @@ def _store_traffic(account, traffic) -> tuple[dict[str, int], list[str]]:
 
     def units(order) -> tuple[int, int]:
         """(units, delivered) as stored: a completed order with a refund was delivered in part,
-        in the share its refund says (a quarter refunded: 4 units, 3 delivered)."""
+        in the share its refund says (a quarter refunded: 4 units, 3 delivered, 1 refunded)."""
         if order.status != "COMPLETED":
             return 1, 0
         if not order.refund_expected:
@@ -294,6 +294,7 @@ def _store_traffic(account, traffic) -> tuple[dict[str, int], list[str]]:
                     currency=order.currency,
                     units=count,
                     units_delivered=delivered,
+                    units_refunded=count - delivered if order.status == "COMPLETED" else 0,
                     submit_attempts=1,
                     submitted_at=order.submitted_at,
                     last_sent_at=order.submitted_at,

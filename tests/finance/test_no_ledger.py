@@ -37,12 +37,13 @@ def codegames():
     return account, offer
 
 
-def order(account, offer, number, status, *, units=1, delivered=0):
+def order(account, offer, number, status, *, units=1, delivered=0, refunded=0):
     now = timezone.now()
     return Order.objects.create(
         account=account, offer=offer, transaction_id=f"cg-{number}", status=status,
         max_unit_price=Decimal("600"), quoted_price=offer.price, price_sent=offer.price,
         currency=offer.currency, units=units, units_delivered=delivered,
+        units_refunded=refunded,
         submitted_at=now - dt.timedelta(minutes=5), final_at=now,
     )  # fmt: skip
 
@@ -50,7 +51,7 @@ def order(account, offer, number, status, *, units=1, delivered=0):
 def test_spend_comes_from_our_own_orders(codegames):
     account, offer = codegames
     order(account, offer, 1, S.COMPLETED)  # 1.00 USD
-    order(account, offer, 2, S.COMPLETED, units=5, delivered=3)  # 5.00, 2.00 back
+    order(account, offer, 2, S.COMPLETED, units=5, delivered=3, refunded=2)  # 5.00, 2.00 back
     order(account, offer, 3, S.FAILED)  # 1.00, all back
     order(account, offer, 4, S.REJECTED)  # never charged
     now = timezone.now()
@@ -139,3 +140,24 @@ def test_a_balance_cannot_be_entered_for_a_supplier_that_reports_it():
     )
     with pytest.raises(FinanceError, match="comes from its supplier"):
         services.balance_entry_record(account=account, balance=Decimal("10"))
+
+
+def test_spend_is_each_order_at_the_rate_it_was_sent_at_not_todays(client_as, codegames):
+    """A rate change today does not reprice yesterday's orders: an order sent with its USD cost
+    keeps that cost, and one sent without it is priced at the rate valid when it was sent."""
+    account, offer = codegames  # KZT at 0.002 USD until now
+    kept = order(account, offer, 1, S.COMPLETED)
+    Order.objects.filter(pk=kept.pk).update(usd_rate=Decimal("0.003"), usd_cost=Decimal("1.50"))
+    order(account, offer, 2, S.COMPLETED)  # no cost kept: 500 KZT at 0.002 = 1.00 USD
+    CurrencyRate.objects.create(
+        currency="KZT", usd_per_unit=Decimal("0.004"), valid_from=timezone.now()
+    )  # today's rate would make each 2.00 USD
+    now = timezone.now()
+    days, warnings = selectors.spend_per_day_from_orders(
+        account, start=now - dt.timedelta(days=1), end=now + dt.timedelta(minutes=1)
+    )
+    assert warnings == []
+    assert sum(day.purchases for day in days) == Decimal("2.50")
+    html = client_as("finance").get(f"/finance/?account={account.pk}").content.decode()
+    assert "today's exchange rate" not in html
+    assert "The USD cost each order was sent at" in html

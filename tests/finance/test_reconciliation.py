@@ -110,7 +110,9 @@ def offline_account(db):
     return account, offer, test_offer
 
 
-def make_order(account, offer, status, number, *, delivered=0, units=1, supplier_status=""):
+def make_order(
+    account, offer, status, number, *, delivered=0, refunded=0, units=1, supplier_status=""
+):
     now = timezone.now()
     return Order.objects.create(
         account=account,
@@ -124,6 +126,7 @@ def make_order(account, offer, status, number, *, delivered=0, units=1, supplier
         currency=offer.currency,
         units=units,
         units_delivered=delivered,
+        units_refunded=refunded,
         submitted_at=now - dt.timedelta(minutes=10),
         final_at=now - dt.timedelta(minutes=9) if status not in (S.SUBMITTED,) else None,
     )
@@ -149,7 +152,9 @@ def test_what_each_order_status_leads_us_to_expect(offline_account):
         status: make_order(account, offer, status, index, units=3)
         for index, status in enumerate(cases)
     }
-    partial = make_order(account, offer, S.NEEDS_ATTENTION, 50, units=3, delivered=1)
+    partial = make_order(account, offer, S.NEEDS_ATTENTION, 50, units=3, delivered=1, refunded=2)
+    # The supplier delivered all three keys, but two could not be read yet: nothing comes back.
+    unread = make_order(account, offer, S.NEEDS_ATTENTION, 53, units=3, delivered=1)
     resolved = make_order(account, offer, S.RESOLVED, 51, units=3, supplier_status="FAILED")
     free = make_order(account, test_offer, S.COMPLETED, 52)
     now = timezone.now()
@@ -164,6 +169,8 @@ def test_what_each_order_status_leads_us_to_expect(offline_account):
         assert order.expected_usd == Decimal("0.33") and order.amount == Decimal("30.00")
     part = by_key[str(partial.pk)]
     assert part.refund_expected and part.expected_refund_usd == Decimal("0.22")  # 2 units
+    assert by_key[str(unread.pk)].charged_expected
+    assert not by_key[str(unread.pk)].refund_expected
     assert by_key[str(resolved.pk)].refund_expected
     assert not by_key[str(free.pk)].charged_expected  # the test offer moves no money
     # AMD has no rate: the run says so.
@@ -388,3 +395,16 @@ def test_a_run_keeps_its_order_as_it_was_when_the_order_moves_on(reconciled):
     result = selectors.run_result(run)
     assert result.items[Bucket.MATCHED][0].order.status == "COMPLETED"
     assert result.totals.ties and result.counts[Bucket.UNEXPECTED_CHARGE] == 1
+
+
+def test_a_resolved_order_expects_a_refund_exactly_when_the_orders_read_a_refund():
+    """Finance reads the supplier's status words as the orders app does: a word the orders
+    follow to a canceled, failed or refunded order is a refund owed on a resolved one too."""
+    from orders.states import SUPPLIER_STATUSES
+
+    for code, status in SUPPLIER_STATUSES.items():
+        charged, refunded, units = selectors.order_expectation(
+            status=S.RESOLVED, supplier_status=code, units=2, units_refunded=0, offer_id=1
+        )
+        expected = status in (S.CANCELED, S.FAILED, S.REFUNDED)
+        assert (charged, refunded, units) == (True, expected, 2 if expected else 0), code

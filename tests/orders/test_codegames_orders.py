@@ -272,7 +272,7 @@ def test_recording_it_not_bought_is_final_and_not_charged(
         status=order.status,
         supplier_status=order.supplier_status,
         units=order.units,
-        units_delivered=order.units_delivered,
+        units_refunded=order.units_refunded,
         offer_id=offer.offer_id,
     )
     assert not charged and not refund

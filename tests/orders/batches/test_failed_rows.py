@@ -61,6 +61,11 @@ def test_retry_makes_a_new_batch_of_the_failed_rows_through_the_usual_preview(
     assert response.url == reverse("orders:batch_detail", args=[retry.pk])
     # A worker reads the file into the usual preview; nothing is ordered until it is confirmed.
     assert retry.status == Batch.Status.READING
+    source_link = (
+        f'Retries the failed rows of <a href="{reverse("orders:batch_detail", args=[batch.pk])}"'
+    )
+    reading = client.get(response.url).content.decode()
+    assert 'data-testid="reading"' in reading and source_link in reading
     batch_preview_read(batch_id=retry.pk)
     retry.refresh_from_db()
     assert retry.status == Batch.Status.PREVIEW and not retry.orders.exists()
@@ -80,11 +85,7 @@ def test_retry_makes_a_new_batch_of_the_failed_rows_through_the_usual_preview(
         action="batch.failed_rows_retried", target_id=str(batch.pk)
     ).exists()
 
-    preview = client.get(response.url).content.decode()
-    assert (
-        f'Retries the failed rows of <a href="{reverse("orders:batch_detail", args=[batch.pk])}"'
-        in preview
-    )
+    assert source_link in client.get(response.url).content.decode()  # the preview
     source = client.get(reverse("orders:batch_detail", args=[batch.pk]))
     assert source.context["failed_to_retry"] == 0 and b"Retry the failed rows" not in source.content
     assert f'Failed rows retried in <a href="{response.url}"'.encode() in source.content

@@ -123,7 +123,7 @@ def test_a_message_no_worker_took_is_sent_again(
     assert sweep(now + timedelta(seconds=30), django_capture_on_commit_callbacks) == 0
     assert (
         sweep(
-            now + schedule.READ_RESEND_AFTER + timedelta(seconds=1),
+            now + schedule.read_resend_after() + timedelta(seconds=1),
             django_capture_on_commit_callbacks,
         )
         == 1
@@ -144,7 +144,7 @@ def test_a_reader_that_dies_is_replaced_and_three_deaths_refuse_the_file(
 
     started = timezone.now()
     assert sweep(started + timedelta(seconds=100), django_capture_on_commit_callbacks) == 0
-    later = started + schedule.READ_SILENT_AFTER + timedelta(seconds=1)
+    later = started + schedule.read_silent_after() + timedelta(seconds=1)
     assert sweep(later, django_capture_on_commit_callbacks) == 1  # silent: read again
     assert broker.ids("read_batch") == [batch.pk]
     broker.run("read_batch")
@@ -158,17 +158,45 @@ def test_a_reader_that_dies_is_replaced_and_three_deaths_refuse_the_file(
         account=account, uploaded_file=CONTENT.encode(), filename="b.csv"
     )
     moment = timezone.now()
-    for attempt in range(1, schedule.MAX_READ_ATTEMPTS + 1):
+    for attempt in range(1, schedule.max_read_attempts() + 1):
         claim = uploads.batch_upload_claim(doomed.pk, now=moment)
         assert claim is not None and claim.attempt == attempt
-        moment += schedule.READ_SILENT_AFTER + timedelta(seconds=1)
+        moment += schedule.read_silent_after() + timedelta(seconds=1)
         assert sweep(moment, django_capture_on_commit_callbacks) == 1
     doomed.refresh_from_db()
     assert doomed.status == Batch.Status.REFUSED
     assert doomed.preview_summary["read_error"].startswith(
-        f"Reading this file was started {schedule.MAX_READ_ATTEMPTS} times and never finished"
+        f"Reading this file was started {schedule.max_read_attempts()} times and never finished"
     )
     assert not BatchUpload.objects.filter(batch=doomed).exists()
+
+
+def test_the_reading_timings_are_read_from_the_settings(
+    settings, account, offers, broker, django_capture_on_commit_callbacks
+):
+    settings.ORDERS_BATCH_READ_RESEND_AFTER = timedelta(seconds=5)
+    settings.ORDERS_BATCH_READ_SILENT_AFTER = timedelta(seconds=20)
+    settings.ORDERS_BATCH_READ_ATTEMPTS = 1
+    lost = uploads.batch_upload_store(
+        account=account, uploaded_file=CONTENT.encode(), filename="a.csv"
+    )
+    broker.clear()  # lost with the broker
+    now = timezone.now()
+    assert sweep(now + timedelta(seconds=6), django_capture_on_commit_callbacks) == 1
+    assert broker.ids("read_batch") == [lost.pk]
+
+    dying = uploads.batch_upload_store(
+        account=account, uploaded_file=CONTENT.encode(), filename="b.csv"
+    )
+    assert uploads.batch_upload_claim(dying.pk, now=now) is not None
+    assert uploads.batch_upload_claim(dying.pk, now=now + timedelta(seconds=19)) is None
+    # One reading allowed: the first silent reader refuses the file.
+    assert sweep(now + timedelta(seconds=21), django_capture_on_commit_callbacks) >= 1
+    dying.refresh_from_db()
+    assert dying.status == Batch.Status.REFUSED
+    assert dying.preview_summary["read_error"].startswith(
+        "Reading this file was started 1 time and never finished"
+    )
 
 
 def test_rows_are_written_all_or_none(
@@ -198,7 +226,7 @@ def test_rows_are_written_all_or_none(
 
     assert calls == [1, 1]  # the first row was written, then rolled back with the rest
     monkeypatch.setattr(preview, "_insert_preview_rows", real)
-    later = timezone.now() + schedule.READ_SILENT_AFTER + timedelta(seconds=1)
+    later = timezone.now() + schedule.read_silent_after() + timedelta(seconds=1)
     assert sweep(later, django_capture_on_commit_callbacks) == 1
     tasks.read_batch.run(batch.pk)
     batch.refresh_from_db()

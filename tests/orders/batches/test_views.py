@@ -716,3 +716,15 @@ def test_the_upload_still_checks_the_csrf_token(make_staff, offline_account):
     client.force_login(make_staff("operator"))
     response = upload(client, offline_account, csv_text("1,1,,,,,C-1,"))
     assert response.status_code == 403 and not Batch.objects.exists()
+
+
+def test_a_rows_estimated_cost_is_written_like_its_unit_price(client_as, synced_account):
+    """A price of a fraction of a cent is not rounded away in the row's cost beside it."""
+    key, _other = key_offers(synced_account)
+    Offer.objects.filter(pk=key.pk).update(price=Decimal("0.0125"))
+    client = client_as("operator")
+    upload(client, synced_account, csv_text(f"{key.offer_id},1,,,,,CENTS-1,"))
+    batch = Batch.objects.latest("pk")
+    html = client.get(reverse("orders:batch_detail", args=[batch.pk])).content.decode()
+    assert html.count(">0.0125 USD</td>") == 2, html  # the unit price and the estimated cost
+    assert 'data-testid="usd-total">0.01 USD' in html  # USD figures: to the cent
