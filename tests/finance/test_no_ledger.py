@@ -161,3 +161,37 @@ def test_spend_is_each_order_at_the_rate_it_was_sent_at_not_todays(client_as, co
     html = client_as("finance").get(f"/finance/?account={account.pk}").content.decode()
     assert "today's exchange rate" not in html
     assert "The USD cost each order was sent at" in html
+
+
+def test_partial_deliveries_recorded_before_refunded_units_were_kept_expect_the_rest_back(
+    codegames,
+):
+    """The migration's backfill: an earlier partial delivery records its missing units as
+    refunded, as finance expected them before; other orders are left as they are."""
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "orders.migrations.0013_units_refunded_of_earlier_partial_deliveries"
+    )
+    account, offer = codegames
+    partial = order(account, offer, 1, S.COMPLETED, units=5, delivered=3)
+    attention = order(account, offer, 2, S.NEEDS_ATTENTION, units=4, delivered=1)
+    whole = order(account, offer, 3, S.COMPLETED, units=2, delivered=2)
+    nothing_read = order(account, offer, 4, S.COMPLETED, units=2, delivered=0)
+    recorded = order(account, offer, 5, S.COMPLETED, units=5, delivered=3, refunded=1)
+    failed = order(account, offer, 6, S.FAILED, units=3, delivered=1)
+    migration.earlier_partial_deliveries_record_their_refund(apps, None)
+    refunded = {
+        row.pk: row.units_refunded
+        for row in Order.objects.filter(account=account).only("units_refunded")
+    }
+    assert refunded == {
+        partial.pk: 2,
+        attention.pk: 3,
+        whole.pk: 0,
+        nothing_read.pk: 0,
+        recorded.pk: 1,
+        failed.pk: 0,
+    }
