@@ -27,6 +27,11 @@ class Role:
     all_permissions: bool = field(default=False)
 
 
+#: Spend controls: approving an order or batch above the approval threshold (a second pair of
+#: eyes, never the person who ordered) and setting the spending limits. Admins hold them.
+APPROVE_PERMISSION = "orders.approve_spend"
+SPEND_LIMIT_PERMISSIONS = tuple(f"orders.{verb}_spendlimit" for verb in ("add", "change", "delete"))
+
 #: Changing what the shop charges: pricing rules and currency rates. An admin holds them; an admin
 #: may also give them to one person on the Staff page ("May change pricing").
 PRICING_PERMISSIONS = tuple(
@@ -47,6 +52,13 @@ OPERATOR = Role(
         "orders.export_keys",
         # Retail prices and the rates behind them are set by an admin; operators read them.
         *PRICING_PERMISSIONS,
+        # Ordering is not approving: the second pair of eyes, and the limits, are an admin's.
+        APPROVE_PERMISSION,
+        *SPEND_LIMIT_PERMISSIONS,
+        # The day's counters are written only by ordering.
+        "orders.add_spendusage",
+        "orders.change_spendusage",
+        "orders.delete_spendusage",
     ),
 )
 FINANCE = Role(
