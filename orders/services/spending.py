@@ -30,6 +30,7 @@ from catalog.selectors import currency_rate_at
 from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError, SpendRefused
 from orders.models import SpendApproval, SpendLimit, SpendUsage
+from orders.selectors import spend_limit_of, used_today
 from reseller.core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -59,21 +60,6 @@ def order_cost_usd(*, unit_price: Decimal, units: int, quantity: int, currency: 
 
 
 # --- the limits ---------------------------------------------------------------------------------
-
-
-def spend_limit_of(kind: str, *, user=None, account=None) -> Decimal | None:
-    """The limit of `kind` that holds: the person's own, else everyone's; the account's own; the
-    approval threshold. None: no limit."""
-    rows = SpendLimit.objects.filter(kind=kind)
-    if kind == K.ACCOUNT_DAY:
-        return rows.filter(account=account).values_list("amount_usd", flat=True).first()
-    if kind == K.APPROVAL_ABOVE:
-        return rows.values_list("amount_usd", flat=True).first()
-    user_id = getattr(user, "pk", None)
-    own = rows.filter(user_id=user_id).values_list("amount_usd", flat=True).first()
-    if own is not None or user_id is None:
-        return own
-    return rows.filter(user=None).values_list("amount_usd", flat=True).first()
 
 
 @transaction.atomic
@@ -154,15 +140,6 @@ def _counters(*, user, account) -> list[tuple[DailyCounter, Decimal | None]]:
             )
         )
     return counters
-
-
-def used_today(scope: str, subject_id: int, day: date | None = None) -> Decimal:
-    used = (
-        SpendUsage.objects.filter(scope=scope, subject_id=subject_id, day=day or spend_day())
-        .values_list("used_usd", flat=True)
-        .first()
-    )
-    return used if used is not None else Decimal(0)
 
 
 def _refusal(counter: DailyCounter, limit: Decimal, used: Decimal, needs: Decimal) -> SpendRefused:
