@@ -71,6 +71,8 @@ def _orders_decide(approval: SpendApproval, *, approved: bool, by, comment: str,
         quantity=len(orders),
         currency=offer.currency,
     )
+    if cost is None:  # the limits were all removed while it waited, and a rate is missing
+        cost = approval.amount_usd
     spending.spend_count(user=approval.requested_by, account=approval.account, amount_usd=cost)
     for order in orders:
         order_transition(

@@ -240,11 +240,12 @@ def spend_limit_of(kind: str, *, user=None, account=None) -> Decimal | None:
         return rows.filter(account=account).values_list("amount_usd", flat=True).first()
     if kind == SpendLimit.Kind.APPROVAL_ABOVE:
         return rows.values_list("amount_usd", flat=True).first()
+    everyone = rows.filter(user=None).values_list("amount_usd", flat=True)
     user_id = getattr(user, "pk", None)
+    if user_id is None:
+        return everyone.first()
     own = rows.filter(user_id=user_id).values_list("amount_usd", flat=True).first()
-    if own is not None or user_id is None:
-        return own
-    return rows.filter(user=None).values_list("amount_usd", flat=True).first()
+    return own if own is not None else everyone.first()
 
 
 def used_today(scope: str, subject_id: int, day: date | None = None) -> Decimal:

@@ -404,7 +404,7 @@ def _order_line(row: BatchPreviewRow, offers: dict[int, Offer]) -> OrderLine:
     )
 
 
-def batch_spend_usd(batch: Batch) -> Decimal:
+def batch_spend_usd(batch: Batch) -> Decimal | None:
     """What confirming the batch would spend in USD now: each row without problems at the price
     its orders would be sent at (the offer's current price, or the row's limit when the price is
     above it), converted at the rate valid now."""
@@ -419,13 +419,13 @@ def batch_spend_usd(batch: Batch) -> Decimal:
         price = line.quoted_price if line.quoted_price is not None else line.offer.price
         key = (line.offer.currency, line.offer.units or 1)
         totals[key] = totals.get(key, Decimal(0)) + price * line.quantity
-    return sum(
-        (
-            spending.order_cost_usd(unit_price=amount, units=units, quantity=1, currency=currency)
-            for (currency, units), amount in totals.items()
-        ),
-        Decimal(0),
-    )
+    costs = [
+        spending.order_cost_usd(unit_price=amount, units=units, quantity=1, currency=currency)
+        for (currency, units), amount in totals.items()
+    ]
+    if any(cost is None for cost in costs):
+        return None  # a currency without a rate, and no limit to check
+    return sum((cost for cost in costs if cost is not None), Decimal(0))
 
 
 def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
@@ -454,6 +454,9 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
         amount = batch_spend_usd(batch)
         summary = dict(batch.preview_summary)
         summary.pop("confirm_error", None)
+        if amount is None:  # no limit is set, and a currency has no rate: nothing to check
+            _to_confirming(batch, by=by, summary=summary, request=request)
+            return batch
         summary["spend_usd"] = str(amount)
         if spending.approval_needed(amount):
             spending.spend_check(user=by, account=account, amount_usd=amount)
@@ -524,6 +527,8 @@ def batch_approval_decide(*, batch: Batch, approved: bool, by, comment: str, req
             )
             return batch
         amount = batch_spend_usd(batch)
+        if amount is None:  # the limits were all removed while it waited, and a rate is missing
+            amount = Decimal(approval.amount_usd)
         summary = dict(batch.preview_summary)
         summary["spend_usd"] = str(amount)
         summary["spend_counted"] = spending.spend_count(

@@ -225,7 +225,7 @@ def order_create(  # noqa: PLR0913 (one keyword for each thing an order is made 
                 **({"order_again_of": reorder_of.pk} if reorder_of is not None else {}),
             },
         )
-    if awaiting:
+    if cost is not None and awaiting:
         spending.spend_approval_request(
             account=orders[0].account,
             amount_usd=cost,
@@ -238,11 +238,11 @@ def order_create(  # noqa: PLR0913 (one keyword for each thing an order is made 
     return orders
 
 
-def _manual_cost(orders: list[Order]) -> Decimal:
+def _manual_cost(orders: list[Order]) -> Decimal | None:
     """The USD cost of a manual order's orders at the price they are placed at, rate of now."""
     first = orders[0]
     return spending.order_cost_usd(
-        unit_price=first.quoted_price,
+        unit_price=first.quoted_price if first.quoted_price is not None else first.offer.price,
         units=first.units,
         quantity=len(orders),
         currency=first.currency,

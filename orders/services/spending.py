@@ -48,15 +48,21 @@ def spend_day() -> date:
     return timezone.localdate()
 
 
-def order_cost_usd(*, unit_price: Decimal, units: int, quantity: int, currency: str) -> Decimal:
-    """What `quantity` orders at `unit_price` cost in USD at the rate valid now."""
+def order_cost_usd(
+    *, unit_price: Decimal, units: int, quantity: int, currency: str
+) -> Decimal | None:
+    """What `quantity` orders at `unit_price` cost in USD at the rate valid now. Without a rate
+    for the currency: None while no limit is set at all (nothing to check), otherwise refused
+    (a limit cannot be checked against an amount nobody can convert)."""
     rate = currency_rate_at(currency)
-    if rate is None:
-        raise SpendRefused(
-            f"There is no USD rate for {currency} yet, so the spending limits cannot be "
-            "checked: nothing was ordered. An admin sets the rate on the pricing page."
-        )
-    return usd_cost(unit_price, units or 1, rate) * quantity
+    if rate is not None:
+        return usd_cost(unit_price, units or 1, rate) * quantity
+    if not SpendLimit.objects.exists():
+        return None
+    raise SpendRefused(
+        f"There is no USD rate for {currency} yet, so the spending limits cannot be checked: "
+        "nothing was ordered. An admin sets the rate on the pricing page."
+    )
 
 
 # --- the limits ---------------------------------------------------------------------------------

@@ -282,3 +282,31 @@ def test_two_confirmations_at_the_same_moment_never_pass_a_limit_together(
     assert "10.00 USD is used today" in sorted(outcome.values())[0]
     assert Order.objects.count() == 1
     assert SpendUsage.objects.get(scope="account").used_usd == Decimal("10.00")
+
+
+def test_a_currency_without_a_rate_is_refused_only_once_limits_are_set(
+    offline_offer, operator, admin
+):
+    Offer.objects.filter(pk=offline_offer.pk).update(currency="XTS")
+    offline_offer.refresh_from_db()
+    place(offline_offer, by=operator)  # no limit anywhere: nothing to check
+    set_limit(K.ACCOUNT_DAY, "100", by=admin, account=offline_offer.account)
+    with pytest.raises(SpendRefused, match="There is no USD rate for XTS yet"):
+        place(offline_offer, by=operator)
+    assert Order.objects.count() == 1
+
+
+def test_a_confirmation_that_orders_nothing_gives_its_amount_back(
+    offline_offer, operator, admin, monkeypatch, committed
+):
+    from orders.batches import preview as batch_preview
+
+    set_limit(K.PERSON_DAY, "100", by=admin)
+    batch = committed(batch_preview_confirm, batch=preview(offline_offer, monkeypatch), by=operator)
+    assert spending.used_today("person", operator.pk) == Decimal("30.00")
+    Offer.objects.filter(pk=offline_offer.pk).update(delisted_at=timezone.now())
+    batch_preview.batch_preview_create_orders(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == Batch.Status.PREVIEW and not Order.objects.exists()
+    assert spending.used_today("person", operator.pk) == Decimal("0.00")
+    assert spending.used_today("account", offline_offer.account_id) == Decimal("0.00")
