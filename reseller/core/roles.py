@@ -28,7 +28,8 @@ class Role:
 
 
 #: Spend controls: approving an order or batch above the approval threshold (a second pair of
-#: eyes, never the person who ordered) and setting the spending limits. Admins hold them.
+#: eyes, never the person who ordered) and setting the spending limits. Admins hold them; an admin
+#: may give the approve permission to one other person on the Staff page ("May approve spending").
 APPROVE_PERMISSION = "orders.approve_spend"
 SPEND_LIMIT_PERMISSIONS = tuple(f"orders.{verb}_spendlimit" for verb in ("add", "change", "delete"))
 
@@ -129,3 +130,13 @@ def pricing_granted(user) -> bool:
     return user.user_permissions.filter(pk__in=pricing_permissions().values("pk")).count() == len(
         PRICING_PERMISSIONS
     )
+
+
+def approve_permission(*, using: str = "default"):
+    app, codename = APPROVE_PERMISSION.split(".", 1)
+    return Permission.objects.using(using).filter(content_type__app_label=app, codename=codename)
+
+
+def approve_granted(user) -> bool:
+    """Whether the user was given the approve permission beyond the role's own."""
+    return user.user_permissions.filter(pk__in=approve_permission().values("pk")).exists()

@@ -141,3 +141,34 @@ def test_finance_sees_spending_per_person_and_account_with_a_csv(
     lines = csv.strip().splitlines()
     assert lines[0].strip().lstrip("\ufeff") == "day,who,kind,used_usd,daily_limit_usd_now"
     assert any(",olga,Person,40.00,500.00" in line for line in lines)
+
+
+def test_an_admin_lets_one_finance_person_approve_and_takes_it_back(
+    client, admin, make_staff, offline_offer
+):
+    finance, operator = make_staff("finance"), make_staff("operator")
+    spending.spend_limit_set(kind=K.APPROVAL_ABOVE, amount_usd=Decimal("5"), by=admin)
+    place(offline_offer, by=operator)
+    approval = SpendApproval.objects.get()
+    decide = reverse("orders:approval_decide", args=[approval.pk])
+    client.force_login(finance)
+    assert client.post(decide, {"decision": "reject", "comment": "no"}).status_code == 403
+
+    client.force_login(admin)
+    staff = reverse("core:staff_detail", args=[finance.pk])
+    grant = {"role": "finance", "is_active": "on", "may_approve_spending": "on"}
+    assert client.post(staff, grant).status_code == 302
+    event = AuditEvent.objects.filter(action="staff.updated", target_id=str(finance.pk)).get()
+    assert event.data["before"]["may_approve_spending"] is False
+    assert event.data["after"]["may_approve_spending"] is True
+
+    client.force_login(finance)
+    response = client.post(decide, {"decision": "reject", "comment": "not this week"})
+    assert response.status_code == 302
+    approval.refresh_from_db()
+    assert approval.status == "REJECTED" and approval.decided_by == finance
+
+    client.force_login(admin)
+    client.post(staff, {"role": "finance", "is_active": "on"})
+    finance = type(finance).objects.get(pk=finance.pk)
+    assert not finance.has_perm("orders.approve_spend")
