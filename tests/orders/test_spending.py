@@ -247,6 +247,12 @@ def test_an_approved_batch_runs(offline_offer, operator, admin, monkeypatch, bro
     assert spending.used_today("person", operator.pk) == Decimal("30.00")
 
 
+def day_begun(account) -> None:
+    """Today's counter rows exist already (the usual case after the day's first order; the very
+    first two requests of a day are put in turn by the row's unique key anyway)."""
+    SpendUsage.objects.create(scope="account", subject_id=account.pk, day=spending.spend_day())
+
+
 # --- races ------------------------------------------------------------------------------------------
 
 
@@ -260,6 +266,7 @@ def test_two_confirmations_at_the_same_moment_never_pass_a_limit_together(
     admin = make_staff("admin")
     first, second = make_staff("operator"), make_staff("operator")
     set_limit(K.ACCOUNT_DAY, "15", by=admin, account=offline_offer.account)
+    day_begun(offline_offer.account)
     start = threading.Barrier(2)
     outcome: dict[str, str] = {}
 
@@ -313,3 +320,42 @@ def test_a_confirmation_that_orders_nothing_gives_its_amount_back(
     assert batch.status == Batch.Status.PREVIEW and not Order.objects.exists()
     assert spending.used_today("person", operator.pk) == Decimal("0.00")
     assert spending.used_today("account", offline_offer.account_id) == Decimal("0.00")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_batch_confirmations_at_the_same_moment_never_pass_a_limit_together(
+    offline_offer, make_staff, monkeypatch
+):
+    """Two operators confirm a batch each, at the same moment, against one account whose daily
+    limit fits one of them: one is counted and goes on, the other is refused with the numbers."""
+    admin = make_staff("admin")
+    people = [make_staff("operator"), make_staff("operator")]
+    set_limit(K.ACCOUNT_DAY, "45", by=admin, account=offline_offer.account)
+    batches = [preview(offline_offer, monkeypatch, by=person) for person in people]
+    day_begun(offline_offer.account)
+    start = threading.Barrier(2)
+    outcome: dict[int, str] = {}
+
+    def confirm(batch, person):
+        try:
+            start.wait(5)
+            batch_preview_confirm(batch=batch, by=person)
+            outcome[batch.pk] = "confirmed"
+        except SpendRefused as refused:
+            outcome[batch.pk] = refused.message
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=confirm, args=pair) for pair in zip(batches, people, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    results = sorted(outcome.values())
+    assert results[-1] == "confirmed"
+    assert "30.00 USD is used today (15.00 USD left) and this needs 30.00 USD" in results[0]
+    statuses = sorted(Batch.objects.values_list("status", flat=True))
+    assert statuses == [Batch.Status.CONFIRMING, Batch.Status.PREVIEW]
+    assert SpendUsage.objects.get(scope="account").used_usd == Decimal("30.00")
