@@ -5,7 +5,11 @@ from django.views.decorators.http import require_GET
 
 from finance.selectors import dashboard_finance, finance_accounts
 from finance.services import balance_snapshot_request
-from orders.selectors import account_queues_on_hold, orders_dashboard_counts
+from orders.selectors import (
+    account_queues_on_hold,
+    orders_dashboard_counts,
+    spend_approvals_waiting,
+)
 from orders.states import ORDER_AGAIN_STATUSES
 from reseller.core import selectors
 
@@ -17,6 +21,8 @@ def dashboard(request):
         context["order_counts"] = orders_dashboard_counts()
         context["not_served_statuses"] = sorted(ORDER_AGAIN_STATUSES)
         context["held_queues"] = list(account_queues_on_hold())
+    if request.user.has_perm("orders.approve_spend"):
+        context["approvals_waiting"] = list(spend_approvals_waiting()[:20])
     if request.user.has_perm("finance.view_balancesnapshot"):
         # An old balance is refreshed in the background (the page does not wait for it).
         for account in finance_accounts():

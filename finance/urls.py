@@ -6,6 +6,8 @@ app_name = "finance"
 
 urlpatterns = [
     path("", views.finance_overview, name="finance_overview"),
+    path("spending/", views.spend_report, name="spend_report"),
+    path("spending.csv", views.spend_report_csv, name="spend_report_csv"),
     path("snapshot/", views.finance_snapshot_take, name="finance_snapshot_take"),
     path("balance/enter/", views.finance_balance_enter, name="finance_balance_enter"),
     path("alert-rule/", views.finance_alert_rule_save, name="finance_alert_rule_save"),

@@ -31,6 +31,7 @@ from finance.forms import (
     ExplainForm,
     ExportForm,
     LedgerFilterForm,
+    PeriodForm,
     ReconciliationForm,
     day_start,
     default_period,
@@ -45,11 +46,12 @@ from finance.reconciliation import (
     Bucket,
     storing,
 )
+from orders import selectors as order_selectors
 from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
 from reseller.core.querystrings import without_empty
 from reseller.core.services import audit_record
-from reseller.core.spreadsheets import download_name
+from reseller.core.spreadsheets import csv_download, download_name
 from suppliers.chooser import AccountChooser
 
 ITEMS_PER_PAGE = 50
@@ -617,3 +619,50 @@ def finance_export_orders(request):
     last_day = end - dt.timedelta(days=1)  # the period ends before `end`
     name = f"orders-{account.name}-{start:%Y%m%d}-{last_day:%Y%m%d}"
     return _csv_response(exports.iter_csv(exports.order_rows(orders), exports.ORDER_HEADER), name)
+
+
+# --- spending against the limits -----------------------------------------------------------------
+
+
+SPEND_HEADER = ["day", "who", "kind", "used_usd", "daily_limit_usd_now"]
+
+
+def _spend_period(request) -> tuple[PeriodForm, dt.date, dt.date]:
+    form = PeriodForm(request.GET or None, initial=default_period(30))
+    if form.is_bound and form.is_valid():
+        return form, form.cleaned_data["start"], form.cleaned_data["end"]
+    period = default_period(30)
+    return form, period["start"], period["end"]
+
+
+@permission_required("finance.view_ledgerentry", raise_exception=True)
+@require_GET
+def spend_report(request):
+    """Each person's and each supplier account's spending per day over a period, beside their
+    daily limit, and the limits in force."""
+    form, start, end = _spend_period(request)
+    rows = order_selectors.spend_usage_report(start=start, end=end)
+    totals: dict[tuple[str, str], Decimal] = {}
+    for row in rows:
+        totals[(row.scope, row.who)] = totals.get((row.scope, row.who), Decimal(0)) + row.used_usd
+    context = {
+        "form": form,
+        "start": start,
+        "end": end,
+        "rows": rows,
+        "totals": sorted(totals.items()),
+        "limits": order_selectors.spend_limit_list(),
+    }
+    return render_page(request, "finance/spend_report.html", context)
+
+
+@permission_required("finance.view_ledgerentry", raise_exception=True)
+@require_GET
+def spend_report_csv(request):
+    _, start, end = _spend_period(request)
+    rows = order_selectors.spend_usage_report(start=start, end=end)
+    return csv_download(
+        SPEND_HEADER,
+        ([row.day, row.who, row.scope, row.used_usd, row.daily_limit] for row in rows),
+        name=f"spending-{start:%Y%m%d}-{end:%Y%m%d}",
+    )

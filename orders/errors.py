@@ -26,3 +26,8 @@ class AlreadyPlaced(OrderError):
     def __init__(self, order_ids: list[int]):
         super().__init__("This order form was sent already: its orders were placed once.")
         self.order_ids = order_ids
+
+
+class SpendRefused(OrderError):
+    """A spending limit refused the order or batch: its message gives the limit, what is used
+    today and what the request needs. Nothing was ordered."""

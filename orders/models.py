@@ -32,6 +32,8 @@ class OrderStatus(models.TextChoices):
     NEEDS_ATTENTION = "NEEDS_ATTENTION", "Needs attention"
     WITHDRAWN = "WITHDRAWN", "Withdrawn"
     RESOLVED = "RESOLVED", "Resolved"
+    # Above the approval threshold: nothing is sent until a second person approves it.
+    AWAITING_APPROVAL = "AWAITING_APPROVAL", "Awaiting approval"
 
 
 class Batch(models.Model):
@@ -49,6 +51,10 @@ class Batch(models.Model):
         RUNNING = "RUNNING", "Running"
         PAUSED = "PAUSED", "Paused"
         DONE = "DONE", "Done"
+        # Above the approval threshold: no order is created until a second person approves it.
+        AWAITING = "AWAITING", "Awaiting approval"
+        # The approver said no: nothing was ordered.
+        REJECTED = "REJECTED", "Rejected"
 
     name = models.CharField(max_length=200)
     source_filename = models.CharField(max_length=255, blank=True)
@@ -100,6 +106,8 @@ class Batch(models.Model):
             self.Status.PREVIEW,
             self.Status.CONFIRMING,
             self.Status.PAUSED,
+            self.Status.AWAITING,
+            self.Status.REJECTED,
         )
 
 
@@ -512,3 +520,106 @@ class BatchPreviewRow(models.Model):
             return None
         units = self.offer.units if self.offer is not None and self.offer.units else 1
         return self.unit_price * units * self.quantity
+
+
+class SpendLimit(models.Model):
+    """A spending limit in USD, set by an admin (every change audited, before and after).
+
+    A person's limits (per day, per single order or batch) hold for everyone unless that person
+    has their own; an account's daily limit is the account's own. The approval threshold is one
+    amount for everyone: above it an order or batch waits for a second person."""
+
+    class Kind(models.TextChoices):
+        PERSON_DAY = "PERSON_DAY", "Per person, per day"
+        PERSON_REQUEST = "PERSON_REQUEST", "Per person, per order or batch"
+        ACCOUNT_DAY = "ACCOUNT_DAY", "Per supplier account, per day"
+        APPROVAL_ABOVE = "APPROVAL_ABOVE", "Approval needed above"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # PERSON_*: the person it is for (none: everyone without their own); ACCOUNT_DAY: the account.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(
+        SupplierAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    amount_usd = models.DecimalField(max_digits=14, decimal_places=2)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.amount_usd} USD"
+
+
+class SpendUsage(models.Model):
+    """What one person or one supplier account has ordered on one day, in USD: the counter each
+    daily limit is checked and moved against in one conditional UPDATE (so two confirmations at
+    the same moment cannot both pass the limit)."""
+
+    class Scope(models.TextChoices):
+        PERSON = "person", "Person"
+        ACCOUNT = "account", "Supplier account"
+
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    subject_id = models.PositiveBigIntegerField(help_text="The user's or the account's id.")
+    day = models.DateField()
+    used_usd = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal(0))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "subject_id", "day"], name="spendusage_one_per_day"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.subject_id} on {self.day}: {self.used_usd} USD"
+
+
+class SpendApproval(models.Model):
+    """An order (its `quantity` orders) or a batch above the approval threshold, waiting for a
+    second person, and what they decided."""
+
+    class Status(models.TextChoices):
+        WAITING = "WAITING", "Waiting"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.WAITING, db_index=True
+    )
+    batch = models.OneToOneField(
+        Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="approval"
+    )
+    # A manual order: the orders it created (one per unit of quantity), all awaiting approval.
+    order_ids = models.JSONField(default=list, blank=True)
+    account = models.ForeignKey(SupplierAccount, on_delete=models.PROTECT, related_name="+")
+    amount_usd = models.DecimalField(max_digits=14, decimal_places=2)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    # When the approvers were told by email (once).
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_spend", "Can approve or reject orders above the threshold")]
+
+    def __str__(self) -> str:
+        what = f"batch #{self.batch_id}" if self.batch_id else f"orders {self.order_ids}"
+        return f"Approval of {what} ({self.status})"
+
+    @property
+    def first_order_id(self) -> int | None:
+        return self.order_ids[0] if self.order_ids else None

@@ -3,13 +3,23 @@ The reads of batches are `orders.batches.selectors`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from orders.batches.selectors import batches_running
-from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
+from orders.models import (
+    AccountQueue,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    SpendApproval,
+    SpendLimit,
+    SpendUsage,
+)
 from orders.states import IN_FLIGHT_STATUSES, ORDER_AGAIN_STATUSES, POLLED_STATUSES
 from reseller.core.ids import typed_id
 
@@ -184,3 +194,162 @@ def held_order_counts() -> dict[int, int]:
     """{account id: orders ON_HOLD} for the accounts that have any."""
     rows = Order.objects.filter(status=OrderStatus.ON_HOLD).order_by().values("account_id")
     return {row["account_id"]: row["n"] for row in rows.annotate(n=Count("pk"))}
+
+
+# --- spend controls -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpendAllowance:
+    """What a person may still spend today on one supplier account (None: no such limit)."""
+
+    per_request: Decimal | None
+    person_day: Decimal | None
+    person_used: Decimal
+    account_day: Decimal | None
+    account_used: Decimal
+    approval_above: Decimal | None
+
+    @property
+    def person_left(self) -> Decimal | None:
+        return None if self.person_day is None else max(self.person_day - self.person_used, ZERO)
+
+    @property
+    def account_left(self) -> Decimal | None:
+        if self.account_day is None:
+            return None
+        return max(self.account_day - self.account_used, ZERO)
+
+    @property
+    def left(self) -> Decimal | None:
+        """The most one order or batch may spend now: the smallest of the limits that hold."""
+        found = [
+            v for v in (self.per_request, self.person_left, self.account_left) if v is not None
+        ]
+        return min(found) if found else None
+
+
+ZERO = Decimal(0)
+
+
+def spend_limit_of(kind: str, *, user=None, account=None) -> Decimal | None:
+    """The limit of `kind` that holds: the person's own, else everyone's; the account's own; the
+    approval threshold. None: no limit."""
+    rows = SpendLimit.objects.filter(kind=kind)
+    if kind == SpendLimit.Kind.ACCOUNT_DAY:
+        return rows.filter(account=account).values_list("amount_usd", flat=True).first()
+    if kind == SpendLimit.Kind.APPROVAL_ABOVE:
+        return rows.values_list("amount_usd", flat=True).first()
+    everyone = rows.filter(user=None).values_list("amount_usd", flat=True)
+    user_id = getattr(user, "pk", None)
+    if user_id is None:
+        return everyone.first()
+    own = rows.filter(user_id=user_id).values_list("amount_usd", flat=True).first()
+    return own if own is not None else everyone.first()
+
+
+def used_today(scope: str, subject_id: int, day: date | None = None) -> Decimal:
+    used = (
+        SpendUsage.objects.filter(
+            scope=scope, subject_id=subject_id, day=day or timezone.localdate()
+        )
+        .values_list("used_usd", flat=True)
+        .first()
+    )
+    return used if used is not None else Decimal(0)
+
+
+def spend_allowance(*, user, account) -> SpendAllowance:
+    K = SpendLimit.Kind
+    return SpendAllowance(
+        per_request=spend_limit_of(K.PERSON_REQUEST, user=user),
+        person_day=spend_limit_of(K.PERSON_DAY, user=user),
+        person_used=used_today(SpendUsage.Scope.PERSON, user.pk),
+        account_day=spend_limit_of(K.ACCOUNT_DAY, account=account),
+        account_used=used_today(SpendUsage.Scope.ACCOUNT, account.pk),
+        approval_above=spend_limit_of(K.APPROVAL_ABOVE),
+    )
+
+
+def spend_approvals_waiting() -> QuerySet[SpendApproval]:
+    return SpendApproval.objects.filter(status=SpendApproval.Status.WAITING).select_related(
+        "requested_by", "account", "batch"
+    )
+
+
+def spend_approval_list() -> QuerySet[SpendApproval]:
+    return SpendApproval.objects.select_related("requested_by", "decided_by", "account", "batch")
+
+
+def spend_limit_list() -> QuerySet[SpendLimit]:
+    return SpendLimit.objects.select_related("user", "account", "updated_by")
+
+
+@dataclass(frozen=True)
+class SpendUsageRow:
+    day: date
+    scope: str
+    who: str
+    used_usd: Decimal
+    daily_limit: Decimal | None
+
+
+def spend_usage_report(*, start: date, end: date) -> list[SpendUsageRow]:
+    """Each person's and each account's spending per day from `start` to `end` (both included),
+    beside the daily limit that holds for them now."""
+    from django.contrib.auth import get_user_model
+
+    from suppliers.models import SupplierAccount
+
+    usage = list(
+        SpendUsage.objects.filter(day__gte=start, day__lte=end).order_by(
+            "day", "scope", "subject_id"
+        )
+    )
+    people = {
+        user.pk: user
+        for user in get_user_model().objects.filter(
+            pk__in=[u.subject_id for u in usage if u.scope == SpendUsage.Scope.PERSON]
+        )
+    }
+    accounts = {
+        account.pk: account
+        for account in SupplierAccount.objects.filter(
+            pk__in=[u.subject_id for u in usage if u.scope == SpendUsage.Scope.ACCOUNT]
+        )
+    }
+    limits: dict[tuple[str, int], Decimal | None] = {}
+    rows = []
+    for item in usage:
+        key = (item.scope, item.subject_id)
+        if item.scope == SpendUsage.Scope.PERSON:
+            person = people.get(item.subject_id)
+            who = person.get_username() if person else f"person #{item.subject_id}"
+            if key not in limits:
+                limits[key] = spend_limit_of(SpendLimit.Kind.PERSON_DAY, user=person)
+        else:
+            account = accounts.get(item.subject_id)
+            who = account.name if account else f"account #{item.subject_id}"
+            if key not in limits:
+                limits[key] = spend_limit_of(SpendLimit.Kind.ACCOUNT_DAY, account=account)
+        rows.append(
+            SpendUsageRow(item.day, item.get_scope_display(), who, item.used_usd, limits[key])
+        )
+    return rows
+
+
+def spend_approval_of_order(*, order: Order) -> SpendApproval | None:
+    """The approval request a manual order was placed under, if it needed one (made in the same
+    transaction as the order, just after it)."""
+    if order.batch_id is not None or order.created_by_id is None:
+        return None
+    candidates = spend_approval_list().filter(
+        batch=None,
+        requested_by_id=order.created_by_id,
+        account_id=order.account_id,
+        requested_at__gte=order.created_at,
+    )
+    for approval in candidates.order_by("requested_at", "id")[:5]:
+        if order.pk in approval.order_ids:
+            return approval
+    return None

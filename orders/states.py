@@ -14,6 +14,8 @@ QUEUED ──claim──> SUBMITTING ──answer──> SUBMITTED / PROCESSING 
    ├── refusal (WRONG_PRICE beyond the limit, OUT_OF_STOCK, ...) ──> REJECTED ──retry──> QUEUED
    ├── INSUFFICIENT_BALANCE ──> ON_HOLD ──funded / operator──> QUEUED
    └── operator, before it was ever sent ──> WITHDRAWN
+AWAITING_APPROVAL (above the approval threshold) ──approved──> QUEUED
+                                                 └──rejected──> WITHDRAWN
 ```
 
 A refusal proves only that the refused call created nothing. When an earlier call under the same
@@ -146,6 +148,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     OrderStatus.WITHDRAWN: frozenset({OrderStatus.NEEDS_ATTENTION}),
     OrderStatus.RESOLVED: frozenset(),
+    # A second person approved it (to be sent) or rejected it (never sent).
+    OrderStatus.AWAITING_APPROVAL: frozenset({OrderStatus.QUEUED, OrderStatus.WITHDRAWN}),
 }
 
 #: No further work: neither the sweep nor a worker touches these again by itself.
@@ -180,7 +184,11 @@ IN_FLIGHT_STATUSES = frozenset(
     {OrderStatus.SUBMITTING, OrderStatus.SUBMITTED, OrderStatus.PROCESSING, OrderStatus.UNKNOWN}
 )
 #: Statuses in which nothing is scheduled (`next_poll_at` is cleared on entry).
-UNSCHEDULED_STATUSES = FINAL_STATUSES | {OrderStatus.SUBMITTING, OrderStatus.ON_HOLD}
+UNSCHEDULED_STATUSES = FINAL_STATUSES | {
+    OrderStatus.SUBMITTING,
+    OrderStatus.ON_HOLD,
+    OrderStatus.AWAITING_APPROVAL,
+}
 
 
 def can_move(from_status: str, to_status: str) -> bool:

@@ -85,3 +85,18 @@ def send_batch(batch_id: int) -> None:
 def sweep_orders() -> None:
     """Scheduled by beat (exactly one beat): rebuild the pending work from the rows."""
     services.orders_sweep()
+
+
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(smtplib.SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=6,
+)
+def notify_spend_approval(approval_id: int) -> None:
+    from orders.services.spending import spend_approval_notify
+
+    spend_approval_notify(approval_id=approval_id)

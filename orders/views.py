@@ -22,7 +22,7 @@ from catalog.services import offer_refresh_price
 from orders import lookups, selectors, services
 from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from reseller.core.errors import ApplicationError
 from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
@@ -113,8 +113,9 @@ def _offer_picker(request):
     )
 
 
-def _form_context(offer, form, *, price_error="", server_error="", request_key="", **extra):
+def _form_context(offer, form, *, user, price_error="", server_error="", request_key="", **extra):
     return {
+        "allowance": selectors.spend_allowance(user=user, account=offer.account),
         "offer": offer,
         "form": form,
         # One key per form shown: sending the same form twice places its orders once.
@@ -150,7 +151,12 @@ def order_create(request):
             initial.update(_reorder_initial(again))
         form = OrderForm(offer=offer, servers=servers, initial=initial, again=again)
         context = _form_context(
-            offer, form, price_error=price_error, server_error=server_error, again=again
+            offer,
+            form,
+            user=request.user,
+            price_error=price_error,
+            server_error=server_error,
+            again=again,
         )
         return render(request, "orders/order_form.html", context)
 
@@ -172,6 +178,7 @@ def _redisplay(request, offer, template_partial: str, **extra):
     context = _form_context(
         offer,
         form,
+        user=request.user,
         server_error=server_error,
         request_key=_posted_request_key(request),
         again=again,
@@ -263,6 +270,7 @@ def _place(request, offer, again: Order | None):
     context = _form_context(
         offer,
         form,
+        user=request.user,
         price_error=price_error,
         server_error=server_error,
         request_key=request_key,
@@ -276,6 +284,13 @@ def _placed(request, offer, orders):
     count = len(orders)
     price = services.money(orders[0].quoted_price)
     what = f"{offer.product_name} · {offer.offer_name}"
+    if orders[0].status == OrderStatus.AWAITING_APPROVAL:
+        messages.success(
+            request,
+            f"{what}: above the approval threshold, so {'it waits' if count == 1 else 'they wait'}"
+            " for a second person to approve. Nothing is sent before that.",
+        )
+        return _show_orders([order.pk for order in orders])
     if count == 1:
         messages.success(request, f"Order placed: {what} at {price} {offer.currency}.")
         return redirect(orders[0])
@@ -384,6 +399,7 @@ def _detail_context(request, order: Order, **extra) -> dict:
         for name in names
         if request.user.has_perm(services.ORDER_ACTIONS[name].permission)
     ]
+    approval = selectors.spend_approval_of_order(order=order)
     return {
         "order": order,
         "offer": order.offer,
@@ -396,6 +412,8 @@ def _detail_context(request, order: Order, **extra) -> dict:
         "actions": actions,
         "moving": selectors.order_is_moving(order),
         "can_reveal": request.user.has_perm("orders.reveal_key"),
+        "approval": approval,
+        "approval_rows": [approval] if approval is not None else [],
         **extra,
     }
 

@@ -48,9 +48,9 @@ from orders.batches.states import B, batch_transition
 from orders.batches.validation import BatchPreview, CheckPlayer, units_over_limit, validate_rows
 from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError
-from orders.models import Batch, BatchPreviewRow, Order
+from orders.models import Batch, BatchPreviewRow, Order, SpendApproval
 from orders.selectors import customer_references_ordered
-from orders.services import OperatorAction, OrderLine, batch_orders_create
+from orders.services import OperatorAction, OrderLine, batch_orders_create, spending
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
 
@@ -404,14 +404,44 @@ def _order_line(row: BatchPreviewRow, offers: dict[int, Offer]) -> OrderLine:
     )
 
 
+def batch_spend_usd(batch: Batch) -> Decimal | None:
+    """What confirming the batch would spend in USD now: each row without problems at the price
+    its orders would be sent at (the offer's current price, or the row's limit when the price is
+    above it), converted at the rate valid now."""
+    good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False)
+    offers = {
+        offer.pk: offer
+        for offer in Offer.objects.filter(pk__in=good.values("offer_id")).select_related("account")
+    }
+    totals: dict[tuple[str, int], Decimal] = {}
+    for row in good.iterator(chunk_size=2000):
+        line = _order_line(row, offers)
+        price = line.quoted_price if line.quoted_price is not None else line.offer.price
+        key = (line.offer.currency, line.offer.units or 1)
+        totals[key] = totals.get(key, Decimal(0)) + price * line.quantity
+    costs = [
+        spending.order_cost_usd(unit_price=amount, units=units, quantity=1, currency=currency)
+        for (currency, units), amount in totals.items()
+    ]
+    if any(cost is None for cost in costs):
+        return None  # a currency without a rate, and no limit to check
+    return sum((cost for cost in costs if cost is not None), Decimal(0))
+
+
 def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
     """The operator's Confirm: PREVIEW → CONFIRMING, and a worker creates the orders
     (`batch_preview_create_orders`). A file of 50,000 rows takes a while to turn into orders,
-    longer than a page should wait, so the page follows the batch instead."""
+    longer than a page should wait, so the page follows the batch instead.
+
+    The spending limits are checked first (refused with the numbers, nothing ordered) and the
+    batch's cost counted against them; above the approval threshold the batch waits in AWAITING
+    for a second person instead (`batch_approval_decide`)."""
     with transaction.atomic():
         batch = Batch.objects.select_for_update().get(pk=batch.pk)
         if batch.status in (B.READING, B.REFUSED):
             raise OrderActionRefused("This file has no preview to confirm (yet): see its page.")
+        if batch.status == B.AWAITING:
+            raise OrderActionRefused("This batch is awaiting approval already.")
         if batch.status != B.PREVIEW:
             raise OrderActionRefused("This batch has been confirmed already.")
         if not BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exists():
@@ -420,25 +450,92 @@ def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
             )
         if too_many := units_over_limit(batch.preview_summary.get("units_ok", 0)):
             raise OrderActionRefused(too_many)
+        account = batch.account or _first_account(batch)
+        amount = batch_spend_usd(batch)
         summary = dict(batch.preview_summary)
         summary.pop("confirm_error", None)
-        batch_transition(
-            batch,
-            B.CONFIRMING,
-            changes={
-                "confirmed_by": by,
-                "confirm_requested_at": timezone.now(),
-                "preview_summary": summary,
-            },
+        if amount is None:  # no limit is set, and a currency has no rate: nothing to check
+            _to_confirming(batch, by=by, summary=summary, request=request)
+            return batch
+        summary["spend_usd"] = str(amount)
+        if spending.approval_needed(amount):
+            spending.spend_check(user=by, account=account, amount_usd=amount)
+            batch_transition(
+                batch, B.AWAITING, changes={"confirmed_by": by, "preview_summary": summary}
+            )
+            spending.spend_approval_request(
+                account=account, amount_usd=amount, by=by, batch=batch, request=request
+            )
+            return batch
+        summary["spend_counted"] = spending.spend_count(user=by, account=account, amount_usd=amount)
+        _to_confirming(batch, by=by, summary=summary, request=request)
+    return batch
+
+
+def _first_account(batch: Batch) -> SupplierAccount:
+    offer = (
+        Offer.objects.filter(
+            pk__in=BatchPreviewRow.objects.filter(batch=batch, has_problems=False).values(
+                "offer_id"
+            )
         )
-        audit_record(
-            action="batch.confirm_requested",
-            actor=by,
-            request=request,
-            target=batch,
-            data={"rows_ok": batch.preview_summary.get("rows_ok", 0)},
+        .select_related("account")
+        .first()
+    )
+    if offer is None:
+        raise OrderActionRefused("No row of this file can be ordered.")
+    return offer.account
+
+
+def _to_confirming(batch: Batch, *, by, summary: dict, request=None) -> None:
+    batch_transition(
+        batch,
+        B.CONFIRMING,
+        changes={
+            "confirmed_by": by,
+            "confirm_requested_at": timezone.now(),
+            "preview_summary": summary,
+        },
+    )
+    audit_record(
+        action="batch.confirm_requested",
+        actor=by,
+        request=request,
+        target=batch,
+        data={"rows_ok": batch.preview_summary.get("rows_ok", 0)},
+    )
+    enqueue_after_commit("confirm_batch", [batch.pk])
+
+
+def batch_approval_decide(*, batch: Batch, approved: bool, by, comment: str, request=None) -> Batch:
+    """A second person's decision on a batch awaiting approval. Approving checks the prices and
+    the limits again, as they are now, and counts the batch against the requester's limits; the
+    worker then creates its orders. Rejecting orders nothing."""
+    with transaction.atomic():
+        batch = Batch.objects.select_for_update().get(pk=batch.pk)
+        waiting = SpendApproval.objects.filter(batch=batch).values_list("pk", flat=True).first()
+        if waiting is None:
+            raise OrderActionRefused("This batch is not awaiting approval.")
+        approval = spending.approval_for_decision(waiting, by=by)
+        if batch.status != B.AWAITING:
+            raise OrderActionRefused("This batch is not awaiting approval.")
+        requester = approval.requested_by
+        if not approved:
+            batch_transition(batch, B.REJECTED)
+            spending.approval_close(
+                approval, approved=False, by=by, comment=comment, request=request
+            )
+            return batch
+        amount = batch_spend_usd(batch)
+        if amount is None:  # the limits were all removed while it waited, and a rate is missing
+            amount = Decimal(approval.amount_usd)
+        summary = dict(batch.preview_summary)
+        summary["spend_usd"] = str(amount)
+        summary["spend_counted"] = spending.spend_count(
+            user=requester, account=approval.account, amount_usd=amount
         )
-        enqueue_after_commit("confirm_batch", [batch.pk])
+        spending.approval_close(approval, approved=True, by=by, comment=comment, request=request)
+        _to_confirming(batch, by=requester, summary=summary, request=request)
     return batch
 
 
@@ -526,6 +623,8 @@ def _back_to_preview(batch_id: int, reason: str) -> None:
         if batch is None or batch.status != B.CONFIRMING:
             return
         summary = {**batch.preview_summary, "confirm_error": reason}
+        # Nothing was ordered: what the confirmation counted against the limits is given back.
+        spending.spend_uncount(summary.pop("spend_counted", None))
         batch_transition(batch, B.PREVIEW, changes={"preview_summary": summary})
         audit_record(
             action="batch.confirm_failed",

@@ -9,6 +9,8 @@ PREVIEW ──Confirm──> CONFIRMING ──orders created──> CONFIRMED �
                                                         RUNNING <── an order open again ───────┘
 CONFIRMED / RUNNING ──Pause──> PAUSED ──Resume──> the status it was paused in
 PREVIEW ──> CONFIRMED: a batch the engine built with its orders is confirmed directly
+PREVIEW ──Confirm, above the approval threshold──> AWAITING ──approved──> CONFIRMING
+                                                      └──rejected──> REJECTED
 ```
 
 An order open again in a DONE batch is a retry or a late purchase. A batch discarded (reading,
@@ -44,7 +46,11 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     B.REFUSED: frozenset(),
     # Confirmed by an operator: a worker creates the file's orders. A batch built by the engine
     # (its orders created with it) is confirmed directly.
-    B.PREVIEW: frozenset({B.CONFIRMING, B.CONFIRMED}),
+    B.PREVIEW: frozenset({B.CONFIRMING, B.CONFIRMED, B.AWAITING}),
+    # Above the approval threshold: a second person approves (its orders are then created) or
+    # rejects it (nothing is ordered).
+    B.AWAITING: frozenset({B.CONFIRMING, B.REJECTED}),
+    B.REJECTED: frozenset(),
     # Its orders exist; or they could not be created as previewed (nothing was ordered).
     B.CONFIRMING: frozenset({B.CONFIRMED, B.PREVIEW}),
     # A worker claimed its first order; an operator paused it; it had no open order.

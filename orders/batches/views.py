@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
+from orders import selectors as order_selectors
 from orders import services
 from orders.batches import reading, selectors
 from orders.batches import template as file_template
@@ -136,7 +137,12 @@ def batch_detail(request, batch_pk: int):
             # Its orders exist now (or it is back in preview): the whole page changes.
             return HttpResponseClientRefresh()
         return preview.render({"batch": batch})
-    if batch.status in (Batch.Status.PREVIEW, Batch.Status.CONFIRMING):
+    if batch.status in (
+        Batch.Status.PREVIEW,
+        Batch.Status.CONFIRMING,
+        Batch.Status.AWAITING,
+        Batch.Status.REJECTED,
+    ):
         return _preview_page(request, preview, batch)
     return _batch_page(request, batch)
 
@@ -173,6 +179,7 @@ def _preview_page(request, preview: Page, batch: Batch):
         (key, label, _preview_count(summary, key), key == show)
         for key, label in selectors.PREVIEW_VIEWS.items()
     ]
+    approval = order_selectors.spend_approval_list().filter(batch=batch).first()
     context = {
         "batch": batch,
         "summary": summary,
@@ -186,6 +193,15 @@ def _preview_page(request, preview: Page, batch: Batch):
         "retried_from": selectors.batch_retried_from(batch=batch),
         "can_confirm": request.user.has_perm(ACTIONS["confirm"].permission),
         "can_discard": request.user.has_perm(ACTIONS["discard"].permission),
+        # Above the approval threshold: waiting for a second person, or decided by one.
+        "decided_elsewhere": batch.status in (Batch.Status.AWAITING, Batch.Status.REJECTED),
+        "approval": approval,
+        "approval_rows": [approval] if approval is not None else [],
+        "allowance": (
+            order_selectors.spend_allowance(user=request.user, account=batch.account)
+            if batch.status == Batch.Status.PREVIEW and batch.account is not None
+            else None
+        ),
     }
     return preview.render(context)
 
@@ -262,10 +278,11 @@ def batch_action(request, batch_pk: int, action: str):
         return HttpResponseNotAllowed(["POST"])
     batch = get_object_or_404(Batch, pk=batch_pk)
     try:
-        entry.service(batch=batch, by=request.user, request=request)
+        moved = entry.service(batch=batch, by=request.user, request=request)
     except ApplicationError as error:
         messages.error(request, error.message)
         return redirect("orders:batch_detail", batch_pk=batch.pk)
+    batch = moved if isinstance(moved, Batch) else batch
     if action == "discard":
         messages.success(request, f"Preview “{batch.name}” discarded: nothing was ordered.")
         return redirect("orders:batch_list")
@@ -274,6 +291,12 @@ def batch_action(request, batch_pk: int, action: str):
 
 
 def _done_message(action: str, batch: Batch) -> str:
+    if action == "confirm" and batch.status == Batch.Status.AWAITING:
+        spend = batch.preview_summary.get("spend_usd", "")
+        return (
+            f"Above the approval threshold ({spend} USD): the batch waits for a second person "
+            "to approve it. Nothing is ordered before that."
+        )
     if action == "confirm":
         units = batch.preview_summary.get("units_ok", 0)
         skipped = batch.preview_summary.get("rows_with_problems", 0)

@@ -17,6 +17,7 @@ from orders.batches.services import batch_reopen
 from orders.dispatch import enqueue_submit_after_commit
 from orders.errors import AlreadyPlaced, OrderError, PriceAboveLimit
 from orders.models import Batch, Order, OrderRequest, OrderStatus, OrderTransactionId
+from orders.services import spending
 from orders.services.limits import (
     MAX_QUANTITY,
 )
@@ -194,6 +195,18 @@ def order_create(  # noqa: PLR0913 (one keyword for each thing an order is made 
     orders = _line_orders(line, account=account, batch=batch, by=by, now=now)
     if reorder_of is not None:
         orders[0].reorder_of = reorder_of
+    # A person's manual order passes the spending controls (a batch's, at its confirmation).
+    controlled = batch is None and getattr(by, "is_authenticated", False)
+    cost = _manual_cost(orders) if controlled else None
+    awaiting = cost is not None and spending.approval_needed(cost)
+    if cost is not None:
+        if awaiting:
+            spending.spend_check(user=by, account=orders[0].account, amount_usd=cost)
+            for order in orders:
+                order.status = OrderStatus.AWAITING_APPROVAL
+                order.next_poll_at = None
+        else:
+            spending.spend_count(user=by, account=orders[0].account, amount_usd=cost)
     _reopen_batch(batch)
     _insert_orders(orders, by=by, now=now)
     if placed is not None:
@@ -212,9 +225,28 @@ def order_create(  # noqa: PLR0913 (one keyword for each thing an order is made 
                 **({"order_again_of": reorder_of.pk} if reorder_of is not None else {}),
             },
         )
-    if batch is None or batch.accepts_submissions:
+    if cost is not None and awaiting:
+        spending.spend_approval_request(
+            account=orders[0].account,
+            amount_usd=cost,
+            by=by,
+            order_ids=[order.pk for order in orders],
+            request=request,
+        )
+    elif batch is None or batch.accepts_submissions:
         enqueue_submit_after_commit(orders)
     return orders
+
+
+def _manual_cost(orders: list[Order]) -> Decimal | None:
+    """The USD cost of a manual order's orders at the price they are placed at, rate of now."""
+    first = orders[0]
+    return spending.order_cost_usd(
+        unit_price=first.quoted_price if first.quoted_price is not None else first.offer.price,
+        units=first.units,
+        quantity=len(orders),
+        currency=first.currency,
+    )
 
 
 def order_again_refusal(order: Order) -> str:

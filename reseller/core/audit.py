@@ -84,6 +84,12 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "batch.keys_exported": "Batch keys exported",
         "batch.keys_export_denied": "Batch keys export refused",
     },
+    "Spend controls": {
+        "spend_limit.changed": "Spending limit changed",
+        "spend.approval_requested": "Approval asked for spending above the threshold",
+        "spend.approved": "Spending approved",
+        "spend.rejected": "Spending rejected",
+    },
     "Finance": {
         "finance.alert_rule_saved": "Low-balance alert changed",
         "finance.balance_entered": "Balance entered by hand",
@@ -122,6 +128,8 @@ TARGET_KINDS = {
     "catalog.pricingrule": TargetKind("Pricing rule", "catalog:pricing_rule_edit", "rule_pk"),
     "catalog.currencyrate": TargetKind("Currency rate", "catalog:pricing"),
     "catalog.profilechange": TargetKind("Balance profile notice"),
+    "spend_limit": TargetKind("Spending limit", "orders:spend_limits"),
+    "spend_approval": TargetKind("Approval request", "orders:approval_list"),
     "finance.reconciliationrun": TargetKind(
         "Reconciliation", "finance:reconciliation_detail", "run_pk"
     ),

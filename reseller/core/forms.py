@@ -61,6 +61,11 @@ class StaffUpdateForm(forms.Form):
         label="May change pricing rules and currency rates",
         help_text="Admins may by their role; give it to someone else who sets prices.",
     )
+    may_approve_spending = forms.BooleanField(
+        required=False,
+        label="May approve spending above the approval threshold",
+        help_text="Admins may by their role; nobody approves their own order or batch.",
+    )
 
 
 class CodeForm(forms.Form):

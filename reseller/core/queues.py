@@ -30,6 +30,7 @@ ROUTES = {
     "orders.tasks.send_batch": BATCHES,
     "orders.tasks.submit_batch_orders": BATCHES,
     "orders.tasks.deliver_order": MAIL,
+    "orders.tasks.notify_spend_approval": MAIL,
     "reseller.core.tasks.rescue_jobs": PEOPLE,
 }
 

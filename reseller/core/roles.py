@@ -27,6 +27,12 @@ class Role:
     all_permissions: bool = field(default=False)
 
 
+#: Spend controls: approving an order or batch above the approval threshold (a second pair of
+#: eyes, never the person who ordered) and setting the spending limits. Admins hold them; an admin
+#: may give the approve permission to one other person on the Staff page ("May approve spending").
+APPROVE_PERMISSION = "orders.approve_spend"
+SPEND_LIMIT_PERMISSIONS = tuple(f"orders.{verb}_spendlimit" for verb in ("add", "change", "delete"))
+
 #: Changing what the shop charges: pricing rules and currency rates. An admin holds them; an admin
 #: may also give them to one person on the Staff page ("May change pricing").
 PRICING_PERMISSIONS = tuple(
@@ -47,6 +53,13 @@ OPERATOR = Role(
         "orders.export_keys",
         # Retail prices and the rates behind them are set by an admin; operators read them.
         *PRICING_PERMISSIONS,
+        # Ordering is not approving: the second pair of eyes, and the limits, are an admin's.
+        APPROVE_PERMISSION,
+        *SPEND_LIMIT_PERMISSIONS,
+        # The day's counters are written only by ordering.
+        "orders.add_spendusage",
+        "orders.change_spendusage",
+        "orders.delete_spendusage",
     ),
 )
 FINANCE = Role(
@@ -117,3 +130,13 @@ def pricing_granted(user) -> bool:
     return user.user_permissions.filter(pk__in=pricing_permissions().values("pk")).count() == len(
         PRICING_PERMISSIONS
     )
+
+
+def approve_permission(*, using: str = "default"):
+    app, codename = APPROVE_PERMISSION.split(".", 1)
+    return Permission.objects.using(using).filter(content_type__app_label=app, codename=codename)
+
+
+def approve_granted(user) -> bool:
+    """Whether the user was given the approve permission beyond the role's own."""
+    return user.user_permissions.filter(pk__in=approve_permission().values("pk")).exists()

@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from reseller.core.errors import ApplicationError
 from reseller.core.models import AuditEvent, HandedOverPassword, Heartbeat
-from reseller.core.roles import ADMIN, ROLES, pricing_granted, pricing_permissions
+from reseller.core.roles import (
+    ADMIN,
+    ROLES,
+    approve_granted,
+    approve_permission,
+    pricing_granted,
+    pricing_permissions,
+)
 
 User = get_user_model()
 
@@ -92,11 +99,13 @@ def staff_update(
     role: str,
     is_active: bool,
     may_change_pricing: bool = False,
+    may_approve_spending: bool = False,
     by=None,
     request=None,
 ) -> None:
     """Set a person's role and access. `may_change_pricing` gives someone who is not an admin
-    the named permissions to change pricing rules and currency rates."""
+    the named permissions to change pricing rules and currency rates; `may_approve_spending` the
+    permission to approve orders and batches above the approval threshold (never their own)."""
     if by is not None and user.pk == by.pk and (not is_active or role != "admin"):
         raise ApplicationError("You cannot demote or deactivate your own account.")
     # Here, not at the top: these modules record their events through this one.
@@ -107,6 +116,7 @@ def staff_update(
         "role": getattr(user.groups.first(), "name", ""),
         "is_active": user.is_active,
         "may_change_pricing": pricing_granted(user),
+        "may_approve_spending": approve_granted(user),
     }
     _set_role(user, role)
     user.is_active = is_active
@@ -116,7 +126,17 @@ def staff_update(
         user.user_permissions.add(*pricing_permissions())
     else:
         user.user_permissions.remove(*pricing_permissions())
-    after = {"role": role, "is_active": is_active, "may_change_pricing": granted}
+    approver = may_approve_spending and role != ADMIN.name  # an admin approves by the role
+    if approver:
+        user.user_permissions.add(*approve_permission())
+    else:
+        user.user_permissions.remove(*approve_permission())
+    after = {
+        "role": role,
+        "is_active": is_active,
+        "may_change_pricing": granted,
+        "may_approve_spending": approver,
+    }
     audit_record(
         action="staff.updated",
         actor=by,

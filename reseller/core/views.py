@@ -16,7 +16,7 @@ from reseller.core.filters import AuditEventFilter
 from reseller.core.forms import StaffCreateForm, StaffUpdateForm
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
-from reseller.core.roles import pricing_granted, role_of
+from reseller.core.roles import approve_granted, pricing_granted, role_of
 from reseller.core.signin import fresh_proof_required
 from reseller.core.spreadsheets import csv_download
 
@@ -67,6 +67,7 @@ def staff_detail(request, user_id: int):
         "role": role.name if role else "operator",
         "is_active": staff_user.is_active,
         "may_change_pricing": pricing_granted(staff_user),
+        "may_approve_spending": approve_granted(staff_user),
     }
     form = StaffUpdateForm(request.POST or None, initial=initial)
     if request.method == "POST":

@@ -17,6 +17,8 @@ def _run(f):
 # url name -> (function making reverse() kwargs from the fixtures, expected status per role)
 ROWS: dict = {
     "finance:finance_overview": (None, SEE),
+    "finance:spend_report": (None, SEE),
+    "finance:spend_report_csv": (None, SEE),
     "finance:finance_snapshot_take": (None, ACT),
     "finance:finance_balance_enter": (None, ACT),
     "finance:finance_alert_rule_save": (None, ACT),

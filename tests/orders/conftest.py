@@ -24,6 +24,7 @@ TASKS = (
     "read_batch",
     "confirm_batch",
     "send_batch",
+    "notify_spend_approval",
 )
 
 

@@ -26,6 +26,15 @@ ROWS: dict = {
         lambda f: {**_order(f), "action": "recheck"},
         expect(SIGN_IN, 405, 403, 405),
     ),
+    # Spend controls: everyone who orders or watches spending sees the limits and what waits;
+    # only admins set limits and approve (operators order, they do not approve).
+    "orders:spend_limits": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:spend_limit_save": (None, expect(SIGN_IN, 403, 403, 405)),
+    "orders:approval_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:approval_decide": (
+        lambda f: {"approval_pk": f["approval"].pk},
+        expect(SIGN_IN, 403, 403, 405),
+    ),
     "orders:account_queue_resume": (
         lambda f: {"account_pk": f["single_order"].account_id},
         expect(SIGN_IN, 405, 403, 405),
@@ -40,7 +49,7 @@ def fixtures(make_staff) -> dict:
     from django.utils import timezone
 
     from catalog.models import Offer
-    from orders.models import Order
+    from orders.models import Order, SpendApproval
     from suppliers.models import SupplierAccount
 
     account = SupplierAccount.objects.create(
@@ -68,4 +77,10 @@ def fixtures(make_staff) -> dict:
         currency="USD",
         final_at=now,
     )
-    return {"single_order": order}
+    approval = SpendApproval.objects.create(
+        account=account,
+        amount_usd=Decimal("500"),
+        requested_by=make_staff("operator", username="asks-approval"),
+        order_ids=[order.pk],
+    )
+    return {"single_order": order, "approval": approval}
