@@ -173,7 +173,7 @@ def test_partial_deliveries_recorded_before_refunded_units_were_kept_expect_the_
     from django.apps import apps
 
     migration = importlib.import_module(
-        "orders.migrations.0013_units_refunded_of_earlier_partial_deliveries"
+        "orders.migrations.0014_units_refunded_of_earlier_partial_deliveries"
     )
     account, offer = codegames
     partial = order(account, offer, 1, S.COMPLETED, units=5, delivered=3)

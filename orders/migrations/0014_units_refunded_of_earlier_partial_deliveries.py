@@ -18,7 +18,7 @@ def earlier_partial_deliveries_record_their_refund(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0012_order_usd_cost_at_sending"),
+        ("orders", "0013_spend_limits_and_approvals"),
     ]
 
     operations = [
