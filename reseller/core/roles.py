@@ -27,11 +27,12 @@ class Role:
     all_permissions: bool = field(default=False)
 
 
-#: Changing what the shop charges: pricing rules and currency rates. An admin holds them; an admin
-#: may also give them to one person on the Staff page ("May change pricing").
+#: Changing what the shop charges and sells: pricing rules, currency rates, products and their
+#: routes. An admin holds them; an admin may also give them to one person on the Staff page
+#: ("May change pricing").
 PRICING_PERMISSIONS = tuple(
     f"catalog.{verb}_{model}"
-    for model in ("pricingrule", "currencyrate")
+    for model in ("pricingrule", "currencyrate", "product", "productroute")
     for verb in ("add", "change", "delete")
 )
 
