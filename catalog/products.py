@@ -9,6 +9,7 @@ Reads: the product list, a product's routes, and the offers suggested for it (`c
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max, QuerySet
@@ -16,6 +17,8 @@ from django.utils import timezone
 
 from catalog.matching import Match, match_offer, normalise
 from catalog.models import Offer, Product, ProductRoute
+from catalog.routing import RouteChoice, RouteFacts, routes_ranked
+from catalog.selectors import currency_rate_at
 from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
 
@@ -72,6 +75,59 @@ def product_suggestions(product: Product, *, limit: int = 30) -> list[tuple[Offe
             found.append((offer, match))
     found.sort(key=lambda pair: (-pair[1].score, pair[0].price, pair[0].pk))
     return found[:limit]
+
+
+def product_route_facts(
+    product: Product,
+    *,
+    now: datetime | None = None,
+    accounts_on_hold: frozenset[int] = frozenset(),
+    accounts_failing: frozenset[int] = frozenset(),
+    offers_tried: frozenset[int] = frozenset(),
+) -> list[RouteFacts]:
+    """What routing needs to know about each active route of the product, now. The orders app
+    names the accounts whose queue is on hold or whose supplier is failing, and the offers an
+    order already tried (the catalog does not read orders)."""
+    now = now or timezone.now()
+    rates: dict[str, Decimal | None] = {}
+    facts = []
+    for route in ProductRoute.objects.filter(
+        product=product, dropped_at__isnull=True
+    ).select_related("offer", "offer__account"):
+        offer, account = route.offer, route.offer.account
+        if offer.currency not in rates:
+            rates[offer.currency] = currency_rate_at(offer.currency, now)
+        facts.append(
+            RouteFacts(
+                route_id=route.pk,
+                offer_pk=offer.pk,
+                offer_label=str(offer),
+                account_id=account.pk,
+                account_name=account.name,
+                position=route.position,
+                unit_price=offer.price,
+                currency=offer.currency,
+                units=offer.units or 1,
+                usd_rate=rates[offer.currency],
+                in_stock=offer.in_stock,
+                delisted=offer.is_delisted,
+                compatible=offer.is_compatible_with(account.balance_profile),
+                account_enabled=account.enabled,
+                queue_on_hold=account.pk in accounts_on_hold,
+                supplier_failing=account.pk in accounts_failing,
+                already_tried=offer.pk in offers_tried,
+            )
+        )
+    return facts
+
+
+def product_routes_ranked(product: Product, **known) -> list[RouteChoice]:
+    """`catalog.routing.routes_ranked` over the product's routes now (see `product_route_facts`)."""
+    return routes_ranked(
+        product_route_facts(product, **known),
+        policy=product.policy,
+        retail_price=product.retail_price,
+    )
 
 
 # --- writes --------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ urlpatterns = [
     path("export.csv", views.order_export, name="order_export"),
     path("new/", views.order_create, name="order_create"),
     path("of-offer/<int:offer_pk>/", views.offer_orders, name="offer_orders"),
+    path("routing/<int:product_pk>/", views.product_routing, name="product_routing"),
     path("<int:order_pk>/", views.order_detail, name="order_detail"),
     path("<int:order_pk>/keys/reveal/", views.order_key_reveal, name="order_key_reveal"),
     path("<int:order_pk>/actions/<slug:action>/", views.order_action, name="order_action"),

@@ -196,3 +196,36 @@ def test_operators_read_products_and_cannot_change_them(client_as, pubg):
     client = client_as("operator")
     assert client.get(reverse("catalog:product_detail", args=[pubg.pk])).status_code == 200
     assert client.get(reverse("catalog:product_create")).status_code == 403
+
+
+def test_the_product_page_shows_each_route_with_cost_margin_and_why_it_is_skipped(
+    client_as, accounts, pubg
+):
+    from catalog.models import CurrencyRate
+    from orders.models import AccountQueue
+
+    first, second = accounts
+    CurrencyRate.objects.create(
+        currency="RUB", usd_per_unit=Decimal("0.01"), valid_from=timezone.now()
+    )
+    product_route_attach(
+        product=pubg, offer=make_offer(first, 1, "PUBG MOBILE", "60 UC", price="1.10")
+    )
+    product_route_attach(
+        product=pubg,
+        offer=make_offer(second, 2, "PUBG MOBILE", "60 UC", price="95", currency="RUB"),
+    )
+    product_route_attach(
+        product=pubg, offer=make_offer(second, 3, "PUBG MOBILE", "60UC", in_stock=False)
+    )
+    AccountQueue.objects.create(account=first, on_hold=True, hold_reason="balance")
+    client = client_as("operator")
+    page = client.get(
+        reverse("orders:product_routing", args=[pubg.pk]), headers={"HX-Request": "true"}
+    ).content.decode()
+    rows = page.split('data-testid="routing-row"')[1:]
+    assert "95.00 RUB" in rows[0] and "0.95" in rows[0] and "0.55" in rows[0]
+    assert "Chosen" in rows[0]
+    assert "Skipped: The account&#x27;s order queue is on hold (balance)." in page
+    assert "Skipped: Out of stock." in page
+    assert "<html" not in page  # the section only, for htmx
