@@ -393,6 +393,7 @@ def _detail_context(request, order: Order, **extra) -> dict:
         and not services.order_again_refusal(order),
         "events": selectors.order_events(order=order),
         "transaction_ids": order.transaction_ids.all(),
+        "attempts": order.attempts.select_related("account", "offer") if order.product_id else (),
         "keys": keys,
         "actions": actions,
         "moving": selectors.order_is_moving(order),

@@ -45,6 +45,7 @@ from orders.services.records import (
     money,
     new_claim_token,
 )
+from orders.services.rerouting import order_reroute
 from reseller.core.services import audit_record
 from suppliers.capabilities import capabilities_of
 from suppliers.clients import (
@@ -52,6 +53,7 @@ from suppliers.clients import (
     InvalidToken,
     OfferNotFound,
     OrderOutcomeUnknown,
+    OutOfStock,
     SupplierError,
     TransactionDuplicate,
     WrongPrice,
@@ -410,6 +412,8 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
             now=now,
         )
         return Next.DONE
+    if isinstance(error, OutOfStock | OfferNotFound) and _rerouted(order, text, now, error):
+        return Next.SEND_AGAIN
     # Every other refusal (OUT_OF_STOCK, OFFER_NOT_FOUND, INVALID_REQUEST_BODY, ...) is final.
     order_move(
         order,
@@ -420,6 +424,18 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         now=now,
     )
     return Next.DONE
+
+
+def _rerouted(order: Order, refusal: str, now: datetime, error=None) -> bool:
+    """An order for a product, refused in a way that proves nothing was bought: moved to the
+    product's next route under a new transactionId (`orders.services.rerouting`), and sent."""
+    if order.product_id is None:
+        return False
+    data = error_data(error) if error is not None else None
+    if not order_reroute(order, refusal=refusal, now=now, data=data):
+        return False
+    enqueue_submit_after_commit([order])
+    return True
 
 
 def _may_have_created(error: BaseException) -> bool:
@@ -439,6 +455,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             raise ValueError("a WRONG_PRICE answer carries the re-quote or why it failed")
         if isinstance(error, OfferNotFound):
             reason = "WRONG_PRICE, and find-one says the offer is no longer available."
+            if _rerouted(order, reason, now):
+                return Next.SEND_AGAIN
             order_move(
                 order, OrderStatus.REJECTED, reason=reason, changes={"last_error": reason}, now=now
             )
@@ -459,6 +477,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             f"WRONG_PRICE: the offer is now priced in {quote.currency} (was {currency}); "
             "not sent again."
         )
+        if _rerouted(order, reason, now):
+            return Next.SEND_AGAIN
         order_move(
             order,
             OrderStatus.REJECTED,
@@ -473,6 +493,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             f"WRONG_PRICE: the supplier's unit price is now {quote.price} {currency}, above your "
             f"limit of {limit} {currency}."
         )
+        if _rerouted(order, reason, now):
+            return Next.SEND_AGAIN
         order_move(
             order,
             OrderStatus.REJECTED,

@@ -1,0 +1,279 @@
+"""Orders for a product across three supplier accounts (the sandbox over real HTTP): a refusal
+that proves nothing was bought moves the order to the next route under a new transactionId; an
+ambiguous answer never does until order-status says the supplier has no order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from catalog.models import Offer, Product
+from catalog.products import product_route_attach
+from orders.models import Order, OrderAttempt, OrderStatus
+from orders.services import order_poll, order_resolve_unknown, order_submit
+from orders.services.rerouting import NoRoute, order_create_for_product
+from reseller.core.models import AuditEvent
+
+S = OrderStatus
+
+
+@pytest.fixture
+def three_routes(sandbox_account, sandbox_offer):
+    """A product delivered by the same sandbox key offer at three accounts, tried in order."""
+
+    def make(policy=Product.Policy.PREFERENCE):
+        accounts = [sandbox_account(balance="1000000") for _ in range(3)]
+        offers = [sandbox_offer(account, kind="key") for account in accounts]
+        product = Product.objects.create(
+            code=f"key-{accounts[0].pk}",
+            name=offers[0].product_name,
+            denomination=offers[0].offer_name,
+            kind=Product.Kind.KEY,
+            policy=policy,
+        )
+        for offer in offers:
+            product_route_attach(product=product, offer=offer)
+        return product, accounts, offers
+
+    return make
+
+
+def purchases_everywhere(supplier, accounts, order: Order) -> int:
+    """Purchases at every account under every transactionId the order ever had."""
+    ids = list(order.transaction_ids.values_list("transaction_id", flat=True))
+    return sum(supplier.purchases(account, tid) for account in accounts for tid in ids)
+
+
+def place(product) -> Order:
+    return order_create_for_product(product=product, email="buyer@example.com")[0]
+
+
+def refuse_with(fault, account, first_offer, refusal):
+    """Make `account` refuse its next create-order with `refusal` (nothing bought)."""
+    if refusal == "WRONG_PRICE":
+        # Our catalog holds an old, lower price: the supplier refuses it, and its price now is
+        # beyond the route's limit (the price the order was routed at).
+        Offer.objects.filter(pk=first_offer.pk).update(price=first_offer.price / 2)
+    elif refusal == "SERVICE_UNAVAILABLE":
+        fault(account, endpoint="create-order", kind="http_503")
+    else:
+        fault(account, endpoint="create-order", kind="error_code", code=refusal)
+
+
+@pytest.mark.parametrize(
+    "refusal", ["OUT_OF_STOCK", "OFFER_NOT_FOUND", "WRONG_PRICE", "SERVICE_UNAVAILABLE"]
+)
+def test_a_refusal_that_bought_nothing_moves_the_order_to_the_next_route(
+    three_routes, fault, supplier, broker, refusal
+):
+    product, accounts, offers = three_routes()
+    first, second, _ = accounts
+    refuse_with(fault, first, offers[0], refusal)
+    order = place(product)
+    first_id = order.transaction_id
+    assert order.account == first and order.product == product
+    order = order_submit(order_id=order.pk)
+    if refusal == "SERVICE_UNAVAILABLE":
+        # Ambiguous until order-status says the supplier has no order under the transactionId.
+        assert order.status == S.UNKNOWN and order.account == first
+        order = order_resolve_unknown(order_id=order.pk)
+        assert order.status == S.QUEUED
+        order = order_submit(order_id=order.pk)
+    assert order.status == S.COMPLETED
+    assert order.account == second and order.transaction_id != first_id
+    assert supplier.purchases(first, first_id) == 0
+    assert supplier.purchases(second, order.transaction_id) == 1
+    assert purchases_everywhere(supplier, accounts, order) == 1
+    attempts = list(order.attempts.all())
+    assert [attempt.account for attempt in attempts] == [first, second]
+    assert attempts[0].transaction_id == first_id and attempts[0].ended_at is not None
+    assert refusal in attempts[0].outcome or "limit" in attempts[0].outcome
+    retired = order.transaction_ids.get(transaction_id=first_id)
+    assert retired.retired_at is not None
+    reroute = order.events.filter(data__reroute=True).get()
+    assert reroute.data["new_transaction_id"] == order.transaction_id
+    assert AuditEvent.objects.filter(action="order.rerouted", target_id=str(order.pk)).exists()
+
+
+def test_a_lost_answer_is_never_rerouted_the_supplier_had_bought_it(
+    three_routes, fault, supplier, broker
+):
+    product, accounts, _ = three_routes()
+    first = accounts[0]
+    fault(first, endpoint="create-order", kind="lost_response")
+    order = order_submit(order_id=place(product).pk)
+    assert order.status == S.UNKNOWN and order.attempts.count() == 1
+    order = order_resolve_unknown(order_id=order.pk)
+    assert order.status == S.COMPLETED and order.account == first
+    assert purchases_everywhere(supplier, accounts, order) == 1
+    assert not order.events.filter(data__reroute=True).exists()
+
+
+def test_a_lost_request_is_sent_again_to_the_same_supplier_once_order_status_says_not_found(
+    three_routes, fault, supplier, broker
+):
+    product, accounts, _ = three_routes()
+    first = accounts[0]
+    fault(first, endpoint="create-order", kind="drop")  # nothing reached the supplier
+    order = order_submit(order_id=place(product).pk)
+    transaction_id = order.transaction_id
+    assert order.status == S.UNKNOWN
+    order = order_resolve_unknown(order_id=order.pk)
+    assert order.status == S.QUEUED and order.transaction_id == transaction_id
+    order = order_submit(order_id=order.pk)
+    assert order.status == S.COMPLETED and order.account == first
+    assert purchases_everywhere(supplier, accounts, order) == 1
+
+
+def test_a_503_after_which_the_order_exists_is_followed_not_rerouted(
+    three_routes, fault, supplier, broker
+):
+    product, accounts, _ = three_routes()
+    first = accounts[0]
+    fault(first, endpoint="create-order", kind="http_503", processed=True)
+    order = order_submit(order_id=place(product).pk)
+    assert order.status == S.UNKNOWN
+    order = order_resolve_unknown(order_id=order.pk)
+    assert order.status == S.COMPLETED and order.account == first
+    assert purchases_everywhere(supplier, accounts, order) == 1
+
+
+def test_every_route_refusing_ends_refused_with_each_attempt_listed(
+    three_routes, fault, supplier, broker
+):
+    product, accounts, _ = three_routes()
+    for account in accounts:
+        fault(account, endpoint="create-order", kind="error_code", code="OUT_OF_STOCK")
+    order = place(product)
+    for _ in range(3):
+        order = order_submit(order_id=order.pk)
+    assert order.status == S.REJECTED
+    assert [a.account for a in order.attempts.all()] == accounts
+    assert purchases_everywhere(supplier, accounts, order) == 0
+
+
+def test_routing_skips_an_out_of_stock_route_and_a_product_without_routes_is_refused(
+    three_routes, supplier, broker
+):
+    product, accounts, offers = three_routes()
+    Offer.objects.filter(pk=offers[0].pk).update(in_stock=False)
+    order = place(product)
+    assert order.account == accounts[1]
+    Offer.objects.filter(account__in=accounts).update(in_stock=False)
+    with pytest.raises(NoRoute, match="Out of stock"):
+        place(product)
+    assert Order.objects.filter(product=product).count() == 1
+
+
+FAULTS = [
+    None,
+    {"kind": "error_code", "code": "OUT_OF_STOCK"},
+    {"kind": "error_code", "code": "OFFER_NOT_FOUND"},
+    {"kind": "http_503"},
+    {"kind": "http_503", "processed": True},
+    {"kind": "lost_response"},
+    {"kind": "drop"},
+    {"kind": "html", "processed": True},
+]
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    faults=st.lists(
+        st.lists(st.sampled_from(range(len(FAULTS))), min_size=3, max_size=3),
+        min_size=1,
+        max_size=3,
+    ),
+    stock=st.lists(st.booleans(), min_size=3, max_size=3),
+)
+def test_property_each_order_bought_at_most_once_and_ends_bought_or_refused(
+    three_routes, sandbox, supplier, broker, faults, stock
+):
+    product, accounts, offers = three_routes()
+    for offer, in_stock in zip(offers, stock, strict=True):
+        Offer.objects.filter(pk=offer.pk).update(in_stock=in_stock)
+    added = []
+    try:
+        for per_account in faults:
+            # Each account meets its faults in turn: one rule per order sent to it.
+            for account, index in zip(accounts, per_account, strict=True):
+                spec = FAULTS[index]
+                if spec is not None:
+                    rule = sandbox.admin(
+                        "POST",
+                        "/sandbox/faults",
+                        {
+                            "token": account.remote["token"],
+                            "count": 1,
+                            "endpoint": "create-order",
+                            **spec,
+                        },
+                    )
+                    added.append(rule["id"])
+        orders = []
+        for _ in faults:
+            try:
+                orders.append(place(product))
+            except NoRoute:
+                assert not any(stock)
+                return
+        now = timezone.now()
+        for order in orders:
+            order = drive(order, now)
+            assert purchases_everywhere(supplier, accounts, order) <= 1
+            assert order.status in (S.COMPLETED, S.REJECTED), order.events.values_list(
+                "to_status", "reason"
+            )
+            bought = purchases_everywhere(supplier, accounts, order)
+            assert bought == (1 if order.status == S.COMPLETED else 0)
+    finally:
+        for rule_id in added:
+            sandbox.admin("DELETE", f"/sandbox/faults/{rule_id}")
+
+
+def drive(order: Order, now) -> Order:
+    """Work an order as workers and the sweep would, until it is final (or 12 steps)."""
+    for step in range(12):
+        moment = now + timedelta(seconds=10 * (step + 1))
+        if order.status == S.QUEUED:
+            order = order_submit(order_id=order.pk, now=moment)
+        elif order.status == S.UNKNOWN:
+            order = order_resolve_unknown(order_id=order.pk, now=moment)
+        elif order.status in (S.SUBMITTED, S.PROCESSING):
+            order = order_poll(order_id=order.pk, now=moment)
+        else:
+            break
+    return order
+
+
+def test_attempts_are_one_per_transaction_id(three_routes, fault, broker):
+    product, accounts, _ = three_routes()
+    fault(accounts[0], endpoint="create-order", kind="error_code", code="OUT_OF_STOCK")
+    order = order_submit(order_id=place(product).pk)
+    assert set(
+        OrderAttempt.objects.filter(order=order).values_list("transaction_id", flat=True)
+    ) == set(order.transaction_ids.values_list("transaction_id", flat=True))
+    assert order.attempts.filter(ended_at__isnull=True).get().transaction_id == order.transaction_id
+    assert Decimal(order.max_unit_price) > 0
+
+
+def test_the_order_page_lists_every_route_tried(three_routes, fault, broker, client_as):
+    from django.urls import reverse
+
+    product, accounts, _ = three_routes()
+    fault(accounts[0], endpoint="create-order", kind="error_code", code="OUT_OF_STOCK")
+    order = order_submit(order_id=place(product).pk)
+    page = client_as("operator").get(reverse("orders:order_detail", args=[order.pk]))
+    rows = page.content.decode().split('data-testid="attempt-row"')[1:]
+    assert len(rows) == 2
+    assert accounts[0].name in rows[0] and "Rerouted" in rows[0] and "OUT_OF_STOCK" in rows[0]
+    assert accounts[1].name in rows[1] and "current route" in rows[1]
