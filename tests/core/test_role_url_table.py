@@ -89,6 +89,10 @@ TABLE = {
         lambda f: {"product_pk": f["product"].pk},
         expect(SIGN_IN, 200, 200, 200),
     ),
+    "orders:product_order_create": (
+        lambda f: {"product_pk": f["product"].pk},
+        expect(SIGN_IN, 200, 403, 200),
+    ),
     "catalog:product_create": (None, expect(SIGN_IN, 403, 403, 200)),
     "catalog:product_edit": (
         lambda f: {"product_pk": f["product"].pk},

@@ -277,3 +277,30 @@ def test_the_order_page_lists_every_route_tried(three_routes, fault, broker, cli
     assert len(rows) == 2
     assert accounts[0].name in rows[0] and "Rerouted" in rows[0] and "OUT_OF_STOCK" in rows[0]
     assert accounts[1].name in rows[1] and "current route" in rows[1]
+
+
+def test_ordering_a_product_on_its_page_places_it_once_on_the_best_route(
+    three_routes, broker, client_as, django_capture_on_commit_callbacks
+):
+    from django.urls import reverse
+
+    product, accounts, offers = three_routes()
+    Offer.objects.filter(pk=offers[0].pk).update(in_stock=False)
+    client = client_as("operator")
+    url = reverse("orders:product_order_create", args=[product.pk])
+    page = client.get(url).content.decode()
+    assert "Skipped: Out of stock." in page and "Chosen" in page
+    form = {"quantity": "1", "email": "buyer@example.com", "request_key": "a" * 32}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, form)
+    order = Order.objects.get(product=product)
+    assert response.status_code == 302 and response.url == order.get_absolute_url()
+    assert order.account == accounts[1] and broker.ids("submit_order") == [order.pk]
+    client.post(url, form)  # the same form sent twice orders nothing more
+    assert Order.objects.filter(product=product).count() == 1
+    Offer.objects.filter(account__in=accounts).update(in_stock=False)
+    page = client.post(url, {**form, "request_key": "b" * 32}).content.decode()
+    assert "No route can take the order now" in page
+    assert Order.objects.filter(product=product).count() == 1
+    page = client.post(url, {**form, "quantity": "x", "request_key": "c" * 32})
+    assert page.status_code == 200 and Order.objects.filter(product=product).count() == 1
