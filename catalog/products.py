@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, QuerySet
+from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from catalog.matching import Match, match_offer, normalise
@@ -23,7 +23,7 @@ from reseller.core.errors import ApplicationError
 from reseller.core.services import audit_record
 
 #: At most this many offers are compared with a product for suggestions (the first words filter).
-SUGGESTION_CANDIDATES = 500
+SUGGESTION_CANDIDATES = 2000
 
 
 class ProductRouteRefused(ApplicationError):
@@ -52,17 +52,16 @@ def product_find(code: str) -> Product | None:
 
 def product_suggestions(product: Product, *, limit: int = 30) -> list[tuple[Offer, Match]]:
     """Listed offers of enabled accounts that match the product and are not routes of it yet,
-    best first. The database narrows by the name's longest word and the denomination's number;
+    best first. The database narrows by the name's longest word (a number is matched by
+    `match_offer` only: "1,000" is written in many ways);
     `match_offer` decides."""
     words = normalise(product.name)
-    numbers = [word for word in normalise(product.denomination) if word[0].isdigit()]
     offers = Offer.objects.filter(delisted_at__isnull=True, account__enabled=True).exclude(
         product_routes__product=product
     )
-    if words:
-        offers = offers.filter(search_text__icontains=max(words, key=len))
-    if numbers:
-        offers = offers.filter(search_text__icontains=numbers[0])
+    for word in [max(words, key=len)] if words else []:
+        offers = offers.filter(Q(product_name__icontains=word) | Q(offer_name__icontains=word))
+
     found = []
     for offer in offers.select_related("account")[:SUGGESTION_CANDIDATES]:
         match = match_offer(

@@ -229,3 +229,9 @@ def test_the_product_page_shows_each_route_with_cost_margin_and_why_it_is_skippe
     assert "Skipped: The account&#x27;s order queue is on hold (balance)." in page
     assert "Skipped: Out of stock." in page
     assert "<html" not in page  # the section only, for htmx
+
+
+def test_a_denomination_written_with_a_thousands_separator_is_suggested(accounts, db):
+    product = Product.objects.create(code="ff", name="Free Fire", denomination="1000 Diamonds")
+    offer = make_offer(accounts[0], 1, "FREE FIRE", "1,000 Diamonds")
+    assert [found for found, _ in product_suggestions(product)] == [offer]
