@@ -76,7 +76,7 @@ def skip_reason(facts: RouteFacts, *, policy: str) -> str:
     if facts.queue_on_hold:
         return "The account's order queue is on hold (balance)."
     if facts.supplier_failing:
-        return "The supplier is failing (several lost answers in the last minutes)."
+        return "The supplier is failing (most answers lost in the last minutes)."
     if facts.usd_rate is None and policy == CHEAPEST:
         return f"No exchange rate for {facts.currency}: its cost cannot be compared."
     return ""

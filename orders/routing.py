@@ -2,15 +2,15 @@
 
 The choice itself is `catalog.routing.routes_ranked` (one pure function); this module adds what
 only the orders app knows: accounts whose order queue is on hold (INSUFFICIENT_BALANCE or a
-refused token) and accounts whose supplier is failing (several create-order answers lost in the
-last minutes: sending more there only makes more orders to resolve).
+refused token) and accounts whose supplier is failing (most of its create-order answers lost in the last
+minutes: sending more there only makes more orders to resolve).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from catalog.models import Product
@@ -18,7 +18,7 @@ from catalog.products import product_routes_ranked
 from catalog.routing import RouteChoice
 from orders.models import AccountQueue, OrderEvent, OrderStatus
 
-#: A supplier is failing when this many of its create-order answers were lost ...
+#: A supplier is failing when this many of its create-order answers (and most of them) were lost
 FAILING_LOST_ANSWERS = 3
 #: ... within this window.
 FAILING_WINDOW = timedelta(minutes=10)
@@ -29,21 +29,19 @@ def accounts_on_hold() -> frozenset[int]:
 
 
 def accounts_failing(now: datetime | None = None) -> frozenset[int]:
-    """Accounts with FAILING_LOST_ANSWERS or more orders moved to UNKNOWN (or to
-    NEEDS_ATTENTION straight from SUBMITTING: a lost answer without status by transactionId)
-    within FAILING_WINDOW."""
+    """Accounts that lost most of their recent create-order answers: within FAILING_WINDOW, at
+    least FAILING_LOST_ANSWERS answers lost (moved from SUBMITTING to UNKNOWN, or to
+    NEEDS_ATTENTION for a supplier without status by transactionId) and more than half of all
+    their answers. A few lost answers among many good ones are the supplier's normal noise."""
     now = now or timezone.now()
-    lost = (
-        OrderEvent.objects.filter(
-            at__gte=now - FAILING_WINDOW,
-            from_status=OrderStatus.SUBMITTING,
-            to_status__in=(OrderStatus.UNKNOWN, OrderStatus.NEEDS_ATTENTION),
-        )
+    lost = Q(to_status__in=(OrderStatus.UNKNOWN, OrderStatus.NEEDS_ATTENTION))
+    rows = (
+        OrderEvent.objects.filter(at__gte=now - FAILING_WINDOW, from_status=OrderStatus.SUBMITTING)
         .values("order__account_id")
-        .annotate(lost=Count("id"))
+        .annotate(answers=Count("id"), lost=Count("id", filter=lost))
         .filter(lost__gte=FAILING_LOST_ANSWERS)
     )
-    return frozenset(row["order__account_id"] for row in lost)
+    return frozenset(row["order__account_id"] for row in rows if row["lost"] * 2 > row["answers"])
 
 
 def product_routes_now(

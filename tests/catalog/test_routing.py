@@ -60,7 +60,7 @@ def test_each_skip_has_its_reason():
             3, compatible=False
         ),
         "The account's order queue is on hold (balance).": route(4, queue_on_hold=True),
-        "The supplier is failing (several lost answers in the last minutes).": route(
+        "The supplier is failing (most answers lost in the last minutes).": route(
             5, supplier_failing=True
         ),
         "Already tried for this order.": route(6, already_tried=True),

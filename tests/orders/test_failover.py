@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from catalog.models import Offer, Product
 from catalog.products import product_route_attach
-from orders.models import Order, OrderAttempt, OrderStatus
+from orders.models import Order, OrderAttempt, OrderEvent, OrderStatus
 from orders.services import order_poll, order_resolve_unknown, order_submit
 from orders.services.rerouting import NoRoute, order_create_for_product
 from reseller.core.models import AuditEvent
@@ -304,3 +304,26 @@ def test_ordering_a_product_on_its_page_places_it_once_on_the_best_route(
     assert Order.objects.filter(product=product).count() == 1
     page = client.post(url, {**form, "quantity": "x", "request_key": "c" * 32})
     assert page.status_code == 200 and Order.objects.filter(product=product).count() == 1
+
+
+def test_a_supplier_is_failing_when_most_of_its_recent_answers_were_lost(offline_offer):
+    from orders.routing import accounts_failing
+    from tests.orders.conftest import place as place_offer
+
+    now = timezone.now()
+    account = offline_offer.account
+
+    def answered(to_status, count, at=now):
+        for _ in range(count):
+            order = place_offer(offline_offer)
+            OrderEvent.objects.create(
+                order=order, from_status=S.SUBMITTING, to_status=to_status, at=at
+            )
+
+    answered(S.UNKNOWN, 3, at=now - timedelta(minutes=11))  # too long ago
+    assert account.pk not in accounts_failing(now)
+    answered(S.UNKNOWN, 3)
+    answered(S.COMPLETED, 3)  # half lost: not most
+    assert account.pk not in accounts_failing(now)
+    answered(S.NEEDS_ATTENTION, 1)
+    assert account.pk in accounts_failing(now)
