@@ -138,12 +138,13 @@ def order_reroute(order: Order, *, refusal: str, now: datetime, data: dict | Non
     """Move a product order (locked by the caller, in the transaction recording a refusal that
     proves nothing was bought under its transactionId) to the product's next route: a new
     transactionId, QUEUED. False, changing nothing, when no other route may take it now."""
-    if order.product_id is None:
+    product = order.product
+    if product is None:
         return False
     tried = frozenset(
         OrderAttempt.objects.filter(order=order).values_list("offer_id", flat=True)
     ) | {order.offer_id}
-    choices = product_routes_now(order.product, offers_tried=tried, now=now)
+    choices = product_routes_now(product, offers_tried=tried, now=now)
     found = _first_fitting(
         choices, game_user_id=order.game_user_id, game_server_id=order.game_server_id
     )
