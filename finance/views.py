@@ -31,12 +31,14 @@ from finance.forms import (
     ExplainForm,
     ExportForm,
     LedgerFilterForm,
+    PeriodForm,
     ReconciliationForm,
     day_start,
     default_period,
     today,
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
+from finance.products import product_costs
 from finance.reconciliation import (
     BUCKET_LABELS,
     LEDGER_BUCKETS,
@@ -617,3 +619,17 @@ def finance_export_orders(request):
     last_day = end - dt.timedelta(days=1)  # the period ends before `end`
     name = f"orders-{account.name}-{start:%Y%m%d}-{last_day:%Y%m%d}"
     return _csv_response(exports.iter_csv(exports.order_rows(orders), exports.ORDER_HEADER), name)
+
+
+@permission_required(["finance.view_reconciliationrun", "orders.view_order"], raise_exception=True)
+@require_GET
+def product_report(request):
+    """Per product and period: cost by route and the orders that failed over."""
+    last_30_days = {name: day.isoformat() for name, day in default_period(30).items()}
+    form = PeriodForm(request.GET or last_30_days)
+    rows = []
+    if form.is_valid():
+        start, end = form.period
+        rows = product_costs(start=start, end=end)
+    context = {"form": form, "rows": rows, "here": "products"}
+    return render(request, "finance/product_report.html", context)

@@ -93,6 +93,7 @@ TABLE = {
         lambda f: {"product_pk": f["product"].pk},
         expect(SIGN_IN, 200, 403, 200),
     ),
+    "finance:product_report": (None, expect(SIGN_IN, 403, 200, 200)),
     "catalog:product_create": (None, expect(SIGN_IN, 403, 403, 200)),
     "catalog:product_edit": (
         lambda f: {"product_pk": f["product"].pk},

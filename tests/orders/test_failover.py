@@ -327,3 +327,36 @@ def test_a_supplier_is_failing_when_most_of_its_recent_answers_were_lost(offline
     assert account.pk not in accounts_failing(now)
     answered(S.NEEDS_ATTENTION, 1)
     assert account.pk in accounts_failing(now)
+
+
+def test_finance_sees_cost_by_route_and_the_orders_that_failed_over(
+    three_routes, fault, broker, client_as
+):
+    from django.urls import reverse
+
+    from catalog.models import CurrencyRate
+
+    product, accounts, offers = three_routes()
+    if offers[0].currency != "USD":
+        CurrencyRate.objects.create(
+            currency=offers[0].currency,
+            usd_per_unit=Decimal("0.01"),
+            valid_from=timezone.now() - timedelta(days=1),
+        )
+    order_submit(order_id=place(product).pk)
+    fault(accounts[0], endpoint="create-order", kind="error_code", code="OUT_OF_STOCK")
+    rerouted = order_submit(order_id=place(product).pk)
+    assert rerouted.account == accounts[1]
+    page = client_as("finance").get(reverse("finance:product_report")).content.decode()
+    [product_row] = page.split('data-testid="product-row"')[1:2]
+    cells = [cell.split("<")[0] for cell in product_row.split('class="num">')[1:]]
+    assert cells[:2] == ["2", "2"] and cells[3] == "1"  # orders, delivered, ..., failed over
+    routes = page.split('data-testid="route-cost-row"')[1:]
+    assert len(routes) == 2
+    assert accounts[0].name in routes[0] and accounts[1].name in routes[1]
+    orders = Order.objects.filter(product=product)
+    assert sum(order.usd_cost for order in orders) > 0
+    response = client_as("finance").get(
+        reverse("finance:product_report"), {"start": "2026-13-01", "end": "x"}
+    )
+    assert response.status_code == 200
