@@ -6,7 +6,8 @@ Exactly once across suppliers:
 - An order keeps one identity (its row, its page, its customer) and lists every route it took
   (`OrderAttempt`), each under its own transactionId.
 - Only a refusal that proves the call bought nothing moves it on: OUT_OF_STOCK, OFFER_NOT_FOUND,
-  WRONG_PRICE beyond the route's limit (after the re-quote), and SERVICE_UNAVAILABLE once
+  WRONG_PRICE beyond the route's limit (after the re-quote), INSUFFICIENT_BALANCE or a refused
+  token (the account's queue is held all the same), and SERVICE_UNAVAILABLE once
   order-status by transactionId has said the supplier has no order under it. An ambiguous
   answer (timeout, reset, lost response) is never rerouted: it is UNKNOWN and resolved by
   order-status first (or needs a person, for a supplier without that look-up).
@@ -154,7 +155,8 @@ def order_reroute(order: Order, *, refusal: str, now: datetime, data: dict | Non
     offer = route.offer
     old, new = order.transaction_id, new_transaction_id()
     from_account = order.account.name
-    OrderAttempt.objects.filter(order=order, transaction_id=old).update(
+    # Every open attempt (an operator's retry may have replaced its transactionId meanwhile).
+    OrderAttempt.objects.filter(order=order, ended_at__isnull=True).update(
         ended_at=now, outcome=refusal[:500]
     )
     history, _ = OrderTransactionId.objects.get_or_create(

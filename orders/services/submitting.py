@@ -403,6 +403,9 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
             else "INVALID_TOKEN: the supplier refused the account's token; the queue is on hold."
         )
         account_queue_hold(account_id=order.account_id, reason=reason, now=now)
+        # An order for a product need not wait for this account: another route may take it.
+        if _rerouted(order, text, now, error):
+            return Next.SEND_AGAIN
         order_move(
             order,
             OrderStatus.ON_HOLD,

@@ -174,6 +174,7 @@ FAULTS = [
     None,
     {"kind": "error_code", "code": "OUT_OF_STOCK"},
     {"kind": "error_code", "code": "OFFER_NOT_FOUND"},
+    {"kind": "error_code", "code": "INSUFFICIENT_BALANCE"},
     {"kind": "http_503"},
     {"kind": "http_503", "processed": True},
     {"kind": "lost_response"},
@@ -360,3 +361,19 @@ def test_finance_sees_cost_by_route_and_the_orders_that_failed_over(
         reverse("finance:product_report"), {"start": "2026-13-01", "end": "x"}
     )
     assert response.status_code == 200
+
+
+def test_insufficient_balance_holds_the_account_and_the_order_takes_the_next_route(
+    three_routes, fault, supplier, broker
+):
+    from orders.models import AccountQueue
+
+    product, accounts, _ = three_routes()
+    first, second, _ = accounts
+    fault(first, endpoint="create-order", kind="error_code", code="INSUFFICIENT_BALANCE")
+    order = order_submit(order_id=place(product).pk)
+    assert order.status == S.COMPLETED and order.account == second
+    assert AccountQueue.objects.get(account=first).on_hold
+    assert purchases_everywhere(supplier, accounts, order) == 1
+    # The next order skips the held account from the start.
+    assert place(product).account == second
