@@ -396,25 +396,7 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
     if isinstance(error, WrongPrice):
         return _record_wrong_price(order, answer, now)
     if isinstance(error, InsufficientBalance | InvalidToken):
-        reason = (
-            "INSUFFICIENT_BALANCE: the account's queue is on hold until the balance covers "
-            "the next order."
-            if isinstance(error, InsufficientBalance)
-            else "INVALID_TOKEN: the supplier refused the account's token; the queue is on hold."
-        )
-        account_queue_hold(account_id=order.account_id, reason=reason, now=now)
-        # An order for a product need not wait for this account: another route may take it.
-        if _rerouted(order, text, now, error):
-            return Next.SEND_AGAIN
-        order_move(
-            order,
-            OrderStatus.ON_HOLD,
-            reason=reason,
-            data=error_data(error),
-            changes={"last_error": text},
-            now=now,
-        )
-        return Next.DONE
+        return _record_hold(order, error, text, now)
     if isinstance(error, OutOfStock | OfferNotFound) and _rerouted(order, text, now, error):
         return Next.SEND_AGAIN
     # Every other refusal (OUT_OF_STOCK, OFFER_NOT_FOUND, INVALID_REQUEST_BODY, ...) is final.
@@ -422,6 +404,29 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         order,
         OrderStatus.REJECTED,
         reason=f"Refused by the supplier: {text}",
+        data=error_data(error),
+        changes={"last_error": text},
+        now=now,
+    )
+    return Next.DONE
+
+
+def _record_hold(order: Order, error: SupplierError, text: str, now: datetime) -> Next:
+    """INSUFFICIENT_BALANCE or a refused token: the account's queue is held (nothing bought)."""
+    reason = (
+        "INSUFFICIENT_BALANCE: the account's queue is on hold until the balance covers "
+        "the next order."
+        if isinstance(error, InsufficientBalance)
+        else "INVALID_TOKEN: the supplier refused the account's token; the queue is on hold."
+    )
+    account_queue_hold(account_id=order.account_id, reason=reason, now=now)
+    # An order for a product need not wait for this account: another route may take it.
+    if _rerouted(order, text, now, error):
+        return Next.SEND_AGAIN
+    order_move(
+        order,
+        OrderStatus.ON_HOLD,
+        reason=reason,
         data=error_data(error),
         changes={"last_error": text},
         now=now,

@@ -15,7 +15,12 @@ from hypothesis import strategies as st
 from catalog.models import Offer, Product
 from catalog.products import product_route_attach
 from orders.models import Order, OrderAttempt, OrderEvent, OrderStatus
-from orders.services import order_poll, order_resolve_unknown, order_submit
+from orders.services import (
+    account_queue_resume,
+    order_poll,
+    order_resolve_unknown,
+    order_submit,
+)
 from orders.services.rerouting import NoRoute, order_create_for_product
 from reseller.core.models import AuditEvent
 
@@ -251,6 +256,10 @@ def drive(order: Order, now) -> Order:
             order = order_resolve_unknown(order_id=order.pk, now=moment)
         elif order.status in (S.SUBMITTED, S.PROCESSING):
             order = order_poll(order_id=order.pk, now=moment)
+        elif order.status == S.ON_HOLD:
+            # No other route: it waits for its account to be funded, which happens now.
+            account_queue_resume(account=order.account, now=moment)
+            order.refresh_from_db()
         else:
             break
     return order
