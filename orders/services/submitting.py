@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from catalog.pricing import usd_cost
 from catalog.selectors import currency_rate_at
+from catalog.services import offer_mark_out_of_stock
 from orders import schedule
 from orders.batches.states import batches_transition
 from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
@@ -439,6 +440,8 @@ def _rerouted(order: Order, refusal: str, now: datetime, error=None) -> bool:
     product's next route under a new transactionId (`orders.services.rerouting`), and sent."""
     if order.product_id is None:
         return False
+    if isinstance(error, OutOfStock):
+        offer_mark_out_of_stock(offer_id=order.offer_id)
     data = error_data(error) if error is not None else None
     if not order_reroute(order, refusal=refusal, now=now, data=data):
         return False

@@ -4,8 +4,10 @@ sandbox itself over every transactionId an order ever had, at every account).
 
 The product is routed by cost (the same offer at three accounts: equal cost, so the preference
 order decides and the first account is tried first). From order 250 to order 749 the first
-account answers every create-order OUT_OF_STOCK (a sandbox fault on its token); our catalog is not
-told (no sync runs meanwhile), so each of those orders is refused there first and rerouted. On top
+account answers every create-order OUT_OF_STOCK (a sandbox fault on its token). The first such
+refusal reroutes its order and marks the offer out of stock in our catalog, so the orders after it
+go to the second account directly; the catalog sync of the first account at order 750 finds the
+offer in stock again and routing goes back to it. On top
 of that, every account answers one create-order in 40 with a lost response (the order is bought,
 the answer lost: resolved by order-status, never rerouted) and one in 40 with an unprocessed 503
 (SERVICE_UNAVAILABLE: rerouted once order-status finds nothing). Orders are sent one after the
@@ -23,8 +25,9 @@ from collections import Counter, defaultdict
 import pytest
 from django.utils import timezone
 
-from catalog.models import Product
+from catalog.models import Product, SyncJob
 from catalog.products import product_route_attach
+from catalog.sync import catalog_sync_run
 from orders.models import Order, OrderEvent, OrderStatus, OrderTransactionId
 from orders.services.rerouting import order_create_for_product
 from tests.benchmarks.conftest import report
@@ -68,6 +71,8 @@ def test_product_failover_1000_orders(sandbox, sandbox_account, sandbox_offer):
                 out_of_stock_rule = add_rule(accounts[0], kind="error_code", code="OUT_OF_STOCK")
             if number == OUT_OF_STOCK_UNTIL:
                 sandbox.admin("DELETE", f"/sandbox/faults/{out_of_stock_rule}")
+                # The next catalog sync of the first account sees the offer in stock again.
+                catalog_sync_run(SyncJob.objects.create(account=accounts[0]).pk)
             order = order_create_for_product(product=product)[0]
             drive(order, timezone.now())
         elapsed = time.monotonic() - started

@@ -103,6 +103,9 @@ def test_a_refusal_that_bought_nothing_moves_the_order_to_the_next_route(
     reroute = order.events.filter(data__reroute=True).get()
     assert reroute.data["new_transaction_id"] == order.transaction_id
     assert AuditEvent.objects.filter(action="order.rerouted", target_id=str(order.pk)).exists()
+    # The catalog learns an OUT_OF_STOCK answer: the next order skips that route.
+    offers[0].refresh_from_db()
+    assert offers[0].in_stock is (refusal != "OUT_OF_STOCK")
 
 
 def test_a_lost_answer_is_never_rerouted_the_supplier_had_bought_it(
