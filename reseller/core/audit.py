@@ -51,10 +51,17 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "pricing_rule.deleted": "Pricing rule deleted",
         "currency_rate.saved": "Currency rate set",
         "profile_change.dismissed": "Balance profile notice dismissed",
+        "product.created": "Product added",
+        "product.changed": "Product changed",
+        "product.route_attached": "Offer attached to a product",
+        "product.route_detached": "Offer detached from a product",
+        "product.route_moved": "Product route moved in the preference order",
+        "product.route_dropped": "Offer dropped out of a product (delisted or changed)",
     },
     "Orders": {
         "order.created": "Order placed",
         "order.retried": "Order retried",
+        "order.rerouted": "Order moved to the product's next route",
         "order.retry_refused": "Retry refused (price above the limit)",
         "order.rechecked": "Status checked with the supplier",
         "order.withdrawn": "Order withdrawn",
@@ -121,6 +128,7 @@ TARGET_KINDS = {
     "catalog.pricingrule": TargetKind("Pricing rule", "catalog:pricing_rule_edit", "rule_pk"),
     "catalog.currencyrate": TargetKind("Currency rate", "catalog:pricing"),
     "catalog.profilechange": TargetKind("Balance profile notice"),
+    "catalog.product": TargetKind("Product", "catalog:product_detail", "product_pk"),
     "finance.reconciliationrun": TargetKind(
         "Reconciliation", "finance:reconciliation_detail", "run_pk"
     ),
