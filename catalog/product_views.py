@@ -1,5 +1,7 @@
 """Product pages: the list, a new product, a product with its routes and suggested offers."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
@@ -8,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from catalog import products
 from catalog.models import Offer, Product, ProductRoute
-from reseller.core.forms import number_formfield
+from reseller.core.forms import DecimalField, number_formfield
 from reseller.core.ids import typed_id
 
 
@@ -122,6 +124,13 @@ def product_route_change(request, route_pk: int):
         if action == "detach" and request.user.has_perm("catalog.delete_productroute"):
             products.product_route_detach(route=route, by=request.user, request=request)
             messages.success(request, f"{route.offer} detached.")
+        elif action == "limit":
+            text = request.POST.get("max_unit_price", "").strip()
+            limit = DecimalField(required=False, min_value=Decimal("0.0001")).clean(text)
+            products.product_route_set_limit(
+                route=route, max_unit_price=limit, by=request.user, request=request
+            )
+            messages.success(request, "Price limit saved.")
         elif action in ("up", "down"):
             products.product_route_move(
                 route=route, up=action == "up", by=request.user, request=request
@@ -130,4 +139,6 @@ def product_route_change(request, route_pk: int):
             messages.error(request, "Nothing to do.")
     except products.ProductRouteRefused as error:
         messages.error(request, error.message)
+    except forms.ValidationError as error:
+        messages.error(request, f"Price limit: {' '.join(error.messages)}")
     return redirect("catalog:product_detail", product_pk=route.product_id)

@@ -229,6 +229,29 @@ def product_route_move(*, route: ProductRoute, up: bool, by=None, request=None) 
         )
 
 
+def product_route_set_limit(
+    *, route: ProductRoute, max_unit_price: Decimal | None, by=None, request=None
+) -> None:
+    """The highest unit price (offer currency) an order on this route accepts when the supplier
+    re-quotes after WRONG_PRICE; None: the price when the order is routed (no drift)."""
+    if max_unit_price is not None and (not max_unit_price.is_finite() or max_unit_price <= 0):
+        raise ProductRouteRefused("A price limit is a positive number.")
+    with transaction.atomic():
+        ProductRoute.objects.filter(pk=route.pk).update(max_unit_price=max_unit_price)
+        audit_record(
+            action="product.route_limit_set",
+            actor=by,
+            request=request,
+            target=route.product,
+            data={
+                "offer": str(route.offer),
+                "before": None if route.max_unit_price is None else str(route.max_unit_price),
+                "after": None if max_unit_price is None else str(max_unit_price),
+            },
+        )
+    route.max_unit_price = max_unit_price
+
+
 def route_drop_reason(route: ProductRoute) -> str | None:
     """Why a route must leave its product now, or None: its offer was delisted, renamed, or is
     priced in another currency than when an admin confirmed it."""

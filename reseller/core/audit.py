@@ -56,6 +56,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "product.route_attached": "Offer attached to a product",
         "product.route_detached": "Offer detached from a product",
         "product.route_moved": "Product route moved in the preference order",
+        "product.route_limit_set": "Product route price limit set",
         "product.route_dropped": "Offer dropped out of a product (delisted or changed)",
     },
     "Orders": {

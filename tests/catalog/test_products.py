@@ -235,3 +235,22 @@ def test_a_denomination_written_with_a_thousands_separator_is_suggested(accounts
     product = Product.objects.create(code="ff", name="Free Fire", denomination="1000 Diamonds")
     offer = make_offer(accounts[0], 1, "FREE FIRE", "1,000 Diamonds")
     assert [found for found, _ in product_suggestions(product)] == [offer]
+
+
+def test_an_admin_sets_a_routes_price_limit_and_bad_input_is_a_message(client_as, accounts, pubg):
+    route = product_route_attach(
+        product=pubg, offer=make_offer(accounts[0], 1, "PUBG MOBILE", "60 UC", price="0.90")
+    )
+    client = client_as("admin")
+    url = reverse("catalog:product_route_change", args=[route.pk])
+    client.post(url, {"action": "limit", "max_unit_price": "0.95"})
+    route.refresh_from_db()
+    assert route.max_unit_price == Decimal("0.95")
+    response = client.post(url, {"action": "limit", "max_unit_price": "-1"}, follow=True)
+    assert "Price limit:" in response.content.decode()
+    route.refresh_from_db()
+    assert route.max_unit_price == Decimal("0.95")
+    client.post(url, {"action": "limit", "max_unit_price": ""})
+    route.refresh_from_db()
+    assert route.max_unit_price is None
+    assert AuditEvent.objects.filter(action="product.route_limit_set").count() == 2

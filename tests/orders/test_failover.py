@@ -389,3 +389,17 @@ def test_insufficient_balance_holds_the_account_and_the_order_takes_the_next_rou
     assert purchases_everywhere(supplier, accounts, order) == 1
     # The next order skips the held account from the start.
     assert place(product).account == second
+
+
+def test_wrong_price_within_the_routes_limit_is_sent_again_on_the_same_route(
+    three_routes, supplier, broker
+):
+    from catalog.models import ProductRoute
+
+    product, accounts, offers = three_routes()
+    Offer.objects.filter(pk=offers[0].pk).update(price=offers[0].price / 2)
+    ProductRoute.objects.filter(offer=offers[0]).update(max_unit_price=offers[0].price)
+    order = order_submit(order_id=place(product).pk)
+    assert order.status == S.COMPLETED and order.account == accounts[0]
+    assert order.attempts.count() == 1 and order.submit_attempts == 2
+    assert purchases_everywhere(supplier, accounts, order) == 1
