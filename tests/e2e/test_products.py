@@ -3,10 +3,13 @@ it from the suggestions, an operator orders it (the first route), the sandbox th
 route is out of stock, and the next order is rerouted, as its page shows."""
 
 import re
+from datetime import timedelta
+from decimal import Decimal
 
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from catalog.models import Product
+from catalog.models import CurrencyRate, Product
 from orders.models import Order
 from orders.services import order_submit
 
@@ -17,6 +20,13 @@ def test_a_product_is_mapped_ordered_and_rerouted_when_a_route_is_out_of_stock(
     first, second = sandbox_account(), sandbox_account()
     offer_first = sandbox_offer(first, kind="key")
     offer_second = sandbox_offer(second, kind="key")
+    # Costs are compared in USD: the offer's currency has a rate, as an admin sets it.
+    if offer_first.currency != "USD":
+        CurrencyRate.objects.create(
+            currency=offer_first.currency,
+            usd_per_unit=Decimal("0.01"),
+            valid_from=timezone.now() - timedelta(days=1),
+        )
 
     sign_in("admin")
     page.goto("/catalog/products/new/")
