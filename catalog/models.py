@@ -326,3 +326,86 @@ class ProfileChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {self.old_profile or '?'} → {self.new_profile}"
+
+
+class Product(models.Model):
+    """What the shop sells ("PUBG Mobile 60 UC", "Steam US 20 USD"), whichever supplier account
+    delivers it: its routes are offers of several accounts (`ProductRoute`)."""
+
+    class Kind(models.TextChoices):
+        TOP_UP = "top_up", "Top-up"
+        KEY = "key", "Key / gift card"
+        STARS = "stars", "Telegram Stars"
+
+    class CustomerGives(models.TextChoices):
+        NOTHING = "nothing", "Nothing (an email for the key)"
+        PLAYER_ID = "player_id", "Player id"
+        PLAYER_AND_SERVER = "player_and_server", "Player id and server"
+        TELEGRAM_USERNAME = "telegram_username", "Telegram username"
+
+    class Policy(models.TextChoices):
+        CHEAPEST = "cheapest", "Cheapest in-stock route (cost in USD)"
+        PREFERENCE = "preference", "Fixed preference order"
+
+    code = models.SlugField(
+        max_length=60, unique=True, help_text="What batch files and the order page name it by."
+    )
+    name = models.CharField(max_length=200, help_text='The game or card: "PUBG Mobile".')
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TOP_UP)
+    denomination = models.CharField(max_length=60, help_text='"60 UC", "20 USD".')
+    region = models.CharField(max_length=60, blank=True, help_text='"US", "EU", blank: global.')
+    customer_gives = models.CharField(
+        max_length=20, choices=CustomerGives.choices, default=CustomerGives.NOTHING
+    )
+    retail_price = models.DecimalField(
+        max_digits=18, decimal_places=2, null=True, blank=True, help_text="In USD."
+    )
+    policy = models.CharField(max_length=20, choices=Policy.choices, default=Policy.CHEAPEST)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "denomination", "code"]
+
+    def __str__(self) -> str:
+        region = f" ({self.region})" if self.region else ""
+        return f"{self.name} {self.denomination}{region}"
+
+
+class ProductRoute(models.Model):
+    """One supplier offer that delivers a product, at a place in the product's preference order.
+
+    The offer's names and currency are kept as they were when an admin confirmed the match: an
+    offer that is delisted or renamed, or now priced in another currency, drops out (`dropped_at`,
+    with the reason shown on the product's page) instead of silently selling something else."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="routes")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="product_routes")
+    position = models.PositiveIntegerField(default=1, help_text="1 is tried first (preference).")
+    matched_product_name = models.CharField(max_length=200, blank=True)
+    matched_offer_name = models.CharField(max_length=200, blank=True)
+    matched_currency = models.CharField(max_length=8, blank=True)
+    max_unit_price = models.DecimalField(
+        max_digits=18,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="The highest unit price accepted on this route (offer currency); blank: the "
+        "price when the order is routed, no drift.",
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+    dropped_at = models.DateTimeField(null=True, blank=True)
+    dropped_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "offer"], name="product_route_unique_offer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} via {self.offer}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.dropped_at is None

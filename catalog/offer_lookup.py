@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from catalog import rows as checks
 from catalog.models import Offer, OfferLookupJob, PriceHistory
+from catalog.products import product_routes_check
 from catalog.selectors import filter_choices_cache_key
 from catalog.services import offer_apply_live
 from reseller.core import jobs
@@ -343,6 +344,7 @@ def _summary(job: OfferLookupJob) -> str:
 
 def _finish(job: OfferLookupJob, status: str, message: str) -> OfferLookupJob:
     jobs.job_finish(job, status=status, message=message)
+    product_routes_check(account_id=job.account_id)
     if status == OfferLookupJob.Status.FAILED:
         logger.warning("offer look-up %s of account %s failed: %s", job.pk, job.account_id, message)
     return OfferLookupJob.objects.get(pk=job.pk)

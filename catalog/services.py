@@ -173,3 +173,9 @@ def currency_rate_save(
 def profile_change_dismiss(*, change: ProfileChange, by=None, request=None) -> None:
     ProfileChange.objects.filter(pk=change.pk).update(dismissed_at=timezone.now())
     audit_record(action="profile_change.dismissed", actor=by, request=request, target=change)
+
+
+def offer_mark_out_of_stock(*, offer_id: int) -> None:
+    """A supplier refused an order OUT_OF_STOCK: the catalog says so until the next sync or
+    look-up finds the offer in stock again, so routing skips it meanwhile."""
+    Offer.objects.filter(pk=offer_id, in_stock=True).update(in_stock=False)

@@ -44,6 +44,7 @@ from django.utils import timezone
 from catalog import rows as checks
 from catalog import upsert
 from catalog.models import Offer, ProfileChange, SyncJob
+from catalog.products import product_routes_check
 from reseller.core import jobs
 from reseller.core.errors import ApplicationError
 from suppliers.capabilities import capabilities_of
@@ -148,6 +149,8 @@ def catalog_sync_run(job_id: int) -> SyncJob | None:
     )
     job.refresh_from_db()
     ProfileChange.objects.filter(account=account, synced_job__isnull=True).update(synced_job=job)
+    # A delisted or renamed offer leaves the products it delivered (noted on their pages).
+    product_routes_check(account_id=account.pk)
     return job
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from catalog import views
+from catalog import product_views, views
 
 app_name = "catalog"
 
@@ -22,6 +22,16 @@ urlpatterns = [
     path("lookups/start/", views.offer_lookup_start, name="offer_lookup_start"),
     path("lookups/refresh/", views.offer_lookup_refresh, name="offer_lookup_refresh"),
     path("lookups/<int:job_pk>/", views.offer_lookup_detail, name="offer_lookup_detail"),
+    path("products/", product_views.product_list, name="product_list"),
+    path("products/new/", product_views.product_create, name="product_create"),
+    path("products/<int:product_pk>/", product_views.product_detail, name="product_detail"),
+    path("products/<int:product_pk>/edit/", product_views.product_edit, name="product_edit"),
+    path(
+        "products/<int:product_pk>/attach/",
+        product_views.product_route_attach,
+        name="product_route_attach",
+    ),
+    path("routes/<int:route_pk>/", product_views.product_route_change, name="product_route_change"),
     path("pricing/", views.pricing, name="pricing"),
     path("pricing/<int:rule_pk>/", views.pricing_rule_edit, name="pricing_rule_edit"),
     path("pricing/rates/", views.currency_rate_save, name="currency_rate_save"),

@@ -37,4 +37,5 @@ urlpatterns = [
     path("export/ledger.csv", views.finance_export_ledger, name="finance_export_ledger"),
     path("export/ledger.xlsx", views.finance_export_ledger_xlsx, name="finance_export_ledger_xlsx"),
     path("export/orders.csv", views.finance_export_orders, name="finance_export_orders"),
+    path("products/", views.product_report, name="product_report"),
 ]

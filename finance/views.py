@@ -38,6 +38,7 @@ from finance.forms import (
     today,
 )
 from finance.models import LedgerEntry, LedgerSync, ReconciliationItem, ReconciliationRun
+from finance.products import product_costs
 from finance.reconciliation import (
     BUCKET_LABELS,
     LEDGER_BUCKETS,
@@ -627,7 +628,8 @@ def finance_export_orders(request):
 SPEND_HEADER = ["day", "who", "kind", "used_usd", "daily_limit_usd_now"]
 
 
-def _spend_period(request) -> tuple[PeriodForm, dt.date, dt.date]:
+def _period(request) -> tuple[PeriodForm, dt.date, dt.date]:
+    """The period a report page asks for: the form's, or the last 30 days."""
     form = PeriodForm(request.GET or None, initial=default_period(30))
     if form.is_bound and form.is_valid():
         return form, form.cleaned_data["start"], form.cleaned_data["end"]
@@ -640,7 +642,7 @@ def _spend_period(request) -> tuple[PeriodForm, dt.date, dt.date]:
 def spend_report(request):
     """Each person's and each supplier account's spending per day over a period, beside their
     daily limit, and the limits in force."""
-    form, start, end = _spend_period(request)
+    form, start, end = _period(request)
     rows = order_selectors.spend_usage_report(start=start, end=end)
     totals: dict[tuple[str, str], Decimal] = {}
     for row in rows:
@@ -659,10 +661,20 @@ def spend_report(request):
 @permission_required("finance.view_ledgerentry", raise_exception=True)
 @require_GET
 def spend_report_csv(request):
-    _, start, end = _spend_period(request)
+    _, start, end = _period(request)
     rows = order_selectors.spend_usage_report(start=start, end=end)
     return csv_download(
         SPEND_HEADER,
         ([row.day, row.who, row.scope, row.used_usd, row.daily_limit] for row in rows),
         name=f"spending-{start:%Y%m%d}-{end:%Y%m%d}",
     )
+
+
+@permission_required(["finance.view_reconciliationrun", "orders.view_order"], raise_exception=True)
+@require_GET
+def product_report(request):
+    """Per product and period: cost by route and the orders that failed over."""
+    form, start, end = _period(request)
+    rows = product_costs(start=day_start(start), end=day_start(end + dt.timedelta(days=1)))
+    context = {"form": form, "rows": rows, "here": "products"}
+    return render(request, "finance/product_report.html", context)

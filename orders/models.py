@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from catalog.models import Offer
+from catalog.models import Offer, Product
 from reseller.core.fields import EncryptedTextField
 from suppliers.models import SupplierAccount
 
@@ -135,6 +135,11 @@ class Order(models.Model):
         SupplierAccount, on_delete=models.PROTECT, related_name="orders", db_index=False
     )
     offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="orders")
+    # An order for a product: `offer` and `account` are the route it is on now; a refusal that
+    # proves nothing was bought moves it to the product's next route (`OrderAttempt`).
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     batch = models.ForeignKey(
         Batch,
         null=True,
@@ -381,6 +386,25 @@ class OrderTransactionId(models.Model):
 
     def __str__(self) -> str:
         return self.transaction_id
+
+
+class OrderAttempt(models.Model):
+    """One route an order for a product took: the offer and account, under one transactionId,
+    and how it ended there (empty while it is the order's current route)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="attempts")
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(SupplierAccount, on_delete=models.PROTECT, related_name="+")
+    transaction_id = models.CharField(max_length=64, unique=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id} at {self.account_id}"
 
 
 #: Characters of a key shown on a page (enough to tell keys apart) ...

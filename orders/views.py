@@ -17,12 +17,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from catalog.models import Offer
+from catalog.models import Offer, Product
 from catalog.services import offer_refresh_price
 from orders import lookups, selectors, services
 from orders.errors import AlreadyPlaced
 from orders.forms import OfferSearchForm, OrderFilter, OrderForm, is_telegram_stars
 from orders.models import Order, OrderStatus
+from orders.routing import product_routes_now
 from reseller.core.errors import ApplicationError
 from reseller.core.ids import typed_id
 from reseller.core.pages import Page, render_page
@@ -408,6 +409,7 @@ def _detail_context(request, order: Order, **extra) -> dict:
         and not services.order_again_refusal(order),
         "events": selectors.order_events(order=order),
         "transaction_ids": order.transaction_ids.all(),
+        "attempts": order.attempts.select_related("account", "offer") if order.product_id else (),
         "keys": keys,
         "actions": actions,
         "moving": selectors.order_is_moving(order),
@@ -544,3 +546,13 @@ def offer_orders(request, offer_pk: int):
         "orders": selectors.order_list().filter(offer=offer)[:OFFER_ORDERS_SHOWN],
     }
     return render_page(request, "orders/offer_orders.html", context, htmx_partial="orders")
+
+
+@permission_required("orders.view_order", raise_exception=True)
+@require_GET
+def product_routing(request, product_pk: int):
+    """How an order for the product would be routed now: a section the catalog's product page
+    loads, or a page."""
+    product = get_object_or_404(Product, pk=product_pk)
+    context = {"product": product, "choices": product_routes_now(product)}
+    return render_page(request, "orders/product_routing.html", context, htmx_partial="routing")

@@ -29,6 +29,7 @@ from orders.services.records import (
     error_text,
     new_claim_token,
 )
+from orders.services.rerouting import order_reroute, unknown_cause_code
 from orders.states import POLLED_STATUSES, SUPPLIER_PENDING, SUPPLIER_STATUSES, can_move
 from suppliers.capabilities import capabilities_of
 from suppliers.clients import Offer, OrderNotFound, OrderResult, SupplierError
@@ -489,6 +490,21 @@ def _sent_too_often(order: Order, now: datetime) -> bool:
     return order.submit_attempts >= MAX_SUBMIT_ATTEMPTS or schedule.is_past_limit(first_sent, now)
 
 
+def _reroute_after_unavailable(order: Order, now: datetime) -> bool:
+    """A product order whose create-order got SERVICE_UNAVAILABLE, now that order-status says
+    the supplier has no order under its transactionId: a definite refusal, so it moves to the
+    product's next route (`orders.services.rerouting`) instead of waiting for this supplier."""
+    if order.product_id is None or order.status != OrderStatus.UNKNOWN:
+        return False
+    if unknown_cause_code(order) != "SERVICE_UNAVAILABLE":
+        return False
+    refusal = "SERVICE_UNAVAILABLE, and order-status finds no order under its transactionId"
+    if not order_reroute(order, refusal=refusal, now=now):
+        return False
+    enqueue_submit_after_commit([order])
+    return True
+
+
 def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
     now = now or timezone.now()
     with transaction.atomic():
@@ -526,6 +542,8 @@ def poll_record(claim: PollClaim, answer: SupplierAnswer, *, now=None) -> None:
                     },
                     now=now,
                 )
+                return
+            if _reroute_after_unavailable(order, now):
                 return
             order_move(
                 order,

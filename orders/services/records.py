@@ -37,5 +37,11 @@ def error_text(error: BaseException) -> str:
 
 def error_data(error: BaseException) -> dict:
     if isinstance(error, SupplierError):
-        return {"error": type(error).__name__, "code": error.code, "http_status": error.http_status}
+        data = {"error": type(error).__name__, "code": error.code, "http_status": error.http_status}
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, SupplierError):
+            # What lies behind an ambiguous answer (SERVICE_UNAVAILABLE, a timeout ...).
+            data["cause_code"] = cause.code
+            data["cause"] = type(cause).__name__
+        return data
     return {"error": type(error).__name__}

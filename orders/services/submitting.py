@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from catalog.pricing import usd_cost
 from catalog.selectors import currency_rate_at
+from catalog.services import offer_mark_out_of_stock
 from orders import schedule
 from orders.batches.states import batches_transition
 from orders.dispatch import enqueue_poll_after_commit, enqueue_submit_after_commit
@@ -45,6 +46,7 @@ from orders.services.records import (
     money,
     new_claim_token,
 )
+from orders.services.rerouting import order_reroute
 from reseller.core.services import audit_record
 from suppliers.capabilities import capabilities_of
 from suppliers.clients import (
@@ -52,6 +54,7 @@ from suppliers.clients import (
     InvalidToken,
     OfferNotFound,
     OrderOutcomeUnknown,
+    OutOfStock,
     SupplierError,
     TransactionDuplicate,
     WrongPrice,
@@ -394,22 +397,9 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
     if isinstance(error, WrongPrice):
         return _record_wrong_price(order, answer, now)
     if isinstance(error, InsufficientBalance | InvalidToken):
-        reason = (
-            "INSUFFICIENT_BALANCE: the account's queue is on hold until the balance covers "
-            "the next order."
-            if isinstance(error, InsufficientBalance)
-            else "INVALID_TOKEN: the supplier refused the account's token; the queue is on hold."
-        )
-        account_queue_hold(account_id=order.account_id, reason=reason, now=now)
-        order_move(
-            order,
-            OrderStatus.ON_HOLD,
-            reason=reason,
-            data=error_data(error),
-            changes={"last_error": text},
-            now=now,
-        )
-        return Next.DONE
+        return _record_hold(order, error, text, now)
+    if isinstance(error, OutOfStock | OfferNotFound) and _rerouted(order, text, now, error):
+        return Next.SEND_AGAIN
     # Every other refusal (OUT_OF_STOCK, OFFER_NOT_FOUND, INVALID_REQUEST_BODY, ...) is final.
     order_move(
         order,
@@ -420,6 +410,43 @@ def _record_submit_error(order: Order, answer: SupplierAnswer, now: datetime) ->
         now=now,
     )
     return Next.DONE
+
+
+def _record_hold(order: Order, error: SupplierError, text: str, now: datetime) -> Next:
+    """INSUFFICIENT_BALANCE or a refused token: the account's queue is held (nothing bought)."""
+    reason = (
+        "INSUFFICIENT_BALANCE: the account's queue is on hold until the balance covers "
+        "the next order."
+        if isinstance(error, InsufficientBalance)
+        else "INVALID_TOKEN: the supplier refused the account's token; the queue is on hold."
+    )
+    account_queue_hold(account_id=order.account_id, reason=reason, now=now)
+    # An order for a product need not wait for this account: another route may take it.
+    if _rerouted(order, text, now, error):
+        return Next.SEND_AGAIN
+    order_move(
+        order,
+        OrderStatus.ON_HOLD,
+        reason=reason,
+        data=error_data(error),
+        changes={"last_error": text},
+        now=now,
+    )
+    return Next.DONE
+
+
+def _rerouted(order: Order, refusal: str, now: datetime, error=None) -> bool:
+    """An order for a product, refused in a way that proves nothing was bought: moved to the
+    product's next route under a new transactionId (`orders.services.rerouting`), and sent."""
+    if order.product_id is None:
+        return False
+    if isinstance(error, OutOfStock):
+        offer_mark_out_of_stock(offer_id=order.offer_id)
+    data = error_data(error) if error is not None else None
+    if not order_reroute(order, refusal=refusal, now=now, data=data):
+        return False
+    enqueue_submit_after_commit([order])
+    return True
 
 
 def _may_have_created(error: BaseException) -> bool:
@@ -439,6 +466,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             raise ValueError("a WRONG_PRICE answer carries the re-quote or why it failed")
         if isinstance(error, OfferNotFound):
             reason = "WRONG_PRICE, and find-one says the offer is no longer available."
+            if _rerouted(order, reason, now):
+                return Next.SEND_AGAIN
             order_move(
                 order, OrderStatus.REJECTED, reason=reason, changes={"last_error": reason}, now=now
             )
@@ -459,6 +488,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             f"WRONG_PRICE: the offer is now priced in {quote.currency} (was {currency}); "
             "not sent again."
         )
+        if _rerouted(order, reason, now):
+            return Next.SEND_AGAIN
         order_move(
             order,
             OrderStatus.REJECTED,
@@ -473,6 +504,8 @@ def _record_wrong_price(order: Order, answer: SupplierAnswer, now: datetime) -> 
             f"WRONG_PRICE: the supplier's unit price is now {quote.price} {currency}, above your "
             f"limit of {limit} {currency}."
         )
+        if _rerouted(order, reason, now):
+            return Next.SEND_AGAIN
         order_move(
             order,
             OrderStatus.REJECTED,

@@ -51,10 +51,18 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "pricing_rule.deleted": "Pricing rule deleted",
         "currency_rate.saved": "Currency rate set",
         "profile_change.dismissed": "Balance profile notice dismissed",
+        "product.created": "Product added",
+        "product.changed": "Product changed",
+        "product.route_attached": "Offer attached to a product",
+        "product.route_detached": "Offer detached from a product",
+        "product.route_moved": "Product route moved in the preference order",
+        "product.route_limit_set": "Product route price limit set",
+        "product.route_dropped": "Offer dropped out of a product (delisted or changed)",
     },
     "Orders": {
         "order.created": "Order placed",
         "order.retried": "Order retried",
+        "order.rerouted": "Order moved to the product's next route",
         "order.retry_refused": "Retry refused (price above the limit)",
         "order.rechecked": "Status checked with the supplier",
         "order.withdrawn": "Order withdrawn",
@@ -130,6 +138,7 @@ TARGET_KINDS = {
     "catalog.profilechange": TargetKind("Balance profile notice"),
     "spend_limit": TargetKind("Spending limit", "orders:spend_limits"),
     "spend_approval": TargetKind("Approval request", "orders:approval_list"),
+    "catalog.product": TargetKind("Product", "catalog:product_detail", "product_pk"),
     "finance.reconciliationrun": TargetKind(
         "Reconciliation", "finance:reconciliation_detail", "run_pk"
     ),

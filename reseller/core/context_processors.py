@@ -11,6 +11,7 @@ NAVIGATION = [
     ("Dashboard", "dashboard:dashboard", None),
     ("Catalog", "catalog:catalog_browse", "catalog.view_offer"),
     ("Pricing", "catalog:pricing", "catalog.view_pricingrule"),
+    ("Products", "catalog:product_list", "catalog.view_product"),
     ("Orders", "orders:order_list", "orders.view_order"),
     ("Batches", "orders:batch_list", "orders.view_batch"),
     ("Spending", "orders:spend_limits", "orders.view_spendlimit"),

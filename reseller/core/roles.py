@@ -33,11 +33,12 @@ class Role:
 APPROVE_PERMISSION = "orders.approve_spend"
 SPEND_LIMIT_PERMISSIONS = tuple(f"orders.{verb}_spendlimit" for verb in ("add", "change", "delete"))
 
-#: Changing what the shop charges: pricing rules and currency rates. An admin holds them; an admin
-#: may also give them to one person on the Staff page ("May change pricing").
+#: Changing what the shop charges and sells: pricing rules, currency rates, products and their
+#: routes. An admin holds them; an admin may also give them to one person on the Staff page
+#: ("May change pricing").
 PRICING_PERMISSIONS = tuple(
     f"catalog.{verb}_{model}"
-    for model in ("pricingrule", "currencyrate")
+    for model in ("pricingrule", "currencyrate", "product", "productroute")
     for verb in ("add", "change", "delete")
 )
 

@@ -79,6 +79,34 @@ TABLE = {
         expect(SIGN_IN, 403, 403, 200),
     ),
     "catalog:currency_rate_save": (None, expect(SIGN_IN, 403, 403, 405)),
+    # Products: everyone who works with the catalog reads them; admins make and route them.
+    "catalog:product_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "catalog:product_detail": (
+        lambda f: {"product_pk": f["product"].pk},
+        expect(SIGN_IN, 200, 200, 200),
+    ),
+    "orders:product_routing": (
+        lambda f: {"product_pk": f["product"].pk},
+        expect(SIGN_IN, 200, 200, 200),
+    ),
+    "orders:product_order_create": (
+        lambda f: {"product_pk": f["product"].pk},
+        expect(SIGN_IN, 200, 403, 200),
+    ),
+    "finance:product_report": (None, expect(SIGN_IN, 403, 200, 200)),
+    "catalog:product_create": (None, expect(SIGN_IN, 403, 403, 200)),
+    "catalog:product_edit": (
+        lambda f: {"product_pk": f["product"].pk},
+        expect(SIGN_IN, 403, 403, 200),
+    ),
+    "catalog:product_route_attach": (
+        lambda f: {"product_pk": f["product"].pk},
+        expect(SIGN_IN, 403, 403, 405),
+    ),
+    "catalog:product_route_change": (
+        lambda f: {"route_pk": f["route"].pk},
+        expect(SIGN_IN, 403, 403, 405),
+    ),
     # The Django admin sends anyone who is not an admin to its own sign-in page.
     "admin:index": (None, expect(302, 302, 302, 200)),
 }
@@ -118,22 +146,34 @@ def test_every_named_url_is_in_the_table():
 def fixtures(make_staff):
     from django.utils import timezone
 
-    from catalog.models import Offer, OfferLookupJob, PricingRule, ProfileChange, SyncJob
+    from catalog.models import (
+        Offer,
+        OfferLookupJob,
+        PricingRule,
+        Product,
+        ProductRoute,
+        ProfileChange,
+        SyncJob,
+    )
     from suppliers.models import SupplierAccount
 
     account = SupplierAccount.objects.create(
         name="Table", base_url="http://127.0.0.1:9", shop_token="t" * 32, connect_timeout_seconds=1
     )
     now = timezone.now()
+    offer = Offer.objects.create(
+        account=account, offer_id=1, price=1, first_seen_at=now, synced_at=now
+    )
+    product = Product.objects.create(code="table", name="Table", denomination="1")
     return {
         **order_urls.fixtures(make_staff),
         **batch_urls.fixtures(make_staff),
         **finance_urls.fixtures(make_staff),
         "user": make_staff("operator", username="someone"),
         "account": account,
-        "offer": Offer.objects.create(
-            account=account, offer_id=1, price=1, first_seen_at=now, synced_at=now
-        ),
+        "offer": offer,
+        "product": product,
+        "route": ProductRoute.objects.create(product=product, offer=offer),
         "job": SyncJob.objects.create(account=account, status="succeeded"),
         "lookup": OfferLookupJob.objects.create(account=account, status="succeeded"),
         "change": ProfileChange.objects.create(account=account, new_profile="FIAT"),
