@@ -12,7 +12,14 @@ from django.db.models import Q
 
 from catalog.models import Offer
 from catalog.selectors import catalog_accounts
-from orders.models import Order, OrderStatus, OrderTransactionId
+from orders.models import (
+    GiftReport,
+    GiftReportStatus,
+    Order,
+    OrderStatus,
+    OrderTransactionId,
+    WebhookEvent,
+)
 from orders.states import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -314,3 +321,54 @@ class OrderFilter(django_filters.FilterSet):
         if not data.get("sort"):
             queryset = queryset.order_by("-created_at", "-id")
         return queryset
+
+
+class GiftReportFilter(django_filters.FilterSet):
+    """The Telegram reports page: by state, transaction id, when the sale completed, refunds."""
+
+    q = django_filters.CharFilter(
+        field_name="transaction_id",
+        lookup_expr="icontains",
+        label="Transaction id",
+        widget=forms.TextInput(attrs={"type": "search", "maxlength": 64}),
+    )
+    status = django_filters.ChoiceFilter(
+        choices=GiftReportStatus.choices, empty_label="Any state", label="State"
+    )
+    refunded = django_filters.BooleanFilter(
+        method="filter_refunded", label="Refunded after the report", widget=forms.CheckboxInput
+    )
+    sold_from = django_filters.DateFilter(
+        field_name="transaction_at",
+        lookup_expr="date__gte",
+        label="Sold from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sold_to = django_filters.DateFilter(
+        field_name="transaction_at",
+        lookup_expr="date__lte",
+        label="to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = GiftReport
+        fields: list[str] = []
+
+    def filter_refunded(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(status=GiftReportStatus.SENT, refunded_at__isnull=False)
+
+
+class WebhookEventFilter(django_filters.FilterSet):
+    account = django_filters.ModelChoiceFilter(
+        queryset=SupplierAccount.objects.order_by("name"), empty_label="All accounts"
+    )
+    status = django_filters.ChoiceFilter(
+        choices=WebhookEvent.Status.choices, empty_label="Any state", label="State"
+    )
+
+    class Meta:
+        model = WebhookEvent
+        fields: list[str] = []

@@ -9,7 +9,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from orders.batches.selectors import batches_running
-from orders.models import AccountQueue, Order, OrderEvent, OrderStatus
+from orders.models import AccountQueue, GiftReport, Order, OrderEvent, OrderStatus, WebhookEvent
 from orders.states import IN_FLIGHT_STATUSES, ORDER_AGAIN_STATUSES, POLLED_STATUSES
 from reseller.core.ids import typed_id
 
@@ -184,3 +184,17 @@ def held_order_counts() -> dict[int, int]:
     """{account id: orders ON_HOLD} for the accounts that have any."""
     rows = Order.objects.filter(status=OrderStatus.ON_HOLD).order_by().values("account_id")
     return {row["account_id"]: row["n"] for row in rows.annotate(n=Count("pk"))}
+
+
+def gift_report_list() -> QuerySet[GiftReport]:
+    """Telegram reports, newest sale first, with what their rows show."""
+    return GiftReport.objects.select_related("order", "order__offer", "marketplace")
+
+
+def gift_report_counts() -> dict[str, int]:
+    rows = GiftReport.objects.values("status").annotate(n=Count("id")).order_by()
+    return {row["status"]: row["n"] for row in rows}
+
+
+def webhook_event_list() -> QuerySet[WebhookEvent]:
+    return WebhookEvent.objects.select_related("account", "order")

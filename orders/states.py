@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from orders import schedule
 from orders.errors import InvalidTransition, OrderError
+from orders.gift_reports import gift_report_on_move
 from orders.models import Order, OrderEvent, OrderStatus
 
 #: What the supplier said, in our vocabulary (GamesDrop and CodeGames).
@@ -255,6 +256,11 @@ def order_transition(
                     reason=reason,
                     data=data or {},
                 )
+                for name, value in fields.items():
+                    setattr(order, name, value)
+                # The Telegram report of a completed sale is written with the move (an outbox
+                # row, sent by a task once this commits); a refund withholds or flags it.
+                gift_report_on_move(order, current, to, now)
     if not moved:
         refuse_move(Order, order.pk, to, OrderStatus)
     for name, value in fields.items():

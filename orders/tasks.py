@@ -8,7 +8,7 @@ import smtplib
 
 from celery import shared_task
 
-from orders import services
+from orders import gift_reports, services, webhooks
 from orders.batches import preview
 from orders.models import AccountQueue, Batch, Order
 from orders.states import POLLED_STATUSES
@@ -85,3 +85,25 @@ def send_batch(batch_id: int) -> None:
 def sweep_orders() -> None:
     """Scheduled by beat (exactly one beat): rebuild the pending work from the rows."""
     services.orders_sweep()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def send_gift_report(report_id: int) -> None:
+    """Report one completed sale to Telegram (a claim makes a duplicate message harmless)."""
+    gift_reports.gift_report_send(report_id=report_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_gift_reports() -> None:
+    gift_reports.gift_reports_sweep()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def process_webhook_event(event_id: int) -> None:
+    """Apply one verified supplier webhook to its order (a locked row makes a repeat harmless)."""
+    webhooks.webhook_process(event_id=event_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_webhook_events() -> None:
+    webhooks.webhook_events_sweep()

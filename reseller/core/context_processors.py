@@ -13,6 +13,7 @@ NAVIGATION = [
     ("Pricing", "catalog:pricing", "catalog.view_pricingrule"),
     ("Orders", "orders:order_list", "orders.view_order"),
     ("Batches", "orders:batch_list", "orders.view_batch"),
+    ("Telegram reports", "orders:gift_report_list", "orders.view_giftreport"),
     ("Finance", "finance:finance_overview", "finance.view_balancesnapshot"),
     ("Suppliers", "suppliers:supplier_list", "suppliers.view_supplieraccount"),
     ("Staff", "core:staff_list", "auth.change_user"),

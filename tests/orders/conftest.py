@@ -24,6 +24,8 @@ TASKS = (
     "read_batch",
     "confirm_batch",
     "send_batch",
+    "send_gift_report",
+    "process_webhook_event",
 )
 
 

@@ -1,0 +1,141 @@
+"""The Telegram pages: the marketplace's bot token (encrypted, Test connection), the reports page
+(states, filters, retry, CSV) and the report's state on the order page."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+import pytest
+from django.db import connection
+from django.test import TestCase
+from django.urls import reverse
+
+from orders.models import GiftReport, GiftReportStatus
+from reseller.core.models import AuditEvent
+from suppliers.models import TelegramMarketplace
+from tests.orders.test_gift_reports import complete, marketplace, reports_at, stars_offer  # noqa: F401
+
+R = GiftReportStatus
+
+
+def _token() -> str:
+    return f"{uuid.uuid4().int % 10**9}:{uuid.uuid4().hex}"
+
+
+def test_an_admin_saves_a_bot_token_encrypted_and_tests_it_without_showing_it(client_as, sandbox):
+    token = _token()
+    sandbox.admin("POST", "/sandbox/telegram/bots", {"token": token})
+    admin = client_as("admin")
+    response = admin.post(
+        reverse("suppliers:marketplace_create"),
+        {
+            "name": "Our marketplace",
+            "bot_api_url": sandbox.url,
+            "report_currency": "USD",
+            "enabled": "on",
+            "bot_token_input": token,
+        },
+    )
+    assert response.status_code == 302
+    bot = TelegramMarketplace.objects.get(name="Our marketplace")
+    assert bot.bot_token == token
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT bot_token FROM suppliers_telegrammarketplace WHERE id = %s", [bot.pk]
+        )
+        assert token not in cursor.fetchone()[0]
+
+    check = admin.post(
+        reverse("suppliers:marketplace_check", args=[bot.pk]), HTTP_HX_REQUEST="true"
+    )
+    html = check.content.decode()
+    assert "Connected as the bot" in html and token not in html
+    page = admin.get(reverse("suppliers:marketplace_edit", args=[bot.pk])).content.decode()
+    assert token not in page and f"••••••••{token[-4:]}" in page
+    assert all(token not in str(event.data) for event in AuditEvent.objects.all())
+
+    # A token the Bot API does not know fails the test, still without showing it.
+    admin.post(
+        reverse("suppliers:marketplace_edit", args=[bot.pk]),
+        {
+            "name": "Our marketplace",
+            "bot_api_url": sandbox.url,
+            "report_currency": "USD",
+            "enabled": "on",
+            "bot_token_input": "42:unknown-token-abcdef",
+        },
+    )
+    html = admin.post(
+        reverse("suppliers:marketplace_check", args=[bot.pk]), follow=True
+    ).content.decode()
+    bot.refresh_from_db()
+    assert bot.last_check_ok is False and "Unauthorized" in bot.last_check_message
+    assert "unknown-token-abcdef" not in html
+
+
+@pytest.mark.django_db
+def test_a_new_marketplace_needs_its_token(client_as):
+    response = client_as("admin").post(
+        reverse("suppliers:marketplace_create"),
+        {"name": "x", "bot_api_url": "https://api.telegram.org", "report_currency": "USD"},
+    )
+    assert response.status_code == 200 and b"needs its bot token" in response.content
+    assert not TelegramMarketplace.objects.exists()
+
+
+def test_the_order_page_shows_the_reports_state(client_as, marketplace, stars_offer, broker):  # noqa: F811
+    marketplace()
+    order = complete(stars_offer)
+    client = client_as("operator")
+    html = client.get(order.get_absolute_url()).content.decode()
+    assert "Telegram report" in html and "Waiting to be sent" in html
+    broker.run("send_gift_report")
+    html = client.get(order.get_absolute_url()).content.decode()
+    assert "Reported" in html and "1.45 USD" in html
+
+
+def test_the_reports_page_filters_retries_and_exports(
+    client_as,
+    marketplace,  # noqa: F811
+    stars_offer,  # noqa: F811
+    broker,
+    reports_at,  # noqa: F811
+):
+    bot = marketplace()
+    sent = GiftReport.objects.get(order=complete(stars_offer))
+    broker.run("send_gift_report")
+    stars_offer.telegram_gift_names = ""
+    stars_offer.save()
+    stuck = GiftReport.objects.get(order=complete(stars_offer))
+    assert stuck.status == R.NEEDS_ATTENTION
+
+    url = reverse("orders:gift_report_list")
+    retry = reverse("orders:gift_report_retry", args=[stuck.pk])
+    # Finance reads the reports but may not retry one.
+    finance = client_as("finance")
+    assert "Retry" not in finance.get(url, {"status": "NEEDS_ATTENTION"}).content.decode()
+    assert finance.post(retry).status_code == 403
+
+    operator = client_as("operator")
+    page = operator.get(url, {"status": "NEEDS_ATTENTION"}, HTTP_HX_REQUEST="true")
+    rows = page.content.decode()
+    assert stuck.transaction_id[:14] in rows and sent.transaction_id[:14] not in rows
+    assert "no Telegram gift identifier" in rows and "Retry" in rows
+    stars_offer.telegram_gift_names = "stars-100"
+    stars_offer.save()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert operator.post(retry).status_code == 302
+    stuck.refresh_from_db()
+    assert stuck.status == R.PENDING
+    broker.run("send_gift_report")
+    assert len(reports_at(bot)) == 2
+
+    export = operator.get(reverse("orders:gift_report_export"), {"status": "SENT"})
+    lines = list(
+        csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig")))
+    )
+    assert {line["transaction_id"] for line in lines} == {sent.transaction_id, stuck.transaction_id}
+    assert {line["amount_smallest_unit"] for line in lines} == {"145"}
+    assert {line["currency"] for line in lines} == {"USD"}
