@@ -197,7 +197,10 @@ def _default_schedule(order: Order, to: str, now: datetime) -> datetime | None:
         return now + schedule.UNKNOWN_FIRST_CHECK
     if to in SUPPLIER_PENDING:
         return schedule.next_pending_poll(
-            pending_polls=order.pending_polls, last_sent_at=order.last_sent_at, now=now
+            pending_polls=order.pending_polls,
+            last_sent_at=order.last_sent_at,
+            now=now,
+            webhooks_healthy=schedule.webhooks_healthy(order.account_id),
         )
     # NEEDS_ATTENTION: the caller says whether it is still followed (see orders/schedule.py).
     return None

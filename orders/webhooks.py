@@ -21,7 +21,9 @@ order through the same guarded path as a poll answer (`apply_answer`, under the 
 - a completed order whose keys the event does not carry is completed by order-status, which
   fetches them.
 
-Polling stays the safety net: an event lost or refused leaves the order to its polls.
+Polling stays the safety net: an event lost or refused leaves the order to its polls. While an
+account's webhooks are healthy (a verified event in the last 10 minutes) its polls back off
+longer (`orders.schedule.next_pending_poll`).
 
 Event types (the gift-card guide): order.created, order.fulfilled, order.failed, order.refunded;
 the status inside ``data`` decides, the type is only recorded.
@@ -38,6 +40,7 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
+from orders import schedule
 from orders.dispatch import enqueue_after_commit, send_tasks
 from orders.models import Order, OrderStatus, WebhookEvent
 from orders.states import FINAL_STATUSES, SUPPLIER_FINAL, SUPPLIER_STATUSES, can_move
@@ -112,6 +115,7 @@ def webhook_receive(*, account: SupplierAccount, body: bytes, headers: dict[str,
         )
         return Receipt(401 if "signature" in problem.lower() else 400, problem)
     assert payload is not None
+    schedule.note_webhook_verified(account.pk)
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(

@@ -259,3 +259,22 @@ def test_an_admin_sees_the_events_and_replays_one_which_changes_nothing_twice(
     assert b"not replayed" in response.content
     assert WebhookEvent.objects.get(pk=forged.pk).status == E.REJECTED
     assert client_as("operator").get(reverse("orders:webhook_event_list")).status_code == 403
+
+
+def test_polls_back_off_longer_while_an_accounts_webhooks_arrive(
+    client, secured_account, sandbox_offer, sandbox_settings, broker
+):
+    account = secured_account()
+    offer = sandbox_offer(account, kind="topup")
+
+    def first_poll_gap():
+        order = order_submit(order_id=place(offer).pk)
+        assert order.status in (S.SUBMITTED, S.PROCESSING)
+        return (order.next_poll_at - order.last_sent_at).total_seconds()
+
+    with sandbox_settings(topup_delay_seconds=60):
+        polled_only = first_poll_gap()
+        body = event_body("order.created", {"orderId": 1, "status": "PROCESSING"})
+        assert post(client, account, body, signed(account.secret, body)).status_code == 200
+        with_webhooks = first_poll_gap()
+    assert with_webhooks >= 3 * polled_only
