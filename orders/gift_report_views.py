@@ -4,12 +4,12 @@ ones that need attention and a CSV of a period."""
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import gift_reports, selectors
-from orders.forms import GiftReportFilter
+from orders.forms import GiftReportFilter, GiftSaleForm
 from orders.models import GiftReport, GiftReportStatus
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
@@ -95,3 +95,23 @@ def gift_report_retry(request, report_pk: int):
     if request.POST.get("back") == "order" and report.order_id:
         return redirect("orders:order_detail", order_pk=report.order_id)
     return redirect(reverse("orders:gift_report_list"))
+
+
+@permission_required("orders.add_giftreport", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def gift_sale_create(request):
+    """Record a gift sale made elsewhere; it is reported like an order's."""
+    form = GiftSaleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            report = gift_reports.gift_sale_record(
+                **form.cleaned_data, by=request.user, request=request
+            )
+        except gift_reports.GiftSaleRefused as error:
+            form.add_error(None, str(error))
+        else:
+            messages.success(
+                request, f"Sale {report.transaction_id} recorded; it is reported to Telegram now."
+            )
+            return redirect(f"{reverse('orders:gift_report_list')}?q={report.transaction_id}")
+    return render(request, "orders/gift_sale_form.html", {"form": form})

@@ -43,7 +43,12 @@ from orders.models import GiftReport, GiftReportStatus, Order, OrderStatus
 from reseller.core.ids import typed_id
 from reseller.core.services import audit_record
 from suppliers.clients import SupplierError, TelegramApiError
-from suppliers.clients.telegram import CURRENCY_DECIMALS, InvalidGiftReport, build_gift_report
+from suppliers.clients.telegram import (
+    CURRENCY_DECIMALS,
+    InvalidGiftReport,
+    build_gift_report,
+    to_smallest_units,
+)
 from suppliers.models import TelegramMarketplace
 
 #: How long a claim holds a report: longer than one call may take (services.BOT_CALL_DEADLINE).
@@ -356,6 +361,66 @@ def gift_reports_sweep(*, now: datetime | None = None) -> int:
 
 
 # --- People's actions ------------------------------------------------------------------------
+
+
+class GiftSaleRefused(Exception):
+    """A sale recorded by hand that cannot be reported as given (nothing was written)."""
+
+
+@transaction.atomic
+def gift_sale_record(
+    *,
+    transaction_id: str,
+    sold_at: datetime,
+    amount: Decimal,
+    currency: str,
+    gift_names: list[str],
+    buyer_id: int,
+    sale_type: str = "listing",
+    recipient_id: int | None = None,
+    seller_id: int | None = None,
+    by=None,
+    request=None,
+) -> GiftReport:
+    """A gift sale that did not come through an order, recorded by finance or an admin: it goes
+    through the same outbox (sent by the task, exactly once, under its own transaction_id)."""
+    marketplace = reporting_marketplace()
+    if marketplace is None:
+        raise GiftSaleRefused("No Telegram marketplace is set up: add one under Suppliers first.")
+    if GiftReport.objects.filter(transaction_id=transaction_id).exists():
+        raise GiftSaleRefused(f"A sale with the transaction id {transaction_id!r} is recorded.")
+    try:
+        parameters = build_gift_report(
+            transaction_id=transaction_id,
+            transaction_date=sold_at,
+            amount=to_smallest_units(amount, currency),
+            currency=currency,
+            buyer_id=buyer_id,
+            gift_name=gift_names[0] if len(gift_names) == 1 else None,
+            gift_names=gift_names if len(gift_names) > 1 else None,
+            sale_type=sale_type,
+            seller_id=seller_id,
+            recipient_id=recipient_id,
+        )
+    except InvalidGiftReport as error:
+        raise GiftSaleRefused(str(error)) from None
+    report = GiftReport.objects.create(
+        marketplace=marketplace,
+        transaction_id=transaction_id,
+        transaction_at=sold_at,
+        parameters=parameters,
+        status=GiftReportStatus.PENDING,
+        next_attempt_at=timezone.now(),
+    )
+    audit_record(
+        action="gift_report.sale_recorded",
+        actor=by,
+        request=request,
+        target=report,
+        data={"transaction_id": transaction_id, "amount": str(amount), "currency": currency},
+    )
+    enqueue_after_commit("send_gift_report", [report.pk])
+    return report
 
 
 class GiftReportNotRetryable(Exception):

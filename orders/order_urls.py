@@ -16,6 +16,7 @@ urlpatterns = [
         name="account_queue_resume",
     ),
     path("telegram-reports/", gift_report_views.gift_report_list, name="gift_report_list"),
+    path("telegram-reports/new/", gift_report_views.gift_sale_create, name="gift_sale_create"),
     path(
         "telegram-reports/export.csv",
         gift_report_views.gift_report_export,

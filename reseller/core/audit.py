@@ -72,6 +72,7 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "order_queue.held": "Account queue put on hold",
         "order_queue.resumed": "Account queue resumed",
         "gift_report.retried": "Telegram report retried",
+        "gift_report.sale_recorded": "Gift sale recorded for Telegram",
         "webhook_event.replayed": "Supplier webhook replayed",
     },
     "Batches": {

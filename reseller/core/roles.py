@@ -47,6 +47,8 @@ OPERATOR = Role(
         "orders.export_keys",
         # Retail prices and the rates behind them are set by an admin; operators read them.
         *PRICING_PERMISSIONS,
+        # Gift sales made outside the order pages are recorded by finance or an admin.
+        "orders.add_giftreport",
     ),
 )
 FINANCE = Role(
@@ -55,6 +57,8 @@ FINANCE = Role(
     description="Watches balances, syncs the supplier ledger and reconciles it against orders.",
     full_apps=("finance",),
     read_apps=("orders", "catalog", "suppliers"),
+    # Records the gift sales made outside the order pages, for Telegram.
+    extra=("orders.add_giftreport",),
 )
 ADMIN = Role(
     name="admin",

@@ -139,3 +139,47 @@ def test_the_reports_page_filters_retries_and_exports(
     assert {line["transaction_id"] for line in lines} == {sent.transaction_id, stuck.transaction_id}
     assert {line["amount_smallest_unit"] for line in lines} == {"145"}
     assert {line["currency"] for line in lines} == {"USD"}
+
+
+def _sale(**overrides):
+    return {
+        "transaction_id": "shop-sale-1",
+        "sold_at": "2026-01-05T10:00",
+        "amount": "1.23",
+        "currency": "TON",
+        "sale_type": "offer",
+        "gift_names": "plushpepe-1, durovscap-1010",
+        "buyer_id": "123456789",
+        "recipient_id": "987654321",
+        "seller_id": "",
+        **overrides,
+    }
+
+
+def test_finance_records_a_sale_made_elsewhere_which_is_reported_once(
+    client_as,
+    marketplace,  # noqa: F811
+    broker,
+    reports_at,  # noqa: F811
+):
+    bot = marketplace()
+    url = reverse("orders:gift_sale_create")
+    assert client_as("operator").get(url).status_code == 403
+    finance = client_as("finance")
+    # Refused with the reason, nothing written: more decimals than a nanoton.
+    page = finance.post(url, _sale(amount="1.0000000001"))
+    assert page.status_code == 200 and not GiftReport.objects.exists()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert finance.post(url, _sale()).status_code == 302
+    report = GiftReport.objects.get(transaction_id="shop-sale-1")
+    assert report.order is None and report.status == R.PENDING
+    broker.run("send_gift_report")
+    [sent] = reports_at(bot)
+    assert sent["parameters"]["amount"] == 1230000000 and sent["parameters"]["currency"] == "TON"
+    assert sent["parameters"]["gift_names"] == ["plushpepe-1", "durovscap-1010"]
+    assert sent["parameters"]["recipient_id"] == 987654321 and "seller_id" not in sent["parameters"]
+    assert sent["parameters"]["sale_type"] == "offer"
+
+    again = finance.post(url, _sale())
+    assert again.status_code == 200 and b"is recorded" in again.content
+    assert GiftReport.objects.count() == 1
