@@ -6,14 +6,17 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import gift_reports, selectors
+from orders import gift_sale_import as gift_sale_import_rules
 from orders.forms import GiftReportFilter, GiftSaleForm
 from orders.models import GiftReport, GiftReportStatus
 from reseller.core.pages import render_page
 from reseller.core.querystrings import without_empty
 from reseller.core.spreadsheets import csv_download
+from reseller.core.uploads import CappedUploads, cap_uploads
 
 PAGE_SIZE = 50
 
@@ -115,3 +118,44 @@ def gift_sale_create(request):
             )
             return redirect(f"{reverse('orders:gift_report_list')}?q={report.transaction_id}")
     return render(request, "orders/gift_sale_form.html", {"form": form})
+
+
+@csrf_exempt  # checked by csrf_protect below, once the upload cap is in place
+@permission_required("orders.add_giftreport", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def gift_sale_import(request):
+    """A CSV of gift sales made elsewhere: preview first, then confirm (nothing is written
+    before)."""
+    cap = cap_uploads(request, limit=gift_sale_import_rules.MAX_BYTES)
+    return _gift_sale_import(request, cap)
+
+
+@csrf_protect
+def _gift_sale_import(request, cap: CappedUploads):
+    context: dict = {"columns": gift_sale_import_rules.COLUMNS}
+    if "file" in cap.too_big:
+        context["problem"] = "The file is larger than 1 MB."
+    elif request.method == "POST" and "token" in request.POST:
+        try:
+            count = gift_sale_import_rules.gift_sales_confirm(
+                token=request.POST["token"], by=request.user, request=request
+            )
+        except gift_sale_import_rules.ImportRefused as refusal:
+            context["problem"] = str(refusal)
+        else:
+            messages.success(request, f"{count} sale{'s' if count != 1 else ''} recorded.")
+            return redirect("orders:gift_report_list")
+    elif request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["problem"] = "Choose a CSV file."
+        else:
+            try:
+                rows = gift_sale_import_rules.gift_sales_read(upload.read())
+            except gift_sale_import_rules.ImportRefused as refusal:
+                context["problem"] = str(refusal)
+            else:
+                context["rows"] = rows
+                context["good"] = sum(1 for row in rows if not row.problems)
+                context["token"] = gift_sale_import_rules.preview_token(rows)
+    return render(request, "orders/gift_sale_import.html", context)

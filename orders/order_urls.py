@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("telegram-reports/", gift_report_views.gift_report_list, name="gift_report_list"),
     path("telegram-reports/new/", gift_report_views.gift_sale_create, name="gift_sale_create"),
+    path("telegram-reports/import/", gift_report_views.gift_sale_import, name="gift_sale_import"),
     path(
         "telegram-reports/export.csv",
         gift_report_views.gift_report_export,

@@ -35,6 +35,7 @@ ROWS: dict = {
     "orders:gift_report_export": (None, expect(SIGN_IN, 200, 200, 200)),
     # A gift sale made elsewhere is recorded by finance or an admin.
     "orders:gift_sale_create": (None, expect(SIGN_IN, 403, 200, 200)),
+    "orders:gift_sale_import": (None, expect(SIGN_IN, 403, 200, 200)),
     "orders:gift_report_retry": (
         lambda f: {"report_pk": f["gift_report"].pk},
         expect(SIGN_IN, 405, 403, 405),

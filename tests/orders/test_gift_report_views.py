@@ -183,3 +183,52 @@ def test_finance_records_a_sale_made_elsewhere_which_is_reported_once(
     again = finance.post(url, _sale())
     assert again.status_code == 200 and b"is recorded" in again.content
     assert GiftReport.objects.count() == 1
+
+
+def test_a_csv_of_sales_is_previewed_then_recorded_all_at_once(
+    client_as,
+    marketplace,  # noqa: F811
+    broker,
+    reports_at,  # noqa: F811
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    bot = marketplace()
+    content = (
+        b"transaction_id,sold_at,amount,currency,sale_type,gift_names,buyer_id,recipient_id,seller_id\n"
+        b"csv-1,2026-01-05 10:00,1.45,USD,listing,plushpepe-1,123456789,,\n"
+        b'csv-2,2026-01-05 11:00,5000,TON,offer,"plushpepe-1, plushpepe-27",123456789,987654321,\n'
+        b"csv-1,2026-01-05 12:00,1.455,USD,listing,,not-a-number,,\n"
+    )
+    finance = client_as("finance")
+    url = reverse("orders:gift_sale_import")
+    page = finance.post(url, {"file": SimpleUploadedFile("sales.csv", content)})
+    html = page.content.decode()
+    assert "2 of 3 sales can be recorded" in html and "the same as row 2" in html
+    assert "gift_names" in html and not GiftReport.objects.exists()  # nothing before confirming
+
+    token = page.context["token"]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert finance.post(url, {"token": token}).status_code == 302
+    assert set(GiftReport.objects.values_list("transaction_id", flat=True)) == {"csv-1", "csv-2"}
+    broker.run("send_gift_report")
+    amounts = {r["transaction_id"]: r["parameters"]["amount"] for r in reports_at(bot)}
+    assert amounts == {"csv-1": 145, "csv-2": 5000 * 10**9}
+
+    # The same preview confirmed again records nothing more.
+    again = finance.post(url, {"token": token})
+    assert b"Something changed since the preview" in again.content
+    assert GiftReport.objects.count() == 2
+    # A tampered token is refused.
+    assert b"expired" in finance.post(url, {"token": token + "x"}).content
+
+
+def test_a_csv_with_unknown_columns_is_refused_whole(client_as, marketplace):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    marketplace()
+    content = b"transaction_id,price\nx,1\n"
+    page = client_as("finance").post(
+        reverse("orders:gift_sale_import"), {"file": SimpleUploadedFile("s.csv", content)}
+    )
+    assert b"missing: sold_at" in page.content and b"not known: price" in page.content
