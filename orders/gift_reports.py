@@ -212,29 +212,36 @@ def gift_report_claim(report_id: int, *, token: str, now: datetime | None = None
         )
         if report is None:
             return None
-        if report.status == GiftReportStatus.SENDING:
-            # The worker holding it stopped, perhaps after Telegram got the call.
-            report.outcome_unknown = True
+        # Compare and set on what was read (status, holder, attempts): where the database has
+        # no row locks (SQLite), two workers reading the same row cannot both claim it.
+        unchanged = GiftReport.objects.filter(
+            pk=report.pk,
+            status=report.status,
+            claimed_by=report.claimed_by,
+            attempts=report.attempts,
+        )
         if report.refunded_at is not None and report.attempts == 0:
-            report.status = GiftReportStatus.WITHHELD
-            report.last_error = "The order was refunded before the sale was reported."
-            report.save(update_fields=["status", "last_error", "updated_at"])
+            unchanged.update(
+                status=GiftReportStatus.WITHHELD,
+                last_error="The order was refunded before the sale was reported.",
+                updated_at=now,
+            )
             return None
+        # An expired claim: the worker holding it stopped, perhaps after Telegram got the call.
+        report.outcome_unknown = report.outcome_unknown or report.status == GiftReportStatus.SENDING
         report.status = GiftReportStatus.SENDING
         report.claimed_by = token
         report.lease_expires_at = now + LEASE
         report.attempts += 1
-        report.save(
-            update_fields=[
-                "status",
-                "claimed_by",
-                "lease_expires_at",
-                "attempts",
-                "outcome_unknown",
-                "updated_at",
-            ]
+        claimed = unchanged.update(
+            status=report.status,
+            claimed_by=token,
+            lease_expires_at=report.lease_expires_at,
+            attempts=report.attempts,
+            outcome_unknown=report.outcome_unknown,
+            updated_at=now,
         )
-    return report
+    return report if claimed else None
 
 
 def gift_report_send(*, report_id: int, token: str | None = None) -> str | None:
