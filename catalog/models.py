@@ -15,6 +15,21 @@ COMPATIBLE_METHODS = {
 }
 
 
+#: The product GamesDrop's partner API documents for Telegram Stars ("Telegram Stars"): a sync
+#: marks a new offer of it as Stars; from then on the offer's `telegram_kind` decides, as an
+#: admin set it.
+SUPPLIER_STARS_PRODUCT = "Telegram Stars"
+
+
+class TelegramKind(models.TextChoices):
+    """What an offer sells on Telegram, when anything: sales of Stars and gifts are reported to
+    Telegram (`reportGiftPurchase`). Set by an admin; nothing is inferred from a product's name."""
+
+    NONE = "", "Not a Telegram product"
+    STARS = "stars", "Telegram Stars"
+    GIFT = "gift", "Telegram gift"
+
+
 class Offer(models.Model):
     """One supplier offer as the last sync (or find-one) saw it.
 
@@ -48,6 +63,24 @@ class Offer(models.Model):
     units = models.PositiveIntegerField(null=True, blank=True, help_text="find-one's count")
     required_fields = models.JSONField(default=list, blank=True)
     detail_checked_at = models.DateTimeField(null=True, blank=True)
+    # Database defaults too: the sync writes offers with its own INSERT (catalog/upsert.py).
+    telegram_kind = models.CharField(
+        max_length=10,
+        choices=TelegramKind.choices,
+        blank=True,
+        default=TelegramKind.NONE,
+        db_default=TelegramKind.NONE,
+    )
+    telegram_gift_names = models.CharField(
+        "Telegram gift identifiers",
+        max_length=500,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The identifiers Telegram knows the sold gift(s) by, comma-separated "
+        "(plushpepe-1, durovscap-1010); for Stars, the name the sale is reported under. One "
+        "is reported as gift_name, several as gift_names.",
+    )
 
     first_seen_at = models.DateTimeField()
     synced_at = models.DateTimeField(help_text="When a sync last wrote this row.")
@@ -97,7 +130,16 @@ class Offer(models.Model):
 
     @property
     def is_telegram_stars(self) -> bool:
-        return self.product_name == "Telegram Stars"
+        return self.telegram_kind == TelegramKind.STARS
+
+    @property
+    def telegram_gift_list(self) -> list[str]:
+        return [name.strip() for name in self.telegram_gift_names.split(",") if name.strip()]
+
+    @property
+    def is_reported_to_telegram(self) -> bool:
+        """Whether a completed order of it is reported to Telegram as a gift sale."""
+        return bool(self.telegram_kind)
 
     @property
     def delivers_keys(self) -> bool:

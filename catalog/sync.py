@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from catalog import rows as checks
 from catalog import upsert
-from catalog.models import Offer, ProfileChange, SyncJob
+from catalog.models import SUPPLIER_STARS_PRODUCT, Offer, ProfileChange, SyncJob, TelegramKind
 from catalog.products import product_routes_check
 from reseller.core import jobs
 from reseller.core.errors import ApplicationError
@@ -508,6 +508,10 @@ def upsert_offers(
         ],
         now,
     )
+    stars = [new_ids[i] for i in fresh if incoming[i].product_name == SUPPLIER_STARS_PRODUCT]
+    if stars:
+        # The supplier says these are Stars; an admin's later change is never overwritten.
+        Offer.objects.filter(pk__in=stars).update(telegram_kind=TelegramKind.STARS)
     result.new = len(fresh)
     result.written = len(fresh) + len(changed)
     return result

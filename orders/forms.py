@@ -9,10 +9,18 @@ import django_filters
 import django_filters.widgets
 from django import forms
 from django.db.models import Q
+from django.utils import timezone
 
 from catalog.models import Offer
 from catalog.selectors import catalog_accounts
-from orders.models import Order, OrderStatus, OrderTransactionId
+from orders.models import (
+    GiftReport,
+    GiftReportStatus,
+    Order,
+    OrderStatus,
+    OrderTransactionId,
+    WebhookEvent,
+)
 from orders.states import (
     FINAL_STATUSES,
     IN_FLIGHT_STATUSES,
@@ -21,6 +29,7 @@ from orders.states import (
 )
 from reseller.core.forms import DecimalField, IntegerField
 from reseller.core.ids import MAX_ID, typed_id
+from suppliers.clients.telegram import SALE_TYPES
 from suppliers.models import SupplierAccount
 
 #: A manual order places at most this many orders at once (a batch file is for more).
@@ -314,3 +323,98 @@ class OrderFilter(django_filters.FilterSet):
         if not data.get("sort"):
             queryset = queryset.order_by("-created_at", "-id")
         return queryset
+
+
+class GiftReportFilter(django_filters.FilterSet):
+    """The Telegram reports page: by state, transaction id, when the sale completed, refunds."""
+
+    q = django_filters.CharFilter(
+        field_name="transaction_id",
+        lookup_expr="icontains",
+        label="Transaction id",
+        widget=forms.TextInput(attrs={"type": "search", "maxlength": 64}),
+    )
+    status = django_filters.ChoiceFilter(
+        choices=GiftReportStatus.choices, empty_label="Any state", label="State"
+    )
+    refunded = django_filters.BooleanFilter(
+        method="filter_refunded", label="Refunded after the report", widget=forms.CheckboxInput
+    )
+    sold_from = django_filters.DateFilter(
+        field_name="transaction_at",
+        lookup_expr="date__gte",
+        label="Sold from",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    sold_to = django_filters.DateFilter(
+        field_name="transaction_at",
+        lookup_expr="date__lte",
+        label="to",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = GiftReport
+        fields: list[str] = []
+
+    def filter_refunded(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(status=GiftReportStatus.SENT, refunded_at__isnull=False)
+
+
+class WebhookEventFilter(django_filters.FilterSet):
+    account = django_filters.ModelChoiceFilter(
+        queryset=SupplierAccount.objects.order_by("name"), empty_label="All accounts"
+    )
+    status = django_filters.ChoiceFilter(
+        choices=WebhookEvent.Status.choices, empty_label="Any state", label="State"
+    )
+
+    class Meta:
+        model = WebhookEvent
+        fields: list[str] = []
+
+
+class GiftSaleForm(forms.Form):
+    """A gift sale made outside the order pages, to report to Telegram."""
+
+    transaction_id = forms.CharField(
+        label="Transaction id",
+        max_length=64,
+        help_text="The sale's own id at the marketplace (1-64 characters); Telegram keeps it once.",
+    )
+    sold_at = forms.DateTimeField(
+        label="Sold at (UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="When the payment was confirmed.",
+    )
+    amount = DecimalField(label="Amount", min_value=Decimal("0.000000001"), decimal_places=9)
+    currency = forms.ChoiceField(
+        choices=[("USD", "USD"), ("TON", "TON")],
+        help_text="Telegram takes USD or TON; convert another currency at the sale's rate.",
+    )
+    sale_type = forms.ChoiceField(choices=[(kind, kind.capitalize()) for kind in SALE_TYPES])
+    gift_names = forms.CharField(
+        label="Gift identifiers",
+        max_length=500,
+        help_text="As Telegram knows them, comma-separated (plushpepe-1, durovscap-1010).",
+    )
+    buyer_id = IntegerField(label="Buyer's Telegram user id", min_value=1)
+    recipient_id = IntegerField(label="Recipient's Telegram user id", min_value=1, required=False)
+    seller_id = IntegerField(label="Seller's Telegram user id", min_value=1, required=False)
+
+    def clean_sold_at(self):
+        value = self.cleaned_data["sold_at"]
+        if value > timezone.now():
+            raise forms.ValidationError("A sale is reported once it happened, not before.")
+        return value
+
+    def clean_gift_names(self) -> list[str]:
+        names = [name.strip() for name in self.cleaned_data["gift_names"].split(",")]
+        names = [name for name in names if name]
+        if not names:
+            raise forms.ValidationError("Give at least one gift identifier.")
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("The same gift is listed twice.")
+        return names

@@ -647,3 +647,113 @@ class SpendApproval(models.Model):
     @property
     def first_order_id(self) -> int | None:
         return self.order_ids[0] if self.order_ids else None
+
+
+class GiftReportStatus(models.TextChoices):
+    PENDING = "PENDING", "Waiting to be sent"
+    SENDING = "SENDING", "Being sent"
+    SENT = "SENT", "Reported"
+    NEEDS_ATTENTION = "NEEDS_ATTENTION", "Needs attention"
+    WITHHELD = "WITHHELD", "Not reported (refunded first)"
+
+
+class GiftReport(models.Model):
+    """A sale of Telegram Stars or a gift that Telegram must be told of (``reportGiftPurchase``):
+    an outbox row, written in the transaction that completes the order and sent by a task
+    (orders.services.gift_reports). `transaction_id` is the order's own, Telegram's idempotency
+    key: every resend of the report uses it."""
+
+    order = models.OneToOneField(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="gift_report"
+    )
+    marketplace = models.ForeignKey(
+        "suppliers.TelegramMarketplace",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gift_reports",
+    )
+    transaction_id = models.CharField(max_length=64, unique=True)
+    transaction_at = models.DateTimeField(help_text="When the sale completed.")
+    status = models.CharField(
+        max_length=20, choices=GiftReportStatus.choices, default=GiftReportStatus.PENDING
+    )
+    # The reportGiftPurchase parameters, fixed when the sale completed (amount at that time's
+    # rate); empty when they could not be built (the reason is in last_error).
+    parameters = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="reportGiftPurchase calls made.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # The claim: whoever holds an unexpired lease is the only one calling Telegram for it.
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A call whose answer was lost: the next attempt resends it under the same transaction_id.
+    outcome_unknown = models.BooleanField(default=False)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # The order was refunded after the sale was reported: finance must know.
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-transaction_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="giftreport_status_next"),
+            models.Index(fields=["transaction_at"], name="giftreport_transaction_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Telegram report {self.transaction_id} ({self.get_status_display()})"
+
+    @property
+    def refunded_after_report(self) -> bool:
+        return self.refunded_at is not None and self.status == GiftReportStatus.SENT
+
+    @property
+    def amount_display(self) -> str:
+        amount, currency = self.parameters.get("amount"), self.parameters.get("currency")
+        if not isinstance(amount, int) or currency not in ("USD", "TON"):
+            return ""
+        places = 2 if currency == "USD" else 9
+        return f"{Decimal(amount).scaleb(-places):f} {currency}"
+
+
+class WebhookEvent(models.Model):
+    """One webhook a supplier account sent us, as it came: verified (and then processed by a
+    task, orders.webhooks) or rejected with the reason. A verified event is kept once per
+    `webhook_id` (the supplier's retries and duplicates are dropped)."""
+
+    class Status(models.TextChoices):
+        REJECTED = "REJECTED", "Rejected"
+        RECEIVED = "RECEIVED", "Received, not processed yet"
+        PROCESSED = "PROCESSED", "Processed"
+        IGNORED = "IGNORED", "Changed nothing"
+
+    account = models.ForeignKey(SupplierAccount, on_delete=models.CASCADE, related_name="+")
+    webhook_id = models.CharField(max_length=200, blank=True)
+    event_type = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    # The rejection's reason, or what processing did.
+    note = models.CharField(max_length=500, blank=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # The verified body (a rejected one is kept cut short: it may be anybody's).
+    body = models.TextField(blank=True)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "webhook_id"],
+                condition=~models.Q(status="REJECTED"),
+                name="webhookevent_once_per_id",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="webhookevent_status")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'webhook'} {self.webhook_id} ({self.get_status_display()})"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import product_views, views
+from orders import gift_report_views, product_views, views, webhook_views
 
 urlpatterns = [
     path("", views.order_list, name="order_list"),
@@ -20,5 +20,25 @@ urlpatterns = [
         "queues/<int:account_pk>/resume/",
         views.account_queue_resume,
         name="account_queue_resume",
+    ),
+    path("telegram-reports/", gift_report_views.gift_report_list, name="gift_report_list"),
+    path("telegram-reports/new/", gift_report_views.gift_sale_create, name="gift_sale_create"),
+    path("telegram-reports/import/", gift_report_views.gift_sale_import, name="gift_sale_import"),
+    path(
+        "telegram-reports/export.csv",
+        gift_report_views.gift_report_export,
+        name="gift_report_export",
+    ),
+    path(
+        "telegram-reports/<int:report_pk>/retry/",
+        gift_report_views.gift_report_retry,
+        name="gift_report_retry",
+    ),
+    path("webhooks/<int:account_id>/", webhook_views.supplier_webhook, name="supplier_webhook"),
+    path("webhook-events/", webhook_views.webhook_event_list, name="webhook_event_list"),
+    path(
+        "webhook-events/<int:event_pk>/replay/",
+        webhook_views.webhook_event_replay,
+        name="webhook_event_replay",
     ),
 ]

@@ -18,9 +18,13 @@ NEEDS_ATTENTION and is then followed every 15 minutes for 24 hours (it was paid 
 supplier finishes it, the keys are stored), and after that only on an operator's re-check.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger(__name__)
 
 # The supplier finishes orders within 60 minutes; later, a person must look.
 PENDING_LIMIT = timedelta(minutes=60)
@@ -97,13 +101,46 @@ def pending_deadline(last_sent_at: datetime | None, now: datetime) -> datetime:
 
 
 def next_pending_poll(
-    *, pending_polls: int, last_sent_at: datetime | None, now: datetime
+    *,
+    pending_polls: int,
+    last_sent_at: datetime | None,
+    now: datetime,
+    webhooks_healthy: bool = False,
 ) -> datetime:
     """Next status call for a pending order: the back-off, but never past the 60-minute limit
-    (the call at the limit decides between "still pending" and NEEDS_ATTENTION)."""
+    (the call at the limit decides between "still pending" and NEEDS_ATTENTION). For an account
+    whose webhooks are healthy the back-off is stretched: events bring the outcome sooner, and
+    polling stays the safety net."""
     deadline = pending_deadline(last_sent_at, now)
-    candidate = now + poll_delay(pending_polls)
+    delay = poll_delay(pending_polls) * (WEBHOOK_POLL_STRETCH if webhooks_healthy else 1)
+    candidate = now + delay
     return min(candidate, deadline) if now < deadline else candidate
+
+
+#: How much longer polls wait for an account whose webhooks arrive, and for how long one
+#: verified event counts as proof that they do.
+WEBHOOK_POLL_STRETCH = 4
+WEBHOOK_HEALTHY_FOR = timedelta(minutes=10)
+
+
+def _health_key(account_id: int) -> str:
+    return f"webhooks-healthy:{account_id}"
+
+
+def note_webhook_verified(account_id: int) -> None:
+    """A verified event arrived: the account's webhooks work. (The cache is a helper: when it
+    cannot be reached, polling simply keeps its usual pace.)"""
+    try:
+        cache.set(_health_key(account_id), 1, WEBHOOK_HEALTHY_FOR.total_seconds())
+    except Exception:
+        logger.warning("could not note a healthy webhook; polls keep their pace", exc_info=True)
+
+
+def webhooks_healthy(account_id: int) -> bool:
+    try:
+        return cache.get(_health_key(account_id)) is not None
+    except Exception:
+        return False
 
 
 def next_attention_poll(*, last_sent_at: datetime | None, now: datetime) -> datetime | None:

@@ -13,12 +13,14 @@ from django.utils import timezone
 from orders.batches.selectors import batches_running
 from orders.models import (
     AccountQueue,
+    GiftReport,
     Order,
     OrderEvent,
     OrderStatus,
     SpendApproval,
     SpendLimit,
     SpendUsage,
+    WebhookEvent,
 )
 from orders.states import IN_FLIGHT_STATUSES, ORDER_AGAIN_STATUSES, POLLED_STATUSES
 from reseller.core.ids import typed_id
@@ -353,3 +355,17 @@ def spend_approval_of_order(*, order: Order) -> SpendApproval | None:
         if order.pk in approval.order_ids:
             return approval
     return None
+
+
+def gift_report_list() -> QuerySet[GiftReport]:
+    """Telegram reports, newest sale first, with what their rows show."""
+    return GiftReport.objects.select_related("order", "order__offer", "marketplace")
+
+
+def gift_report_counts() -> dict[str, int]:
+    rows = GiftReport.objects.values("status").annotate(n=Count("id")).order_by()
+    return {row["status"]: row["n"] for row in rows}
+
+
+def webhook_event_list() -> QuerySet[WebhookEvent]:
+    return WebhookEvent.objects.select_related("account", "order")

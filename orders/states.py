@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from orders import schedule
 from orders.errors import InvalidTransition, OrderError
+from orders.gift_reports import gift_report_on_move
 from orders.models import Order, OrderEvent, OrderStatus
 
 #: What the supplier said, in our vocabulary (GamesDrop and CodeGames).
@@ -204,7 +205,10 @@ def _default_schedule(order: Order, to: str, now: datetime) -> datetime | None:
         return now + schedule.UNKNOWN_FIRST_CHECK
     if to in SUPPLIER_PENDING:
         return schedule.next_pending_poll(
-            pending_polls=order.pending_polls, last_sent_at=order.last_sent_at, now=now
+            pending_polls=order.pending_polls,
+            last_sent_at=order.last_sent_at,
+            now=now,
+            webhooks_healthy=schedule.webhooks_healthy(order.account_id),
         )
     # NEEDS_ATTENTION: the caller says whether it is still followed (see orders/schedule.py).
     return None
@@ -263,6 +267,11 @@ def order_transition(
                     reason=reason,
                     data=data or {},
                 )
+                for name, value in fields.items():
+                    setattr(order, name, value)
+                # The Telegram report of a completed sale is written with the move (an outbox
+                # row, sent by a task once this commits); a refund withholds or flags it.
+                gift_report_on_move(order, current, to, now)
     if not moved:
         refuse_move(Order, order.pk, to, OrderStatus)
     for name, value in fields.items():

@@ -8,7 +8,7 @@ import smtplib
 
 from celery import shared_task
 
-from orders import services
+from orders import gift_reports, services, webhooks
 from orders.batches import preview
 from orders.models import AccountQueue, Batch, Order
 from orders.states import POLLED_STATUSES
@@ -100,3 +100,25 @@ def notify_spend_approval(approval_id: int) -> None:
     from orders.services.spending import spend_approval_notify
 
     spend_approval_notify(approval_id=approval_id)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def send_gift_report(report_id: int) -> None:
+    """Report one completed sale to Telegram (a claim makes a duplicate message harmless)."""
+    gift_reports.gift_report_send(report_id=report_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_gift_reports() -> None:
+    gift_reports.gift_reports_sweep()
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def process_webhook_event(event_id: int) -> None:
+    """Apply one verified supplier webhook to its order (a locked row makes a repeat harmless)."""
+    webhooks.webhook_process(event_id=event_id)
+
+
+@shared_task(ignore_result=True)
+def sweep_webhook_events() -> None:
+    webhooks.webhook_events_sweep()

@@ -222,6 +222,11 @@ class Handler(BaseHTTPRequestHandler):
     ) -> tuple[int, bytes]:
         if not app.telegram.bot_known(token):
             return 401, wire.encode({"ok": False, "error_code": 401, "description": "Unauthorized"})
+        if method == "getMe":
+            bot_id = int(telegram.fingerprint(token) or "0", 16) % 10**9 + 1
+            return 200, wire.encode(
+                {"ok": True, "result": {"id": bot_id, "is_bot": True, "username": "sandbox_bot"}}
+            )
         if method != "sendCustomRequest":
             return 404, wire.encode({"ok": False, "error_code": 404, "description": "Not Found"})
         try:

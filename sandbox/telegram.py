@@ -59,6 +59,9 @@ NOT_PUBLIC = (
     "Full verification requires user interaction with the bot."
 )
 SALE_TYPES = ("listing", "offer", "auction")
+#: A gift's identifier as Telegram writes them ("plushpepe-1", "durovscap-1010"): a gift the
+#: sandbox's Telegram could not know otherwise.
+GIFT_IDENTIFIER = re.compile(r"^[a-z0-9]+-[0-9]+$")
 
 
 def fingerprint(secret: str | None) -> str | None:
@@ -185,14 +188,16 @@ def _check_gifts(params: dict[str, Any]) -> str | None:
     has_many = params.get("gift_names") is not None
     if has_one == has_many:
         return "exactly one of gift_name and gift_names must be specified"
-    if has_one and (not isinstance(params["gift_name"], str) or not params["gift_name"]):
+    if has_one and (
+        not isinstance(params["gift_name"], str) or not GIFT_IDENTIFIER.match(params["gift_name"])
+    ):
         return "GIFT_NAME_INVALID"
     if has_many:
         names = params["gift_names"]
         if (
             not isinstance(names, list)
             or not names
-            or not all(isinstance(name, str) and name for name in names)
+            or not all(isinstance(name, str) and GIFT_IDENTIFIER.match(name) for name in names)
         ):
             return "GIFT_NAMES_INVALID"
     return None

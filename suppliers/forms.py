@@ -1,8 +1,9 @@
 from django import forms
 from django.db import models
+from standardwebhooks import Webhook
 
 from reseller.core.forms import number_formfield
-from suppliers.models import SupplierAccount
+from suppliers.models import SupplierAccount, TelegramMarketplace
 
 
 def _form_field(model_field, **kwargs):
@@ -29,6 +30,17 @@ class SupplierAccountForm(forms.ModelForm):
     )
     clear_management_token = forms.BooleanField(
         label="Remove the stored management credential", required=False
+    )
+    webhook_secret_input = forms.CharField(
+        label="Webhook signing secret",
+        required=False,
+        strip=True,
+        help_text="The secret the supplier signs its webhooks with (whsec_…). A new one replaces "
+        "the current one, which stays valid as the previous secret while the supplier switches.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+    retire_previous_webhook_secret = forms.BooleanField(
+        label="Stop accepting the previous webhook secret", required=False
     )
 
     class Meta:
@@ -60,9 +72,46 @@ class SupplierAccountForm(forms.ModelForm):
         if offers.balance:
             del self.fields["check_offer_id"]
 
+    def clean_webhook_secret_input(self) -> str:
+        secret = self.cleaned_data.get("webhook_secret_input", "")
+        if secret:
+            try:
+                Webhook(secret)
+            except Exception:
+                raise forms.ValidationError(
+                    "Not a webhook signing secret: it is base64, usually starting with whsec_."
+                ) from None
+        return secret
+
     def clean(self):
         super().clean()
         data = self.cleaned_data
         if self.instance.pk is None and not data.get("shop_token_input"):
             self.add_error("shop_token_input", "A new account needs its shop token.")
+        return data
+
+
+class TelegramMarketplaceForm(forms.ModelForm):
+    """The bot token is write-only: the input starts empty, and an empty input keeps it."""
+
+    bot_token_input = forms.CharField(
+        label="Bot token",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+    class Meta:
+        model = TelegramMarketplace
+        formfield_callback = _form_field
+        fields = ["name", "bot_api_url", "report_currency", "enabled"]
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        token = data.get("bot_token_input", "")
+        if self.instance.pk is None and not token:
+            self.add_error("bot_token_input", "A new marketplace needs its bot token.")
+        elif token and ("/" in token or any(ch.isspace() for ch in token)):
+            self.add_error("bot_token_input", "A bot token has no spaces or slashes.")
         return data

@@ -72,6 +72,13 @@ class SupplierAccount(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    # Signed webhooks (Standard Webhooks): the secret the supplier signs with, and while it is
+    # being rotated the one before it, both accepted until the previous one is removed.
+    webhook_secret = EncryptedTextField(blank=True)
+    webhook_secret_hint = models.CharField(max_length=4, blank=True)
+    webhook_secret_previous = EncryptedTextField(blank=True)
+    webhook_secret_previous_hint = models.CharField(max_length=4, blank=True)
+
     # What the last connection test (or balance call) learned.
     balance_profile = models.CharField(max_length=10, choices=BalanceProfile.choices, blank=True)
     is_postpaid = models.BooleanField(null=True, blank=True)
@@ -109,5 +116,56 @@ class SupplierAccount(models.Model):
         return f"••••••••{self.shop_token_hint}" if self.shop_token_hint else ""
 
     @property
+    def webhook_secrets(self) -> list[str]:
+        """The secrets a webhook may be signed with, the current one first."""
+        return [secret for secret in (self.webhook_secret, self.webhook_secret_previous) if secret]
+
+    @property
     def masked_management_token(self) -> str:
         return f"••••••••{self.management_token_hint}" if self.management_token_hint else ""
+
+
+class TelegramMarketplace(models.Model):
+    """Our marketplace as Telegram knows it: the bot whose token reports gift sales
+    (`reportGiftPurchase`), and the currency sales are reported in.
+
+    The bot token is encrypted at rest and never shown again once saved: pages show only its
+    last four characters, kept in `bot_token_hint`."""
+
+    class Currency(models.TextChoices):
+        USD = "USD", "US dollars (cents)"
+        TON = "TON", "Toncoin (nanotons)"
+
+    name = models.CharField(max_length=80, unique=True)
+    bot_api_url = models.URLField(
+        "Bot API address", default="https://api.telegram.org", help_text="Telegram's Bot API."
+    )
+    bot_token = EncryptedTextField()
+    bot_token_hint = models.CharField(max_length=4, blank=True)
+    report_currency = models.CharField(
+        max_length=3,
+        choices=Currency.choices,
+        default=Currency.USD,
+        help_text="Sales are converted to this currency at the rate of the sale's time.",
+    )
+    enabled = models.BooleanField(
+        default=True, help_text="Completed sales are reported through the enabled marketplace."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True, blank=True)
+    last_check_message = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<TelegramMarketplace {self.pk} {self.name!r}>"
+
+    @property
+    def masked_bot_token(self) -> str:
+        return f"••••••••{self.bot_token_hint}" if self.bot_token_hint else ""

@@ -16,8 +16,15 @@ from reseller.core.services import audit_record
 from suppliers import ratelimit
 from suppliers.capabilities import capabilities_of
 from suppliers.clients import CodeGamesClient, GamesDropClient, OfferNotFound, SupplierError
+from suppliers.clients.telegram import TelegramBotClient
 from suppliers.clients.transport import watched_session
-from suppliers.models import WAITING_DEADLINE, BalanceProfile, SupplierAccount, SupplierKind
+from suppliers.models import (
+    WAITING_DEADLINE,
+    BalanceProfile,
+    SupplierAccount,
+    SupplierKind,
+    TelegramMarketplace,
+)
 
 _sessions = threading.local()
 
@@ -114,12 +121,25 @@ def supplier_account_save(
     shop_token: str = "",
     management_token: str = "",
     clear_management_token: bool = False,
+    webhook_secret: str = "",
+    retire_previous_webhook_secret: bool = False,
     by=None,
     request=None,
 ) -> SupplierAccount:
-    """Create or update an account. Blank token fields keep the stored tokens."""
+    """Create or update an account. Blank token fields keep the stored tokens.
+
+    A new `webhook_secret` is a rotation: the one it replaces stays valid as the previous secret
+    (the supplier may still sign with it) until `retire_previous_webhook_secret`."""
     created = account.pk is None
     changed_secrets = []
+    if webhook_secret:
+        account.webhook_secret_previous = account.webhook_secret
+        account.webhook_secret_previous_hint = account.webhook_secret_hint
+        account.webhook_secret, account.webhook_secret_hint = webhook_secret, _hint(webhook_secret)
+        changed_secrets.append("webhook_secret")
+    if retire_previous_webhook_secret:
+        account.webhook_secret_previous, account.webhook_secret_previous_hint = "", ""
+        changed_secrets.append("webhook_secret_previous")
     if shop_token:
         account.shop_token, account.shop_token_hint = shop_token, _hint(shop_token)
         changed_secrets.append("shop_token")
@@ -241,3 +261,66 @@ def _check_by_find_one(account: SupplierAccount, offer_id: int | None) -> tuple[
         f"Checked: the shop token and the offers API ({kind} has no balance endpoint)."
     )
     return True, message, {"check_offer_id": offer_id}
+
+
+# --- Telegram marketplaces -----------------------------------------------------------------------
+
+#: Seconds one reportGiftPurchase call may take, start to end (a worker waits, not a person).
+BOT_CALL_DEADLINE = 20.0
+
+
+def telegram_bot_client(
+    marketplace: TelegramMarketplace, *, waiting: bool = False
+) -> TelegramBotClient:
+    """The Bot API client of a marketplace, its token registered for log redaction."""
+    register_secrets(marketplace.bot_token)
+    deadline = float(WAITING_DEADLINE) if waiting else BOT_CALL_DEADLINE
+    return TelegramBotClient(
+        marketplace.bot_token, marketplace.bot_api_url, timeout=(3.05, deadline), deadline=deadline
+    )
+
+
+@transaction.atomic
+def telegram_marketplace_save(
+    *, marketplace: TelegramMarketplace, bot_token: str = "", by=None, request=None
+) -> TelegramMarketplace:
+    """Create or update a marketplace. A blank `bot_token` keeps the stored one."""
+    created = marketplace.pk is None
+    if bot_token:
+        marketplace.bot_token, marketplace.bot_token_hint = bot_token, _hint(bot_token)
+    marketplace.full_clean()
+    marketplace.save()
+    audit_record(
+        action="telegram_marketplace.created" if created else "telegram_marketplace.updated",
+        actor=by,
+        request=request,
+        target=marketplace,
+        data={"name": marketplace.name, "secrets_replaced": ["bot_token"] if bot_token else []},
+    )
+    return marketplace
+
+
+def telegram_marketplace_check(
+    *, marketplace: TelegramMarketplace, by=None, request=None
+) -> tuple[bool, str]:
+    """The "Test connection" button: ``getMe`` with the stored bot token (reports nothing)."""
+    try:
+        with telegram_bot_client(marketplace, waiting=True) as client:
+            bot = client.get_me()
+    except SupplierError as error:
+        ok, message = False, f"{type(error).__name__}: {error}"
+    else:
+        username = str(bot.get("username") or "")[:64]
+        ok, message = True, f"Connected as the bot @{username} (id {bot.get('id')})."
+    TelegramMarketplace.objects.filter(pk=marketplace.pk).update(
+        last_checked_at=timezone.now(), last_check_ok=ok, last_check_message=message[:500]
+    )
+    marketplace.refresh_from_db()
+    audit_record(
+        action="telegram_marketplace.checked",
+        actor=by,
+        request=request,
+        target=marketplace,
+        data={"ok": ok},
+    )
+    return ok, message

@@ -231,7 +231,7 @@ def sandbox_offer(sandbox):
         data = found[skip]
         from django.utils import timezone
 
-        from catalog.models import Offer
+        from catalog.models import SUPPLIER_STARS_PRODUCT, Offer
 
         now = timezone.now()
         offer, _ = Offer.objects.update_or_create(
@@ -250,6 +250,8 @@ def sandbox_offer(sandbox):
                 "returns_key": data["isReturnDataForCustomer"],
                 "settlement_method": data["settlementMethod"],
                 "units": data["count"],
+                # What the sync marks from the supplier's data (catalog.sync.upsert_offers).
+                "telegram_kind": "stars" if data["productName"] == SUPPLIER_STARS_PRODUCT else "",
                 "first_seen_at": now,
                 "synced_at": now,
             },

@@ -337,7 +337,10 @@ def _apply_pending(order, target, changes, data, now, source) -> None:
         )
         return
     changes["next_poll_at"] = schedule.next_pending_poll(
-        pending_polls=order.pending_polls, last_sent_at=order.last_sent_at, now=now
+        pending_polls=order.pending_polls,
+        last_sent_at=order.last_sent_at,
+        now=now,
+        webhooks_healthy=schedule.webhooks_healthy(order.account_id),
     )
     if order.status == target or (
         order.status == OrderStatus.PROCESSING and target == OrderStatus.SUBMITTED

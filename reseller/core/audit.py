@@ -43,6 +43,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "supplier_account.created": "Supplier account added",
         "supplier_account.updated": "Supplier account changed",
         "supplier_account.checked": "Connection tested",
+        "telegram_marketplace.created": "Telegram marketplace added",
+        "telegram_marketplace.updated": "Telegram marketplace changed",
+        "telegram_marketplace.checked": "Telegram bot connection tested",
         "secrets.keys_rotated": "Encryption keys rotated",
     },
     "Catalog and pricing": {
@@ -77,6 +80,9 @@ ACTION_GROUPS: dict[str, dict[str, str]] = {
         "order.key_reveal_denied": "Key reveal refused",
         "order_queue.held": "Account queue put on hold",
         "order_queue.resumed": "Account queue resumed",
+        "gift_report.retried": "Telegram report retried",
+        "gift_report.sale_recorded": "Gift sale recorded for Telegram",
+        "webhook_event.replayed": "Supplier webhook replayed",
     },
     "Batches": {
         "batch.uploaded": "Batch file uploaded",

@@ -15,6 +15,7 @@ NAVIGATION = [
     ("Orders", "orders:order_list", "orders.view_order"),
     ("Batches", "orders:batch_list", "orders.view_batch"),
     ("Spending", "orders:spend_limits", "orders.view_spendlimit"),
+    ("Telegram reports", "orders:gift_report_list", "orders.view_giftreport"),
     ("Finance", "finance:finance_overview", "finance.view_balancesnapshot"),
     ("Suppliers", "suppliers:supplier_list", "suppliers.view_supplieraccount"),
     ("Staff", "core:staff_list", "auth.change_user"),

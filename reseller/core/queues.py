@@ -31,6 +31,12 @@ ROUTES = {
     "orders.tasks.submit_batch_orders": BATCHES,
     "orders.tasks.deliver_order": MAIL,
     "orders.tasks.notify_spend_approval": MAIL,
+    # Telegram reports of completed sales: nobody waits on them (BACKGROUND is the default).
+    "orders.tasks.send_gift_report": BACKGROUND,
+    # A supplier's webhook moves an order on as a poll answer does: someone may be waiting.
+    "orders.tasks.process_webhook_event": PEOPLE,
+    "orders.tasks.sweep_webhook_events": PEOPLE,
+    "orders.tasks.sweep_gift_reports": BACKGROUND,
     "reseller.core.tasks.rescue_jobs": PEOPLE,
 }
 

@@ -61,6 +61,8 @@ OPERATOR = Role(
         "orders.add_spendusage",
         "orders.change_spendusage",
         "orders.delete_spendusage",
+        # Gift sales made outside the order pages are recorded by finance or an admin.
+        "orders.add_giftreport",
     ),
 )
 FINANCE = Role(
@@ -69,6 +71,8 @@ FINANCE = Role(
     description="Watches balances, syncs the supplier ledger and reconciles it against orders.",
     full_apps=("finance",),
     read_apps=("orders", "catalog", "suppliers"),
+    # Records the gift sales made outside the order pages, for Telegram.
+    extra=("orders.add_giftreport",),
 )
 ADMIN = Role(
     name="admin",

@@ -311,6 +311,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 5.0,
         "options": {"expires": 5},
     },
+    # Telegram reports of completed sales whose message was lost or whose retry is due.
+    "orders-gift-reports-sweep": {
+        "task": "orders.tasks.sweep_gift_reports",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
+    # Supplier webhooks received whose processing task was lost.
+    "orders-webhook-events-sweep": {
+        "task": "orders.tasks.sweep_webhook_events",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "catalog-sync": {
         "task": "catalog.tasks.sync_all_catalogs",
         "schedule": 60.0 * env.int("CATALOG_SYNC_MINUTES", default=60),

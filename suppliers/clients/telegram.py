@@ -261,6 +261,16 @@ class TelegramBotClient:
     def _method_url(self, method: str) -> str:
         return f"{self.base_url}/bot{self._token.reveal()}/{method}"
 
+    def get_me(self) -> dict[str, Any]:
+        """``getMe``: the bot the token belongs to (Test connection); safe to repeat."""
+        return self._transport.request(
+            "POST",
+            self._method_url("getMe"),
+            safe_to_repeat=True,
+            body={},
+            parse=_bot,
+        )
+
     def report_gift_purchase(
         self,
         *,
@@ -305,6 +315,13 @@ class TelegramBotClient:
                 transaction_id=transaction_id,
             )
         raise outcome
+
+
+def _bot(reply: Reply) -> dict[str, Any]:
+    result = reply.data.get("result")
+    if not isinstance(result, dict):
+        raise SupplierBadResponse("getMe answered no bot", raw_body=None)
+    return result
 
 
 def _accepted(reply: Reply) -> bool:

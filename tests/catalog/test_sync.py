@@ -35,6 +35,10 @@ def test_first_sync_writes_every_offer_with_its_category_and_first_price(
         account=account, product_name="Telegram Stars", offer_name="100 Stars"
     )
     assert stars.requires_user_id and stars.category == "Top Up"
+    assert stars.is_telegram_stars  # the sync marks the supplier's Stars product
+    assert Offer.objects.filter(account=account, telegram_kind="stars").count() == (
+        Offer.objects.filter(account=account, product_name="Telegram Stars").count()
+    )
     assert account.__class__.objects.get(pk=account.pk).balance_profile == "MIXED"
 
 

@@ -45,6 +45,16 @@ TABLE = {
         lambda f: {"account_id": f["account"].pk},
         expect(SIGN_IN, 403, 403, 405),
     ),
+    # The Telegram marketplace (its bot token): only admins add, change and test it.
+    "suppliers:marketplace_create": (None, expect(SIGN_IN, 403, 403, 200)),
+    "suppliers:marketplace_edit": (
+        lambda f: {"marketplace_id": f["marketplace"].pk},
+        expect(SIGN_IN, 403, 403, 200),
+    ),
+    "suppliers:marketplace_check": (
+        lambda f: {"marketplace_id": f["marketplace"].pk},
+        expect(SIGN_IN, 403, 403, 405),
+    ),
     # Catalog: operators work in it; finance reads it; only operators and admins change its offers.
     "catalog:catalog_browse": (None, expect(SIGN_IN, 200, 200, 200)),
     "catalog:catalog_export": (None, expect(SIGN_IN, 200, 200, 200)),
@@ -155,7 +165,7 @@ def fixtures(make_staff):
         ProfileChange,
         SyncJob,
     )
-    from suppliers.models import SupplierAccount
+    from suppliers.models import SupplierAccount, TelegramMarketplace
 
     account = SupplierAccount.objects.create(
         name="Table", base_url="http://127.0.0.1:9", shop_token="t" * 32, connect_timeout_seconds=1
@@ -171,6 +181,9 @@ def fixtures(make_staff):
         **finance_urls.fixtures(make_staff),
         "user": make_staff("operator", username="someone"),
         "account": account,
+        "marketplace": TelegramMarketplace.objects.create(
+            name="Table bot", bot_token="1:" + "b" * 30
+        ),
         "offer": offer,
         "product": product,
         "route": ProductRoute.objects.create(product=product, offer=offer),

@@ -25,6 +25,8 @@ TASKS = (
     "confirm_batch",
     "send_batch",
     "notify_spend_approval",
+    "send_gift_report",
+    "process_webhook_event",
 )
 
 

@@ -39,6 +39,27 @@ ROWS: dict = {
         lambda f: {"account_pk": f["single_order"].account_id},
         expect(SIGN_IN, 405, 403, 405),
     ),
+    # Telegram reports: everyone who reads orders reads them; operators and admins retry one.
+    "orders:gift_report_list": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:gift_report_export": (None, expect(SIGN_IN, 200, 200, 200)),
+    # A gift sale made elsewhere is recorded by finance or an admin.
+    "orders:gift_sale_create": (None, expect(SIGN_IN, 403, 200, 200)),
+    "orders:gift_sale_import": (None, expect(SIGN_IN, 403, 200, 200)),
+    "orders:gift_report_retry": (
+        lambda f: {"report_pk": f["gift_report"].pk},
+        expect(SIGN_IN, 405, 403, 405),
+    ),
+    # A supplier's webhook receiver: POST only, for anyone (its signature is the proof).
+    "orders:supplier_webhook": (
+        lambda f: {"account_id": f["single_order"].account_id},
+        expect(405, 405, 405, 405),
+    ),
+    # The events received: an admins' page, like the supplier accounts' settings.
+    "orders:webhook_event_list": (None, expect(SIGN_IN, 403, 403, 200)),
+    "orders:webhook_event_replay": (
+        lambda f: {"event_pk": f["webhook_event"].pk},
+        expect(SIGN_IN, 403, 403, 405),
+    ),
 }
 
 
@@ -49,7 +70,7 @@ def fixtures(make_staff) -> dict:
     from django.utils import timezone
 
     from catalog.models import Offer
-    from orders.models import Order, SpendApproval
+    from orders.models import GiftReport, Order, SpendApproval, WebhookEvent
     from suppliers.models import SupplierAccount
 
     account = SupplierAccount.objects.create(
@@ -83,4 +104,15 @@ def fixtures(make_staff) -> dict:
         requested_by=make_staff("operator", username="asks-approval"),
         order_ids=[order.pk],
     )
-    return {"single_order": order, "approval": approval}
+    report = GiftReport.objects.create(
+        order=order, transaction_id=order.transaction_id, transaction_at=now
+    )
+    event = WebhookEvent.objects.create(
+        account=account, webhook_id="msg_table", status="PROCESSED", received_at=now, body="{}"
+    )
+    return {
+        "single_order": order,
+        "approval": approval,
+        "gift_report": report,
+        "webhook_event": event,
+    }

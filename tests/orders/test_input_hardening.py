@@ -146,7 +146,7 @@ def test_unicode_digits_in_the_order_form_are_not_an_offer_or_a_telegram_id(
     assert client.get(reverse("orders:order_create"), {"offer": "²"}).status_code == 404
     assert client.post(reverse("orders:order_create"), {"offer": "1²"}).status_code == 404
     type(offline_offer).objects.filter(pk=offline_offer.pk).update(
-        product_name="Telegram Stars", requires_user_id=True
+        product_name="Telegram Stars", telegram_kind="stars", requires_user_id=True
     )
     offline_offer.refresh_from_db()
     with pytest.raises(OrderError, match="numeric"):

@@ -594,6 +594,7 @@ def test_the_keys_card_shows_only_for_products_delivered_as_keys(
     client_as, offline_offer, product, returns_key, requires_user_id, card, status
 ):
     offline_offer.product_name = product
+    offline_offer.telegram_kind = "stars" if product == "Telegram Stars" else ""
     offline_offer.returns_key = returns_key
     offline_offer.requires_user_id = requires_user_id
     offline_offer.save()
@@ -607,6 +608,7 @@ def test_the_keys_card_shows_only_for_products_delivered_as_keys(
 
 def test_a_stars_order_shows_its_delivery_data_once_completed(client_as, offline_offer):
     offline_offer.product_name, offline_offer.returns_key = "Telegram Stars", True
+    offline_offer.telegram_kind = "stars"
     offline_offer.save()
     order = make_order(offline_offer, status=S.COMPLETED, game_user_id="143594291")
     Order.objects.filter(pk=order.pk).update(fulfillment_data={"telegram_user_id": 143594291})
