@@ -65,7 +65,9 @@ def _deliver_all(sandbox, account, broker, *, timeout=30) -> dict:
 
 def _place_orders(account, sandbox_offer, *, keys=3, topups=3) -> list[Order]:
     offers = [sandbox_offer(account, kind="key", skip=n) for n in range(keys)]
-    offers += [sandbox_offer(account, kind="topup", skip=n) for n in range(topups)]
+    offers += [
+        sandbox_offer(account, kind="topup", req_server="false", skip=n) for n in range(topups)
+    ]
     return [order_submit(order_id=place(offer).pk) for offer in offers]
 
 
