@@ -33,7 +33,6 @@ from typing import IO, Any, Protocol
 
 from openpyxl import Workbook
 from openpyxl.cell import Cell, WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
@@ -45,7 +44,7 @@ from finance.reconciliation import (
     ReconciliationResult,
     ReconItem,
 )
-from reseller.core.spreadsheets import BOM, FORMULA_STARTS, neutralise
+from reseller.core.spreadsheets import BOM, FORMULA_STARTS, neutralise, xlsx_cell
 
 __all__ = [
     "BOM",
@@ -568,14 +567,8 @@ CellValue = bool | int | float | Decimal | datetime | date | str | None
 
 def xlsx_value(value: object) -> CellValue:
     """A cell value: numbers as numbers, naive UTC date-times, text neutralised and stripped of
-    the control characters XML cannot hold."""
-    if value is None or isinstance(value, bool | int | float | Decimal):
-        return value
-    if isinstance(value, datetime):
-        return utc_naive(value)
-    if isinstance(value, date):
-        return value
-    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+    the control characters XML cannot hold (the rule of every XLSX download)."""
+    return xlsx_cell(value)
 
 
 def _write_only_cell(sheet: Any, value: CellValue) -> Cell:

@@ -30,6 +30,11 @@ urlpatterns = [
         name="gift_report_export",
     ),
     path(
+        "telegram-reports/export.xlsx",
+        gift_report_views.gift_report_export_xlsx,
+        name="gift_report_export_xlsx",
+    ),
+    path(
         "telegram-reports/<int:report_pk>/retry/",
         gift_report_views.gift_report_retry,
         name="gift_report_retry",

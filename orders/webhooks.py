@@ -31,7 +31,6 @@ the status inside ``data`` decides, the type is only recorded.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -46,6 +45,7 @@ from orders.models import Order, OrderStatus, WebhookEvent
 from orders.states import FINAL_STATUSES, SUPPLIER_FINAL, SUPPLIER_STATUSES, can_move
 from reseller.core.services import audit_record
 from suppliers.clients import OrderResult, SupplierError
+from suppliers.clients.errors import loads as supplier_json
 from suppliers.models import SupplierAccount
 
 #: The largest body a receiver reads; a bigger one is refused unread.
@@ -98,7 +98,8 @@ def webhook_receive(*, account: SupplierAccount, body: bytes, headers: dict[str,
     payload = None
     if problem is None:
         try:
-            payload = json.loads(body)
+            # As an API answer is read: a price stays the exact Decimal the supplier wrote.
+            payload = supplier_json(body)
         except ValueError:
             problem = "The body is not JSON."
         else:
@@ -203,7 +204,7 @@ def _apply(event: WebhookEvent):
 
 def _event_order(event: WebhookEvent) -> tuple[OrderResult | None, Order | None, str]:
     """The event's order-status answer and its order (locked), or why there is none."""
-    data = json.loads(event.body).get("data")
+    data = supplier_json(event.body).get("data")
     try:
         result = OrderResult.from_json(data)
     except (SupplierError, ValueError) as error:

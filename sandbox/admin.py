@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from sandbox import faults, orders, wire
+from sandbox import faults, orders, webhooks, wire
 from sandbox.catalog import TEST_OFFER_ID, Offer
 from sandbox.errors import ENVELOPES
 from sandbox.money import cents_to_decimal, round_price, to_cents
@@ -570,7 +570,15 @@ def reset(app, match, body, query, now):
     every balance goes back to the account's opening balance, re-deposited as a DEPOSIT row.
     """
     with app.state.tx() as db:
-        for table in ("orders", "ledger", "faults", "requests", "telegram_reports", "settings"):
+        for table in (
+            "orders",
+            "ledger",
+            "faults",
+            "requests",
+            "telegram_reports",
+            "settings",
+            "webhook_targets",
+        ):
             db.execute(f"DELETE FROM {table}")  # noqa: S608
         db.execute("UPDATE accounts SET balance_cents = 0")
         for row in db.execute("SELECT id, initial_cents FROM accounts").fetchall():
@@ -579,6 +587,52 @@ def reset(app, match, body, query, now):
                     db, row["id"], row["initial_cents"], "DEPOSIT", "Initial deposit", now
                 )
     return 200, {"reset": True}
+
+
+# -- webhooks -------------------------------------------------------------------------------
+
+
+def _webhook_view(app, account: Account) -> dict[str, Any]:
+    target = app.webhooks.target(account.id)
+    view: dict[str, Any] = {"enabled": target is not None, "stats": app.webhooks.stats(account.id)}
+    if target is not None:
+        view.update({k: v for k, v in target.items() if k != "secret"})
+    return view
+
+
+def get_webhook(app, match, body, query, now):
+    return 200, _webhook_view(app, _account(app, match["token"]))
+
+
+def put_webhook(app, match, body, query, now):
+    """``{url, secret, <option>...}``: send this account's order events to ``url``."""
+    account = _account(app, match["token"])
+    url, secret = body.get("url"), body.get("secret")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise AdminError(400, "url must be an http(s) URL")
+    if not webhooks.valid_secret(secret):
+        raise AdminError(400, "secret must be whsec_ followed by base64")
+    unknown = set(body) - {"url", "secret", *webhooks.DEFAULTS}
+    if unknown:
+        raise AdminError(400, f"unknown webhook options: {', '.join(sorted(unknown))}")
+    options: dict[str, Any] = {}
+    for name in webhooks.DEFAULTS:
+        if name not in body:
+            continue
+        if name in webhooks.SHARES:
+            options[name] = _share(body[name], name)
+        elif name == "max_attempts":
+            options[name] = max(1, int(_number(body[name], name, minimum=1)))
+        else:
+            options[name] = _number(body[name], name)
+    app.webhooks.configure(account.id, url, secret, options)
+    return 200, _webhook_view(app, account)
+
+
+def delete_webhook(app, match, body, query, now):
+    account = _account(app, match["token"])
+    app.webhooks.remove(account.id)
+    return 200, _webhook_view(app, account)
 
 
 def health(app, match, body, query, now):
@@ -595,6 +649,9 @@ ROUTES: list[tuple[str, re.Pattern[str], Any]] = [
         ("POST", r"/accounts/(?P<token>[^/]+)/deposit", deposit),
         ("GET", r"/accounts/(?P<token>[^/]+)/orders", account_orders),
         ("GET", r"/accounts/(?P<token>[^/]+)/purchases", purchases),
+        ("GET", r"/accounts/(?P<token>[^/]+)/webhook", get_webhook),
+        ("POST", r"/accounts/(?P<token>[^/]+)/webhook", put_webhook),
+        ("DELETE", r"/accounts/(?P<token>[^/]+)/webhook", delete_webhook),
         ("GET", "/offers", list_offers),
         ("POST", "/offers/reprice", reprice),
         ("GET", r"/offers/(?P<id>\d+)", get_offer),

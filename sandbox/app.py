@@ -16,6 +16,7 @@ from sandbox import catalog, faults
 from sandbox.catalog import Catalog
 from sandbox.state import State
 from sandbox.telegram import TelegramDirectory, fingerprint
+from sandbox.webhooks import Dispatcher
 
 DEMO_DEPOSIT_CENTS = 1_000_000
 
@@ -53,8 +54,10 @@ class Sandbox:
         self.catalog = Catalog(self.state, self.seed)
         self.catalog.refresh()
         self.telegram = TelegramDirectory(self.state)
+        self.webhooks = Dispatcher(self)
 
     def close(self) -> None:
+        self.webhooks.close()
         self.state.close()
 
     def ensure_demo(self, token: str, management_token: str | None) -> None:

@@ -296,6 +296,7 @@ def create_order(app, account, body, query, settings, now):
     order = orders.place(
         app, account, offer_id, Decimal(price), transaction_id, customer, settings, now
     )
+    app.webhooks.order_placed(account.id, order, now)
     if account.kind == "codegames":
         return 200, codegames.created(order, now)
     return 200, _gamesdrop_order(order, now, created=True)

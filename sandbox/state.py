@@ -129,6 +129,12 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_ts ON requests(ts);
 CREATE TABLE IF NOT EXISTS telegram_bots (token TEXT PRIMARY KEY, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_targets (
+    account_id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    options TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS telegram_users (
     id INTEGER PRIMARY KEY,
     username TEXT NOT NULL UNIQUE,

@@ -1,19 +1,24 @@
-"""CSV that opens safely and correctly in spreadsheet programs.
+"""CSV and XLSX downloads that open safely and correctly in spreadsheet programs.
 
 Text cells that start with `=`, `+`, `-`, `@`, a tab or a carriage return are neutralised with a
 leading apostrophe (OWASP "CSV injection"), so a product name or a supplier description can never
 run as a formula; numbers stay numbers. Files start with a UTF-8 byte-order mark, which is how
-spreadsheet programs recognise UTF-8.
+spreadsheet programs recognise UTF-8. XLSX keeps numbers as numbers and date-times as real
+(naive UTC) dates, and neutralises text the same way (openpyxl would otherwise store a string
+starting with `=` as a formula).
 """
 
 import csv
 import re
+import tempfile
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
@@ -74,3 +79,38 @@ def csv_download(
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="{download_name(name)}-{stamp}.csv"'
     return response
+
+
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_cell(value):
+    """A cell value: numbers as numbers, date-times as naive UTC, text neutralised and stripped
+    of the control characters XML cannot hold."""
+    if value is None or isinstance(value, (bool, int, float, Decimal, date)):
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
+
+
+def xlsx_download(
+    header: list[str], rows: Iterable[Iterable], *, name: str, sheet: str = "Export"
+) -> FileResponse:
+    """One sheet (header, then each row) as an XLSX download named `<name>-<YYYYmmdd-HHMM>.xlsx`.
+    Written in write-only mode to a temporary file, so a long export does not sit in memory."""
+    workbook = Workbook(write_only=True)
+    worksheet = workbook.create_sheet(sheet[:31])
+    worksheet.append([xlsx_cell(h) for h in header])
+    for row in rows:
+        worksheet.append([xlsx_cell(value) for value in row])
+    stream = tempfile.TemporaryFile()
+    workbook.save(stream)
+    stream.seek(0)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    return FileResponse(
+        stream,
+        as_attachment=True,
+        filename=f"{download_name(name)}-{stamp}.xlsx",
+        content_type=XLSX_CONTENT_TYPE,
+    )

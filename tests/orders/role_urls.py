@@ -42,6 +42,7 @@ ROWS: dict = {
     # Telegram reports: everyone who reads orders reads them; operators and admins retry one.
     "orders:gift_report_list": (None, expect(SIGN_IN, 200, 200, 200)),
     "orders:gift_report_export": (None, expect(SIGN_IN, 200, 200, 200)),
+    "orders:gift_report_export_xlsx": (None, expect(SIGN_IN, 200, 200, 200)),
     # A gift sale made elsewhere is recorded by finance or an admin.
     "orders:gift_sale_create": (None, expect(SIGN_IN, 403, 200, 200)),
     "orders:gift_sale_import": (None, expect(SIGN_IN, 403, 200, 200)),

@@ -6,12 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import datetime
 
+import openpyxl
 import pytest
 from django.db import connection
 from django.test import TestCase
 from django.urls import reverse
 
+from orders.gift_report_views import EXPORT_HEADER
 from orders.models import GiftReport, GiftReportStatus
 from reseller.core.models import AuditEvent
 from suppliers.models import TelegramMarketplace
@@ -232,3 +235,29 @@ def test_a_csv_with_unknown_columns_is_refused_whole(client_as, marketplace):  #
         reverse("orders:gift_sale_import"), {"file": SimpleUploadedFile("s.csv", content)}
     )
     assert b"missing: sold_at" in page.content and b"not known: price" in page.content
+
+
+def test_the_reports_export_as_xlsx_with_numbers_as_numbers(
+    client_as,
+    marketplace,  # noqa: F811
+    stars_offer,  # noqa: F811
+    broker,
+):
+    marketplace()
+    sent = GiftReport.objects.get(order=complete(stars_offer))
+    broker.run("send_gift_report")
+    stars_offer.telegram_gift_names = ""
+    stars_offer.save()
+    complete(stars_offer)  # needs attention: left out by the filter below
+
+    export = client_as("finance").get(reverse("orders:gift_report_export_xlsx"), {"status": "SENT"})
+    assert export.status_code == 200
+    assert export["Content-Disposition"].endswith('.xlsx"')
+    workbook = openpyxl.load_workbook(io.BytesIO(b"".join(export.streaming_content)))
+    header, *rows = workbook["Telegram reports"].iter_rows(values_only=True)
+    assert list(header) == EXPORT_HEADER
+    (row,) = [dict(zip(header, values, strict=True)) for values in rows]
+    assert row["transaction_id"] == sent.transaction_id
+    assert row["amount_smallest_unit"] == 145  # a number, not text
+    assert row["currency"] == "USD" and row["state"] == "Reported"
+    assert isinstance(row["sold_at_utc"], datetime)
