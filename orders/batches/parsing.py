@@ -198,12 +198,12 @@ def _what_to_order(raw: RawRow, problems: list[str]) -> bool:
         )
         return False
     if not product and not offer:
-        cells = " nor ".join(
+        cells = " nor a ".join(
             f"{COLUMN_LABELS[key]} (cell {raw.cell(key)})"
             for key in ("offer_id", "product")
             if key in raw.values
         )
-        problems.append(f"the row names no offer_id and no product: fill {cells}")
+        problems.append(f"the row names neither an {cells}: fill one of them")
         return False
     return bool(product)
 
