@@ -28,7 +28,14 @@ from reseller.core.services import audit_record
 
 #: The template's columns that hold text, written as text cells (a spreadsheet would turn the
 #: player id 000123 into the number 123).
-TEXT_COLUMNS = {"product", "player_id", "server_id", "email", "telegram_username", "customer_reference"}
+TEXT_COLUMNS = {
+    "product",
+    "player_id",
+    "server_id",
+    "email",
+    "telegram_username",
+    "customer_reference",
+}
 
 
 def _plain(number: Decimal | None) -> str:
@@ -75,9 +82,7 @@ def batch_retry_failed(*, batch: Batch, by, request=None) -> Batch:
     """The failed rows of `batch` as a new batch, read by a worker into the usual preview.
     Raises OrderActionRefused when there is nothing to retry or the failed orders changed
     meanwhile (then nothing is stored)."""
-    orders = list(
-        batch_failed_orders(batch=batch).select_related("offer", "account", "product")
-    )
+    orders = list(batch_failed_orders(batch=batch).select_related("offer", "account", "product"))
     if not orders:
         raise OrderActionRefused("No order of this batch is waiting to be retried.")
     account = batch.account or orders[0].account

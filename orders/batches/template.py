@@ -12,7 +12,15 @@ from orders.batches.reading import COLUMN_LABELS
 TEMPLATE_HEADER = tuple(COLUMN_LABELS.values())
 # Formatted as text in the workbook: the ids, and what is text anyway.
 TEXT_COLUMNS = frozenset(
-    {"offer_id", "product", "player_id", "server_id", "customer_reference", "email", "telegram_username"}
+    {
+        "offer_id",
+        "product",
+        "player_id",
+        "server_id",
+        "customer_reference",
+        "email",
+        "telegram_username",
+    }
 )
 TEMPLATE_EXAMPLES = (
     ("1001", "1", "52357322414", "os_euro", "", "", "ORDER-1001", "5.00", ""),

@@ -263,7 +263,9 @@ def test_missing_required_columns_are_named():
 
 def test_missing_header_is_refused_with_what_was_found():
     # A file of numbers alone: the first row is taken as the header and names no column.
-    assert refusal("1,2\n3,4\n").startswith("The header has no offer_id or product and no quantity column")
+    assert refusal("1,2\n3,4\n").startswith(
+        "The header has no offer_id or product and no quantity column"
+    )
 
 
 def test_two_columns_meaning_the_same_are_refused():
