@@ -222,3 +222,31 @@ def test_a_route_out_of_stock_between_preview_and_send_hands_the_order_to_the_ne
     assert supplier.purchases(second, order.transaction_id) == 1
     assert [attempt.account for attempt in order.attempts.order_by("pk")] == [first, second]
     assert order.events.filter(data__reroute=True).count() == 1
+
+
+def test_orders_of_a_batch_waiting_on_a_queue_held_since_confirmation_take_the_next_route(
+    client_as, two_routes, broker, supplier
+):
+    from django.utils import timezone
+
+    from orders.services.account_queue import account_queue_hold
+
+    product, (first, second), _ = two_routes
+    content = f"{HEADER}\r\n,2,a@example.com,H-1,,gift-card-20\r\n".encode()
+    client = client_as("operator")
+    batch = confirm(client, upload(client, first, content, "products.csv"))
+    orders = list(Order.objects.filter(batch=batch).order_by("pk"))
+    assert [order.account for order in orders] == [first, first]
+    # The first account's balance ran out (another order's INSUFFICIENT_BALANCE) before these
+    # were sent: they go to the next route rather than wait on hold.
+    account_queue_hold(account_id=first.pk, reason="INSUFFICIENT_BALANCE", now=timezone.now())
+
+    for order in orders:
+        sent = order_submit(order_id=order.pk)
+        assert sent.status == S.QUEUED and sent.account == second
+        assert sent.transaction_id != order.transaction_id
+        sent = order_submit(order_id=order.pk)
+        assert sent.status == S.COMPLETED, sent.last_error
+        assert supplier.purchases(first, order.transaction_id) == 0
+        assert supplier.purchases(second, sent.transaction_id) == 1
+        assert [attempt.account for attempt in sent.attempts.order_by("pk")] == [first, second]
