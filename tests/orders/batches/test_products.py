@@ -250,3 +250,23 @@ def test_orders_of_a_batch_waiting_on_a_queue_held_since_confirmation_take_the_n
         assert supplier.purchases(first, order.transaction_id) == 0
         assert supplier.purchases(second, sent.transaction_id) == 1
         assert [attempt.account for attempt in sent.attempts.order_by("pk")] == [first, second]
+
+
+def test_retrying_a_failed_product_order_retries_the_product_not_the_route_it_took(
+    client_as, two_routes, broker, make_staff
+):
+    from orders.batches.failed_rows import batch_retry_failed
+
+    product, (first, _), _ = two_routes
+    content = f"{HEADER}\r\n,1,a@example.com,F-1,,gift-card-20\r\n".encode()
+    client = client_as("operator")
+    batch = confirm(client, upload(client, first, content, "products.csv"))
+    Order.objects.filter(batch=batch).update(status=S.FAILED)
+
+    retry = batch_retry_failed(batch=batch, by=make_staff(role="operator"))
+    tasks.read_batch.run(retry.pk)
+    row = BatchPreviewRow.objects.get(batch=retry)
+    assert not row.has_problems, row.problems
+    assert row.product == product and row.product_ref == "gift-card-20"
+    assert row.offer_ref is None and row.max_unit_price is None
+    assert row.customer_reference == "F-1" and row.email == "a@example.com"
