@@ -45,14 +45,20 @@ from orders.batches.parsing import BatchRow, parse_rows
 from orders.batches.reading import BatchFileRefused, read_rows
 from orders.batches.services import batch_confirm
 from orders.batches.states import B, batch_transition
-from orders.batches.validation import BatchPreview, CheckPlayer, units_over_limit, validate_rows
+from orders.batches.validation import (
+    BatchPreview,
+    CheckPlayer,
+    RoutesNow,
+    units_over_limit,
+    validate_rows,
+)
 from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError
 from orders.models import Batch, BatchPreviewRow, Order, SpendApproval
 from orders.routing import product_routes_now
 from orders.selectors import customer_references_ordered
 from orders.services import OperatorAction, OrderLine, batch_orders_create, spending
-from orders.services.rerouting import NoRoute, order_create_for_product, product_route_pick
+from orders.services.rerouting import NoRoute, order_create_for_product
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
 
@@ -443,19 +449,13 @@ def _product_rows_usd(batch: Batch) -> Decimal | None:
     route's currency has no rate."""
     rows = BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exclude(product_ref="")
     total = Decimal(0)
-    choices: dict[int, list] = {}
+    routes = RoutesNow()
     for row in rows.select_related("product").iterator(chunk_size=2000):
         cost = row.route_usd_cost
-        product = row.product
-        if product is not None:
-            if product.pk not in choices:
-                choices[product.pk] = product_routes_now(product)
+        if row.product is not None:
             try:
-                choice, _ = product_route_pick(
-                    product,
-                    game_user_id=row.game_user_id,
-                    game_server_id=row.game_server_id,
-                    choices=choices[product.pk],
+                choice, _ = routes.pick(
+                    row.product, game_user_id=row.game_user_id, game_server_id=row.game_server_id
                 )
             except NoRoute:
                 pass
@@ -665,10 +665,15 @@ def _create_product_orders(batch: Batch, rows) -> int:
     the product's best route now, with failover to the next route when a supplier refuses
     without buying. The route the preview showed is not pinned."""
     created = 0
+    # Read once per product: this transaction holds the batch, and nothing it creates changes
+    # which accounts are held or failing.
+    choices: dict[int, list] = {}
     for row in rows.select_related("product").order_by("row_number").iterator(chunk_size=500):
         where = f"Row {row.row_number}"
         if row.product is None:
             raise OrderActionRefused(f"{where}: its product '{row.product_ref}' is gone.")
+        if row.product.pk not in choices:
+            choices[row.product.pk] = product_routes_now(row.product)
         try:
             orders = order_create_for_product(
                 product=row.product,
@@ -681,6 +686,7 @@ def _create_product_orders(batch: Batch, rows) -> int:
                 batch=batch,
                 row_number=row.row_number,
                 by=batch.confirmed_by,
+                choices=choices[row.product.pk],
             )
         except OrderError as error:
             raise type(error)(f"{where}: {error.message}", extra=error.extra) from None

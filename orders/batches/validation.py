@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from catalog.models import Offer, Product
+from catalog.models import Offer, Product, ProductRoute
 from catalog.routing import RouteChoice
 from catalog.selectors import currency_rates_at
 from orders.batches.parsing import BatchRow, parse_rows
@@ -144,7 +144,7 @@ def _check_rows(
     profile = getattr(account, "balance_profile", "") or ""
     offers: dict[int, Offer] = {}
     products: dict[str, Product] = {}
-    routes: dict[int, list[RouteChoice]] = {}  # product pk → its routes now, asked once
+    routes = RoutesNow()
     players: dict[tuple[int, str, str], tuple[bool, str] | str] = {}
     first_with_reference: dict[str, BatchRow] = {}
     repeats: dict[str, list[int]] = {}
@@ -199,9 +199,39 @@ def _already_ordered(chunk: list[BatchRow], ordered: OrderedReferences | None) -
 _NEEDS_PLAYER = (Product.CustomerGives.PLAYER_ID, Product.CustomerGives.PLAYER_AND_SERVER)
 
 
-def _check_product(
-    row: BatchRow, product: Product | None, routes: dict[int, list[RouteChoice]]
-) -> None:
+class RoutesNow:
+    """The route an order of a product would take now, for many rows: the product's routes read
+    once, and the pick made once per product and kind of customer details (with or without a
+    player id, a server) — all a pick depends on."""
+
+    def __init__(self) -> None:
+        self._choices: dict[int, list[RouteChoice]] = {}
+        self._picks: dict[tuple[int, bool, bool], tuple[RouteChoice, ProductRoute] | NoRoute] = {}
+
+    def pick(
+        self, product: Product, *, game_user_id: str, game_server_id: str
+    ) -> tuple[RouteChoice, ProductRoute]:
+        """As `product_route_pick`: raises NoRoute saying why no route fits."""
+        key = (product.pk, bool(game_user_id.strip()), bool(game_server_id.strip()))
+        if key not in self._picks:
+            if product.pk not in self._choices:
+                self._choices[product.pk] = product_routes_now(product)
+            try:
+                self._picks[key] = product_route_pick(
+                    product,
+                    game_user_id=game_user_id,
+                    game_server_id=game_server_id,
+                    choices=self._choices[product.pk],
+                )
+            except NoRoute as refusal:
+                self._picks[key] = refusal
+        found = self._picks[key]
+        if isinstance(found, NoRoute):
+            raise NoRoute(found.message)
+        return found
+
+
+def _check_product(row: BatchRow, product: Product | None, routes: RoutesNow) -> None:
     """A row naming a product: the product, what its customer must give, and the route an order
     sent now would take (shown in the preview; each order is routed again when it is sent)."""
     problems = row.problems
@@ -219,14 +249,9 @@ def _check_product(
             f"max_unit_price is for offer rows: product '{code}' is ordered within the limit "
             "of the route it takes (set on the product's page); leave the cell empty"
         )
-    if product.pk not in routes:
-        routes[product.pk] = product_routes_now(product)
     try:
-        choice, route = product_route_pick(
-            product,
-            game_user_id=row.game_user_id,
-            game_server_id=row.game_server_id,
-            choices=routes[product.pk],
+        choice, route = routes.pick(
+            product, game_user_id=row.game_user_id, game_server_id=row.game_server_id
         )
     except NoRoute as refusal:
         problems.append(f"product '{code}': {refusal.message}")

@@ -112,12 +112,19 @@ def order_create_for_product(  # noqa: PLR0913 (one keyword for each thing an or
     by=None,
     request=None,
     now: datetime | None = None,
+    choices: list[RouteChoice] | None = None,
 ) -> list[Order]:
     """Create `quantity` orders of the product, QUEUED on its best route now (each with its own
-    transactionId, committed before anything is sent). Raises NoRoute when none fits."""
+    transactionId, committed before anything is sent). Raises NoRoute when none fits.
+    `choices`: the product's `product_routes_now`, when the caller (a batch of many rows, in one
+    transaction) has read them already."""
     now = now or timezone.now()
     _, route = product_route_pick(
-        product, game_user_id=game_user_id, game_server_id=game_server_id, now=now
+        product,
+        game_user_id=game_user_id,
+        game_server_id=game_server_id,
+        choices=choices,
+        now=now,
     )
     orders = order_create(
         offer=route.offer,
