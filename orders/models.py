@@ -504,6 +504,14 @@ class BatchPreviewRow(models.Model):
         Offer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     offer_ref = models.BigIntegerField(null=True, blank=True, help_text="The file's offer id.")
+    # A row naming a product instead: its orders are routed when they are sent, and `offer`,
+    # `unit_price` and `currency` are the route the preview saw (for the estimate, not pinned).
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    product_ref = models.CharField(max_length=60, blank=True, help_text="The file's product.")
+    route_account = models.CharField(max_length=120, blank=True)
+    route_usd_cost = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     quantity = models.PositiveIntegerField(null=True, blank=True)
     game_user_id = models.CharField(max_length=64, blank=True)
     game_server_id = models.CharField(max_length=64, blank=True)

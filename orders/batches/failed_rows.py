@@ -28,7 +28,14 @@ from reseller.core.services import audit_record
 
 #: The template's columns that hold text, written as text cells (a spreadsheet would turn the
 #: player id 000123 into the number 123).
-TEXT_COLUMNS = {"player_id", "server_id", "email", "telegram_username", "customer_reference"}
+TEXT_COLUMNS = {
+    "product",
+    "player_id",
+    "server_id",
+    "email",
+    "telegram_username",
+    "customer_reference",
+}
 
 
 def _plain(number: Decimal | None) -> str:
@@ -40,20 +47,24 @@ def _retry_lines(orders: Iterable[Order]) -> list[list[str]]:
     (a row of 3 with 2 failed is retried as a row of 2), in the template's column order."""
     lines: dict[tuple, int] = {}
     for order in orders:
+        # An order for a product is retried as the product (routed again when it is sent),
+        # within the limit of the route it takes.
+        product = order.product
         key = (
             order.row_number if order.row_number is not None else f"order-{order.pk}",
-            str(order.offer.offer_id),
+            "" if product is not None else str(order.offer.offer_id),
             order.game_user_id,
             order.game_server_id,
             order.email,
             order.telegram_username,
             order.customer_reference,
-            _plain(order.max_unit_price),
+            "" if product is not None else _plain(order.max_unit_price),
+            "" if product is None else product.code,
         )
         lines[key] = lines.get(key, 0) + 1
     return [
-        [offer_id, str(quantity), player, server, email, telegram, reference, limit]
-        for (_, offer_id, player, server, email, telegram, reference, limit), quantity in (
+        [offer_id, str(quantity), player, server, email, telegram, reference, limit, code]
+        for (_, offer_id, player, server, email, telegram, reference, limit, code), quantity in (
             lines.items()
         )
     ]
@@ -71,7 +82,7 @@ def batch_retry_failed(*, batch: Batch, by, request=None) -> Batch:
     """The failed rows of `batch` as a new batch, read by a worker into the usual preview.
     Raises OrderActionRefused when there is nothing to retry or the failed orders changed
     meanwhile (then nothing is stored)."""
-    orders = list(batch_failed_orders(batch=batch).select_related("offer", "account"))
+    orders = list(batch_failed_orders(batch=batch).select_related("offer", "account", "product"))
     if not orders:
         raise OrderActionRefused("No order of this batch is waiting to be retried.")
     account = batch.account or orders[0].account
@@ -155,4 +166,5 @@ def _fix_values(row: BatchPreviewRow) -> list:
         row.telegram_username or None,
         row.customer_reference or None,
         row.max_unit_price,
+        row.product_ref or None,
     ]

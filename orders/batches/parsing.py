@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 
-from catalog.models import Offer
+from catalog.models import Offer, Product
 from orders.batches.reading import COLUMN_LABELS, RawRow, clip
 from reseller.core.ids import ascii_digits_only
 
@@ -37,12 +37,14 @@ MAX_QUANTITY = 100
 MAX_ID_LENGTH = 64  # player and server ids
 MAX_REFERENCE_LENGTH = 100
 MAX_EMAIL_LENGTH = 254
+MAX_PRODUCT_CODE_LENGTH = 60
 
 
 @dataclass(slots=True)
 class BatchRow:
     row_number: int
     offer_id: int | None = None
+    product_code: str = ""  # a product's code, instead of an offer id
     quantity: int | None = None
     game_user_id: str = ""
     game_server_id: str = ""
@@ -58,6 +60,11 @@ class BatchRow:
     # Filled by validate_rows.
     offer: Offer | None = None
     player_login: str = ""
+    # A product row: the product, and the route an order sent now would take (its offer is
+    # `offer`, for the estimate; nothing is pinned: each order is routed when it is sent).
+    product: Product | None = None
+    route_account: str = ""
+    route_usd_cost: Decimal | None = None
 
     @property
     def ok(self) -> bool:
@@ -149,12 +156,16 @@ def parse_row(raw: RawRow) -> BatchRow:
     if _control_characters(raw, problems):
         row.bad_values = {key: clip(text, 60) for key, text in values.items() if "\x00" in text}
         return row
-    with _bad_value(row, raw, "offer_id"):
-        row.offer_id = _offer_id(values.get("offer_id", ""), problems)
-        if row.offer_id is not None and _spreadsheet_damage(
-            raw, "offer_id", problems, numbers_allowed=True
-        ):
-            row.offer_id = None
+    if _what_to_order(raw, problems):
+        with _bad_value(row, raw, "product"):
+            row.product_code = _text(values, "product", MAX_PRODUCT_CODE_LENGTH, problems)
+    elif not problems:
+        with _bad_value(row, raw, "offer_id"):
+            row.offer_id = _offer_id(values.get("offer_id", ""), problems)
+            if row.offer_id is not None and _spreadsheet_damage(
+                raw, "offer_id", problems, numbers_allowed=True
+            ):
+                row.offer_id = None
     with _bad_value(row, raw, "quantity"):
         row.quantity = _quantity(values.get("quantity", ""), problems)
     with _bad_value(row, raw, "game_user_id"):
@@ -172,6 +183,29 @@ def parse_row(raw: RawRow) -> BatchRow:
     with _bad_value(row, raw, "max_unit_price"):
         row.max_unit_price = _max_unit_price(values.get("max_unit_price", ""), problems)
     return row
+
+
+def _what_to_order(raw: RawRow, problems: list[str]) -> bool:
+    """Whether the row names a product (and no offer id). A row naming both, or neither when the
+    file has a product column, is a problem naming its cells."""
+    if "product" not in raw.values:
+        return False  # a file of offer ids
+    product, offer = raw.values.get("product", ""), raw.values.get("offer_id", "")
+    if product and offer:
+        problems.append(
+            f"offer_id in cell {raw.cell('offer_id')} and product in cell {raw.cell('product')} "
+            "are both filled: a row orders an offer or a product, keep one of them"
+        )
+        return False
+    if not product and not offer:
+        cells = " nor a ".join(
+            f"{COLUMN_LABELS[key]} (cell {raw.cell(key)})"
+            for key in ("offer_id", "product")
+            if key in raw.values
+        )
+        problems.append(f"the row names neither an {cells}: fill one of them")
+        return False
+    return bool(product)
 
 
 @contextmanager

@@ -45,12 +45,20 @@ from orders.batches.parsing import BatchRow, parse_rows
 from orders.batches.reading import BatchFileRefused, read_rows
 from orders.batches.services import batch_confirm
 from orders.batches.states import B, batch_transition
-from orders.batches.validation import BatchPreview, CheckPlayer, units_over_limit, validate_rows
+from orders.batches.validation import (
+    BatchPreview,
+    CheckPlayer,
+    RoutesNow,
+    units_over_limit,
+    validate_rows,
+)
 from orders.dispatch import enqueue_after_commit
 from orders.errors import OrderActionRefused, OrderError
 from orders.models import Batch, BatchPreviewRow, Order, SpendApproval
+from orders.routing import product_routes_now
 from orders.selectors import customer_references_ordered
 from orders.services import OperatorAction, OrderLine, batch_orders_create, spending
+from orders.services.rerouting import NoRoute, order_create_for_product
 from reseller.core.services import audit_record
 from suppliers.models import SupplierAccount
 
@@ -176,6 +184,10 @@ def _row_record(batch: Batch, row: BatchRow) -> dict:
         "row_number": row.row_number,
         "offer_id": None if offer is None else offer.pk,
         "offer_ref": row.offer_id,
+        "product_id": None if row.product is None else row.product.pk,
+        "product_ref": row.product_code,
+        "route_account": row.route_account[:120],
+        "route_usd_cost": row.route_usd_cost,
         "quantity": row.quantity,
         "game_user_id": row.game_user_id,
         "game_server_id": row.game_server_id,
@@ -408,11 +420,14 @@ def batch_spend_usd(batch: Batch) -> Decimal | None:
     """What confirming the batch would spend in USD now: each row without problems at the price
     its orders would be sent at (the offer's current price, or the row's limit when the price is
     above it), converted at the rate valid now."""
-    good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False)
+    good = BatchPreviewRow.objects.filter(batch=batch, has_problems=False, product_ref="")
     offers = {
         offer.pk: offer
         for offer in Offer.objects.filter(pk__in=good.values("offer_id")).select_related("account")
     }
+    products = _product_rows_usd(batch)
+    if products is None:
+        return None
     totals: dict[tuple[str, int], Decimal] = {}
     for row in good.iterator(chunk_size=2000):
         line = _order_line(row, offers)
@@ -425,7 +440,31 @@ def batch_spend_usd(batch: Batch) -> Decimal | None:
     ]
     if any(cost is None for cost in costs):
         return None  # a currency without a rate, and no limit to check
-    return sum((cost for cost in costs if cost is not None), Decimal(0))
+    return sum((cost for cost in costs if cost is not None), products)
+
+
+def _product_rows_usd(batch: Batch) -> Decimal | None:
+    """What the rows naming a product would spend in USD on their best route now (the route the
+    preview saw when none is usable now: the orders wait for one or are refused). None: a
+    route's currency has no rate."""
+    rows = BatchPreviewRow.objects.filter(batch=batch, has_problems=False).exclude(product_ref="")
+    total = Decimal(0)
+    routes = RoutesNow()
+    for row in rows.select_related("product").iterator(chunk_size=2000):
+        cost = row.route_usd_cost
+        if row.product is not None:
+            try:
+                choice, _ = routes.pick(
+                    row.product, game_user_id=row.game_user_id, game_server_id=row.game_server_id
+                )
+            except NoRoute:
+                pass
+            else:
+                cost = choice.usd_cost
+        if cost is None:
+            return None
+        total += cost * (row.quantity or 1)
+    return total
 
 
 def batch_preview_confirm(*, batch: Batch, by, request=None) -> Batch:
@@ -604,16 +643,54 @@ def _create_orders(batch: Batch) -> int:
             f"Since this preview was made, {len(taken)} of its customer references were "
             f"ordered elsewhere ({shown}). Discard it and upload the file again."
         )
+    offer_rows = good.filter(product_ref="")
     # One instance per offer, its account loaded: the order service reads both per line.
     offers = {
         offer.pk: offer
-        for offer in Offer.objects.filter(pk__in=good.values("offer_id")).select_related("account")
+        for offer in Offer.objects.filter(pk__in=offer_rows.values("offer_id")).select_related(
+            "account"
+        )
     }
-    rows = good.order_by("row_number").iterator(chunk_size=2000)
+    rows = offer_rows.order_by("row_number").iterator(chunk_size=2000)
     created = batch_orders_create(
         batch=batch, lines=(_order_line(row, offers) for row in rows), by=batch.confirmed_by
     )
+    created += _create_product_orders(batch, good.exclude(product_ref=""))
     good.delete()  # the orders carry these rows now
+    return created
+
+
+def _create_product_orders(batch: Batch, rows) -> int:
+    """The orders of the rows naming a product, made as the product order page makes them: on
+    the product's best route now, with failover to the next route when a supplier refuses
+    without buying. The route the preview showed is not pinned."""
+    created = 0
+    # Read once per product: this transaction holds the batch, and nothing it creates changes
+    # which accounts are held or failing.
+    choices: dict[int, list] = {}
+    for row in rows.select_related("product").order_by("row_number").iterator(chunk_size=500):
+        where = f"Row {row.row_number}"
+        if row.product is None:
+            raise OrderActionRefused(f"{where}: its product '{row.product_ref}' is gone.")
+        if row.product.pk not in choices:
+            choices[row.product.pk] = product_routes_now(row.product)
+        try:
+            orders = order_create_for_product(
+                product=row.product,
+                quantity=row.quantity or 1,
+                game_user_id=row.game_user_id,
+                game_server_id=row.game_server_id,
+                email=row.email,
+                telegram_username=row.telegram_username,
+                customer_reference=row.customer_reference,
+                batch=batch,
+                row_number=row.row_number,
+                by=batch.confirmed_by,
+                choices=choices[row.product.pk],
+            )
+        except OrderError as error:
+            raise type(error)(f"{where}: {error.message}", extra=error.extra) from None
+        created += len(orders)
     return created
 
 

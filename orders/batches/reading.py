@@ -78,9 +78,11 @@ COLUMN_LABELS = {
     "telegram_username": "telegram_username",
     "customer_reference": "customer_reference",
     "max_unit_price": "max_unit_price",
+    "product": "product",  # a product's code, instead of an offer id
 }
 _ALIASES = {
     "offer_id": ("offerid", "offer", "offergroupid", "offerno", "offernumber"),
+    "product": ("product", "productcode"),
     "quantity": ("quantity", "qty"),
     "game_user_id": ("playerid", "gameuserid", "player", "userid"),
     "game_server_id": ("serverid", "gameserverid", "server"),
@@ -91,10 +93,13 @@ _ALIASES = {
 }
 _COLUMN_BY_ALIAS = {alias: key for key, aliases in _ALIASES.items() for alias in aliases}
 EXPECTED_COLUMNS = (
-    f"The columns are {', '.join(COLUMN_LABELS.values())} (only offer_id and quantity are "
-    "required; also accepted: offer, qty, player, server, reference, telegram, max_price)."
+    f"The columns are {', '.join(COLUMN_LABELS.values())} (only quantity and offer_id or product "
+    "are required; also accepted: offer, product_code, qty, player, server, reference, telegram, "
+    "max_price)."
 )
-REQUIRED_COLUMNS = ("offer_id", "quantity")
+REQUIRED_COLUMNS = ("quantity",)
+# A row names what to order by one of these (an offer of the account, or a product's code).
+WHAT_COLUMNS = ("offer_id", "product")
 DELIMITERS = ("\t", ";", ",")  # the order breaks ties
 _SEPARATOR_HINT = re.compile(r"sep=([,;\t|])", re.IGNORECASE)
 
@@ -391,6 +396,8 @@ class BatchReader:
             else:
                 self.columns[key] = index
         missing = [COLUMN_LABELS[key] for key in REQUIRED_COLUMNS if key not in self.columns]
+        if not any(key in self.columns for key in WHAT_COLUMNS):
+            missing.insert(0, " or ".join(COLUMN_LABELS[key] for key in WHAT_COLUMNS))
         if missing:
             found = ", ".join(f"'{name}'" for name in self.header[:12] if name) or "nothing"
             raise BatchFileRefused(

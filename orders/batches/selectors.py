@@ -233,7 +233,7 @@ PREVIEW_VIEWS = {
 
 def batch_preview_rows(*, batch: Batch, show: str = "all") -> QuerySet[BatchPreviewRow]:
     """The preview's rows: with problems, with warnings, or all of them (problems first)."""
-    rows = BatchPreviewRow.objects.filter(batch=batch).select_related("offer")
+    rows = BatchPreviewRow.objects.filter(batch=batch).select_related("offer", "product")
     if show == "problems":
         return rows.filter(has_problems=True).order_by("row_number")
     if show == "warnings":

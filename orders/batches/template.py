@@ -1,5 +1,5 @@
 """The downloadable batch template: the header an uploaded file must have (orders.batches.reading)
-and two example rows, as CSV and as a workbook."""
+and example rows (two naming an offer id, one a product's code), as CSV and as a workbook."""
 
 from __future__ import annotations
 
@@ -12,16 +12,26 @@ from orders.batches.reading import COLUMN_LABELS
 TEMPLATE_HEADER = tuple(COLUMN_LABELS.values())
 # Formatted as text in the workbook: the ids, and what is text anyway.
 TEXT_COLUMNS = frozenset(
-    {"offer_id", "player_id", "server_id", "customer_reference", "email", "telegram_username"}
+    {
+        "offer_id",
+        "product",
+        "player_id",
+        "server_id",
+        "customer_reference",
+        "email",
+        "telegram_username",
+    }
 )
 TEMPLATE_EXAMPLES = (
-    ("1001", "1", "52357322414", "os_euro", "", "", "ORDER-1001", "5.00"),
-    ("2002", "2", "", "", "customer@example.com", "", "ORDER-1002", "12.50"),
+    ("1001", "1", "52357322414", "os_euro", "", "", "ORDER-1001", "5.00", ""),
+    ("2002", "2", "", "", "customer@example.com", "", "ORDER-1002", "12.50", ""),
+    ("", "1", "", "", "customer@example.com", "", "ORDER-1003", "", "steam-us-20"),
 )
 
 
 def batch_template_csv() -> str:
-    """The header and two example rows (a top-up with player and server, a key by e-mail)."""
+    """The header and the example rows (a top-up with player and server, a key by e-mail, and a
+    product routed to whichever supplier account has it best when it is sent)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(TEMPLATE_HEADER)
@@ -62,7 +72,7 @@ def batch_template_xlsx() -> bytes:
                 # types-openpyxl's WriteOnlyCell leaves out the Decimal that openpyxl writes.
                 cell = WriteOnlyCell(sheet, value=Decimal(value) if value else None)  # type: ignore[arg-type]
             else:
-                cell = WriteOnlyCell(sheet, value=int(value))
+                cell = WriteOnlyCell(sheet, value=int(value) if value else None)
             cells.append(cell)
         sheet.append(cells)
     out = io.BytesIO()

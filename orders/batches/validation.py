@@ -12,10 +12,13 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from catalog.models import Offer
+from catalog.models import Offer, Product, ProductRoute
+from catalog.routing import RouteChoice
 from catalog.selectors import currency_rates_at
 from orders.batches.parsing import BatchRow, parse_rows
 from orders.batches.reading import clip, read_rows
+from orders.routing import product_routes_now
+from orders.services.rerouting import NoRoute, product_route_pick
 from reseller.core.errors import ApplicationError
 from suppliers.clients.errors import SupplierError
 
@@ -140,6 +143,8 @@ def _check_rows(
     the file, or ordered already)."""
     profile = getattr(account, "balance_profile", "") or ""
     offers: dict[int, Offer] = {}
+    products: dict[str, Product] = {}
+    routes = RoutesNow()
     players: dict[tuple[int, str, str], tuple[bool, str] | str] = {}
     first_with_reference: dict[str, BatchRow] = {}
     repeats: dict[str, list[int]] = {}
@@ -150,6 +155,9 @@ def _check_rows(
         if wanted:
             for offer in Offer.objects.filter(account=account, offer_id__in=wanted):
                 offers[offer.offer_id] = offer
+        codes = {row.product_code for row in chunk if row.product_code} - products.keys()
+        if codes:
+            products.update(Product.objects.in_bulk(codes, field_name="code"))
         used = _already_ordered(chunk, ordered)
         for row in chunk:
             reference = row.customer_reference
@@ -167,6 +175,8 @@ def _check_rows(
             if row.offer_id is not None:
                 _check_offer(row, offers.get(row.offer_id), profile)
                 _check_player(row, check_player, players)
+            elif row.product_code:
+                _check_product(row, products.get(row.product_code), routes)
 
     for reference, numbers in repeats.items():
         shown = ", ".join(str(number) for number in numbers[:5])
@@ -184,6 +194,71 @@ def _already_ordered(chunk: list[BatchRow], ordered: OrderedReferences | None) -
         references = {row.customer_reference for row in chunk if row.customer_reference}
         return set(ordered(references)) if references else ()
     return ordered
+
+
+_NEEDS_PLAYER = (Product.CustomerGives.PLAYER_ID, Product.CustomerGives.PLAYER_AND_SERVER)
+
+
+class RoutesNow:
+    """The route an order of a product would take now, for many rows: the product's routes read
+    once, and the pick made once per product and kind of customer details (with or without a
+    player id, a server) — all a pick depends on."""
+
+    def __init__(self) -> None:
+        self._choices: dict[int, list[RouteChoice]] = {}
+        self._picks: dict[tuple[int, bool, bool], tuple[RouteChoice, ProductRoute] | NoRoute] = {}
+
+    def pick(
+        self, product: Product, *, game_user_id: str, game_server_id: str
+    ) -> tuple[RouteChoice, ProductRoute]:
+        """As `product_route_pick`: raises NoRoute saying why no route fits."""
+        key = (product.pk, bool(game_user_id.strip()), bool(game_server_id.strip()))
+        if key not in self._picks:
+            if product.pk not in self._choices:
+                self._choices[product.pk] = product_routes_now(product)
+            try:
+                self._picks[key] = product_route_pick(
+                    product,
+                    game_user_id=game_user_id,
+                    game_server_id=game_server_id,
+                    choices=self._choices[product.pk],
+                )
+            except NoRoute as refusal:
+                self._picks[key] = refusal
+        found = self._picks[key]
+        if isinstance(found, NoRoute):
+            raise NoRoute(found.message)
+        return found
+
+
+def _check_product(row: BatchRow, product: Product | None, routes: RoutesNow) -> None:
+    """A row naming a product: the product, what its customer must give, and the route an order
+    sent now would take (shown in the preview; each order is routed again when it is sent)."""
+    problems = row.problems
+    code = clip(row.product_code, 40)
+    if product is None:
+        problems.append(f"product '{code}' is not a product of this back-office")
+        return
+    row.product = product
+    if product.customer_gives in _NEEDS_PLAYER and not row.game_user_id:
+        problems.append(f"player_id is missing: product '{code}' requires one")
+    if product.customer_gives == Product.CustomerGives.PLAYER_AND_SERVER and not row.game_server_id:
+        problems.append(f"server_id is missing: product '{code}' requires one")
+    if row.max_unit_price is not None:
+        problems.append(
+            f"max_unit_price is for offer rows: product '{code}' is ordered within the limit "
+            "of the route it takes (set on the product's page); leave the cell empty"
+        )
+    try:
+        choice, route = routes.pick(
+            product, game_user_id=row.game_user_id, game_server_id=row.game_server_id
+        )
+    except NoRoute as refusal:
+        problems.append(f"product '{code}': {refusal.message}")
+        return
+    row.offer = route.offer
+    row.route_account = choice.facts.account_name
+    row.route_usd_cost = choice.usd_cost
 
 
 def _check_offer(row: BatchRow, offer: Offer | None, profile: str) -> None:

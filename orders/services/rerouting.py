@@ -75,6 +75,27 @@ def _no_route_message(choices: list[RouteChoice]) -> str:
     return f"No route can take the order now ({reasons})"[:500]
 
 
+def product_route_pick(
+    product: Product,
+    *,
+    game_user_id: str = "",
+    game_server_id: str = "",
+    choices: list[RouteChoice] | None = None,
+    now: datetime | None = None,
+) -> tuple[RouteChoice, ProductRoute]:
+    """The route an order of the product with these customer details would take now (`choices`:
+    the product's `product_routes_now`, when the caller has them). Raises NoRoute saying why
+    each route is skipped."""
+    if choices is None:
+        choices = product_routes_now(product, now=now or timezone.now())
+    found = _first_fitting(
+        choices, game_user_id=game_user_id.strip(), game_server_id=game_server_id.strip()
+    )
+    if found is None:
+        raise NoRoute(_no_route_message(choices))
+    return found
+
+
 @transaction.atomic
 def order_create_for_product(  # noqa: PLR0913 (one keyword for each thing an order is made of)
     *,
@@ -91,17 +112,20 @@ def order_create_for_product(  # noqa: PLR0913 (one keyword for each thing an or
     by=None,
     request=None,
     now: datetime | None = None,
+    choices: list[RouteChoice] | None = None,
 ) -> list[Order]:
     """Create `quantity` orders of the product, QUEUED on its best route now (each with its own
-    transactionId, committed before anything is sent). Raises NoRoute when none fits."""
+    transactionId, committed before anything is sent). Raises NoRoute when none fits.
+    `choices`: the product's `product_routes_now`, when the caller (a batch of many rows, in one
+    transaction) has read them already."""
     now = now or timezone.now()
-    choices = product_routes_now(product, now=now)
-    found = _first_fitting(
-        choices, game_user_id=game_user_id.strip(), game_server_id=game_server_id.strip()
+    _, route = product_route_pick(
+        product,
+        game_user_id=game_user_id,
+        game_server_id=game_server_id,
+        choices=choices,
+        now=now,
     )
-    if found is None:
-        raise NoRoute(_no_route_message(choices))
-    _, route = found
     orders = order_create(
         offer=route.offer,
         quantity=quantity,

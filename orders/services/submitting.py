@@ -136,6 +136,7 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             order_move(
                 order, OrderStatus.ON_HOLD, reason="The account's order queue is on hold.", now=now
             )
+            _route_elsewhere_unsent(order, now)
             return None
         if not order.account.enabled:
             Order.objects.filter(pk=order.pk).update(
@@ -189,6 +190,17 @@ def _submit_claim(*, order_id: int, now: datetime | None = None) -> SubmitClaim 
             returns_key=order.offer.returns_key,
             units=order.units,
         )
+
+
+def _route_elsewhere_unsent(order: Order, now: datetime) -> None:
+    """An order for a product is routed when it is sent: one waiting on an account whose queue
+    was held after it was routed (a batch's orders are routed at confirmation, and the first
+    INSUFFICIENT_BALANCE holds the queue for the rest) takes the product's next route instead of
+    waiting. Only while its transactionId has never been sent: nothing can have been bought."""
+    if order.product_id is None or order.submit_attempts:
+        return
+    if order_reroute(order, refusal="the account's order queue is on hold", now=now):
+        enqueue_submit_after_commit([order])
 
 
 def _customer(order: Order) -> dict[str, str | None]:

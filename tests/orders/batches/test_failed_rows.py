@@ -139,7 +139,7 @@ def test_the_rows_that_need_a_fix_download_as_a_workbook_that_uploads_again(
     orders, notes = workbook["Orders"], workbook["What to fix"]
     header, *rows = [list(row) for row in orders.iter_rows(values_only=True)]
     assert header[:3] == ["offer_id", "quantity", "player_id"]
-    assert rows == [[99999999, 1, "000123", None, None, None, "R-4", None]]
+    assert rows == [[99999999, 1, "000123", None, None, None, "R-4", None, None]]
     assert orders["C2"].number_format == "@"  # the player id stays text: 000123
     assert list(notes.iter_rows(values_only=True))[1][:2] == (2, 5)
     assert "not in this account" in list(notes.iter_rows(values_only=True))[1][2]

@@ -144,7 +144,7 @@ def test_optional_columns_may_be_absent_or_empty():
 
 
 def workbook_row(values: dict, numbers: tuple = ()) -> BatchRow:
-    letters = {key: "ABCDEFGH"[n] for n, key in enumerate(COLUMN_LABELS)}
+    letters = {key: "ABCDEFGHI"[n] for n, key in enumerate(COLUMN_LABELS)}
     return parse_row(RawRow(5, values, numbers=numbers, letters=letters))
 
 

@@ -206,9 +206,9 @@ def test_unknown_columns_are_refused_with_the_columns_expected():
     assert message == (
         "The header has columns this back-office does not read: 'Notes', 'colour'. The columns "
         "are offer_id, quantity, player_id, server_id, email, telegram_username, "
-        "customer_reference, max_unit_price (only offer_id and quantity are required; also "
-        "accepted: offer, qty, player, server, reference, telegram, max_price). Delete the other "
-        "columns, or rename them as in the template."
+        "customer_reference, max_unit_price, product (only quantity and offer_id or product are "
+        "required; also accepted: offer, product_code, qty, player, server, reference, telegram, "
+        "max_price). Delete the other columns, or rename them as in the template."
     )
     assert "'Notes', 'colour'" in refusal(xlsx([["offer_id", "qty", "Notes", "colour"], [1, 1]]))
 
@@ -257,13 +257,15 @@ def test_missing_required_columns_are_named():
         "The first line must name the columns, as in the template."
     )
     assert refusal("sku,amount\n1,1\n").startswith(
-        "The header has no offer_id and no quantity column (found 'sku', 'amount')."
+        "The header has no offer_id or product and no quantity column (found 'sku', 'amount')."
     )
 
 
 def test_missing_header_is_refused_with_what_was_found():
     # A file of numbers alone: the first row is taken as the header and names no column.
-    assert refusal("1,2\n3,4\n").startswith("The header has no offer_id and no quantity column")
+    assert refusal("1,2\n3,4\n").startswith(
+        "The header has no offer_id or product and no quantity column"
+    )
 
 
 def test_two_columns_meaning_the_same_are_refused():
@@ -364,7 +366,7 @@ def test_xlsx_that_unpacks_too_large_is_refused(monkeypatch):
 def test_xlsx_empty_sheet_and_missing_columns():
     assert refusal(xlsx([]), "orders.xlsx") == "The first sheet of the workbook is empty."
     assert refusal(xlsx([["Orders for June"], ["offer_id", "quantity"]]), "o.xlsx").startswith(
-        "The header has no offer_id and no quantity column (found 'Orders for June')"
+        "The header has no offer_id or product and no quantity column (found 'Orders for June')"
     )
 
 
@@ -613,7 +615,7 @@ def test_a_csv_row_of_too_many_cells_is_refused_naming_its_line():
     text = "offer_id,quantity\n1,2\n3,4" + "," * reading.MAX_CELLS_PER_ROW + "\n"
     assert refusal(text).startswith(
         f"Row 3 has more than {reading.MAX_CELLS_PER_ROW} cells (blank ones included); "
-        f"a row may have at most {reading.MAX_CELLS_PER_ROW} (the template has 8 columns)."
+        f"a row may have at most {reading.MAX_CELLS_PER_ROW} (the template has 9 columns)."
     )
     # A row as wide as the cap is read (the extra cells are warned about, not refused).
     reader, rows = read("offer_id,quantity\n1,2" + "," * (reading.MAX_CELLS_PER_ROW - 2) + "\n")

@@ -10,14 +10,14 @@ from orders.batches.reading import read_rows
 from orders.batches.template import TEMPLATE_HEADER, batch_template_csv, batch_template_xlsx
 
 
-def test_csv_template_has_the_header_and_two_examples():
+def test_csv_template_has_the_header_and_three_examples():
     text = batch_template_csv()
     lines = text.split("\r\n")
     assert lines[0] == (
         "offer_id,quantity,player_id,server_id,email,telegram_username,customer_reference,"
-        "max_unit_price"
+        "max_unit_price,product"
     )
-    assert len([line for line in lines if line]) == 3
+    assert len([line for line in lines if line]) == 4
 
 
 def test_both_templates_read_back_without_problems():
@@ -36,15 +36,25 @@ def test_both_templates_read_back_without_problems():
             "telegram_username",
             "customer_reference",
             "max_unit_price",
+            "product",
         }
         rows = [parse_row(raw) for raw in reader]
-        assert [row.problems for row in rows] == [[], []]
+        assert [row.problems for row in rows] == [[], [], []]
         parsed[name] = [
-            (row.row_number, row.offer_id, row.quantity, row.game_user_id, row.max_unit_price)
+            (
+                row.row_number,
+                row.offer_id,
+                row.product_code,
+                row.quantity,
+                row.game_user_id,
+                row.max_unit_price,
+            )
             for row in rows
         ]
     assert parsed["template.csv"] == parsed["template.xlsx"]
-    assert parsed["template.csv"][0][3] == "52357322414"
+    assert parsed["template.csv"][0][4] == "52357322414"
+    # The third example orders a product by its code, not an offer id.
+    assert parsed["template.csv"][2][1:3] == (None, "steam-us-20")
 
 
 def test_xlsx_template_keeps_ids_as_text():
@@ -57,6 +67,6 @@ def test_xlsx_template_keeps_ids_as_text():
     assert sheet.cell(row=2, column=2).value == 1  # a quantity stays a number
     # The whole id columns are text: what is typed or pasted there later keeps every digit.
     letters = {name: get_column_letter(n) for n, name in enumerate(TEMPLATE_HEADER, start=1)}
-    for name in ("offer_id", "player_id", "server_id", "customer_reference"):
+    for name in ("offer_id", "player_id", "server_id", "customer_reference", "product"):
         assert sheet.column_dimensions[letters[name]].number_format == "@", name
     assert sheet.column_dimensions[letters["quantity"]].number_format == "General"
