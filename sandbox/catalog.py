@@ -12,7 +12,9 @@ API bumps ``meta.catalog_version`` and updates the in-memory mirror in place; a 
 under us (another process) forces a full reload.
 
 Prices are per unit, in the offer's currency, with two decimals. The optional price drift moves a
-deterministic share of prices in each time bucket (see ``Catalog.price``).
+deterministic share of prices in each time bucket (see ``Catalog.price``). An account may have
+its own price and / or stock for an offer (``AccountTerms``, table ``account_offers``): they are
+few, read from the state file per request, and their sync rows are built fresh, never cached.
 """
 
 from __future__ import annotations
