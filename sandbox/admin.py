@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from sandbox import faults, orders, webhooks, wire
-from sandbox.catalog import TEST_OFFER_ID, Offer
+from sandbox.catalog import TEST_OFFER_ID, AccountTerms, Offer
 from sandbox.errors import ENVELOPES
 from sandbox.money import cents_to_decimal, round_price, to_cents
 from sandbox.state import ACCOUNT_KINDS, DEFAULT_SETTINGS, PROFILES, Account
@@ -360,6 +360,92 @@ def reprice(app, match, body, query, now):
     return 200, {"changed": len(chosen), "offerIds": [offer.id for offer in chosen]}
 
 
+# -- one account's own prices and stock ----------------------------------------------------
+
+
+def _account_offer_view(app, account: Account, offer: Offer, now: float) -> dict[str, Any]:
+    terms = app.catalog.terms_for(account.id, offer.id)
+    settings = app.state.settings()
+    return {
+        "offerId": offer.id,
+        "basePrice": offer.price,
+        "price": app.catalog.price(offer, settings, now, terms),
+        "inStock": app.catalog.in_stock(offer, terms),
+        "own": None if terms is None else {"price": terms.price, "inStock": terms.in_stock},
+    }
+
+
+def list_account_offers(app, match, body, query, now):
+    account = _account(app, match["token"])
+    app.catalog.refresh()
+    ids = sorted(app.catalog.account_terms(account.id))
+    return 200, {
+        "offers": [
+            _account_offer_view(app, account, app.catalog.by_id[offer_id], now)
+            for offer_id in ids
+            if offer_id in app.catalog.by_id
+        ]
+    }
+
+
+def get_account_offer(app, match, body, query, now):
+    account = _account(app, match["token"])
+    return 200, _account_offer_view(app, account, _offer_by_id(app, match["id"]), now)
+
+
+def put_account_offer(app, match, body, query, now):
+    """``{price?, inStock?}``: this account's own terms for the offer (``null`` clears one)."""
+    account = _account(app, match["token"])
+    offer = _offer_by_id(app, match["id"])
+    unknown = set(body) - {"price", "inStock"}
+    if unknown:
+        raise AdminError(400, f"unknown fields {', '.join(sorted(unknown))}: use price, inStock")
+    if not body:
+        raise AdminError(400, "give price and / or inStock")
+    current = app.catalog.terms_for(account.id, offer.id) or AccountTerms(None, None)
+    price, in_stock = current.price, current.in_stock
+    if "price" in body:
+        price = None
+        if body["price"] is not None:
+            price = _decimal(body["price"], "price")
+            if price <= 0:
+                raise AdminError(400, "price must be positive")
+            price = round_price(price)
+    if "inStock" in body:
+        in_stock = _bool(body, "inStock")
+    with app.state.tx() as db:
+        if price is None and in_stock is None:
+            db.execute(
+                "DELETE FROM account_offers WHERE account_id = ? AND offer_id = ?",
+                (account.id, offer.id),
+            )
+        else:
+            db.execute(
+                "INSERT INTO account_offers(account_id, offer_id, price, in_stock) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(account_id, offer_id) DO UPDATE SET "
+                "price = excluded.price, in_stock = excluded.in_stock",
+                (
+                    account.id,
+                    offer.id,
+                    None if price is None else format(price, "f"),
+                    None if in_stock is None else int(in_stock),
+                ),
+            )
+    return 200, _account_offer_view(app, account, offer, now)
+
+
+def delete_account_offer(app, match, body, query, now):
+    """Back to the catalog's price and stock for this account."""
+    account = _account(app, match["token"])
+    offer = _offer_by_id(app, match["id"])
+    with app.state.tx() as db:
+        db.execute(
+            "DELETE FROM account_offers WHERE account_id = ? AND offer_id = ?",
+            (account.id, offer.id),
+        )
+    return 200, _account_offer_view(app, account, offer, now)
+
+
 # -- settings ------------------------------------------------------------------------------
 
 
@@ -564,7 +650,7 @@ def clear_requests(app, match, body, query, now):
 
 
 def reset(app, match, body, query, now):
-    """Wipe orders, ledger, faults, request log, Telegram reports and settings.
+    """Wipe orders, ledger, faults, request log, Telegram reports, settings, accounts' own terms.
 
     Accounts, the catalog (with its admin changes) and registered Telegram bots and users stay;
     every balance goes back to the account's opening balance, re-deposited as a DEPOSIT row.
@@ -578,6 +664,7 @@ def reset(app, match, body, query, now):
             "telegram_reports",
             "settings",
             "webhook_targets",
+            "account_offers",
         ):
             db.execute(f"DELETE FROM {table}")  # noqa: S608
         db.execute("UPDATE accounts SET balance_cents = 0")
@@ -652,6 +739,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Any]] = [
         ("GET", r"/accounts/(?P<token>[^/]+)/webhook", get_webhook),
         ("POST", r"/accounts/(?P<token>[^/]+)/webhook", put_webhook),
         ("DELETE", r"/accounts/(?P<token>[^/]+)/webhook", delete_webhook),
+        ("GET", r"/accounts/(?P<token>[^/]+)/offers", list_account_offers),
+        ("GET", r"/accounts/(?P<token>[^/]+)/offers/(?P<id>\d+)", get_account_offer),
+        ("POST", r"/accounts/(?P<token>[^/]+)/offers/(?P<id>\d+)", put_account_offer),
+        ("DELETE", r"/accounts/(?P<token>[^/]+)/offers/(?P<id>\d+)", delete_account_offer),
         ("GET", "/offers", list_offers),
         ("POST", "/offers/reprice", reprice),
         ("GET", r"/offers/(?P<id>\d+)", get_offer),

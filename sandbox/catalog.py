@@ -12,7 +12,9 @@ API bumps ``meta.catalog_version`` and updates the in-memory mirror in place; a 
 under us (another process) forces a full reload.
 
 Prices are per unit, in the offer's currency, with two decimals. The optional price drift moves a
-deterministic share of prices in each time bucket (see ``Catalog.price``).
+deterministic share of prices in each time bucket (see ``Catalog.price``). An account may have
+its own price and / or stock for an offer (``AccountTerms``, table ``account_offers``): they are
+few, read from the state file per request, and their sync rows are built fresh, never cached.
 """
 
 from __future__ import annotations
@@ -261,6 +263,21 @@ class Offer:
             count=row["count"],
             stars=row["stars"],
             name_lc=row["product_name"].lower(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountTerms:
+    """One account's own price and / or stock for one offer (``None``: the catalog's)."""
+
+    price: Decimal | None
+    in_stock: bool | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> AccountTerms:
+        return cls(
+            price=None if row["price"] is None else Decimal(row["price"]),
+            in_stock=None if row["in_stock"] is None else bool(row["in_stock"]),
         )
 
 
@@ -535,35 +552,80 @@ class Catalog:
         self._drift = chosen
         self._drift_key = key
 
-    def price(self, offer: Offer, settings: dict[str, Any], now: float) -> Decimal:
-        """The price a client sees (and must confirm) right now."""
+    def price(
+        self,
+        offer: Offer,
+        settings: dict[str, Any],
+        now: float,
+        terms: AccountTerms | None = None,
+    ) -> Decimal:
+        """The price a client sees (and must confirm) right now.
+
+        An account's own price (``terms``) takes the place of the base price; drift moves it
+        the same way.
+        """
+        base = terms.price if terms is not None and terms.price is not None else offer.price
         with self.lock:
             self._drift_for(settings, now)
             factor = self._drift.get(offer.id)
         if factor is None:
-            return offer.price
-        drifted = round_price(offer.price * factor)
-        if drifted == offer.price:
-            drifted = round_price(
-                offer.price + (Decimal("0.01") if factor > 1 else Decimal("-0.01"))
-            )
+            return base
+        drifted = round_price(base * factor)
+        if drifted == base:
+            drifted = round_price(base + (Decimal("0.01") if factor > 1 else Decimal("-0.01")))
         return drifted
+
+    @staticmethod
+    def in_stock(offer: Offer, terms: AccountTerms | None = None) -> bool:
+        """Whether the offer can be bought, by the account's own stock state if it has one."""
+        if terms is not None and terms.in_stock is not None:
+            return terms.in_stock
+        return offer.in_stock
+
+    # per-account terms (few rows, read from the state file on each request)
+
+    def account_terms(self, account_id: int) -> dict[int, AccountTerms]:
+        """Every offer the account has its own price or stock for, by offer id."""
+        with self.state.read() as db:
+            rows = db.execute(
+                "SELECT offer_id, price, in_stock FROM account_offers WHERE account_id = ?",
+                (account_id,),
+            ).fetchall()
+        return {row["offer_id"]: AccountTerms.from_row(row) for row in rows}
+
+    def terms_for(self, account_id: int, offer_id: int) -> AccountTerms | None:
+        """The account's own terms for one offer, if any."""
+        with self.state.read() as db:
+            row = db.execute(
+                "SELECT price, in_stock FROM account_offers WHERE account_id = ? AND offer_id = ?",
+                (account_id, offer_id),
+            ).fetchone()
+        return AccountTerms.from_row(row) if row else None
 
     # sync
 
-    def _row(self, offer: Offer, settings: dict[str, Any], now: float) -> bytes:
-        row = self._rows.get(offer.id)
+    def _row(
+        self,
+        offer: Offer,
+        settings: dict[str, Any],
+        now: float,
+        terms: AccountTerms | None = None,
+    ) -> bytes:
+        """One sync row; only rows at the catalog's own terms are cached (shared by accounts)."""
+        row = None if terms is not None else self._rows.get(offer.id)
         if row is None:
-            price = self.price(offer, settings, now)
+            price = self.price(offer, settings, now, terms)
+            in_stock = self.in_stock(offer, terms)
             row = (
                 f'{{"productId":{offer.product_id},"productName":{wire.quote(offer.product_name)},'
                 f'"offerGroupId":{offer.id},"offerGroupName":{wire.quote(offer.offer_name)},'
                 f'"price":{format(price, "f")},"currency":"{offer.currency}",'
-                f'"inStock":{"true" if offer.in_stock else "false"},'
+                f'"inStock":{"true" if in_stock else "false"},'
                 f'"isRequiredGameUserId":{"true" if offer.req_user else "false"},'
                 f'"isRequiredGameServerId":{"true" if offer.req_server else "false"}}}'
             ).encode()
-            self._rows[offer.id] = row
+            if terms is None:
+                self._rows[offer.id] = row
         return row
 
     def matching(self, profile: str, category: str | None, search: str | None) -> list[Offer]:
@@ -596,14 +658,17 @@ class Catalog:
         settings: dict[str, Any],
         now: float,
         nothing: bool = False,
+        terms: dict[int, AccountTerms] | None = None,
     ) -> bytes:
-        """The whole sync response body, built from cached rows."""
+        """The whole sync response body, built from cached rows and the account's own terms."""
+        terms = terms or {}
         with self.lock:
             self._drift_for(settings, now)
             found = [] if nothing else self.matching(profile, category, search)
             start = (page - 1) * limit
             rows = b",".join(
-                self._row(offer, settings, now) for offer in found[start : start + limit]
+                self._row(offer, settings, now, terms.get(offer.id))
+                for offer in found[start : start + limit]
             )
         return b'{"count":%d,"rows":[%s]}' % (len(found), rows)
 

@@ -177,7 +177,7 @@ def transactions(app, account, body, query, settings, now):
 
 def find_one(app, account, body, query, settings, now):
     offer = _offer(app, account, body)
-    price = app.catalog.price(offer, settings, now)
+    price = app.catalog.price(offer, settings, now, app.catalog.terms_for(account.id, offer.id))
     if account.kind == "codegames":
         return 200, codegames.find_one(offer, price)
     return 200, {
@@ -220,6 +220,7 @@ def sync(app, account, body, query, settings, now):
         settings,
         now,
         nothing=bool(category) and wanted is None,
+        terms=app.catalog.account_terms(account.id),
     )
     return 200, payload
 

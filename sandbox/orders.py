@@ -188,9 +188,10 @@ def place(
             raise SupplierError(
                 "INVALID_REQUEST_BODY", "gameUserId must be a numeric Telegram user id"
             )
-        if not offer.in_stock:
+        terms = app.catalog.terms_for(account.id, offer.id)
+        if not app.catalog.in_stock(offer, terms):
             raise SupplierError("OUT_OF_STOCK")
-        current = app.catalog.price(offer, settings, now)
+        current = app.catalog.price(offer, settings, now, terms)
         if price != current:
             raise SupplierError("WRONG_PRICE", f"Price changed: current price is {current}")
         unit = (

@@ -44,6 +44,13 @@ CREATE TABLE IF NOT EXISTS offers (
     count INTEGER NOT NULL DEFAULT 1,
     stars INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS account_offers (
+    account_id INTEGER NOT NULL,
+    offer_id INTEGER NOT NULL,
+    price TEXT,
+    in_stock INTEGER,
+    PRIMARY KEY (account_id, offer_id)
+);
 CREATE TABLE IF NOT EXISTS accounts (
     id INTEGER PRIMARY KEY,
     token TEXT NOT NULL UNIQUE,
