@@ -27,6 +27,7 @@ from orders.states import (
     OPEN_STATUSES,
     ORDER_AGAIN_STATUSES,
 )
+from reseller.core.filters import day_filter
 from reseller.core.forms import DecimalField, IntegerField
 from reseller.core.ids import MAX_ID, typed_id
 from suppliers.clients.telegram import SALE_TYPES
@@ -242,30 +243,10 @@ class OrderFilter(django_filters.FilterSet):
     reference = django_filters.CharFilter(
         field_name="customer_reference", lookup_expr="iexact", label="Customer reference"
     )
-    created_from = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__gte",
-        label="Created from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    created_to = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__lte",
-        label="to",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    finished_from = django_filters.DateFilter(
-        field_name="final_at",
-        lookup_expr="date__gte",
-        label="Finished from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    finished_to = django_filters.DateFilter(
-        field_name="final_at",
-        lookup_expr="date__lte",
-        label="to",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    created_from = day_filter("created_at", "Created from")
+    created_to = day_filter("created_at", "to", last=True)
+    finished_from = day_filter("final_at", "Finished from")
+    finished_to = day_filter("final_at", "to", last=True)
     # The orders one manual order placed (the page it redirects to); not shown as a field.
     ids = IdInFilter(field_name="pk", widget=HiddenCSVInput)
     sort = django_filters.ChoiceFilter(
@@ -340,18 +321,8 @@ class GiftReportFilter(django_filters.FilterSet):
     refunded = django_filters.BooleanFilter(
         method="filter_refunded", label="Refunded after the report", widget=forms.CheckboxInput
     )
-    sold_from = django_filters.DateFilter(
-        field_name="transaction_at",
-        lookup_expr="date__gte",
-        label="Sold from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    sold_to = django_filters.DateFilter(
-        field_name="transaction_at",
-        lookup_expr="date__lte",
-        label="to",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    sold_from = day_filter("transaction_at", "Sold from")
+    sold_to = day_filter("transaction_at", "to", last=True)
 
     class Meta:
         model = GiftReport

@@ -12,6 +12,17 @@ class NumberFilter(django_filters.NumberFilter):
     field_class = DecimalField
 
 
+def day_filter(field_name: str, label: str, *, last: bool = False) -> django_filters.DateFilter:
+    """A period's first day (or, `last`, its last day, included) on a date-time field, typed in
+    the browser's date picker."""
+    return django_filters.DateFilter(
+        field_name=field_name,
+        lookup_expr="date__lte" if last else "date__gte",
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+
 def _action_choices():
     choices = []
     for group, actions in ACTION_GROUPS.items():
@@ -27,18 +38,8 @@ class AuditEventFilter(django_filters.FilterSet):
         method="filter_action", label="Action", empty_label="Any action", choices=_action_choices
     )
     target = django_filters.CharFilter(method="filter_target", label="Target id")
-    since = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__gte",
-        label="From",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    until = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__lte",
-        label="To",
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    since = day_filter("created_at", "From")
+    until = day_filter("created_at", "To", last=True)
 
     class Meta:
         model = AuditEvent
